@@ -1,0 +1,195 @@
+// armfarm bench envs: control steps per second of each environment, single-threaded, beside
+// a bare loop of mj_step on the same model with the same frame skip replaying the very same
+// controls (the physical limit), and the vectorized runner's speed-up from 1 to 2 threads.
+#include <stdio.h>
+#include <stdlib.h>  // calloc, free
+#include <string.h>  // strcmp, memcpy
+
+#include <cjson/cJSON.h>
+#include "envs/env_impl.h"
+#include "envs/vecenv.h"
+#include "experiments/cli.h"
+
+#define BENCH_EPISODES 40
+#define BENCH_ROUNDS 3
+
+typedef struct { double env_sps, bare_sps, vec1_sps, vec2_sps; int replay_match; } bench_result;
+
+// random actions from a fixed stream
+static void random_actions(af_rng *r, float *a, int n) {
+  for (int i = 0; i < n; i++) a[i] = (float)af_rng_range(r, -1, 1);
+}
+
+// the environment's step loop, recording the initial states and controls for the replay
+static double time_env(af_env *e, int episodes, mjtNum *init, mjtNum *ctrl, mjtNum *frc, long *nsteps) {
+  const af_env_spec *s = &e->spec;
+  const mjModel *m = e->m;
+  mjData *d = e->d;
+  int nstate = m->nq + m->nv + 3 * m->nmocap + m->nv;
+  float obs[256], a[16], r;
+  int term, trunc;
+  af_rng rng;
+  af_rng_seed(&rng, 7);
+  long t = 0;
+  double total = 0;
+  for (int ep = 0; ep < episodes; ep++) {
+    af_env_reset(e, (uint64_t)ep, obs);
+    mjtNum *st = init + (size_t)ep * nstate;
+    mju_copy(st, d->qpos, m->nq);
+    mju_copy(st + m->nq, d->qvel, m->nv);
+    mju_copy(st + m->nq + m->nv, d->mocap_pos, 3 * m->nmocap);
+    mju_copy(st + m->nq + m->nv + 3 * m->nmocap, d->qacc_warmstart, m->nv);
+    for (int k = 0; k < s->horizon; k++) {
+      random_actions(&rng, a, s->act_dim);
+      double t0 = af_now();
+      af_env_step(e, a, obs, &r, &term, &trunc, NULL);
+      total += af_now() - t0;
+      // what the step applied (ctrl and forces are held through the step)
+      mju_copy(ctrl + (size_t)t * m->nu, d->ctrl, m->nu);
+      mju_copy(frc + (size_t)t * m->nv, d->qfrc_applied, m->nv);
+      t++;
+      if (term || trunc) break;
+    }
+  }
+  *nsteps = t;
+  return total;
+}
+
+// bare mj_step replaying the recorded episodes
+static double time_bare(const mjModel *m, mjData *d, int episodes, int horizon, int skip, const mjtNum *init,
+                        const mjtNum *ctrl, const mjtNum *frc, mjtNum *final_qpos) {
+  int nstate = m->nq + m->nv + 3 * m->nmocap + m->nv;
+  long t = 0;
+  double total = 0;
+  for (int ep = 0; ep < episodes; ep++) {
+    mj_resetData(m, d);
+    const mjtNum *st = init + (size_t)ep * nstate;
+    mju_copy(d->qpos, st, m->nq);
+    mju_copy(d->qvel, st + m->nq, m->nv);
+    mju_copy(d->mocap_pos, st + m->nq + m->nv, 3 * m->nmocap);
+    mju_copy(d->qacc_warmstart, st + m->nq + m->nv + 3 * m->nmocap, m->nv);
+    double t0 = af_now();
+    for (int k = 0; k < horizon; k++, t++) {
+      mju_copy(d->ctrl, ctrl + (size_t)t * m->nu, m->nu);
+      mju_copy(d->qfrc_applied, frc + (size_t)t * m->nv, m->nv);
+      for (int j = 0; j < skip; j++) mj_step(m, d);
+    }
+    total += af_now() - t0;
+  }
+  mju_copy(final_qpos, d->qpos, m->nq);
+  return total;
+}
+
+// the vectorized runner: batch steps per second with `threads` workers
+static double time_vec(const char *name, const char *cfg, int n, int threads, int batches) {
+  char err[256];
+  af_vecenv *v = af_vecenv_make(name, cfg, n, threads, err, sizeof err);
+  if (!v) { fprintf(stderr, "armfarm bench: %s\n", err); return 0; }
+  const af_env_spec *s = af_vecenv_spec(v);
+  float *obs = calloc((size_t)n * s->obs_dim, sizeof(float)), *act = calloc((size_t)n * s->act_dim, sizeof(float));
+  float *rew = calloc((size_t)n, sizeof(float));
+  uint8_t *te = calloc((size_t)n, 1), *tr = calloc((size_t)n, 1);
+  af_info *info = calloc((size_t)n, sizeof *info);
+  af_rng rng;
+  af_rng_seed(&rng, 11);
+  af_vecenv_reset(v, 1, obs);
+  double t0 = af_now();
+  for (int b = 0; b < batches; b++) {
+    random_actions(&rng, act, n * s->act_dim);
+    af_vecenv_step(v, act, obs, NULL, rew, te, tr, info);
+  }
+  double el = af_now() - t0;
+  free(obs); free(act); free(rew); free(te); free(tr); free(info);
+  af_vecenv_free(v);
+  return (double)n * batches / el;
+}
+
+static int bench_env(const char *name, bench_result *res) {
+  char err[256];
+  const char *cfg = "{\"randomize\": false}";
+  af_env *e = af_env_make(name, cfg, err, sizeof err);
+  if (!e) { fprintf(stderr, "armfarm bench: %s\n", err); return -1; }
+  const mjModel *m = e->m;
+  int H = e->spec.horizon, skip = e->spec.frame_skip;
+  int nstate = m->nq + m->nv + 3 * m->nmocap + m->nv;
+  mjtNum *init = calloc((size_t)BENCH_EPISODES * nstate, sizeof(mjtNum));
+  mjtNum *ctrl = calloc((size_t)BENCH_EPISODES * H * m->nu, sizeof(mjtNum));
+  mjtNum *frc = calloc((size_t)BENCH_EPISODES * H * m->nv, sizeof(mjtNum));
+  mjtNum *fq = calloc((size_t)m->nq, sizeof(mjtNum));
+  mjData *bare = mj_makeData(m);
+  // alternate env and bare rounds, keep the best of each
+  double best_env = 1e30, best_bare = 1e30;
+  long steps = 0;
+  for (int r = 0; r < BENCH_ROUNDS; r++) {
+    double te = time_env(e, BENCH_EPISODES, init, ctrl, frc, &steps);
+    double tb = time_bare(m, bare, BENCH_EPISODES, H, skip, init, ctrl, frc, fq);
+    if (te < best_env) best_env = te;
+    if (tb < best_bare) best_bare = tb;
+  }
+  // the replay is the same trajectory when it ends where the environment ended
+  double diff = 0;
+  for (int i = 0; i < m->nq; i++) diff = fmax(diff, fabs(fq[i] - e->d->qpos[i]));
+  res->replay_match = diff < 1e-6;
+  res->env_sps = steps / best_env;
+  res->bare_sps = (double)BENCH_EPISODES * H / best_bare;
+  mj_deleteData(bare);
+  free(init); free(ctrl); free(frc); free(fq);
+  af_env_free(e);
+  // vectorized: 8 environments, 1 then 2 threads
+  int batches = 2000 / 8 * 4;
+  res->vec1_sps = time_vec(name, cfg, 8, 1, batches);
+  res->vec2_sps = time_vec(name, cfg, 8, 2, batches);
+  return 0;
+}
+
+int af_cmd_bench(int argc, char **argv) {
+  int json = 0;
+  if (argc < 2 || strcmp(argv[1], "envs")) {
+    if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+      printf("usage: armfarm bench envs [--json]\n");
+      return AF_EXIT_OK;
+    }
+    fprintf(stderr, "armfarm bench: unknown benchmark '%s' (available: envs)\n", argc >= 2 ? argv[1] : "");
+    return AF_EXIT_USAGE;
+  }
+  for (int i = 2; i < argc; i++) {
+    if (!strcmp(argv[i], "--json")) json = 1;
+    else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+      printf("usage: armfarm bench envs [--json]\n"
+             "  per environment (randomization off, random actions): control steps/s single-threaded,\n"
+             "  a bare mj_step loop replaying the same controls with the same frame skip, their ratio\n"
+             "  (target >= 0.95), and the vectorized runner (8 envs) from 1 to 2 threads (target >= 1.7x)\n");
+      return AF_EXIT_OK;
+    } else { fprintf(stderr, "armfarm bench envs: unknown option '%s'\n", argv[i]); return AF_EXIT_USAGE; }
+  }
+  cJSON *out = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(out, "envs");
+  if (!json) printf("%-12s %12s %12s %7s %8s %12s %12s %8s\n", "env", "steps/s", "bare mj_step", "ratio", "replay",
+                    "vec 1 thr", "vec 2 thr", "speedup");
+  int rc = AF_EXIT_OK;
+  for (int i = 0; i < af_env_count(); i++) {
+    bench_result r;
+    if (bench_env(af_env_name(i), &r)) { rc = AF_EXIT_FAIL; continue; }
+    double ratio = r.env_sps / r.bare_sps, speedup = r.vec2_sps / r.vec1_sps;
+    if (!json) printf("%-12s %12.0f %12.0f %7.3f %8s %12.0f %12.0f %7.2fx\n", af_env_name(i), r.env_sps, r.bare_sps, ratio,
+                      r.replay_match ? "same" : "differs", r.vec1_sps, r.vec2_sps, speedup);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "env", af_env_name(i));
+    cJSON_AddNumberToObject(o, "steps_per_s", r.env_sps);
+    cJSON_AddNumberToObject(o, "bare_steps_per_s", r.bare_sps);
+    cJSON_AddNumberToObject(o, "ratio", ratio);
+    cJSON_AddBoolToObject(o, "replay_match", r.replay_match);
+    cJSON_AddNumberToObject(o, "vec_1thread_steps_per_s", r.vec1_sps);
+    cJSON_AddNumberToObject(o, "vec_2thread_steps_per_s", r.vec2_sps);
+    cJSON_AddNumberToObject(o, "vec_speedup", speedup);
+    cJSON_AddItemToArray(arr, o);
+  }
+  if (json) {
+    char *s = cJSON_PrintUnformatted(out);
+    printf("%s\n", s);
+    cJSON_free(s);
+  } else {
+    printf("targets: ratio >= 0.95 (randomization off), 1 -> 2 thread speed-up >= 1.7x\n");
+  }
+  cJSON_Delete(out);
+  return rc;
+}

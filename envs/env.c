@@ -1,0 +1,380 @@
+// The common layer of every environment: registry, config parsing, model loading, nominal
+// model restore and randomization at reset, the action pipeline (checks, clipping, noise,
+// delay), the physics loop with blow-up detection, truncation and episode statistics.
+#include "envs/env_impl.h"
+
+#include <math.h>     // isfinite
+#include <setjmp.h>   // jmp_buf: recover from mju_error inside a step
+#include <stdlib.h>   // calloc, getenv
+#include <string.h>   // strcmp, memcpy
+
+// the registry: adding an environment is one line here
+static const af_env_def *const registry[] = {
+  &af_puck_push_def,
+};
+#define N_ENVS ((int)(sizeof registry / sizeof registry[0]))
+
+int af_env_count(void) { return N_ENVS; }
+const char *af_env_name(int i) { return i >= 0 && i < N_ENVS ? registry[i]->name : NULL; }
+
+static const af_env_def *find_def(const char *name) {
+  for (int i = 0; i < N_ENVS; i++)
+    if (strcmp(registry[i]->name, name) == 0) return registry[i];
+  return NULL;
+}
+
+// ---- MuJoCo's error and warning handlers, routed in one place ----
+// mju_error inside a step longjmps back into af_env_step, which marks the episode diverged;
+// anywhere else it is fatal, with one clear line. Warnings are kept per thread for the log.
+static _Thread_local jmp_buf *mj_error_jmp;
+static _Thread_local char mj_last_warning[256];
+
+static void on_mujoco_error(const char *msg) {
+  if (mj_error_jmp) {
+    snprintf(mj_last_warning, sizeof mj_last_warning, "mujoco error: %s", msg);
+    longjmp(*mj_error_jmp, 1);
+  }
+  fprintf(stderr, "armfarm: fatal MuJoCo error: %s\n", msg);
+  exit(1);
+}
+
+static void on_mujoco_warning(const char *msg) {
+  snprintf(mj_last_warning, sizeof mj_last_warning, "%s", msg);
+  if (getenv("ARMFARM_VERBOSE")) fprintf(stderr, "armfarm: mujoco warning: %s\n", msg);
+}
+
+void af_mujoco_handlers_install(void) {
+  mju_user_error = on_mujoco_error;
+  mju_user_warning = on_mujoco_warning;
+}
+
+// ---- config: keys every environment shares ----
+typedef struct { int horizon; double control_hz; double timestep; } common_cfg;
+
+static const af_param common_params[] = {
+  {"horizon", AF_P_INT, offsetof(common_cfg, horizon), 0, 1, 100000, NULL, "control steps before truncation"},
+  {"control_hz", AF_P_DOUBLE, offsetof(common_cfg, control_hz), 0, 1, 1000, NULL, "control steps per simulated second"},
+  {"timestep", AF_P_DOUBLE, offsetof(common_cfg, timestep), 0, 1e-4, 0.01, NULL, "physics timestep in seconds (0 = the model's)"},
+};
+#define N_COMMON ((int)(sizeof common_params / sizeof common_params[0]))
+
+static const char *asset_dir(void) {
+  const char *d = getenv("ARMFARM_ASSETS");
+  return d && *d ? d : AF_ASSET_DIR;
+}
+
+// parse the JSON config into the common and environment-specific structs and randomization
+static int parse_config(af_env *e, common_cfg *cc, const char *json, char *err, size_t errsz) {
+  const af_env_def *def = e->def;
+  cc->horizon = def->horizon;
+  cc->control_hz = def->control_hz;
+  cc->timestep = 0;
+  af_params_default(e->cfg, def->params, def->nparams);
+  if (!json || !*json) return 0;
+  cJSON *root = cJSON_Parse(json);
+  if (!root) {
+    snprintf(err, errsz, "%s: config is not valid JSON near '%.20s'", def->name, cJSON_GetErrorPtr() ? cJSON_GetErrorPtr() : "");
+    return -1;
+  }
+  int rc = 0;
+  if (!cJSON_IsObject(root)) { snprintf(err, errsz, "%s: config must be a JSON object", def->name); rc = -1; }
+  for (cJSON *it = cJSON_IsObject(root) ? root->child : NULL; it && rc == 0; it = it->next) {
+    const af_param *p;
+    if (strcmp(it->string, "randomize") == 0) rc = af_dr_configure(&e->dr, it, err, errsz);
+    else if ((p = af_params_find(common_params, N_COMMON, it->string))) rc = af_param_set(cc, p, it, "", err, errsz);
+    else if ((p = af_params_find(def->params, def->nparams, it->string))) rc = af_param_set(e->cfg, p, it, "", err, errsz);
+    else {
+      // suggest the nearest valid key
+      const char *s = af_params_suggest(def->params, def->nparams, it->string);
+      if (!s) s = af_params_suggest(common_params, N_COMMON, it->string);
+      if (!s && af_edit_distance(it->string, "randomize") <= 3) s = "randomize";
+      if (s) snprintf(err, errsz, "%s: unknown config key '%s' (did you mean '%s'?)", def->name, it->string, s);
+      else snprintf(err, errsz, "%s: unknown config key '%s' (see 'armfarm envs %s')", def->name, it->string, def->name);
+      rc = -1;
+    }
+  }
+  cJSON_Delete(root);
+  return rc;
+}
+
+// the resolved config as JSON, kept with the environment
+static char *config_to_json(const af_env *e, const common_cfg *cc) {
+  cJSON *o = cJSON_CreateObject();
+  af_params_to_json(o, cc, common_params, N_COMMON);
+  af_params_to_json(o, e->cfg, e->def->params, e->def->nparams);
+  cJSON *r = cJSON_AddObjectToObject(o, "randomize");
+  cJSON_AddBoolToObject(r, "enabled", e->dr.enabled);
+  cJSON_AddBoolToObject(r, "eval", e->dr.eval);
+  for (int g = 0; g < AF_DR_TASK; g++) cJSON_AddBoolToObject(r, af_dr_group_name(g), e->dr.group_on[g]);
+  for (int i = 0; i < e->dr.n; i++) {
+    const af_dr_param *p = &e->dr.p[i];
+    cJSON *pr = cJSON_AddObjectToObject(r, p->e->name);
+    double tr[2] = {p->lo, p->hi}, ev[2] = {p->eval_lo, p->eval_hi};
+    cJSON_AddItemToObject(pr, "train", cJSON_CreateDoubleArray(tr, 2));
+    cJSON_AddItemToObject(pr, "eval", cJSON_CreateDoubleArray(ev, 2));
+  }
+  char *s = cJSON_PrintUnformatted(o);
+  cJSON_Delete(o);
+  return s;
+}
+
+af_env *af_env_make(const char *name, const char *config_json, char *err, size_t errsz) {
+  af_mujoco_handlers_install();
+  const af_env_def *def = name ? find_def(name) : NULL;
+  if (!def) {
+    char list[256] = "";
+    for (int i = 0; i < N_ENVS; i++) {
+      strncat(list, i ? ", " : "", sizeof list - strlen(list) - 1);
+      strncat(list, registry[i]->name, sizeof list - strlen(list) - 1);
+    }
+    snprintf(err, errsz, "unknown environment '%s' (available: %s)", name ? name : "(null)", list);
+    return NULL;
+  }
+  af_env *e = calloc(1, sizeof *e);
+  if (!e) { snprintf(err, errsz, "out of memory"); return NULL; }
+  e->def = def;
+  e->need_reset = 1;
+  e->cfg = calloc(1, def->cfg_size ? def->cfg_size : 1);
+
+  // load the model; MuJoCo's compiler message is passed on as it is
+  char path[1024], lerr[512] = "";
+  snprintf(path, sizeof path, "%s/%s", asset_dir(), def->asset);
+  FILE *probe = fopen(path, "r");
+  if (!probe) {
+    snprintf(err, errsz, "%s: missing asset %s (set ARMFARM_ASSETS to the assets folder)", def->name, path);
+    af_env_free(e);
+    return NULL;
+  }
+  fclose(probe);
+  e->m0 = mj_loadXML(path, NULL, lerr, sizeof lerr);
+  if (!e->m0) {
+    snprintf(err, errsz, "%s: cannot load %s: %s", def->name, path, lerr);
+    af_env_free(e);
+    return NULL;
+  }
+  if (af_dr_init(&e->dr, def->dr, def->ndr, e->m0, err, errsz)) { af_env_free(e); return NULL; }
+
+  // config, then the model's timestep and the frame skip it implies
+  common_cfg cc;
+  if (parse_config(e, &cc, config_json, err, errsz)) { af_env_free(e); return NULL; }
+  if (cc.timestep > 0) e->m0->opt.timestep = cc.timestep;
+  double dt = e->m0->opt.timestep;
+  int skip = (int)floor(1.0 / (cc.control_hz * dt) + 0.5);
+  if (skip < 1 || fabs(skip * dt * cc.control_hz - 1) > 1e-6) {
+    snprintf(err, errsz, "%s: control_hz %g is not a whole number of %g s physics steps", def->name, cc.control_hz, dt);
+    af_env_free(e);
+    return NULL;
+  }
+  e->m = mj_copyModel(NULL, e->m0);
+  e->d = mj_makeData(e->m);
+  if (!e->m || !e->d) { snprintf(err, errsz, "%s: out of memory", def->name); af_env_free(e); return NULL; }
+
+  af_env_spec *s = &e->spec;
+  s->name = def->name;
+  s->control_hz = cc.control_hz;
+  s->timestep = dt;
+  s->frame_skip = skip;
+  s->horizon = cc.horizon;
+  s->success = def->success;
+  s->reward = def->reward_text;
+  s->achieved_offset = s->desired_offset = -1;
+  if (def->init(e, err, errsz)) { af_env_free(e); return NULL; }
+  if (s->act_dim > 16) { snprintf(err, errsz, "%s: action size %d exceeds 16", def->name, s->act_dim); af_env_free(e); return NULL; }
+  e->act_tmp = calloc((size_t)s->act_dim, sizeof(float));
+  e->cfg_json = config_to_json(e, &cc);
+  return e;
+}
+
+void af_env_free(af_env *e) {
+  if (!e) return;
+  if (e->state && e->def->free) e->def->free(e);
+  af_dr_free(&e->dr);
+  if (e->d) mj_deleteData(e->d);
+  if (e->m) mj_deleteModel(e->m);
+  if (e->m0) mj_deleteModel(e->m0);
+  free(e->cfg);
+  free(e->act_tmp);
+  cJSON_free(e->cfg_json);
+  cJSON_free(e->dr_json);
+  free(e);
+}
+
+const af_env_spec *af_env_get_spec(const af_env *e) { return &e->spec; }
+const char *af_env_last_error(const af_env *e) { return e->err; }
+long af_env_diverged_count(const af_env *e) { return e->diverged_count; }
+const char *af_env_config_json(af_env *e) { return e->cfg_json; }
+
+const char *af_env_randomization_json(af_env *e) {
+  cJSON_free(e->dr_json);
+  cJSON *o = af_dr_to_json(&e->dr);
+  e->dr_json = cJSON_PrintUnformatted(o);
+  cJSON_Delete(o);
+  return e->dr_json;
+}
+
+// observation noise on the leading entries (the desired goal, last, stays exact)
+static void observe(af_env *e, float *obs) {
+  e->def->observe(e, obs);
+  if (e->obs_noise > 0) {
+    int n = e->spec.obs_dim - (e->spec.desired_offset >= 0 ? e->spec.goal_dim : 0);
+    for (int i = 0; i < n; i++) obs[i] += (float)(e->obs_noise * af_rng_normal(&e->noise_rng));
+  }
+}
+
+int af_env_reset(af_env *e, uint64_t seed, float *obs) {
+  e->seed = seed;
+  // nominal model restored and randomization drawn from the seed alone
+  int physics = af_dr_apply(&e->dr, e->m, e->m0, af_seed_derive(seed, 1));
+  mj_resetData(e->m, e->d);
+  if (physics) mj_setConst(e->m, e->d);
+  e->obs_noise = af_dr_value(&e->dr, "obs_noise", 0, 0);
+  e->act_noise = af_dr_value(&e->dr, "act_noise", 0, 0);
+  e->delay = (int)af_dr_value(&e->dr, "act_delay", 0, 0);
+  if (!(e->obs_noise >= 0)) e->obs_noise = 0;  // NaN when the table has no such entry
+  if (!(e->act_noise >= 0)) e->act_noise = 0;
+  if (!(e->delay >= 0 && e->delay <= AF_MAX_DELAY)) e->delay = 0;
+  memset(e->delay_buf, 0, sizeof e->delay_buf);
+  af_rng_seed(&e->noise_rng, af_seed_derive(seed, 3));
+
+  // the environment's initial state from its own stream
+  af_rng init;
+  af_rng_seed(&init, af_seed_derive(seed, 2));
+  e->def->reset(e, &init);
+  mj_forward(e->m, e->d);
+  e->t = 0;
+  e->ep_return = 0;
+  e->need_reset = 0;
+  e->err[0] = 0;
+  if (obs) observe(e, obs);
+  return AF_OK;
+}
+
+// blow-up warnings MuJoCo counts in mjData (it resets the state itself when they fire)
+static int bad_count(const mjData *d) {
+  return d->warning[mjWARN_BADQPOS].number + d->warning[mjWARN_BADQVEL].number +
+         d->warning[mjWARN_BADQACC].number + d->warning[mjWARN_BADCTRL].number;
+}
+
+// the physics of one control step; 1 if it diverged (warning, mju_error or non-finite state)
+static int physics(af_env *e) {
+  const mjModel *m = e->m;
+  mjData *d = e->d;
+  int before = bad_count(d);
+  jmp_buf jb;
+  jmp_buf *volatile saved = mj_error_jmp;
+  if (setjmp(jb)) {
+    mj_error_jmp = saved;
+    mj_resetData(m, d);
+    return 1;
+  }
+  mj_error_jmp = &jb;
+  for (int k = 0; k < e->spec.frame_skip; k++) mj_step(m, d);
+  mj_error_jmp = saved;
+  if (bad_count(d) != before) return 1;
+  for (int i = 0; i < m->nv; i++)
+    if (!isfinite(d->qvel[i]) || fabs(d->qvel[i]) > 1e4) return 1;
+  return 0;
+}
+
+int af_env_step(af_env *e, const float *action, float *obs, float *reward, int *terminated, int *truncated, af_info *info) {
+  const int na = e->spec.act_dim;
+  if (e->need_reset) {
+    snprintf(e->err, sizeof e->err, "%s: step called before reset or after the episode ended", e->def->name);
+    return AF_ERR_STATE;
+  }
+  // refuse non-finite actions before touching anything
+  for (int i = 0; i < na; i++) {
+    if (!isfinite(action[i])) {
+      snprintf(e->err, sizeof e->err, "%s: action[%d] is %s; step refused", e->def->name, i, isnan(action[i]) ? "NaN" : "infinite");
+      return AF_ERR_ARG;
+    }
+  }
+  // clip, add actuation noise, delay by k steps
+  float *a = e->act_tmp;
+  for (int i = 0; i < na; i++) {
+    double x = action[i];
+    if (e->act_noise > 0) x += e->act_noise * af_rng_normal(&e->noise_rng);
+    a[i] = (float)(x < -1 ? -1 : x > 1 ? 1 : x);
+  }
+  if (e->delay > 0) {
+    memmove(e->delay_buf[1], e->delay_buf[0], sizeof(e->delay_buf[0]) * (size_t)e->delay);
+    memcpy(e->delay_buf[0], a, sizeof(float) * (size_t)na);
+    a = e->delay_buf[e->delay];
+  }
+  e->def->act(e, a);
+
+  af_info local;
+  if (!info) info = &local;
+  memset(info, 0, sizeof *info);
+  int diverged = physics(e);
+  int success = 0, term = 0;
+  float r = 0;
+  if (diverged) {
+    // the state is not to be trusted: end the episode, count it, observe the reset state
+    e->diverged_count++;
+    mj_forward(e->m, e->d);
+    snprintf(e->err, sizeof e->err, "%s: physics diverged at step %d (seed %llu)%s%.150s", e->def->name, e->t + 1,
+             (unsigned long long)e->seed, mj_last_warning[0] ? ": " : "", mj_last_warning);
+  } else {
+    r = e->def->reward(e, a, &success, &term);
+  }
+  e->t++;
+  e->ep_return += r;
+  int trunc = diverged || (!term && e->t >= e->spec.horizon);
+  if (obs) observe(e, obs);
+  *reward = r;
+  *terminated = term;
+  *truncated = trunc;
+  info->success = success;
+  info->diverged = diverged;
+  if (term || trunc) {
+    e->need_reset = 1;
+    af_episode *ep = &info->episode;
+    ep->ret = (float)e->ep_return;
+    ep->length = (float)e->t;
+    ep->success = (float)success;
+    ep->diverged = (float)diverged;
+    if (e->def->metrics) e->def->metrics(e, ep->metrics);
+    ep->n = 1;
+  }
+  return AF_OK;
+}
+
+float af_env_compute_reward(const af_env *e, const float *achieved, const float *desired) {
+  return e->def->goal_reward ? e->def->goal_reward(e, achieved, desired) : 0.0f;
+}
+
+int af_env_scripted_action(af_env *e, float *action) {
+  if (!e->def->scripted) {
+    snprintf(e->err, sizeof e->err, "%s has no scripted controller", e->def->name);
+    return AF_ERR_UNSUP;
+  }
+  return e->def->scripted(e, action);
+}
+
+int af_env_describe(FILE *f, const char *name, int verbose) {
+  char err[256];
+  af_env *e = af_env_make(name, NULL, err, sizeof err);
+  if (!e) { fprintf(stderr, "armfarm: %s\n", err); return -1; }
+  const af_env_spec *s = &e->spec;
+  fprintf(f, "%s: %s\n", s->name, e->def->description);
+  fprintf(f, "  observation %d floats, action %d in [-1, 1]", s->obs_dim, s->act_dim);
+  if (s->goal_dim) fprintf(f, ", goal %d (achieved at obs[%d], desired at obs[%d])", s->goal_dim, s->achieved_offset, s->desired_offset);
+  fprintf(f, "\n  control %g Hz (%d x %g s physics steps), horizon %d steps\n", s->control_hz, s->frame_skip, s->timestep, s->horizon);
+  fprintf(f, "  success: %s\n  reward: %s\n", s->success, s->reward);
+  if (verbose) {
+    fprintf(f, "  config keys:\n");
+    af_params_print(f, common_params, N_COMMON, "    ");
+    af_params_print(f, e->def->params, e->def->nparams, "    ");
+    fprintf(f, "    %-18s   on: physics visual actuation; off: sensor. {\"enabled\": bool, \"eval\": bool, GROUP: bool, NAME: [lo, hi] | {\"train\": [..], \"eval\": [..]}}\n", "randomize");
+    fprintf(f, "  randomization table:\n");
+    af_dr_print(f, &e->dr);
+    if (s->n_metrics) {
+      fprintf(f, "  episode metrics:");
+      for (int i = 0; i < s->n_metrics; i++) fprintf(f, " %s", s->metric_names[i]);
+      fprintf(f, "\n");
+    }
+  }
+  af_env_free(e);
+  return 0;
+}

@@ -1,0 +1,101 @@
+// The armfarm environment API: a registry of MuJoCo environments by name, each with a spec,
+// seeded reset, step with Gymnasium's terminated/truncated meaning, success and episode
+// metrics. Actions are normalized to [-1, 1]; observations and rewards are float32.
+#ifndef AF_ENV_H
+#define AF_ENV_H
+
+#include <stddef.h>  // size_t
+#include <stdint.h>  // uint64_t
+#include <stdio.h>   // FILE
+
+// return codes (0 is success)
+enum {
+  AF_OK = 0,
+  AF_ERR_ARG = -1,     // bad argument (e.g. NaN or infinite action); state untouched
+  AF_ERR_STATE = -2,   // step before reset, or after the episode ended
+  AF_ERR_UNSUP = -3,   // the environment does not offer this (e.g. no scripted policy)
+};
+
+#define AF_MAX_METRICS 6
+
+typedef struct {
+  const char *name;
+  int obs_dim, act_dim;
+  int goal_dim;               // achieved/desired goal size; 0 if not goal-conditioned
+  int achieved_offset;        // where the achieved goal sits in the observation (-1 if not)
+  int desired_offset;         // where the desired goal sits in the observation (-1 if not)
+  double control_hz;          // control steps per simulated second
+  double timestep;            // physics timestep (s)
+  int frame_skip;             // physics steps per control step
+  int horizon;                // control steps before truncation
+  const char *success;        // what success means, in words
+  const char *reward;         // what the reward is, in words
+  int n_metrics;              // environment-specific episode metrics
+  const char *metric_names[AF_MAX_METRICS];
+} af_env_spec;
+
+// flat episode statistics: floats with the count last, so runners can sum them blindly
+typedef struct {
+  float ret;                      // undiscounted return
+  float length;                   // control steps
+  float success;                  // 1 if the final step was a success
+  float diverged;                 // 1 if the episode ended on a physics blow-up
+  float metrics[AF_MAX_METRICS];  // see spec.metric_names
+  float n;                        // 1 when this struct holds a finished episode
+} af_episode;
+
+typedef struct {
+  int success;         // the success test holds after this step
+  int diverged;        // physics blew up: episode truncated, reset needed
+  af_episode episode;  // filled when this step ended the episode (episode.n == 1)
+} af_info;
+
+typedef struct af_env af_env;
+
+// the environments, by name
+int af_env_count(void);
+const char *af_env_name(int i);
+
+// make an environment from its name and a JSON config (NULL or "" for defaults);
+// NULL with a one-line message naming the bad name, key or value on failure
+af_env *af_env_make(const char *name, const char *config_json, char *err, size_t errsz);
+void af_env_free(af_env *env);
+
+const af_env_spec *af_env_get_spec(const af_env *env);
+
+// start an episode: restore the nominal model, draw randomization and the initial state
+// from `seed` alone, write the first observation (obs_dim floats)
+int af_env_reset(af_env *env, uint64_t seed, float *obs);
+
+// one control step; a NaN or infinite action returns AF_ERR_ARG and changes nothing,
+// finite values outside [-1, 1] are clipped
+int af_env_step(af_env *env, const float *action, float *obs, float *reward,
+                int *terminated, int *truncated, af_info *info);
+
+// the goal part of the reward for an achieved and desired goal (goal_dim floats each);
+// sparse rewards are exactly this; dense rewards add a goal-independent shaping term, so a
+// relabelled reward is r - compute_reward(ag, g_old) + compute_reward(ag, g_new)
+float af_env_compute_reward(const af_env *env, const float *achieved, const float *desired);
+
+// the environment's scripted controller (for tests and baselines); AF_ERR_UNSUP if none
+int af_env_scripted_action(af_env *env, float *action);
+
+// the last error message (e.g. why a step was refused)
+const char *af_env_last_error(const af_env *env);
+
+// blow-ups seen since make
+long af_env_diverged_count(const af_env *env);
+
+// randomization values drawn for the current episode, as a JSON object string (owned by env)
+const char *af_env_randomization_json(af_env *env);
+
+// the resolved configuration (defaults filled in), as a JSON string (owned by env)
+const char *af_env_config_json(af_env *env);
+
+// print the environment's description, spaces, config table and randomization table
+int af_env_describe(FILE *f, const char *name, int verbose);
+
+// one function receives MuJoCo's warnings and errors; installed by af_env_make
+void af_mujoco_handlers_install(void);
+
+#endif

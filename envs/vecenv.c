@@ -1,0 +1,198 @@
+// The vectorized runner: a fixed pool of worker threads, each owning a contiguous slice of
+// the environments; the caller's thread works the first slice. Two barriers per batch step.
+#include "envs/vecenv.h"
+
+#include <math.h>     // isfinite
+#include <pthread.h>  // worker threads and barriers
+#include <stdlib.h>   // calloc, free
+#include <string.h>   // memcpy
+
+#include "envs/env_impl.h"
+#include "envs/rng.h"
+
+// a reusable barrier whose party count can shrink if a worker fails to start
+typedef struct {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int parties, arrived;
+  unsigned gen;
+} barrier;
+
+static void barrier_init(barrier *b, int parties) {
+  pthread_mutex_init(&b->mu, NULL);
+  pthread_cond_init(&b->cv, NULL);
+  b->parties = parties;
+  b->arrived = 0;
+  b->gen = 0;
+}
+
+static void barrier_destroy(barrier *b) {
+  pthread_mutex_destroy(&b->mu);
+  pthread_cond_destroy(&b->cv);
+}
+
+static void barrier_wait(barrier *b) {
+  pthread_mutex_lock(&b->mu);
+  unsigned g = b->gen;
+  if (++b->arrived >= b->parties) {
+    b->arrived = 0;
+    b->gen++;
+    pthread_cond_broadcast(&b->cv);
+  } else {
+    while (g == b->gen) pthread_cond_wait(&b->cv, &b->mu);
+  }
+  pthread_mutex_unlock(&b->mu);
+}
+
+struct af_vecenv;
+
+typedef struct {
+  struct af_vecenv *v;
+  int lo, hi;  // environments [lo, hi)
+  pthread_t thread;
+} worker;
+
+struct af_vecenv {
+  int n, k;
+  af_env **envs;
+  long *episode;        // episodes started per environment
+  uint64_t seed;
+  worker *w;
+  barrier start, done;
+  int started;          // worker threads running (excluding the caller)
+  int quit;
+  // the batch being stepped
+  const float *actions;
+  float *obs, *final_obs, *rewards;
+  uint8_t *term, *trunc;
+  af_info *infos;
+  int rc;
+};
+
+uint64_t af_vecenv_seed(uint64_t seed, int i, long episode) {
+  return af_seed_derive(af_seed_derive(seed, 100 + (uint64_t)i), (uint64_t)episode);
+}
+
+// step environments [lo, hi) of the current batch
+static void step_slice(af_vecenv *v, int lo, int hi) {
+  const af_env_spec *s = &v->envs[0]->spec;
+  for (int i = lo; i < hi; i++) {
+    int term = 0, trunc = 0;
+    float *o = v->obs + (size_t)i * s->obs_dim;
+    af_info *info = &v->infos[i];
+    int rc = af_env_step(v->envs[i], v->actions + (size_t)i * s->act_dim, o, &v->rewards[i], &term, &trunc, info);
+    if (rc) { v->rc = rc; continue; }
+    v->term[i] = (uint8_t)term;
+    v->trunc[i] = (uint8_t)trunc;
+    if (term || trunc) {
+      // keep the last observation, start the next episode
+      if (v->final_obs) memcpy(v->final_obs + (size_t)i * s->obs_dim, o, sizeof(float) * (size_t)s->obs_dim);
+      af_env_reset(v->envs[i], af_vecenv_seed(v->seed, i, v->episode[i]++), o);
+    }
+  }
+}
+
+static void *worker_main(void *arg) {
+  worker *w = arg;
+  af_vecenv *v = w->v;
+  for (;;) {
+    barrier_wait(&v->start);
+    if (v->quit) break;
+    step_slice(v, w->lo, w->hi);
+    barrier_wait(&v->done);
+  }
+  return NULL;
+}
+
+af_vecenv *af_vecenv_make(const char *name, const char *config_json, int n, int threads, char *err, size_t errsz) {
+  if (n < 1 || n > 4096) { snprintf(err, errsz, "number of environments %d is out of range [1, 4096]", n); return NULL; }
+  if (threads < 1 || threads > 256) { snprintf(err, errsz, "number of threads %d is out of range [1, 256]", threads); return NULL; }
+  if (threads > n) threads = n;
+  af_vecenv *v = calloc(1, sizeof *v);
+  if (!v) { snprintf(err, errsz, "out of memory"); return NULL; }
+  v->n = n;
+  v->envs = calloc((size_t)n, sizeof *v->envs);
+  v->episode = calloc((size_t)n, sizeof *v->episode);
+  if (!v->envs || !v->episode) { snprintf(err, errsz, "out of memory"); af_vecenv_free(v); return NULL; }
+  for (int i = 0; i < n; i++) {
+    v->envs[i] = af_env_make(name, config_json, err, errsz);
+    if (!v->envs[i]) { af_vecenv_free(v); return NULL; }
+  }
+  // workers 1..k-1 run in threads; slice 0 belongs to the caller
+  v->k = threads;
+  v->w = calloc((size_t)threads, sizeof *v->w);
+  if (!v->w) { snprintf(err, errsz, "out of memory"); af_vecenv_free(v); return NULL; }
+  for (int t = 0; t < threads; t++) {
+    v->w[t].v = v;
+    v->w[t].lo = (int)((long)n * t / threads);
+    v->w[t].hi = (int)((long)n * (t + 1) / threads);
+  }
+  barrier_init(&v->start, threads);
+  barrier_init(&v->done, threads);
+  for (int t = 1; t < threads; t++) {
+    if (pthread_create(&v->w[t].thread, NULL, worker_main, &v->w[t])) {
+      // release the workers that did start, then fail cleanly
+      snprintf(err, errsz, "cannot start worker thread %d of %d", t, threads);
+      pthread_mutex_lock(&v->start.mu);
+      v->start.parties = t;
+      pthread_mutex_unlock(&v->start.mu);
+      af_vecenv_free(v);
+      return NULL;
+    }
+    v->started++;
+  }
+  return v;
+}
+
+void af_vecenv_free(af_vecenv *v) {
+  if (!v) return;
+  if (v->w) {
+    // wake the workers with quit set and wait for them to leave
+    v->quit = 1;
+    if (v->started > 0) barrier_wait(&v->start);
+    for (int t = 1; t <= v->started; t++) pthread_join(v->w[t].thread, NULL);
+    barrier_destroy(&v->start);
+    barrier_destroy(&v->done);
+  }
+  if (v->envs)
+    for (int i = 0; i < v->n; i++) af_env_free(v->envs[i]);
+  free(v->envs);
+  free(v->episode);
+  free(v->w);
+  free(v);
+}
+
+int af_vecenv_size(const af_vecenv *v) { return v->n; }
+const af_env_spec *af_vecenv_spec(const af_vecenv *v) { return &v->envs[0]->spec; }
+af_env *af_vecenv_env(af_vecenv *v, int i) { return i >= 0 && i < v->n ? v->envs[i] : NULL; }
+
+int af_vecenv_reset(af_vecenv *v, uint64_t seed, float *obs) {
+  const af_env_spec *s = &v->envs[0]->spec;
+  v->seed = seed;
+  for (int i = 0; i < v->n; i++) {
+    v->episode[i] = 1;
+    int rc = af_env_reset(v->envs[i], af_vecenv_seed(seed, i, 0), obs + (size_t)i * s->obs_dim);
+    if (rc) return rc;
+  }
+  return AF_OK;
+}
+
+int af_vecenv_step(af_vecenv *v, const float *actions, float *obs, float *final_obs, float *rewards,
+                   uint8_t *terminated, uint8_t *truncated, af_info *infos) {
+  const af_env_spec *s = &v->envs[0]->spec;
+  // refuse a batch with a non-finite action before any environment moves
+  for (size_t j = 0; j < (size_t)v->n * s->act_dim; j++)
+    if (!isfinite(actions[j])) return AF_ERR_ARG;
+  v->actions = actions;
+  v->obs = obs;
+  v->final_obs = final_obs;
+  v->rewards = rewards;
+  v->term = terminated;
+  v->trunc = truncated;
+  v->infos = infos;
+  v->rc = AF_OK;
+  if (v->k > 1) barrier_wait(&v->start);
+  step_slice(v, v->w[0].lo, v->w[0].hi);
+  if (v->k > 1) barrier_wait(&v->done);
+  return v->rc;
+}

@@ -1,0 +1,32 @@
+// The vectorized runner: N environments stepped by K worker threads into batched arrays.
+// Environment i's episode j is seeded with af_vecenv_seed(seed, i, j), so the results are
+// identical to stepping the same environments one by one, whatever K is.
+#ifndef AF_VECENV_H
+#define AF_VECENV_H
+
+#include <stdint.h>
+#include "envs/env.h"
+
+typedef struct af_vecenv af_vecenv;
+
+// the seed of environment i's episode j for a run seeded with `seed`
+uint64_t af_vecenv_seed(uint64_t seed, int i, long episode);
+
+af_vecenv *af_vecenv_make(const char *name, const char *config_json, int n, int threads, char *err, size_t errsz);
+void af_vecenv_free(af_vecenv *v);
+
+int af_vecenv_size(const af_vecenv *v);
+const af_env_spec *af_vecenv_spec(const af_vecenv *v);
+af_env *af_vecenv_env(af_vecenv *v, int i);
+
+// reset every environment; obs (n, obs_dim)
+int af_vecenv_reset(af_vecenv *v, uint64_t seed, float *obs);
+
+// step every environment; an environment whose episode ends is reset at once (its next
+// seed), obs then holds the new first observation and final_obs the last one of the ended
+// episode. actions (n, act_dim), obs and final_obs (n, obs_dim), the rest (n).
+// A non-finite action refuses the whole batch (AF_ERR_ARG) before any environment moves.
+int af_vecenv_step(af_vecenv *v, const float *actions, float *obs, float *final_obs, float *rewards,
+                   uint8_t *terminated, uint8_t *truncated, af_info *infos);
+
+#endif

@@ -1,0 +1,23 @@
+// The armfarm command-line program: shared helpers of its subcommands.
+#ifndef AF_CLI_H
+#define AF_CLI_H
+
+#include <cjson/cJSON.h>
+
+// exit codes: 0 fine, 1 run-time failure, 2 usage (unknown command, option, name or key)
+enum { AF_EXIT_OK = 0, AF_EXIT_FAIL = 1, AF_EXIT_USAGE = 2 };
+
+int af_cmd_rollout(int argc, char **argv);
+int af_cmd_bench(int argc, char **argv);
+
+// parse a whole non-negative number option; -1 with a message on stderr if malformed
+long af_cli_long(const char *opt, const char *s, long lo, long hi);
+
+// an environment config from --config FILE and --set key=value pairs (owned string, or
+// NULL with a message on stderr)
+char *af_cli_env_config(const char *file, char **sets, int nsets);
+
+// monotonic seconds
+double af_now(void);
+
+#endif
