@@ -224,9 +224,11 @@ static void observe(af_env *e, float *obs) {
 int af_env_reset(af_env *e, uint64_t seed, float *obs) {
   e->seed = seed;
   // nominal model restored and randomization drawn from the seed alone
+  // derived constants follow the drawn masses, and return to nominal after a drawn episode
   int physics = af_dr_apply(&e->dr, e->m, e->m0, af_seed_derive(seed, 1));
   mj_resetData(e->m, e->d);
-  if (physics) mj_setConst(e->m, e->d);
+  if (physics || e->const_dirty) mj_setConst(e->m, e->d);
+  e->const_dirty = physics;
   e->obs_noise = af_dr_value(&e->dr, "obs_noise", 0, 0);
   e->act_noise = af_dr_value(&e->dr, "act_noise", 0, 0);
   e->delay = (int)af_dr_value(&e->dr, "act_delay", 0, 0);

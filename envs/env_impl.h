@@ -48,6 +48,7 @@ struct af_env {
   uint64_t seed;          // seed of the current episode
   int t;                  // control steps taken in this episode
   int need_reset;
+  int const_dirty;        // the model's derived constants come from randomized values
   double ep_return;
   long diverged_count;
   // action pipeline: noise and delay from the randomization table

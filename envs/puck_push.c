@@ -217,12 +217,15 @@ static int puck_scripted(af_env *e, float *a) {
   if (s->pushing && (along > -R * 0.5 || fabs(across) > R * 0.8 || h[2] > PUSH_Z + 0.03)) s->pushing = 0;
   if (!s->pushing && h[2] < PUSH_Z + 0.02 && along < -R && fabs(across) < R * 0.4) s->pushing = 1;
   if (s->pushing) {
-    // push: aim the hand at the spot that puts the puck on the goal, recentre across the line
-    double lead = gd < 0.03 ? gd : 0.03 + 0.5 * gd;
+    // push: aim the hand at the spot that leaves the puck on the goal, recentre across the
+    // line, and slow down near the goal so the puck does not slide past it
     double cx = -across * 0.8;
-    t[0] = p[0] - ux * behind + ux * lead - uy * cx;
-    t[1] = p[1] - uy * behind + uy * lead + ux * cx;
+    t[0] = s->goal[0] - ux * behind - uy * cx;
+    t[1] = s->goal[1] - uy * behind + ux * cx;
     t[2] = PUSH_Z;
+    double vmax = gd < 0.01 ? 0 : fmin(0.03, 0.005 + 0.5 * gd);
+    double mx = t[0] - h[0], my = t[1] - h[1], mn = sqrt(mx * mx + my * my);
+    if (mn > vmax) { t[0] = h[0] + mx / mn * vmax; t[1] = h[1] + my / mn * vmax; }
   } else {
     // line up: the approach point behind the puck; go over the puck when near it
     double ax = p[0] - ux * behind, ay = p[1] - uy * behind;

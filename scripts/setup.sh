@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# armfarm set-up on Debian 12: installs the missing packages (sudo only when not root),
+# configures and builds, then does what it is asked:
+#   scripts/setup.sh run    build, then the main job on its defaults
+#   scripts/setup.sh test   build normally and with ASan+UBSan, run the whole test suite in both
+#   scripts/setup.sh build  build only
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+what=${1:-run}
+case "$what" in run|test|build) ;; *) echo "usage: scripts/setup.sh [run|test|build]" >&2; exit 2;; esac
+
+# Debian packages the project needs (libqhull-dev: the MuJoCo CMake package refers to its headers)
+pkgs=(build-essential cmake pkg-config libmujoco-dev libqhull-dev libdnnl-dev libglfw3-dev libcjson-dev libcriterion-dev)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "${missing[@]}"
+fi
+
+jobs=$(nproc 2>/dev/null || echo 2)
+build() {  # build DIR [cmake options...]
+  local dir=$1; shift
+  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Release "$@" >/dev/null
+  cmake --build "$dir" -j "$jobs"
+}
+
+case "$what" in
+  build)
+    build build -DAF_TESTS=ON
+    ;;
+  run)
+    build build -DAF_TESTS=OFF
+    # the main job: the scripted pusher over 20 seeded episodes with randomization on
+    ./build/armfarm rollout --env puck_push --policy scripted --episodes 20 --seed 0
+    ;;
+  test)
+    build build -DAF_TESTS=ON
+    (cd build && ctest --output-on-failure)
+    # the same suite under AddressSanitizer and UndefinedBehaviorSanitizer
+    build build-asan -DAF_TESTS=ON -DAF_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo
+    (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure)
+    ;;
+esac

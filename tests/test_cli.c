@@ -1,0 +1,102 @@
+// The armfarm program: exit codes, one-line errors naming the problem, and the JSON output
+// of rollout checked against itself (mean of the listed returns).
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <cjson/cJSON.h>
+
+static char out[1 << 16], errbuf[1 << 14];
+
+static void slurp(const char *path, char *buf, size_t n) {
+  FILE *f = fopen(path, "r");
+  size_t k = f ? fread(buf, 1, n - 1, f) : 0;
+  buf[k] = 0;
+  if (f) fclose(f);
+}
+
+// run `armfarm ARGS`, capture stdout and stderr, return the exit status
+static int run(const char *args) {
+  const char *bin = getenv("ARMFARM_BIN");
+  cr_assert(bin, "ARMFARM_BIN must point at the armfarm program (ctest sets it)");
+  char cmd[2048];
+  snprintf(cmd, sizeof cmd, "%s %s >cli_out.txt 2>cli_err.txt </dev/null", bin, args);
+  int st = system(cmd);
+  slurp("cli_out.txt", out, sizeof out);
+  slurp("cli_err.txt", errbuf, sizeof errbuf);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+// exit status 2 and a single stderr line containing `needle`
+static void usage_error(const char *args, const char *needle) {
+  cr_assert_eq(run(args), 2, "armfarm %s: expected exit 2; stderr: %s", args, errbuf);
+  cr_assert(strstr(errbuf, needle) != NULL, "armfarm %s: stderr '%s' lacks '%s'", args, errbuf, needle);
+  char *nl = strchr(errbuf, '\n');
+  cr_assert(nl && nl[1] == 0, "armfarm %s: error must be one line: '%s'", args, errbuf);
+}
+
+Test(cli, help_and_envs) {
+  cr_assert_eq(run("--help"), 0);
+  cr_assert(strstr(out, "rollout") && strstr(out, "envs") && strstr(out, "bench"));
+  cr_assert_eq(run("envs"), 0);
+  cr_assert(strstr(out, "puck_push"));
+  cr_assert_eq(run("envs puck_push"), 0);
+  cr_assert(strstr(out, "randomization table") && strstr(out, "puck_mass") && strstr(out, "success:"));
+  cr_assert_eq(run("rollout --help"), 0);
+}
+
+Test(cli, bad_usage_exits_2_with_one_line) {
+  usage_error("frobnicate", "unknown command 'frobnicate'");
+  usage_error("envs no_such_env", "unknown environment 'no_such_env'");
+  usage_error("rollout --env no_such_env", "unknown environment 'no_such_env'");
+  usage_error("rollout --env puck_push --bogus", "unknown option '--bogus'");
+  usage_error("rollout --env puck_push --policy clever", "unknown policy 'clever'");
+  usage_error("rollout --env puck_push --episodes -4", "--episodes expects a whole number");
+  usage_error("rollout --env puck_push --episodes 3x", "--episodes expects a whole number");
+  usage_error("rollout --env puck_push --set rewrad=sparse", "unknown config key 'rewrad' (did you mean 'reward'?)");
+  usage_error("rollout --env puck_push --set horizon=0", "horizon: 0 is out of range");
+  usage_error("rollout --env puck_push --set noequals", "--set expects key=value");
+  usage_error("rollout --policy zero", "--env NAME is required");
+  usage_error("bench frobs", "unknown benchmark 'frobs'");
+  int st = system("printf '{\\n  \"reward\": \"dense\",\\n  oops\\n}\\n' > cli_bad.json");
+  cr_assert_eq(st, 0);
+  usage_error("rollout --env puck_push --config cli_bad.json", "cli_bad.json:3:");
+  usage_error("rollout --env puck_push --config /nonexistent.json", "cannot open config file /nonexistent.json");
+}
+
+Test(cli, rollout_json_reports_consistent_figures) {
+  cr_assert_eq(run("rollout --env puck_push --policy scripted --episodes 4 --seed 3 --json --set reward=sparse"), 0, "%s", errbuf);
+  cJSON *o = cJSON_Parse(out);
+  cr_assert(o, "stdout is one JSON object: %s", out);
+  cr_assert_eq(cJSON_GetObjectItem(o, "episodes")->valueint, 4);
+  cJSON *rets = cJSON_GetObjectItem(o, "returns"), *succ = cJSON_GetObjectItem(o, "successes");
+  cr_assert_eq(cJSON_GetArraySize(rets), 4);
+  double sum = 0, ssum = 0;
+  for (int i = 0; i < 4; i++) {
+    double r = cJSON_GetArrayItem(rets, i)->valuedouble;
+    // sparse returns are minus the number of unsuccessful steps: whole numbers in [-50, 0]
+    cr_assert(r <= 0 && r >= -50 && r == (double)(long)r, "return %g", r);
+    sum += r;
+    ssum += cJSON_GetArrayItem(succ, i)->valuedouble;
+  }
+  cr_assert_float_eq(cJSON_GetObjectItem(o, "mean_return")->valuedouble, sum / 4, 1e-6);
+  cr_assert_float_eq(cJSON_GetObjectItem(o, "success_rate")->valuedouble, ssum / 4, 1e-9);
+  cr_assert_gt(cJSON_GetObjectItem(o, "steps_per_s")->valuedouble, 0);
+  cr_assert_str_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(o, "config"), "reward")->valuestring, "sparse");
+  cJSON_Delete(o);
+  // the same command twice gives the same returns
+  char first[1 << 12];
+  cr_assert_eq(run("rollout --env puck_push --policy random --episodes 2 --seed 9 --json"), 0);
+  cJSON *a = cJSON_Parse(out);
+  char *ra = cJSON_PrintUnformatted(cJSON_GetObjectItem(a, "returns"));
+  snprintf(first, sizeof first, "%s", ra);
+  cJSON_free(ra);
+  cJSON_Delete(a);
+  cr_assert_eq(run("rollout --env puck_push --policy random --episodes 2 --seed 9 --json"), 0);
+  cJSON *b = cJSON_Parse(out);
+  char *rb = cJSON_PrintUnformatted(cJSON_GetObjectItem(b, "returns"));
+  cr_assert_str_eq(first, rb);
+  cJSON_free(rb);
+  cJSON_Delete(b);
+}
