@@ -366,7 +366,12 @@ int af_env_describe(FILE *f, const char *name, int verbose) {
   fprintf(f, "  success: %s\n  reward: %s\n", s->success, s->reward);
   if (verbose) {
     fprintf(f, "  config keys:\n");
-    af_params_print(f, common_params, N_COMMON, "    ");
+    // the shared keys with this environment's defaults
+    af_param common[N_COMMON];
+    memcpy(common, common_params, sizeof common);
+    common[0].def = e->def->horizon;
+    common[1].def = e->def->control_hz;
+    af_params_print(f, common, N_COMMON, "    ");
     af_params_print(f, e->def->params, e->def->nparams, "    ");
     fprintf(f, "    %-18s   on: physics visual actuation; off: sensor. {\"enabled\": bool, \"eval\": bool, GROUP: bool, NAME: [lo, hi] | {\"train\": [..], \"eval\": [..]}}\n", "randomize");
     fprintf(f, "  randomization table:\n");

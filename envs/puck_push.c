@@ -32,6 +32,7 @@ static const af_dr_entry puck_dr[] = {
   {"puck_friction",  AF_DR_PHYSICS,   AF_F_GEOM_FRICTION, "puck",          AF_DR_SCALE,   AF_DR_UNIFORM,    1, 0.7, 1.3,     0.5, 1.6, "puck sliding friction"},
   {"table_friction", AF_DR_PHYSICS,   AF_F_GEOM_FRICTION, "table",         AF_DR_SCALE,   AF_DR_UNIFORM,    1, 0.7, 1.3,     0.5, 1.6, "table sliding friction"},
   {"arm_damping",    AF_DR_ACTUATION, AF_F_DOF_DAMPING,   "arm_pan,arm_shoulder,arm_elbow,arm_wrist,arm_roll", AF_DR_SCALE, AF_DR_UNIFORM, 1, 0.8, 1.2, 0.6, 1.5, "arm joint damping"},
+  {"arm_armature",   AF_DR_PHYSICS,   AF_F_DOF_ARMATURE,  "arm_pan,arm_shoulder,arm_elbow,arm_wrist,arm_roll", AF_DR_SCALE, AF_DR_UNIFORM, 1, 0.9, 1.1, 0.8, 1.25, "arm joint armature (rotor inertia)"},
   {"arm_gain",       AF_DR_ACTUATION, AF_F_ACT_GAIN,      "arm_pan,arm_shoulder,arm_elbow,arm_wrist,arm_roll", AF_DR_SCALE, AF_DR_UNIFORM, 1, 0.8, 1.2, 0.6, 1.5, "arm servo stiffness kp"},
   {"puck_rgb",       AF_DR_VISUAL,    AF_F_GEOM_RGBA,     "puck",          AF_DR_OFFSET,  AF_DR_UNIFORM,    0, -0.15, 0.15,  -0.3, 0.3, "puck colour"},
   {"table_rgb",      AF_DR_VISUAL,    AF_F_MAT_RGBA,      "table",         AF_DR_OFFSET,  AF_DR_UNIFORM,    0, -0.1, 0.1,    -0.25, 0.25, "table colour"},

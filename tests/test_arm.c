@@ -143,3 +143,35 @@ Test(arm, gripper_command_sets_the_finger_opening) {
   cr_assert_float_eq(obs[6], arm->finger_max, 2e-3);
   af_env_free(e);
 }
+
+Test(arm, yaw_command_turns_the_fingers_about_the_vertical) {
+  // the arm on its own, with the optional yaw action enabled
+  char err[512], path[1024];
+  const char *dir = getenv("ARMFARM_ASSETS");
+  snprintf(path, sizeof path, "%s/puck_push.xml", dir && *dir ? dir : AF_TEST_ASSETS);
+  mjModel *m = mj_loadXML(path, NULL, err, sizeof err);
+  cr_assert(m, "%s", err);
+  mjData *d = mj_makeData(m);
+  af_arm arm = {.ws_lo = {0.2, -0.4, 0.02}, .ws_hi = {0.8, 0.4, 0.4}, .max_step = 0.05, .max_lead = 0.06,
+                .use_yaw = 1, .max_yaw_step = 0.2};
+  cr_assert_eq(af_arm_init(&arm, m, err, sizeof err), 0, "%s", err);
+  cr_assert_eq(af_arm_act_dim(&arm), 5);
+  const double pos[3] = {0.5, 0.1, 0.15};
+  af_arm_reset(&arm, m, d, pos, 0, 0.5);
+  // three steps of yaw +1 (0.2 rad each), then hold: the finger axis (site y) turns 0.6 rad
+  float a[5] = {0, 0, 0, 1, 0};
+  for (int t = 0; t < 5; t++) {
+    if (t == 3) a[3] = 0;
+    af_arm_act(&arm, m, d, a);
+    for (int k = 0; k < 50; k++) mj_step(m, d);
+  }
+  const mjtNum *R = d->site_xmat + 9 * arm.site;
+  double yaw = atan2(-R[1], R[4]);  // site y axis = (-sin yaw, cos yaw, 0)
+  cr_assert_float_eq(yaw, 0.6, 0.02, "yaw %g", yaw);
+  cr_assert_float_eq(R[8], -1.0, 2e-3, "still pointing down");
+  const mjtNum *h = af_arm_hand(&arm, d);
+  for (int k = 0; k < 3; k++) cr_assert_float_eq(h[k], pos[k], 3e-3, "the hand stays put while turning");
+  af_arm_free(&arm);
+  mj_deleteData(d);
+  mj_deleteModel(m);
+}
