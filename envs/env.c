@@ -11,6 +11,7 @@
 // the registry: adding an environment is one line here
 static const af_env_def *const registry[] = {
   &af_puck_push_def,
+  &af_quadruped_def,
 };
 #define N_ENVS ((int)(sizeof registry / sizeof registry[0]))
 
@@ -217,7 +218,10 @@ static void observe(af_env *e, float *obs) {
   e->def->observe(e, obs);
   if (e->obs_noise > 0) {
     int n = e->spec.obs_dim - (e->spec.desired_offset >= 0 ? e->spec.goal_dim : 0);
-    for (int i = 0; i < n; i++) obs[i] += (float)(e->obs_noise * af_rng_normal(&e->noise_rng));
+    for (int i = 0; i < n; i++) {
+      double z = af_rng_normal(&e->noise_rng);
+      obs[i] += (float)(e->obs_noise * (e->noise_scale ? e->noise_scale[i] : 1.0) * z);
+    }
   }
 }
 
@@ -344,6 +348,18 @@ int af_env_step(af_env *e, const float *action, float *obs, float *reward, int *
 
 float af_env_compute_reward(const af_env *e, const float *achieved, const float *desired) {
   return e->def->goal_reward ? e->def->goal_reward(e, achieved, desired) : 0.0f;
+}
+
+int af_env_set_difficulty(af_env *e, double level) {
+  if (!e->def->set_difficulty) {
+    snprintf(e->err, sizeof e->err, "%s has no difficulty levels", e->def->name);
+    return AF_ERR_UNSUP;
+  }
+  if (!(level <= 1)) {
+    snprintf(e->err, sizeof e->err, "%s: difficulty %g is out of range [0, 1] (negative: draw it)", e->def->name, level);
+    return AF_ERR_ARG;
+  }
+  return e->def->set_difficulty(e, level);
 }
 
 int af_env_scripted_action(af_env *e, float *action) {

@@ -80,6 +80,10 @@ float af_env_compute_reward(const af_env *env, const float *achieved, const floa
 // the environment's scripted controller (for tests and baselines); AF_ERR_UNSUP if none
 int af_env_scripted_action(af_env *env, float *action);
 
+// curriculum hook: fix the difficulty in [0, 1] of the following resets, or a negative level
+// to draw it from the randomization table again; AF_ERR_UNSUP if the environment has none
+int af_env_set_difficulty(af_env *env, double level);
+
 // the last error message (e.g. why a step was refused)
 const char *af_env_last_error(const af_env *env);
 

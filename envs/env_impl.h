@@ -33,6 +33,10 @@ typedef struct af_env_def {
   float (*goal_reward)(const af_env *e, const float *achieved, const float *desired);
   void (*metrics)(const af_env *e, float *m);  // environment metrics at episode end
   int (*scripted)(af_env *e, float *a);        // optional scripted controller
+  // optional curriculum hook: fix the difficulty of the following resets (< 0: draw it)
+  int (*set_difficulty)(af_env *e, double level);
+  // mjModel arrays the environment rebuilds at reset (e.g. terrain), comma-separated
+  const char *rebuilds;
 } af_env_def;
 
 struct af_env {
@@ -53,6 +57,7 @@ struct af_env {
   long diverged_count;
   // action pipeline: noise and delay from the randomization table
   double obs_noise, act_noise;
+  const float *noise_scale;  // per observation entry (obs_dim), NULL for 1 everywhere
   int delay;
   float delay_buf[AF_MAX_DELAY + 1][16];
   float *act_tmp;
@@ -62,5 +67,6 @@ struct af_env {
 
 // the environments compiled in (one line each in env.c)
 extern const af_env_def af_puck_push_def;
+extern const af_env_def af_quadruped_def;
 
 #endif

@@ -18,6 +18,9 @@ static const struct { int objtype, dim; const char *name, *arrays; } fields[AF_F
   [AF_F_GEOM_SIZE]     = {mjOBJ_GEOM, 1, "geom size", "geom_size,geom_rbound"},
   [AF_F_DOF_DAMPING]   = {mjOBJ_JOINT, 1, "joint damping", "dof_damping"},
   [AF_F_DOF_ARMATURE]  = {mjOBJ_JOINT, 1, "joint armature", "dof_armature"},
+  [AF_F_DOF_FRICTIONLOSS] = {mjOBJ_JOINT, 1, "joint friction loss", "dof_frictionloss"},
+  [AF_F_BODY_IPOS]     = {mjOBJ_BODY, 3, "centre of mass", "body_ipos"},
+  [AF_F_INIT_QPOS]     = {mjOBJ_JOINT, 1, "initial joint position", ""},
   [AF_F_ACT_GAIN]      = {mjOBJ_ACTUATOR, 1, "actuator gain", "actuator_gainprm,actuator_biasprm"},
   [AF_F_GEOM_RGBA]     = {mjOBJ_GEOM, 3, "geom colour", "geom_rgba"},
   [AF_F_MAT_RGBA]      = {mjOBJ_MATERIAL, 3, "material colour", "mat_rgba"},
@@ -71,6 +74,17 @@ int af_dr_init(af_dr *dr, const af_dr_entry *table, int n, const mjModel *m, cha
       s = comma ? comma + 1 : NULL;
     }
     if (p->ntarget == 0) { snprintf(err, errsz, "randomization '%s': no targets", e->name); return -1; }
+    // each field of each element belongs to one entry: draws are applied to nominal values
+    for (int k = 0; k < i; k++) {
+      const af_dr_param *q = &dr->p[k];
+      if (q->e->field != e->field || fields[e->field].objtype < 0) continue;
+      for (int a = 0; a < p->ntarget; a++)
+        for (int b = 0; b < q->ntarget; b++)
+          if (p->ids[a] == q->ids[b]) {
+            snprintf(err, errsz, "randomization '%s' and '%s' both change the %s of one element", q->e->name, e->name, fields[e->field].name);
+            return -1;
+          }
+    }
   }
   return 0;
 }
@@ -197,6 +211,8 @@ static void restore(const af_dr_param *p, mjModel *m, const mjModel *m0) {
         break;
       case AF_F_DOF_DAMPING: m->dof_damping[id] = m0->dof_damping[id]; break;
       case AF_F_DOF_ARMATURE: m->dof_armature[id] = m0->dof_armature[id]; break;
+      case AF_F_DOF_FRICTIONLOSS: m->dof_frictionloss[id] = m0->dof_frictionloss[id]; break;
+      case AF_F_BODY_IPOS: memcpy(m->body_ipos + 3 * id, m0->body_ipos + 3 * id, 3 * sizeof(mjtNum)); break;
       case AF_F_ACT_GAIN:
         m->actuator_gainprm[id * mjNGAIN] = m0->actuator_gainprm[id * mjNGAIN];
         m->actuator_biasprm[id * mjNBIAS + 1] = m0->actuator_biasprm[id * mjNBIAS + 1];
@@ -240,6 +256,10 @@ static void write(const af_dr_param *p, int t, const double *x, mjModel *m, cons
     }
     case AF_F_DOF_DAMPING: m->dof_damping[id] = transform(mode, m0->dof_damping[id], x[0]); break;
     case AF_F_DOF_ARMATURE: m->dof_armature[id] = transform(mode, m0->dof_armature[id], x[0]); break;
+    case AF_F_DOF_FRICTIONLOSS: m->dof_frictionloss[id] = transform(mode, m0->dof_frictionloss[id], x[0]); break;
+    case AF_F_BODY_IPOS:
+      for (int k = 0; k < 3; k++) m->body_ipos[3 * id + k] = transform(mode, m0->body_ipos[3 * id + k], x[k]);
+      break;
     case AF_F_ACT_GAIN: {
       double kp = transform(mode, m0->actuator_gainprm[id * mjNGAIN], x[0]);
       m->actuator_gainprm[id * mjNGAIN] = kp;
@@ -295,7 +315,7 @@ int af_dr_apply(af_dr *dr, mjModel *m, const mjModel *m0, uint64_t seed) {
     }
     for (int t = 0; t < p->ntarget; t++) write(p, t, p->draw + t * p->dim, m, m0);
     af_dr_field f = p->e->field;
-    if (f == AF_F_BODY_MASS || f == AF_F_DOF_ARMATURE || f == AF_F_CAM_POS || f == AF_F_CAM_ROT) physics = 1;
+    if (f == AF_F_BODY_MASS || f == AF_F_BODY_IPOS || f == AF_F_DOF_ARMATURE || f == AF_F_CAM_POS || f == AF_F_CAM_ROT) physics = 1;
   }
   return physics;
 }

@@ -18,6 +18,9 @@ typedef enum {
   AF_F_GEOM_SIZE,      // geom_size of the horizontal extent and geom_rbound (geoms)
   AF_F_DOF_DAMPING,    // dof_damping (joints)
   AF_F_DOF_ARMATURE,   // dof_armature (joints)
+  AF_F_DOF_FRICTIONLOSS, // dof_frictionloss (joints)
+  AF_F_BODY_IPOS,      // body_ipos: centre-of-mass offset (bodies)
+  AF_F_INIT_QPOS,      // offset of the initial joint position the environment reads back (joints)
   AF_F_ACT_GAIN,       // position-actuator kp: actuator_gainprm[0] and -actuator_biasprm[1]
   AF_F_GEOM_RGBA,      // geom_rgba[0..2] (geoms)
   AF_F_MAT_RGBA,       // mat_rgba[0..2] (materials)
