@@ -4,26 +4,32 @@
 
 #include <math.h>     // isfinite
 #include <pthread.h>  // worker threads and barriers
+#include <stdatomic.h>  // the barrier's counters
 #include <stdlib.h>   // calloc, free
 #include <string.h>   // memcpy
 
 #include "envs/env_impl.h"
 #include "envs/rng.h"
 
-// a reusable barrier whose party count can shrink if a worker fails to start
+// a reusable barrier whose party count can shrink if a worker fails to start. Waiters spin
+// briefly on the generation counter before sleeping: a batch step is a fraction of a
+// millisecond, and a sleeping thread takes tens of microseconds to wake.
+#define BARRIER_SPIN 20000
+
 typedef struct {
   pthread_mutex_t mu;
   pthread_cond_t cv;
-  int parties, arrived;
-  unsigned gen;
+  int parties;
+  atomic_int arrived;
+  atomic_uint gen;
 } barrier;
 
 static void barrier_init(barrier *b, int parties) {
   pthread_mutex_init(&b->mu, NULL);
   pthread_cond_init(&b->cv, NULL);
   b->parties = parties;
-  b->arrived = 0;
-  b->gen = 0;
+  atomic_init(&b->arrived, 0);
+  atomic_init(&b->gen, 0);
 }
 
 static void barrier_destroy(barrier *b) {
@@ -32,15 +38,24 @@ static void barrier_destroy(barrier *b) {
 }
 
 static void barrier_wait(barrier *b) {
-  pthread_mutex_lock(&b->mu);
-  unsigned g = b->gen;
-  if (++b->arrived >= b->parties) {
-    b->arrived = 0;
-    b->gen++;
+  unsigned g = atomic_load(&b->gen);
+  if (atomic_fetch_add(&b->arrived, 1) + 1 >= b->parties) {
+    // the last to arrive opens the next generation
+    atomic_store(&b->arrived, 0);
+    pthread_mutex_lock(&b->mu);
+    atomic_fetch_add(&b->gen, 1);
     pthread_cond_broadcast(&b->cv);
-  } else {
-    while (g == b->gen) pthread_cond_wait(&b->cv, &b->mu);
+    pthread_mutex_unlock(&b->mu);
+    return;
   }
+  for (int i = 0; i < BARRIER_SPIN; i++) {
+    if (atomic_load_explicit(&b->gen, memory_order_acquire) != g) return;
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+  }
+  pthread_mutex_lock(&b->mu);
+  while (atomic_load(&b->gen) == g) pthread_cond_wait(&b->cv, &b->mu);
   pthread_mutex_unlock(&b->mu);
 }
 

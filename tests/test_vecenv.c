@@ -8,7 +8,7 @@
 #include "envs/vecenv.h"
 
 #define N 5
-#define STEPS 70  // crosses the 50-step horizon: automatic resets happen
+#define STEPS 70  // crosses the 30-step horizon twice: automatic resets happen
 
 static void actions_at(int t, float *a, int n, int na) {
   af_rng r;
@@ -18,7 +18,9 @@ static void actions_at(int t, float *a, int n, int na) {
 
 static void check_equal_to_sequential(const char *name, int threads) {
   char err[512] = "";
-  af_vecenv *v = af_vecenv_make(name, NULL, N, threads, err, sizeof err);
+  // a short horizon so that every environment crosses episode boundaries
+  const char *cfg = "{\"horizon\": 30}";
+  af_vecenv *v = af_vecenv_make(name, cfg, N, threads, err, sizeof err);
   cr_assert(v, "%s", err);
   const af_env_spec *s = af_vecenv_spec(v);
   int od = s->obs_dim, na = s->act_dim;
@@ -31,7 +33,7 @@ static void check_equal_to_sequential(const char *name, int threads) {
   uint8_t te[N], tr[N];
   af_info info[N];
   for (int i = 0; i < N; i++) {
-    ref[i] = af_env_make(name, NULL, err, sizeof err);
+    ref[i] = af_env_make(name, cfg, err, sizeof err);
     cr_assert(ref[i], "%s", err);
     af_env_reset(ref[i], af_vecenv_seed(77, i, 0), robs + i * od);
     episode[i] = 1;
