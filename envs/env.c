@@ -350,6 +350,41 @@ float af_env_compute_reward(const af_env *e, const float *achieved, const float 
   return e->def->goal_reward ? e->def->goal_reward(e, achieved, desired) : 0.0f;
 }
 
+int af_env_success_examples(af_env *e, uint64_t seed, int count, float *obs) {
+  if (!e->def->solve) {
+    snprintf(e->err, sizeof e->err, "%s cannot produce success examples", e->def->name);
+    return AF_ERR_UNSUP;
+  }
+  const int na = e->spec.act_dim, settle = (int)ceil(e->spec.control_hz);
+  float hold[16] = {0}, r;
+  int te, tr, success = 0;
+  af_info info;
+  for (int k = 0; k < count; k++) {
+    // a few draws per example: a solved state that does not stay solved is drawn again
+    int tries = 0;
+    for (;; tries++) {
+      if (tries == 20) {
+        snprintf(e->err, sizeof e->err, "%s: example %d: the solved state did not stay successful in 20 draws", e->def->name, k);
+        return AF_ERR_STATE;
+      }
+      uint64_t s = af_seed_derive(af_seed_derive(seed, 0xE8A3), (uint64_t)(k * 64 + tries));
+      af_env_reset(e, s, NULL);
+      af_rng rng;
+      af_rng_seed(&rng, af_seed_derive(s, 4));
+      for (int i = 0; i < na; i++) hold[i] = 0;
+      e->def->solve(e, &rng, hold);
+      mj_forward(e->m, e->d);
+      // settle with the solver's holding action
+      for (int t = 0; t < settle && !e->need_reset; t++) af_env_step(e, hold, NULL, &r, &te, &tr, &info);
+      success = info.success && !info.diverged;
+      if (success) break;
+    }
+    observe(e, obs + (size_t)k * e->spec.obs_dim);
+  }
+  e->need_reset = 1;
+  return AF_OK;
+}
+
 int af_env_set_difficulty(af_env *e, double level) {
   if (!e->def->set_difficulty) {
     snprintf(e->err, sizeof e->err, "%s has no difficulty levels", e->def->name);

@@ -80,6 +80,14 @@ float af_env_compute_reward(const af_env *env, const float *achieved, const floa
 // the environment's scripted controller (for tests and baselines); AF_ERR_UNSUP if none
 int af_env_scripted_action(af_env *env, float *action);
 
+// K observations of successful outcomes for reward learning (e.g. VICE): example k resets
+// with a seed derived from `seed` and k, sets the state to a solved configuration, lets it
+// settle for a second under the environment's holding action, and keeps it if the success
+// test then holds.
+// obs (count, obs_dim). AF_ERR_UNSUP if the environment has no solver; AF_ERR_STATE if the
+// success test kept failing after settling.
+int af_env_success_examples(af_env *env, uint64_t seed, int count, float *obs);
+
 // curriculum hook: fix the difficulty in [0, 1] of the following resets, or a negative level
 // to draw it from the randomization table again; AF_ERR_UNSUP if the environment has none
 int af_env_set_difficulty(af_env *env, double level);

@@ -35,6 +35,9 @@ typedef struct af_env_def {
   int (*scripted)(af_env *e, float *a);        // optional scripted controller
   // optional curriculum hook: fix the difficulty of the following resets (< 0: draw it)
   int (*set_difficulty)(af_env *e, double level);
+  // optional: move the reset state to a solved configuration (for success examples) and set
+  // the action that holds it while it settles (`hold`, act_dim zeros on entry)
+  void (*solve)(af_env *e, af_rng *rng, float *hold);
   // mjModel arrays the environment rebuilds at reset (e.g. terrain), comma-separated
   const char *rebuilds;
 } af_env_def;

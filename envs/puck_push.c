@@ -200,6 +200,23 @@ static void puck_metrics(const af_env *e, float *m) {
   m[3] = (float)dist2(h, p);
 }
 
+// A solved configuration: the puck resting within 60% of the success radius of the goal,
+// the hand somewhere above the table nearby, holding still with the fingers closed
+static void puck_solve(af_env *e, af_rng *rng, float *hold) {
+  puck_state *s = e->state;
+  const puck_cfg *c = e->cfg;
+  mjData *d = e->d;
+  double r = 0.6 * c->success_dist * sqrt(af_rng_uniform(rng)), th = af_rng_range(rng, -3.14159265, 3.14159265);
+  double *q = d->qpos + s->puck_qadr;
+  q[0] = s->goal[0] + r * cos(th);
+  q[1] = s->goal[1] + r * sin(th);
+  mju_zero(d->qvel + s->puck_dadr, 6);
+  double hand[3] = {s->goal[0] + af_rng_range(rng, -0.15, 0.05), s->goal[1] + af_rng_range(rng, -0.1, 0.1), af_rng_range(rng, 0.08, 0.2)};
+  af_arm_reset(&s->arm, e->m, d, hand, 0, 0);
+  memcpy(s->prev_hand, af_arm_hand(&s->arm, d), sizeof s->prev_hand);
+  hold[e->spec.act_dim - 1] = -1;
+}
+
 // Scripted pusher: line up behind the puck on the goal line at a safe height, descend, push
 // through the puck towards the goal while correcting sideways drift; back off and line up
 // again whenever the puck leaves the pushing line.
@@ -268,4 +285,5 @@ const af_env_def af_puck_push_def = {
   .goal_reward = puck_goal_reward,
   .metrics = puck_metrics,
   .scripted = puck_scripted,
+  .solve = puck_solve,
 };

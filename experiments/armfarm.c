@@ -21,6 +21,8 @@ static void usage(FILE *f) {
     "  rollout --env NAME     run episodes with a fixed policy and print return, success and speed\n"
     "          [--policy random|zero|scripted] [--episodes N] [--seed S]\n"
     "          [--config FILE] [--set key=value]... [--json]\n"
+    "  examples --env NAME --count K --out FILE [--seed S]\n"
+    "                         write K observations of successful outcomes (CSV) for reward learning\n"
     "  bench envs [--json]    environment throughput beside bare mj_step, and 1 -> 2 thread scaling\n"
     "\n"
     "environment config: JSON; --set takes dotted keys, e.g. --set reward=sparse\n"
@@ -110,6 +112,7 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "envs")) return cmd_envs(argc - 1, argv + 1);
   if (!strcmp(cmd, "rollout")) return af_cmd_rollout(argc - 1, argv + 1);
   if (!strcmp(cmd, "bench")) return af_cmd_bench(argc - 1, argv + 1);
+  if (!strcmp(cmd, "examples")) return af_cmd_examples(argc - 1, argv + 1);
   fprintf(stderr, "armfarm: unknown command '%s' (try 'armfarm --help')\n", cmd);
   return AF_EXIT_USAGE;
 }

@@ -59,10 +59,37 @@ Test(cli, bad_usage_exits_2_with_one_line) {
   usage_error("rollout --env puck_push --set noequals", "--set expects key=value");
   usage_error("rollout --policy zero", "--env NAME is required");
   usage_error("bench frobs", "unknown benchmark 'frobs'");
+  usage_error("examples --env puck_push --count 3", "--env, --count and --out are required");
+  usage_error("examples --env quadruped --count 3 --out cli_ex.csv", "quadruped cannot produce success examples");
   int st = system("printf '{\\n  \"reward\": \"dense\",\\n  oops\\n}\\n' > cli_bad.json");
   cr_assert_eq(st, 0);
   usage_error("rollout --env puck_push --config cli_bad.json", "cli_bad.json:3:");
   usage_error("rollout --env puck_push --config /nonexistent.json", "cannot open config file /nonexistent.json");
+}
+
+Test(cli, examples_file_has_a_header_and_one_row_per_example) {
+  cr_assert_eq(run("examples --env puck_push --count 7 --seed 2 --out cli_ex.csv"), 0, "%s", errbuf);
+  FILE *f = fopen("cli_ex.csv", "r");
+  cr_assert(f);
+  char line[4096];
+  int rows = 0;
+  cr_assert(fgets(line, sizeof line, f));
+  cr_assert(strncmp(line, "obs_0,obs_1,", 12) == 0 && strstr(line, "obs_16\n"));
+  while (fgets(line, sizeof line, f)) {
+    int commas = 0;
+    for (char *p = line; *p; p++) commas += *p == ',';
+    cr_assert_eq(commas, 16);
+    rows++;
+  }
+  fclose(f);
+  cr_assert_eq(rows, 7);
+  // a failing run leaves an existing file untouched
+  cr_assert_eq(run("examples --env quadruped --count 3 --out cli_ex.csv"), 2);
+  f = fopen("cli_ex.csv", "r");
+  rows = 0;
+  while (fgets(line, sizeof line, f)) rows++;
+  fclose(f);
+  cr_assert_eq(rows, 8);
 }
 
 Test(cli, rollout_json_reports_consistent_figures) {

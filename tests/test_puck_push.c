@@ -143,3 +143,29 @@ Test(puck_push, sliding_puck_stops_after_the_coulomb_distance) {
     af_env_free(e);
   }
 }
+
+Test(puck_push, success_examples_are_settled_successes) {
+  af_env *e = make(NULL);
+  const int K = 12, n = 17;
+  float ex[12 * 17], ex2[12 * 17];
+  cr_assert_eq(af_env_success_examples(e, 5, K, ex), AF_OK, "%s", af_env_last_error(e));
+  for (int k = 0; k < K; k++) {
+    const float *o = ex + k * n;
+    // the success test by hand: puck within 5 cm of the goal, at rest on the table
+    cr_assert_lt(hypot(o[13] - o[15], o[14] - o[16]), 0.05, "example %d", k);
+    cr_assert_float_eq(o[9], 0.02, 2e-3);
+    for (int j = 10; j < 13; j++) cr_assert_lt(fabs(o[j]), 0.01, "example %d at rest", k);
+    // examples differ from each other
+    if (k > 0) cr_assert(memcmp(o, o - n, sizeof(float) * n) != 0);
+  }
+  // the same seed gives the same examples, another seed others
+  cr_assert_eq(af_env_success_examples(e, 5, K, ex2), AF_OK);
+  cr_assert(memcmp(ex, ex2, sizeof ex) == 0);
+  cr_assert_eq(af_env_success_examples(e, 6, K, ex2), AF_OK);
+  cr_assert(memcmp(ex, ex2, sizeof ex) != 0);
+  // a step afterwards needs a reset first
+  float a[4] = {0}, obs[17], r;
+  int te, tr;
+  cr_assert_eq(af_env_step(e, a, obs, &r, &te, &tr, NULL), AF_ERR_STATE);
+  af_env_free(e);
+}
