@@ -1,0 +1,454 @@
+// The neural-network core on oneDNN: MLP forward and backward as matmul primitives planned
+// per batch size, Adam, clipping, Polyak averaging and checkpoint files.
+#include "agents/nn/nn.h"
+
+#include <math.h>    // sqrtf, sqrt
+#include <stdio.h>   // FILE, snprintf
+#include <stdlib.h>  // calloc, free, abort
+#include <string.h>  // memcpy, memset, strlen
+
+#include <oneapi/dnnl/dnnl.h>
+
+// ---- errors: oneDNN statuses in one place ----
+static const char *dnnl_reason(dnnl_status_t s) {
+  switch (s) {
+    case dnnl_success: return "success";
+    case dnnl_out_of_memory: return "out of memory";
+    case dnnl_invalid_arguments: return "invalid arguments";
+    case dnnl_unimplemented: return "no implementation for these shapes";
+    case dnnl_iterator_ends: return "iterator ends";
+    case dnnl_runtime_error: return "runtime error";
+    case dnnl_not_required: return "not required";
+    default: return "unknown oneDNN error";
+  }
+}
+
+int af_dnnl_check(int status, const char *what, char *err, size_t errsz) {
+  if (status == dnnl_success) return 0;
+  snprintf(err, errsz, "oneDNN: %s: %s", what, dnnl_reason((dnnl_status_t)status));
+  return -1;
+}
+
+static void default_fatal(const char *msg) {
+  fprintf(stderr, "armfarm: fatal: %s\n", msg);
+  abort();
+}
+void (*af_nn_fatal)(const char *msg) = default_fatal;
+
+// run a primitive; a failure here is a broken invariant
+static void exec(dnnl_primitive_t p, dnnl_stream_t s, int nargs, const dnnl_exec_arg_t *args) {
+  dnnl_status_t st = dnnl_primitive_execute(p, s, nargs, args);
+  if (st != dnnl_success) {
+    char msg[128];
+    af_dnnl_check(st, "primitive execution", msg, sizeof msg);
+    af_nn_fatal(msg);
+  }
+}
+
+struct af_nn_ctx {
+  dnnl_engine_t engine;
+  dnnl_stream_t stream;
+};
+
+af_nn_ctx *af_nn_ctx_make(char *err, size_t errsz) {
+  af_nn_ctx *c = calloc(1, sizeof *c);
+  if (!c) { snprintf(err, errsz, "out of memory"); return NULL; }
+  if (af_dnnl_check(dnnl_engine_create(&c->engine, dnnl_cpu, 0), "engine", err, errsz) ||
+      af_dnnl_check(dnnl_stream_create(&c->stream, c->engine, dnnl_stream_default_flags), "stream", err, errsz)) {
+    af_nn_ctx_free(c);
+    return NULL;
+  }
+  return c;
+}
+
+void af_nn_ctx_free(af_nn_ctx *c) {
+  if (!c) return;
+  if (c->stream) dnnl_stream_destroy(c->stream);
+  if (c->engine) dnnl_engine_destroy(c->engine);
+  free(c);
+}
+
+// ---- MLP ----
+// per layer and batch size: forward, backward-data and backward-weights matmuls with their
+// memory objects bound to our buffers and their argument lists prebuilt
+typedef struct {
+  dnnl_primitive_t fwd, bwd_data, bwd_w, bwd_w_acc;
+  dnnl_memory_t src, w, b, dst;       // forward: dst = act(src W + b)
+  dnnl_memory_t ddst, wt, dsrc;       // data: dsrc = ddst W'
+  dnnl_memory_t srct, dw;             // weights: dW = src' ddst
+  dnnl_exec_arg_t a_fwd[4], a_data[3], a_w[3];
+} layer_plan;
+
+typedef struct {
+  int B;
+  float *acts[AF_NN_MAX_LAYERS + 1];  // acts[0] is the caller's input
+  float *dz[AF_NN_MAX_LAYERS];        // dL/d(pre-activation) of each layer's output, (B, out)
+  layer_plan lp[AF_NN_MAX_LAYERS];
+} plan;
+
+struct af_mlp {
+  af_nn_ctx *ctx;
+  int L, sizes[AF_NN_MAX_LAYERS + 1];
+  af_act hidden, out;
+  int nparams;
+  float *params, *grads;
+  int woff[AF_NN_MAX_LAYERS], boff[AF_NN_MAX_LAYERS];
+  int nplan;
+  plan plans[AF_NN_MAX_PLANS];
+};
+
+int af_mlp_nparams(const af_mlp *n) { return n->nparams; }
+int af_mlp_in(const af_mlp *n) { return n->sizes[0]; }
+int af_mlp_out(const af_mlp *n) { return n->sizes[n->L]; }
+float *af_mlp_params(af_mlp *n) { return n->params; }
+float *af_mlp_grads(af_mlp *n) { return n->grads; }
+
+static af_act layer_act(const af_mlp *n, int l) { return l == n->L - 1 ? n->out : n->hidden; }
+
+// a 2-D float memory object over `data`, logical dims (r, c), plain or transposed storage
+static int mem2d(dnnl_memory_t *m, dnnl_memory_desc_t *md, af_nn_ctx *c, int r, int cols, int transposed, void *data,
+                 char *err, size_t errsz) {
+  dnnl_dims_t dims = {r, cols};
+  if (af_dnnl_check(dnnl_memory_desc_init_by_tag(md, 2, dims, dnnl_f32, transposed ? dnnl_ba : dnnl_ab), "memory desc", err, errsz))
+    return -1;
+  return af_dnnl_check(dnnl_memory_create(m, md, c->engine, data), "memory", err, errsz);
+}
+
+// a matmul primitive, with an optional eltwise post-op and an optional sum (accumulate)
+static int matmul(dnnl_primitive_t *p, af_nn_ctx *c, const dnnl_memory_desc_t *src, const dnnl_memory_desc_t *w,
+                  const dnnl_memory_desc_t *b, const dnnl_memory_desc_t *dst, af_act act, int accumulate, char *err, size_t errsz) {
+  dnnl_matmul_desc_t d;
+  if (af_dnnl_check(dnnl_matmul_desc_init(&d, src, w, b, dst), "matmul desc", err, errsz)) return -1;
+  dnnl_primitive_attr_t attr;
+  dnnl_post_ops_t po;
+  if (af_dnnl_check(dnnl_primitive_attr_create(&attr), "attr", err, errsz)) return -1;
+  dnnl_post_ops_create(&po);
+  if (accumulate) dnnl_post_ops_append_sum(po, 1.0f);
+  if (act == AF_ACT_RELU) dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f);
+  if (act == AF_ACT_TANH) dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_tanh, 0.0f, 0.0f);
+  dnnl_primitive_attr_set_post_ops(attr, po);
+  dnnl_primitive_desc_t pd;
+  int rc = af_dnnl_check(dnnl_primitive_desc_create(&pd, &d, attr, c->engine, NULL), "matmul primitive desc", err, errsz);
+  if (rc == 0) {
+    rc = af_dnnl_check(dnnl_primitive_create(p, pd), "matmul primitive", err, errsz);
+    dnnl_primitive_desc_destroy(pd);
+  }
+  dnnl_post_ops_destroy(po);
+  dnnl_primitive_attr_destroy(attr);
+  return rc;
+}
+
+static int make_plan(af_mlp *n, plan *pl, int B, char *err, size_t errsz) {
+  af_nn_ctx *c = n->ctx;
+  pl->B = B;
+  for (int l = 0; l < n->L; l++) {
+    int out = n->sizes[l + 1];
+    pl->acts[l + 1] = calloc((size_t)B * out, sizeof(float));
+    pl->dz[l] = calloc((size_t)B * out, sizeof(float));
+    if (!pl->acts[l + 1] || !pl->dz[l]) { snprintf(err, errsz, "out of memory"); return -1; }
+  }
+  for (int l = 0; l < n->L; l++) {
+    int in = n->sizes[l], out = n->sizes[l + 1];
+    layer_plan *lp = &pl->lp[l];
+    float *W = n->params + n->woff[l], *b = n->params + n->boff[l], *dW = n->grads + n->woff[l];
+    // input buffers: the previous layer's output, or the caller's input (bound per call)
+    float *x = l == 0 ? NULL : pl->acts[l];
+    float *dx = l == 0 ? NULL : pl->dz[l - 1];
+    dnnl_memory_desc_t msrc, mw, mb, mdst, mddst, mwt, mdsrc, msrct, mdw;
+    if (mem2d(&lp->src, &msrc, c, B, in, 0, x ? x : (void *)W, err, errsz) ||
+        mem2d(&lp->w, &mw, c, in, out, 0, W, err, errsz) || mem2d(&lp->b, &mb, c, 1, out, 0, b, err, errsz) ||
+        mem2d(&lp->dst, &mdst, c, B, out, 0, pl->acts[l + 1], err, errsz) ||
+        mem2d(&lp->ddst, &mddst, c, B, out, 0, pl->dz[l], err, errsz) ||
+        mem2d(&lp->wt, &mwt, c, out, in, 1, W, err, errsz) ||
+        mem2d(&lp->dsrc, &mdsrc, c, B, in, 0, dx ? dx : (void *)W, err, errsz) ||
+        mem2d(&lp->srct, &msrct, c, in, B, 1, x ? x : (void *)W, err, errsz) ||
+        mem2d(&lp->dw, &mdw, c, in, out, 0, dW, err, errsz))
+      return -1;
+    if (matmul(&lp->fwd, c, &msrc, &mw, &mb, &mdst, layer_act(n, l), 0, err, errsz) ||
+        matmul(&lp->bwd_data, c, &mddst, &mwt, NULL, &mdsrc, AF_ACT_NONE, 0, err, errsz) ||
+        matmul(&lp->bwd_w, c, &msrct, &mddst, NULL, &mdw, AF_ACT_NONE, 0, err, errsz) ||
+        matmul(&lp->bwd_w_acc, c, &msrct, &mddst, NULL, &mdw, AF_ACT_NONE, 1, err, errsz))
+      return -1;
+    lp->a_fwd[0] = (dnnl_exec_arg_t){DNNL_ARG_SRC, lp->src};
+    lp->a_fwd[1] = (dnnl_exec_arg_t){DNNL_ARG_WEIGHTS, lp->w};
+    lp->a_fwd[2] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, lp->b};
+    lp->a_fwd[3] = (dnnl_exec_arg_t){DNNL_ARG_DST, lp->dst};
+    lp->a_data[0] = (dnnl_exec_arg_t){DNNL_ARG_SRC, lp->ddst};
+    lp->a_data[1] = (dnnl_exec_arg_t){DNNL_ARG_WEIGHTS, lp->wt};
+    lp->a_data[2] = (dnnl_exec_arg_t){DNNL_ARG_DST, lp->dsrc};
+    lp->a_w[0] = (dnnl_exec_arg_t){DNNL_ARG_SRC, lp->srct};
+    lp->a_w[1] = (dnnl_exec_arg_t){DNNL_ARG_WEIGHTS, lp->ddst};
+    lp->a_w[2] = (dnnl_exec_arg_t){DNNL_ARG_DST, lp->dw};
+  }
+  return 0;
+}
+
+static void free_plan(af_mlp *n, plan *pl) {
+  for (int l = 0; l < n->L; l++) {
+    layer_plan *lp = &pl->lp[l];
+    dnnl_primitive_t ps[] = {lp->fwd, lp->bwd_data, lp->bwd_w, lp->bwd_w_acc};
+    for (int i = 0; i < 4; i++) if (ps[i]) dnnl_primitive_destroy(ps[i]);
+    dnnl_memory_t ms[] = {lp->src, lp->w, lp->b, lp->dst, lp->ddst, lp->wt, lp->dsrc, lp->srct, lp->dw};
+    for (int i = 0; i < 9; i++) if (ms[i]) dnnl_memory_destroy(ms[i]);
+    free(pl->acts[l + 1]);
+    free(pl->dz[l]);
+  }
+}
+
+af_mlp *af_mlp_make(af_nn_ctx *ctx, int nlayers, const int *sizes, af_act hidden, af_act out, const int *batch_sizes,
+                    int nbatch, char *err, size_t errsz) {
+  if (nlayers < 1 || nlayers > AF_NN_MAX_LAYERS || nbatch < 1 || nbatch > AF_NN_MAX_PLANS) {
+    snprintf(err, errsz, "network: %d layers and %d batch sizes (at most %d and %d)", nlayers, nbatch, AF_NN_MAX_LAYERS, AF_NN_MAX_PLANS);
+    return NULL;
+  }
+  for (int l = 0; l <= nlayers; l++)
+    if (sizes[l] < 1 || sizes[l] > 65536) { snprintf(err, errsz, "network: layer size %d out of range", sizes[l]); return NULL; }
+  af_mlp *n = calloc(1, sizeof *n);
+  if (!n) { snprintf(err, errsz, "out of memory"); return NULL; }
+  n->ctx = ctx;
+  n->L = nlayers;
+  memcpy(n->sizes, sizes, sizeof(int) * (size_t)(nlayers + 1));
+  n->hidden = hidden;
+  n->out = out;
+  // one array of parameters, one of gradients: W then b for each layer
+  int off = 0;
+  for (int l = 0; l < nlayers; l++) {
+    n->woff[l] = off;
+    off += sizes[l] * sizes[l + 1];
+    n->boff[l] = off;
+    off += sizes[l + 1];
+  }
+  n->nparams = off;
+  n->params = calloc((size_t)off, sizeof(float));
+  n->grads = calloc((size_t)off, sizeof(float));
+  if (!n->params || !n->grads) { snprintf(err, errsz, "out of memory"); af_mlp_free(n); return NULL; }
+  for (int i = 0; i < nbatch; i++) {
+    if (batch_sizes[i] < 1) { snprintf(err, errsz, "network: batch size %d", batch_sizes[i]); af_mlp_free(n); return NULL; }
+    n->nplan++;
+    if (make_plan(n, &n->plans[i], batch_sizes[i], err, errsz)) { af_mlp_free(n); return NULL; }
+  }
+  return n;
+}
+
+void af_mlp_free(af_mlp *n) {
+  if (!n) return;
+  for (int i = 0; i < n->nplan; i++) free_plan(n, &n->plans[i]);
+  free(n->params);
+  free(n->grads);
+  free(n);
+}
+
+void af_mlp_init(af_mlp *n, af_rng *rng) {
+  for (int l = 0; l < n->L; l++) {
+    int in = n->sizes[l], out = n->sizes[l + 1];
+    float bound = 1.0f / sqrtf((float)in);
+    for (int i = 0; i < in * out; i++) n->params[n->woff[l] + i] = (float)af_rng_range(rng, -bound, bound);
+    for (int i = 0; i < out; i++) n->params[n->boff[l] + i] = (float)af_rng_range(rng, -bound, bound);
+  }
+}
+
+static plan *find_plan(af_mlp *n, int B) {
+  for (int i = 0; i < n->nplan; i++)
+    if (n->plans[i].B == B) return &n->plans[i];
+  char msg[96];
+  snprintf(msg, sizeof msg, "network used with batch size %d, not planned at make", B);
+  af_nn_fatal(msg);
+  return NULL;
+}
+
+const float *af_mlp_forward(af_mlp *n, int B, const float *x) {
+  plan *pl = find_plan(n, B);
+  pl->acts[0] = (float *)x;
+  dnnl_memory_set_data_handle(pl->lp[0].src, (void *)x);
+  dnnl_memory_set_data_handle(pl->lp[0].srct, (void *)x);
+  for (int l = 0; l < n->L; l++) exec(pl->lp[l].fwd, n->ctx->stream, 4, pl->lp[l].a_fwd);
+  dnnl_stream_wait(n->ctx->stream);
+  return pl->acts[n->L];
+}
+
+// dz *= act'(y), with y the activation's output
+static void act_backward(float *dz, const float *y, size_t k, af_act act) {
+  if (act == AF_ACT_RELU)
+    for (size_t i = 0; i < k; i++) dz[i] = y[i] > 0 ? dz[i] : 0;
+  else if (act == AF_ACT_TANH)
+    for (size_t i = 0; i < k; i++) dz[i] *= 1 - y[i] * y[i];
+}
+
+void af_mlp_backward(af_mlp *n, int B, const float *dout, float *dx, int want_params, int accumulate) {
+  plan *pl = find_plan(n, B);
+  dnnl_stream_t s = n->ctx->stream;
+  int L = n->L;
+  // the output layer's dz
+  size_t kout = (size_t)B * n->sizes[L];
+  memcpy(pl->dz[L - 1], dout, kout * sizeof(float));
+  act_backward(pl->dz[L - 1], pl->acts[L], kout, n->out);
+  for (int l = L - 1; l >= 0; l--) {
+    layer_plan *lp = &pl->lp[l];
+    int out = n->sizes[l + 1];
+    if (want_params) {
+      // dW = x' dz (matmul), db = column sums of dz
+      exec(accumulate ? lp->bwd_w_acc : lp->bwd_w, s, 3, lp->a_w);
+      float *db = n->grads + n->boff[l];
+      if (!accumulate) memset(db, 0, sizeof(float) * (size_t)out);
+      for (int b = 0; b < B; b++) {
+        const float *row = pl->dz[l] + (size_t)b * out;
+        for (int j = 0; j < out; j++) db[j] += row[j];
+      }
+    }
+    if (l > 0) {
+      // into the previous layer, through its activation
+      exec(lp->bwd_data, s, 3, lp->a_data);
+      dnnl_stream_wait(s);
+      act_backward(pl->dz[l - 1], pl->acts[l], (size_t)B * n->sizes[l], n->hidden);
+    } else if (dx) {
+      dnnl_memory_set_data_handle(lp->dsrc, dx);
+      exec(lp->bwd_data, s, 3, lp->a_data);
+    }
+  }
+  dnnl_stream_wait(s);
+}
+
+double af_mlp_flops(const af_mlp *n, int B, int backward, int want_dx) {
+  double f = 0;
+  for (int l = 0; l < n->L; l++) {
+    double mm = 2.0 * B * n->sizes[l] * n->sizes[l + 1];
+    f += backward ? mm + ((l > 0 || want_dx) ? mm : 0) : mm;
+  }
+  return f;
+}
+
+// ---- optimization ----
+int af_adam_init(af_adam *a, int n, float lr, char *err, size_t errsz) {
+  memset(a, 0, sizeof *a);
+  a->n = n;
+  a->lr = lr;
+  a->beta1 = 0.9f;
+  a->beta2 = 0.999f;
+  a->eps = 1e-8f;
+  a->m = calloc((size_t)n, sizeof(float));
+  a->v = calloc((size_t)n, sizeof(float));
+  if (!a->m || !a->v) { snprintf(err, errsz, "out of memory"); af_adam_free(a); return -1; }
+  return 0;
+}
+
+void af_adam_free(af_adam *a) {
+  free(a->m);
+  free(a->v);
+  a->m = a->v = NULL;
+}
+
+void af_adam_step(af_adam *a, float *p, const float *g) {
+  a->t += 1;
+  // bias corrections folded into the step size and epsilon, as in PyTorch
+  double bc1 = 1 - pow(a->beta1, a->t), bc2 = 1 - pow(a->beta2, a->t);
+  float step = (float)(a->lr / bc1), rbc2 = (float)(1.0 / sqrt(bc2));
+  const float b1 = a->beta1, b2 = a->beta2, eps = a->eps;
+  float *m = a->m, *v = a->v;
+  for (int i = 0; i < a->n; i++) {
+    m[i] = b1 * m[i] + (1 - b1) * g[i];
+    v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i];
+    p[i] -= step * m[i] / (sqrtf(v[i]) * rbc2 + eps);
+  }
+}
+
+float af_nn_clip_grad_norm(float *g, int n, float max_norm) {
+  double s = 0;
+  for (int i = 0; i < n; i++) s += (double)g[i] * g[i];
+  float norm = (float)sqrt(s);
+  if (max_norm > 0 && norm > max_norm) {
+    float k = max_norm / (norm + 1e-6f);
+    for (int i = 0; i < n; i++) g[i] *= k;
+  }
+  return norm;
+}
+
+void af_nn_polyak(float *t, const float *s, int n, float tau) {
+  for (int i = 0; i < n; i++) t[i] += tau * (s[i] - t[i]);
+}
+
+// ---- checkpoint files ----
+#define NAME_LEN 48
+
+static uint64_t fnv1a(uint64_t h, const void *data, size_t n) {
+  const unsigned char *p = data;
+  for (size_t i = 0; i < n; i++) { h ^= p[i]; h *= 0x100000001B3ull; }
+  return h;
+}
+#define FNV_START 0xCBF29CE484222325ull
+
+int af_nn_save(const char *path, const af_tensor *t, int nt, char *err, size_t errsz) {
+  char tmp[4096];
+  snprintf(tmp, sizeof tmp, "%s.tmp", path);
+  FILE *f = fopen(tmp, "wb");
+  if (!f) { snprintf(err, errsz, "cannot write %s", tmp); return -1; }
+  uint64_t h = FNV_START;
+  uint32_t head[2] = {AF_NN_FILE_VERSION, (uint32_t)nt};
+  int ok = fwrite("AFNN", 1, 4, f) == 4 && fwrite(head, sizeof head, 1, f) == 1;
+  h = fnv1a(fnv1a(h, "AFNN", 4), head, sizeof head);
+  for (int i = 0; i < nt && ok; i++) {
+    char name[NAME_LEN] = {0};
+    snprintf(name, sizeof name, "%s", t[i].name);
+    uint64_t n = t[i].n;
+    ok = fwrite(name, NAME_LEN, 1, f) == 1 && fwrite(&n, sizeof n, 1, f) == 1;
+    h = fnv1a(fnv1a(h, name, NAME_LEN), &n, sizeof n);
+  }
+  for (int i = 0; i < nt && ok; i++) {
+    ok = t[i].n == 0 || fwrite(t[i].data, sizeof(float), t[i].n, f) == t[i].n;
+    h = fnv1a(h, t[i].data, sizeof(float) * t[i].n);
+  }
+  ok = ok && fwrite(&h, sizeof h, 1, f) == 1;
+  ok = (fclose(f) == 0) && ok;
+  if (!ok || rename(tmp, path) != 0) {
+    remove(tmp);
+    snprintf(err, errsz, "cannot write %s", path);
+    return -1;
+  }
+  return 0;
+}
+
+int af_nn_load(const char *path, af_tensor *t, int nt, char *err, size_t errsz) {
+  FILE *f = fopen(path, "rb");
+  if (!f) { snprintf(err, errsz, "cannot open %s", path); return -1; }
+  fseek(f, 0, SEEK_END);
+  long size = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  unsigned char *buf = size > 0 ? malloc((size_t)size) : NULL;
+  int rc = -1;
+  if (!buf || fread(buf, 1, (size_t)size, f) != (size_t)size) { snprintf(err, errsz, "%s: cannot read", path); goto done; }
+  // header, then the checksum of everything before the trailer
+  size_t head = 4 + 2 * sizeof(uint32_t);
+  if ((size_t)size < head + sizeof(uint64_t) || memcmp(buf, "AFNN", 4) != 0) { snprintf(err, errsz, "%s: not an armfarm checkpoint", path); goto done; }
+  uint32_t version, count;
+  memcpy(&version, buf + 4, 4);
+  memcpy(&count, buf + 8, 4);
+  if (version != AF_NN_FILE_VERSION) { snprintf(err, errsz, "%s: format version %u, this program reads version %d", path, version, AF_NN_FILE_VERSION); goto done; }
+  uint64_t stored;
+  memcpy(&stored, buf + size - sizeof stored, sizeof stored);
+  if (fnv1a(FNV_START, buf, (size_t)size - sizeof stored) != stored) { snprintf(err, errsz, "%s: checksum mismatch (corrupted or truncated file)", path); goto done; }
+  if ((int)count != nt) { snprintf(err, errsz, "%s: holds %u tensors, expected %d", path, count, nt); goto done; }
+  // the shape table must match what the caller expects, name by name
+  size_t off = head, data = head + (size_t)count * (NAME_LEN + sizeof(uint64_t));
+  for (int i = 0; i < nt; i++) {
+    char name[NAME_LEN];
+    uint64_t n;
+    memcpy(name, buf + off, NAME_LEN);
+    memcpy(&n, buf + off + NAME_LEN, sizeof n);
+    off += NAME_LEN + sizeof n;
+    name[NAME_LEN - 1] = 0;
+    if (strcmp(name, t[i].name) != 0) { snprintf(err, errsz, "%s: tensor %d is '%s', expected '%s'", path, i, name, t[i].name); goto done; }
+    if (n != t[i].n) { snprintf(err, errsz, "%s: '%s' has %llu values, expected %zu (different network shape?)", path, name, (unsigned long long)n, t[i].n); goto done; }
+    if (data + n * sizeof(float) > (size_t)size - sizeof stored) { snprintf(err, errsz, "%s: truncated", path); goto done; }
+    data += n * sizeof(float);
+  }
+  // everything checked: copy
+  data = head + (size_t)count * (NAME_LEN + sizeof(uint64_t));
+  for (int i = 0; i < nt; i++) {
+    memcpy(t[i].data, buf + data, sizeof(float) * t[i].n);
+    data += sizeof(float) * t[i].n;
+  }
+  rc = 0;
+done:
+  free(buf);
+  fclose(f);
+  return rc;
+}

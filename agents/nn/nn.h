@@ -1,0 +1,95 @@
+// The neural-network core: multi-layer perceptrons on oneDNN's C API (matmul primitives with
+// bias and activation fused as post-ops), Adam, gradient clipping, Polyak averaging, and a
+// checked binary format for parameters and optimizer state. Primitives and memory objects are
+// created at make time for each batch size in use; forward, backward and update allocate
+// nothing. All math is float32.
+#ifndef AF_NN_H
+#define AF_NN_H
+
+#include <stddef.h>  // size_t
+#include <stdint.h>  // uint64_t
+
+#include "envs/rng.h"
+
+#define AF_NN_MAX_LAYERS 8
+#define AF_NN_MAX_PLANS 4
+
+typedef enum { AF_ACT_NONE, AF_ACT_RELU, AF_ACT_TANH } af_act;
+
+// a oneDNN CPU engine and stream, shared by the networks of one agent
+typedef struct af_nn_ctx af_nn_ctx;
+af_nn_ctx *af_nn_ctx_make(char *err, size_t errsz);
+void af_nn_ctx_free(af_nn_ctx *ctx);
+
+// the one place oneDNN statuses become armfarm errors: 0, or -1 with "what: reason" in err
+int af_dnnl_check(int status, const char *what, char *err, size_t errsz);
+
+// broken invariants at run time (a primitive failing to execute) end here; tests may hook it
+extern void (*af_nn_fatal)(const char *msg);
+
+// ---- multi-layer perceptron ----
+// sizes[0] inputs, sizes[nlayers] outputs; hidden layers use `hidden`, the last `out`.
+// Parameters live in one float array: for each layer W (in, out) row-major, then b (out).
+typedef struct af_mlp af_mlp;
+
+af_mlp *af_mlp_make(af_nn_ctx *ctx, int nlayers, const int *sizes, af_act hidden, af_act out,
+                    const int *batch_sizes, int nbatch, char *err, size_t errsz);
+void af_mlp_free(af_mlp *net);
+
+int af_mlp_nparams(const af_mlp *net);
+int af_mlp_in(const af_mlp *net);
+int af_mlp_out(const af_mlp *net);
+float *af_mlp_params(af_mlp *net);
+float *af_mlp_grads(af_mlp *net);
+
+// uniform(-1/sqrt(in), 1/sqrt(in)) weights and biases, as PyTorch's nn.Linear
+void af_mlp_init(af_mlp *net, af_rng *rng);
+
+// out (B, out) = net(x (B, in)); B must be one of the batch sizes given at make. The returned
+// buffer belongs to the network and holds until the next forward with the same B; x must stay
+// valid until the matching backward.
+const float *af_mlp_forward(af_mlp *net, int B, const float *x);
+
+// gradients of a loss given dout (B, out) = dL/d(output) of the last forward with B:
+// parameter gradients into grads (overwritten, or added when accumulate) if want_params,
+// and dx (B, in) = dL/dx if dx is not NULL
+void af_mlp_backward(af_mlp *net, int B, const float *dout, float *dx, int want_params, int accumulate);
+
+// forward and backward multiply-adds of one pass at batch B (for GFLOP/s figures)
+double af_mlp_flops(const af_mlp *net, int B, int backward, int want_dx);
+
+// ---- optimization ----
+typedef struct {
+  int n;
+  float lr, beta1, beta2, eps;
+  double t;    // steps taken (for bias correction)
+  float *m, *v;
+} af_adam;
+
+int af_adam_init(af_adam *a, int n, float lr, char *err, size_t errsz);
+void af_adam_free(af_adam *a);
+// one step with bias correction: p -= lr * mhat / (sqrt(vhat) + eps)
+void af_adam_step(af_adam *a, float *params, const float *grads);
+
+// scale grads so their L2 norm is at most max_norm (no-op if max_norm <= 0); returns the norm
+float af_nn_clip_grad_norm(float *grads, int n, float max_norm);
+
+// target = (1 - tau) target + tau src
+void af_nn_polyak(float *target, const float *src, int n, float tau);
+
+// ---- checkpoint files ----
+// A file holds named float tensors: magic "AFNN", version, a table of names and sizes, the
+// data, and a 64-bit FNV-1a checksum of everything before it. Writes go to a temporary file
+// that is then renamed. Loading checks magic, version, names and sizes, and the checksum.
+#define AF_NN_FILE_VERSION 1
+
+typedef struct {
+  const char *name;  // at most 47 characters
+  float *data;
+  size_t n;
+} af_tensor;
+
+int af_nn_save(const char *path, const af_tensor *t, int nt, char *err, size_t errsz);
+int af_nn_load(const char *path, af_tensor *t, int nt, char *err, size_t errsz);
+
+#endif

@@ -1,0 +1,236 @@
+// The network core: oneDNN forward and backward against an independent double-precision MLP
+// differentiated by central finite differences; Adam against its formula; clipping, Polyak
+// averaging; checkpoint files and every way a load can fail.
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>  // truncate
+
+#include "agents/nn/nn.h"
+
+static af_nn_ctx *ctx;
+static void setup(void) {
+  char err[256];
+  ctx = af_nn_ctx_make(err, sizeof err);
+  cr_assert(ctx, "%s", err);
+}
+static void teardown(void) { af_nn_ctx_free(ctx); }
+
+// reference forward in double: same parameter layout (W (in, out) then b per layer)
+static void ref_forward(double *y, const double *p, const double *x, int B, int L, const int *sz, af_act hid, af_act out) {
+  double a[64 * 16], z[64 * 16];
+  memcpy(a, x, sizeof(double) * B * sz[0]);
+  int off = 0;
+  for (int l = 0; l < L; l++) {
+    int in = sz[l], o = sz[l + 1];
+    const double *W = p + off, *bb = p + off + in * o;
+    af_act act = l == L - 1 ? out : hid;
+    for (int b = 0; b < B; b++)
+      for (int j = 0; j < o; j++) {
+        double s = bb[j];
+        for (int i = 0; i < in; i++) s += a[b * in + i] * W[i * o + j];
+        z[b * o + j] = act == AF_ACT_RELU ? (s > 0 ? s : 0) : act == AF_ACT_TANH ? tanh(s) : s;
+      }
+    memcpy(a, z, sizeof(double) * B * o);
+    off += in * o + o;
+  }
+  memcpy(y, a, sizeof(double) * B * sz[L]);
+}
+
+// loss = sum c .* y, in double
+static double ref_loss(const double *p, const double *x, const double *c, int B, int L, const int *sz, af_act hid, af_act out) {
+  double y[64 * 16], s = 0;
+  ref_forward(y, p, x, B, L, sz, hid, out);
+  for (int i = 0; i < B * sz[L]; i++) s += c[i] * y[i];
+  return s;
+}
+
+static void grad_check(af_act hid, af_act out) {
+  enum { B = 4, L = 3 };
+  const int sz[L + 1] = {5, 7, 6, 3}, bs[2] = {B, 1};
+  char err[256];
+  af_mlp *n = af_mlp_make(ctx, L, sz, hid, out, bs, 2, err, sizeof err);
+  cr_assert(n, "%s", err);
+  af_rng rng;
+  af_rng_seed(&rng, 17);
+  af_mlp_init(n, &rng);
+  int np = af_mlp_nparams(n);
+  cr_assert_eq(np, 5 * 7 + 7 + 7 * 6 + 6 + 6 * 3 + 3);
+  // inputs and loss weights
+  float x[B * 5], c[B * 3], dx[B * 5];
+  double xd[B * 5], cd[B * 3], pd[256], yd[B * 3];
+  for (int i = 0; i < B * 5; i++) xd[i] = x[i] = (float)af_rng_range(&rng, -2, 2);
+  for (int i = 0; i < B * 3; i++) cd[i] = c[i] = (float)af_rng_range(&rng, -1, 1);
+  float *p = af_mlp_params(n);
+  for (int i = 0; i < np; i++) pd[i] = p[i];
+  // forward agrees with the reference
+  const float *y = af_mlp_forward(n, B, x);
+  ref_forward(yd, pd, xd, B, L, sz, hid, out);
+  for (int i = 0; i < B * 3; i++) cr_assert_float_eq(y[i], yd[i], 1e-5, "output %d: %g vs %g", i, y[i], yd[i]);
+  // the single-row plan gives the same row
+  const float *y1 = af_mlp_forward(n, 1, x + 2 * 5);
+  for (int j = 0; j < 3; j++) cr_assert_float_eq(y1[j], yd[2 * 3 + j], 1e-5);
+  af_mlp_forward(n, B, x);
+  af_mlp_backward(n, B, c, dx, 1, 0);
+  const float *g = af_mlp_grads(n);
+  // every parameter against central differences of the double-precision loss
+  const double h = 1e-6;
+  for (int i = 0; i < np; i++) {
+    double keep = pd[i];
+    pd[i] = keep + h;
+    double lp = ref_loss(pd, xd, cd, B, L, sz, hid, out);
+    pd[i] = keep - h;
+    double lm = ref_loss(pd, xd, cd, B, L, sz, hid, out);
+    pd[i] = keep;
+    double fd = (lp - lm) / (2 * h);
+    cr_assert(fabs(g[i] - fd) <= 1e-4 * fmax(fabs(fd), 1.0), "param %d: analytic %.7g, finite difference %.7g", i, g[i], fd);
+  }
+  // and every input
+  for (int i = 0; i < B * 5; i++) {
+    double keep = xd[i];
+    xd[i] = keep + h;
+    double lp = ref_loss(pd, xd, cd, B, L, sz, hid, out);
+    xd[i] = keep - h;
+    double lm = ref_loss(pd, xd, cd, B, L, sz, hid, out);
+    xd[i] = keep;
+    double fd = (lp - lm) / (2 * h);
+    cr_assert(fabs(dx[i] - fd) <= 1e-4 * fmax(fabs(fd), 1.0), "input %d: analytic %.7g, finite difference %.7g", i, dx[i], fd);
+  }
+  // accumulating a second identical backward doubles the gradients
+  float g1[256];
+  memcpy(g1, g, sizeof(float) * np);
+  af_mlp_backward(n, B, c, NULL, 1, 1);
+  for (int i = 0; i < np; i++) cr_assert_float_eq(g[i], 2 * g1[i], 1e-6 * (1 + fabs(g1[i])));
+  af_mlp_free(n);
+}
+
+TestSuite(nn, .init = setup, .fini = teardown);
+
+Test(nn, gradients_relu_linear_output) { grad_check(AF_ACT_RELU, AF_ACT_NONE); }
+Test(nn, gradients_tanh_tanh_output) { grad_check(AF_ACT_TANH, AF_ACT_TANH); }
+Test(nn, gradients_relu_tanh_output) { grad_check(AF_ACT_RELU, AF_ACT_TANH); }
+
+Test(nn, init_is_seeded_and_bounded) {
+  const int sz[3] = {16, 8, 2}, bs[1] = {1};
+  char err[256];
+  af_mlp *a = af_mlp_make(ctx, 2, sz, AF_ACT_RELU, AF_ACT_NONE, bs, 1, err, sizeof err);
+  af_mlp *b = af_mlp_make(ctx, 2, sz, AF_ACT_RELU, AF_ACT_NONE, bs, 1, err, sizeof err);
+  af_rng r1, r2;
+  af_rng_seed(&r1, 5);
+  af_rng_seed(&r2, 5);
+  af_mlp_init(a, &r1);
+  af_mlp_init(b, &r2);
+  cr_assert(memcmp(af_mlp_params(a), af_mlp_params(b), sizeof(float) * af_mlp_nparams(a)) == 0);
+  // first layer within 1/sqrt(16), second within 1/sqrt(8)
+  for (int i = 0; i < 16 * 8 + 8; i++) cr_assert_leq(fabs(af_mlp_params(a)[i]), 0.25);
+  af_rng_seed(&r2, 6);
+  af_mlp_init(b, &r2);
+  cr_assert(memcmp(af_mlp_params(a), af_mlp_params(b), sizeof(float) * af_mlp_nparams(a)) != 0);
+  af_mlp_free(a);
+  af_mlp_free(b);
+}
+
+Test(nn, bad_shapes_are_refused) {
+  char err[256];
+  const int sz[2] = {4, 0}, bs[1] = {1};
+  cr_assert_null(af_mlp_make(ctx, 1, sz, AF_ACT_RELU, AF_ACT_NONE, bs, 1, err, sizeof err));
+  cr_assert(strstr(err, "layer size 0") != NULL);
+}
+
+Test(nn, adam_matches_its_formula) {
+  af_adam a;
+  char err[256];
+  cr_assert_eq(af_adam_init(&a, 3, 0.01f, err, sizeof err), 0);
+  float p[3] = {1, -2, 0.5f};
+  double pd[3] = {1, -2, 0.5}, m[3] = {0}, v[3] = {0};
+  const float gs[4][3] = {{0.5f, -1, 2}, {0.1f, 0.3f, -0.2f}, {-1, 1, 1}, {0, 0.5f, 0.25f}};
+  for (int t = 1; t <= 4; t++) {
+    af_adam_step(&a, p, gs[t - 1]);
+    for (int i = 0; i < 3; i++) {
+      double g = gs[t - 1][i];
+      m[i] = 0.9 * m[i] + 0.1 * g;
+      v[i] = 0.999 * v[i] + 0.001 * g * g;
+      double mh = m[i] / (1 - pow(0.9, t)), vh = v[i] / (1 - pow(0.999, t));
+      pd[i] -= 0.01 * mh / (sqrt(vh) + 1e-8);
+      cr_assert_float_eq(p[i], pd[i], 1e-6, "step %d param %d: %g vs %g", t, i, p[i], pd[i]);
+    }
+  }
+  // the first step moves each parameter by lr against its gradient's sign
+  af_adam_free(&a);
+}
+
+Test(nn, clip_and_polyak) {
+  float g[2] = {3, 4};
+  cr_assert_float_eq(af_nn_clip_grad_norm(g, 2, 1), 5, 1e-6);
+  cr_assert_float_eq(g[0], 0.6, 1e-5);
+  cr_assert_float_eq(g[1], 0.8, 1e-5);
+  float h[2] = {0.3f, 0.4f};
+  cr_assert_float_eq(af_nn_clip_grad_norm(h, 2, 1), 0.5, 1e-6);
+  cr_assert_float_eq(h[0], 0.3f, 0);
+  float t[2] = {1, 2}, s[2] = {3, -2};
+  af_nn_polyak(t, s, 2, 0.25f);
+  cr_assert_float_eq(t[0], 1.5, 1e-6);
+  cr_assert_float_eq(t[1], 1.0, 1e-6);
+}
+
+// flip one byte of a file at `pos` (from the end when negative)
+static void poke(const char *path, long pos, int truncate_by) {
+  FILE *f = fopen(path, "r+b");
+  fseek(f, 0, SEEK_END);
+  long size = ftell(f);
+  if (truncate_by) {
+    fclose(f);
+    cr_assert_eq(truncate(path, size - truncate_by), 0);
+    return;
+  }
+  fseek(f, pos < 0 ? size + pos : pos, SEEK_SET);
+  int c = fgetc(f);
+  fseek(f, pos < 0 ? size + pos : pos, SEEK_SET);
+  fputc(c ^ 0x5A, f);
+  fclose(f);
+}
+
+Test(nn, checkpoint_round_trip_and_every_failure) {
+  float a[5] = {1, 2, 3, 4, 5}, b[3] = {-1, 0.5f, 9};
+  float a2[5], b2[3], big[6];
+  af_tensor out[2] = {{"actor", a, 5}, {"alpha", b, 3}};
+  af_tensor in[2] = {{"actor", a2, 5}, {"alpha", b2, 3}};
+  char err[256];
+  const char *path = "nn_ckpt.bin";
+  cr_assert_eq(af_nn_save(path, out, 2, err, sizeof err), 0, "%s", err);
+  cr_assert_eq(af_nn_load(path, in, 2, err, sizeof err), 0, "%s", err);
+  cr_assert(memcmp(a, a2, sizeof a) == 0 && memcmp(b, b2, sizeof b) == 0);
+  // a different shape
+  af_tensor wrong[2] = {{"actor", big, 6}, {"alpha", b2, 3}};
+  cr_assert_eq(af_nn_load(path, wrong, 2, err, sizeof err), -1);
+  cr_assert(strstr(err, "'actor' has 5 values, expected 6") != NULL, "%s", err);
+  af_tensor renamed[2] = {{"critic", a2, 5}, {"alpha", b2, 3}};
+  cr_assert_eq(af_nn_load(path, renamed, 2, err, sizeof err), -1);
+  cr_assert(strstr(err, "is 'actor', expected 'critic'") != NULL, "%s", err);
+  cr_assert_eq(af_nn_load(path, in, 1, err, sizeof err), -1);
+  cr_assert(strstr(err, "holds 2 tensors, expected 1") != NULL, "%s", err);
+  // a corrupted data byte
+  poke(path, -12, 0);
+  memset(a2, 0, sizeof a2);
+  cr_assert_eq(af_nn_load(path, in, 2, err, sizeof err), -1);
+  cr_assert(strstr(err, "checksum mismatch") != NULL, "%s", err);
+  cr_assert_eq(a2[0], 0, "nothing is loaded from a bad file");
+  // another version
+  af_nn_save(path, out, 2, err, sizeof err);
+  poke(path, 4, 0);
+  cr_assert_eq(af_nn_load(path, in, 2, err, sizeof err), -1);
+  cr_assert(strstr(err, "format version") != NULL, "%s", err);
+  // truncated, not ours, missing
+  af_nn_save(path, out, 2, err, sizeof err);
+  poke(path, 0, 5);
+  cr_assert_eq(af_nn_load(path, in, 2, err, sizeof err), -1);
+  cr_assert(strstr(err, "checksum mismatch") != NULL, "%s", err);
+  poke(path, 0, 0);
+  cr_assert_eq(af_nn_load(path, in, 2, err, sizeof err), -1);
+  cr_assert(strstr(err, "not an armfarm checkpoint") != NULL, "%s", err);
+  cr_assert_eq(af_nn_load("no_such_file.bin", in, 2, err, sizeof err), -1);
+  cr_assert(strstr(err, "cannot open no_such_file.bin") != NULL, "%s", err);
+  // a save into a missing folder fails and leaves nothing behind
+  cr_assert_eq(af_nn_save("no_such_dir/x.bin", out, 2, err, sizeof err), -1);
+}
