@@ -12,6 +12,7 @@
 static const af_env_def *const registry[] = {
   &af_puck_push_def,
   &af_quadruped_def,
+  &af_pendulum_def,
 };
 #define N_ENVS ((int)(sizeof registry / sizeof registry[0]))
 
@@ -274,12 +275,17 @@ static int physics(af_env *e) {
     return 1;
   }
   mj_error_jmp = &jb;
-  for (int k = 0; k < e->spec.frame_skip; k++) mj_step(m, d);
+  if (e->def->physics)
+    for (int k = 0; k < e->spec.frame_skip; k++) e->def->physics(e);
+  else
+    for (int k = 0; k < e->spec.frame_skip; k++) mj_step(m, d);
   mj_error_jmp = saved;
-  if (bad_count(d) != before) return 1;
-  for (int i = 0; i < m->nv; i++)
-    if (!isfinite(d->qvel[i]) || fabs(d->qvel[i]) > 1e4) return 1;
-  return 0;
+  int bad = bad_count(d) != before;
+  for (int i = 0; i < m->nv && !bad; i++) bad = !isfinite(d->qvel[i]) || fabs(d->qvel[i]) > 1e4;
+  for (int i = 0; i < m->nq && !bad; i++) bad = !isfinite(d->qpos[i]);
+  // MuJoCo resets the state on its own warnings; do the same for what only we detect
+  if (bad) mj_resetData(m, d);
+  return bad;
 }
 
 int af_env_step(af_env *e, const float *action, float *obs, float *reward, int *terminated, int *truncated, af_info *info) {

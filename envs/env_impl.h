@@ -27,6 +27,8 @@ typedef struct af_env_def {
   void (*reset)(af_env *e, af_rng *rng);
   // turn a clipped, noised, delayed action into ctrl (and applied forces)
   void (*act)(af_env *e, const float *a);
+  // optional: one physics step in place of mj_step (e.g. Gym's own integration)
+  void (*physics)(af_env *e);
   void (*observe)(const af_env *e, float *obs);
   // reward of the transition that ended in the current state; sets success and terminated
   float (*reward)(af_env *e, const float *a, int *success, int *terminated);
@@ -71,5 +73,6 @@ struct af_env {
 // the environments compiled in (one line each in env.c)
 extern const af_env_def af_puck_push_def;
 extern const af_env_def af_quadruped_def;
+extern const af_env_def af_pendulum_def;
 
 #endif

@@ -65,13 +65,12 @@ Test(randomize, changes_exactly_the_named_fields_and_restores_nominal) {
     float obs[512];
     af_env_reset(e, 11, obs);
     differing_arrays(e->m, e->m0, list, sizeof list);
-    cr_assert(strlen(list) > 1, "%s: randomization changed nothing", name);
     assert_only_named(list, &e->dr, name, e->def->rebuilds);
-    // every named field of every active parameter did change
+    // every named field of every active parameter with a real range did change
     for (int k = 0; k < e->dr.n; k++) {
       const af_dr_param *p = &e->dr.p[k];
       const char *arrays = af_dr_field_arrays(p->e->field);
-      if (!*arrays) continue;
+      if (!*arrays || !af_dr_active(&e->dr, p) || p->lo == p->hi) continue;
       char first[64];
       snprintf(first, sizeof first, ",%.*s,", (int)strcspn(arrays, ","), arrays);
       cr_assert(strstr(list, first) != NULL, "%s: %s did not change %s", name, p->e->name, first);
