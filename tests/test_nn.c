@@ -8,6 +8,7 @@
 #include <unistd.h>  // truncate
 
 #include "agents/nn/nn.h"
+#include "tests/ref_nn.h"
 
 static af_nn_ctx *ctx;
 static void setup(void) {
@@ -17,31 +18,10 @@ static void setup(void) {
 }
 static void teardown(void) { af_nn_ctx_free(ctx); }
 
-// reference forward in double: same parameter layout (W (in, out) then b per layer)
-static void ref_forward(double *y, const double *p, const double *x, int B, int L, const int *sz, af_act hid, af_act out) {
-  double a[64 * 16], z[64 * 16];
-  memcpy(a, x, sizeof(double) * B * sz[0]);
-  int off = 0;
-  for (int l = 0; l < L; l++) {
-    int in = sz[l], o = sz[l + 1];
-    const double *W = p + off, *bb = p + off + in * o;
-    af_act act = l == L - 1 ? out : hid;
-    for (int b = 0; b < B; b++)
-      for (int j = 0; j < o; j++) {
-        double s = bb[j];
-        for (int i = 0; i < in; i++) s += a[b * in + i] * W[i * o + j];
-        z[b * o + j] = act == AF_ACT_RELU ? (s > 0 ? s : 0) : act == AF_ACT_TANH ? tanh(s) : s;
-      }
-    memcpy(a, z, sizeof(double) * B * o);
-    off += in * o + o;
-  }
-  memcpy(y, a, sizeof(double) * B * sz[L]);
-}
-
 // loss = sum c .* y, in double
 static double ref_loss(const double *p, const double *x, const double *c, int B, int L, const int *sz, af_act hid, af_act out) {
   double y[64 * 16], s = 0;
-  ref_forward(y, p, x, B, L, sz, hid, out);
+  ref_mlp(y, p, x, B, L, sz, hid, out);
   for (int i = 0; i < B * sz[L]; i++) s += c[i] * y[i];
   return s;
 }
@@ -66,7 +46,7 @@ static void grad_check(af_act hid, af_act out) {
   for (int i = 0; i < np; i++) pd[i] = p[i];
   // forward agrees with the reference
   const float *y = af_mlp_forward(n, B, x);
-  ref_forward(yd, pd, xd, B, L, sz, hid, out);
+  ref_mlp(yd, pd, xd, B, L, sz, hid, out);
   for (int i = 0; i < B * 3; i++) cr_assert_float_eq(y[i], yd[i], 1e-5, "output %d: %g vs %g", i, y[i], yd[i]);
   // the single-row plan gives the same row
   const float *y1 = af_mlp_forward(n, 1, x + 2 * 5);

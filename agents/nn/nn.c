@@ -308,11 +308,11 @@ void af_mlp_backward(af_mlp *n, int B, const float *dout, float *dx, int want_pa
   dnnl_stream_wait(s);
 }
 
-double af_mlp_flops(const af_mlp *n, int B, int backward, int want_dx) {
+double af_mlp_flops(const af_mlp *n, int B, int pass) {
   double f = 0;
   for (int l = 0; l < n->L; l++) {
-    double mm = 2.0 * B * n->sizes[l] * n->sizes[l + 1];
-    f += backward ? mm + ((l > 0 || want_dx) ? mm : 0) : mm;
+    if (pass == AF_FLOPS_DATA_HIDDEN && l == 0) continue;
+    f += 2.0 * B * n->sizes[l] * n->sizes[l + 1];
   }
   return f;
 }
@@ -406,7 +406,12 @@ int af_nn_save(const char *path, const af_tensor *t, int nt, char *err, size_t e
   return 0;
 }
 
-int af_nn_load(const char *path, af_tensor *t, int nt, char *err, size_t errsz) {
+static int load(const char *path, af_tensor *t, int nt, int exact, char *err, size_t errsz);
+
+int af_nn_load(const char *path, af_tensor *t, int nt, char *err, size_t errsz) { return load(path, t, nt, 1, err, errsz); }
+int af_nn_load_first(const char *path, af_tensor *t, int nt, char *err, size_t errsz) { return load(path, t, nt, 0, err, errsz); }
+
+static int load(const char *path, af_tensor *t, int nt, int exact, char *err, size_t errsz) {
   FILE *f = fopen(path, "rb");
   if (!f) { snprintf(err, errsz, "cannot open %s", path); return -1; }
   fseek(f, 0, SEEK_END);
@@ -425,7 +430,7 @@ int af_nn_load(const char *path, af_tensor *t, int nt, char *err, size_t errsz) 
   uint64_t stored;
   memcpy(&stored, buf + size - sizeof stored, sizeof stored);
   if (fnv1a(FNV_START, buf, (size_t)size - sizeof stored) != stored) { snprintf(err, errsz, "%s: checksum mismatch (corrupted or truncated file)", path); goto done; }
-  if ((int)count != nt) { snprintf(err, errsz, "%s: holds %u tensors, expected %d", path, count, nt); goto done; }
+  if (exact ? (int)count != nt : (int)count < nt) { snprintf(err, errsz, "%s: holds %u tensors, expected %d", path, count, nt); goto done; }
   // the shape table must match what the caller expects, name by name
   size_t off = head, data = head + (size_t)count * (NAME_LEN + sizeof(uint64_t));
   for (int i = 0; i < nt; i++) {

@@ -55,8 +55,10 @@ const float *af_mlp_forward(af_mlp *net, int B, const float *x);
 // and dx (B, in) = dL/dx if dx is not NULL
 void af_mlp_backward(af_mlp *net, int B, const float *dout, float *dx, int want_params, int accumulate);
 
-// forward and backward multiply-adds of one pass at batch B (for GFLOP/s figures)
-double af_mlp_flops(const af_mlp *net, int B, int backward, int want_dx);
+// floating-point operations of one pass at batch B (for GFLOP/s figures): the forward, the
+// weight gradients, the input gradients of the hidden layers only or of every layer
+enum { AF_FLOPS_FORWARD, AF_FLOPS_WEIGHTS, AF_FLOPS_DATA_HIDDEN, AF_FLOPS_DATA_ALL };
+double af_mlp_flops(const af_mlp *net, int B, int pass);
 
 // ---- optimization ----
 typedef struct {
@@ -91,5 +93,7 @@ typedef struct {
 
 int af_nn_save(const char *path, const af_tensor *t, int nt, char *err, size_t errsz);
 int af_nn_load(const char *path, af_tensor *t, int nt, char *err, size_t errsz);
+// the same for the first nt tensors of a file that may hold more (e.g. a header tensor)
+int af_nn_load_first(const char *path, af_tensor *t, int nt, char *err, size_t errsz);
 
 #endif

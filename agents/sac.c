@@ -1,0 +1,344 @@
+// Soft Actor-Critic on the oneDNN network core. One update: critic step on the soft Bellman
+// target, actor step through the (min of the) critics, temperature step, Polyak averaging.
+#include "agents/sac.h"
+
+#include <math.h>    // expf, logf, tanhf
+#include <stdlib.h>  // calloc, free
+#include <string.h>  // memcpy
+
+#define LOG_2PI_HALF 0.91893853320467274f  // log(2 pi) / 2
+
+// ---- hyperparameters (defaults as in ../shared/AGENTS.md) ----
+static const af_param sac_params[] = {
+  {"lr", AF_P_DOUBLE, offsetof(af_sac_cfg, lr), 3e-4, 1e-6, 1, NULL, "Adam step size of actor, critics and temperature"},
+  {"batch", AF_P_INT, offsetof(af_sac_cfg, batch), 256, 1, 8192, NULL, "minibatch size"},
+  {"hidden", AF_P_INT, offsetof(af_sac_cfg, hidden), 256, 1, 4096, NULL, "units per hidden layer"},
+  {"layers", AF_P_INT, offsetof(af_sac_cfg, layers), 2, 1, 6, NULL, "hidden layers"},
+  {"gamma", AF_P_DOUBLE, offsetof(af_sac_cfg, gamma), 0.99, 0, 1, NULL, "discount"},
+  {"tau", AF_P_DOUBLE, offsetof(af_sac_cfg, tau), 0.005, 0, 1, NULL, "Polyak factor of the target critics"},
+  {"buffer", AF_P_INT, offsetof(af_sac_cfg, buffer), 1000000, 1, AF_REPLAY_MAX, NULL, "replay capacity (transitions)"},
+  {"warmup", AF_P_INT, offsetof(af_sac_cfg, warmup), 5000, 0, 10000000, NULL, "uniform random actions for this many steps before learning"},
+  {"updates_per_step", AF_P_INT, offsetof(af_sac_cfg, updates_per_step), 1, 0, 64, NULL, "gradient updates per environment step"},
+  {"init_alpha", AF_P_DOUBLE, offsetof(af_sac_cfg, init_alpha), 1.0, 1e-6, 100, NULL, "initial entropy temperature"},
+  {"learn_alpha", AF_P_BOOL, offsetof(af_sac_cfg, learn_alpha), 1, 0, 1, NULL, "learn the temperature towards entropy -|A|"},
+  {"grad_clip", AF_P_DOUBLE, offsetof(af_sac_cfg, grad_clip), 0, 0, 1e6, NULL, "clip gradient norms (0: off)"},
+  {"log_std_min", AF_P_DOUBLE, offsetof(af_sac_cfg, log_std_min), -20, -30, 0, NULL, "lower clip of the actor's log std"},
+  {"log_std_max", AF_P_DOUBLE, offsetof(af_sac_cfg, log_std_max), 2, -5, 5, NULL, "upper clip of the actor's log std"},
+};
+
+// log(1 - tanh(u)^2), stably: 2 (log 2 - u - softplus(-2u))
+static float log1m_tanh2(float u) {
+  float x = -2 * u;
+  float softplus = x > 20 ? x : log1pf(expf(x));
+  return 2 * (0.69314718056f - u - softplus);
+}
+
+// a tanh-Gaussian sample for each row of the actor's output (B, 2 ad): mean, then log std.
+// a = tanh(mu + std eps); logp = sum_i -eps^2/2 - ls - log(2 pi)/2 - log(1 - a^2)
+static void squash(const af_sac *s, int B, const float *out, const float *eps, float *a, float *u, float *ls, float *logp) {
+  const int ad = s->ad;
+  const float lo = (float)s->cfg.log_std_min, hi = (float)s->cfg.log_std_max;
+  for (int b = 0; b < B; b++) {
+    float lp = 0;
+    for (int i = 0; i < ad; i++) {
+      float mu = out[b * 2 * ad + i], l = out[b * 2 * ad + ad + i];
+      l = l < lo ? lo : l > hi ? hi : l;
+      float e = eps[b * ad + i], x = mu + expf(l) * e;
+      u[b * ad + i] = x;
+      ls[b * ad + i] = l;
+      a[b * ad + i] = tanhf(x);
+      lp += -0.5f * e * e - l - LOG_2PI_HALF - log1m_tanh2(x);
+    }
+    logp[b] = lp;
+  }
+}
+
+// critic input rows: [obs, action]
+static void concat(float *dst, const float *obs, const float *act, int B, int od, int ad) {
+  for (int b = 0; b < B; b++) {
+    memcpy(dst + (size_t)b * (od + ad), obs + (size_t)b * od, sizeof(float) * od);
+    memcpy(dst + (size_t)b * (od + ad) + od, act + (size_t)b * ad, sizeof(float) * ad);
+  }
+}
+
+void af_sac_grads(af_sac *s, const float *obs, const float *act, const float *rew, const float *next_obs,
+                  const float *done, const float *eps_next, const float *eps_pi, int apply, af_sac_losses *out) {
+  const int B = s->B, od = s->od, ad = s->ad, qd = od + ad;
+  const float alpha = expf(s->log_alpha), gamma = (float)s->cfg.gamma, invB = 1.0f / B;
+
+  // ---- critics: y = r + gamma (1 - done) (min Q'(s', a') - alpha log pi(a'|s')) ----
+  const float *pout = af_mlp_forward(s->actor, B, next_obs);
+  squash(s, B, pout, eps_next, s->a_pi, s->u_pi, s->ls_pi, s->logp_next);
+  concat(s->qin_next, next_obs, s->a_pi, B, od, ad);
+  const float *t1 = af_mlp_forward(s->q1t, B, s->qin_next), *t2 = af_mlp_forward(s->q2t, B, s->qin_next);
+  for (int b = 0; b < B; b++) s->y[b] = rew[b] + gamma * (1 - done[b]) * (fminf(t1[b], t2[b]) - alpha * s->logp_next[b]);
+  // loss 0.5 mean (q1 - y)^2 + 0.5 mean (q2 - y)^2
+  concat(s->qin, obs, act, B, od, ad);
+  float closs = 0;
+  const float *q1 = af_mlp_forward(s->q1, B, s->qin);
+  for (int b = 0; b < B; b++) { float d = q1[b] - s->y[b]; closs += 0.5f * d * d * invB; s->dq1[b] = d * invB; }
+  af_mlp_backward(s->q1, B, s->dq1, NULL, 1, 0);
+  const float *q2 = af_mlp_forward(s->q2, B, s->qin);
+  for (int b = 0; b < B; b++) { float d = q2[b] - s->y[b]; closs += 0.5f * d * d * invB; s->dq2[b] = d * invB; }
+  af_mlp_backward(s->q2, B, s->dq2, NULL, 1, 0);
+  if (apply) {
+    af_nn_clip_grad_norm(af_mlp_grads(s->q1), af_mlp_nparams(s->q1), (float)s->cfg.grad_clip);
+    af_nn_clip_grad_norm(af_mlp_grads(s->q2), af_mlp_nparams(s->q2), (float)s->cfg.grad_clip);
+    af_adam_step(&s->opt_q1, af_mlp_params(s->q1), af_mlp_grads(s->q1));
+    af_adam_step(&s->opt_q2, af_mlp_params(s->q2), af_mlp_grads(s->q2));
+  }
+
+  // ---- actor: mean(alpha log pi(a|s) - min Q(s, a)), a = tanh(mu + std eps) ----
+  pout = af_mlp_forward(s->actor, B, obs);
+  squash(s, B, pout, eps_pi, s->a_pi, s->u_pi, s->ls_pi, s->logp);
+  concat(s->qin, obs, s->a_pi, B, od, ad);
+  const float *n1 = af_mlp_forward(s->q1, B, s->qin), *n2 = af_mlp_forward(s->q2, B, s->qin);
+  float aloss = 0, ent = 0;
+  // dL/dQ: -1/B on whichever critic is the smaller, per row
+  for (int b = 0; b < B; b++) {
+    int first = n1[b] <= n2[b];
+    aloss += (alpha * s->logp[b] - (first ? n1[b] : n2[b])) * invB;
+    ent -= s->logp[b] * invB;
+    s->dq1[b] = first ? -invB : 0;
+    s->dq2[b] = first ? 0 : -invB;
+  }
+  // dL/d(action) through both critics, without touching their gradients
+  af_mlp_backward(s->q1, B, s->dq1, s->dqin1, 0, 0);
+  af_mlp_backward(s->q2, B, s->dq2, s->dqin2, 0, 0);
+  // through the squashing and the reparameterization into (mu, log std)
+  const float lo = (float)s->cfg.log_std_min, hi = (float)s->cfg.log_std_max;
+  for (int b = 0; b < B; b++)
+    for (int i = 0; i < ad; i++) {
+      int k = b * ad + i;
+      float a = s->a_pi[k], da = s->dqin1[b * qd + od + i] + s->dqin2[b * qd + od + i];
+      // d logp / du = 2 tanh(u)
+      float du = da * (1 - a * a) + alpha * invB * 2 * a;
+      float raw = pout[b * 2 * ad + ad + i];
+      s->dact[b * 2 * ad + i] = du;
+      s->dact[b * 2 * ad + ad + i] = (raw < lo || raw > hi) ? 0 : du * expf(s->ls_pi[k]) * eps_pi[k] - alpha * invB;
+    }
+  af_mlp_backward(s->actor, B, s->dact, NULL, 1, 0);
+  if (apply) {
+    af_nn_clip_grad_norm(af_mlp_grads(s->actor), af_mlp_nparams(s->actor), (float)s->cfg.grad_clip);
+    af_adam_step(&s->opt_actor, af_mlp_params(s->actor), af_mlp_grads(s->actor));
+  }
+
+  // ---- temperature: -mean(log_alpha (log pi + target entropy)) ----
+  float g = 0;
+  for (int b = 0; b < B; b++) g -= (s->logp[b] + s->target_entropy) * invB;
+  s->log_alpha_grad = g;
+  if (apply && s->cfg.learn_alpha) af_adam_step(&s->opt_alpha, &s->log_alpha, &s->log_alpha_grad);
+
+  // ---- targets ----
+  if (apply) {
+    af_nn_polyak(af_mlp_params(s->q1t), af_mlp_params(s->q1), af_mlp_nparams(s->q1), (float)s->cfg.tau);
+    af_nn_polyak(af_mlp_params(s->q2t), af_mlp_params(s->q2), af_mlp_nparams(s->q2), (float)s->cfg.tau);
+  }
+  if (out) {
+    out->critic_loss = closs;
+    out->actor_loss = aloss;
+    out->alpha_loss = s->log_alpha * g;
+    out->entropy = ent;
+  }
+}
+
+static void normal_fill(af_rng *r, float *x, int n) {
+  for (int i = 0; i < n; i++) x[i] = (float)af_rng_normal(r);
+}
+
+static void sac_free(void *p) {
+  af_sac *s = p;
+  if (!s) return;
+  af_mlp_free(s->actor);
+  af_mlp_free(s->q1);
+  af_mlp_free(s->q2);
+  af_mlp_free(s->q1t);
+  af_mlp_free(s->q2t);
+  af_adam_free(&s->opt_actor);
+  af_adam_free(&s->opt_q1);
+  af_adam_free(&s->opt_q2);
+  af_adam_free(&s->opt_alpha);
+  af_replay_free(&s->replay);
+  af_nn_ctx_free(s->ctx);
+  free(s->obs);
+  free(s);
+}
+
+static void *sac_make(const void *cfgp, const af_env_spec *spec, uint64_t seed, char *err, size_t errsz) {
+  const af_sac_cfg *c = cfgp;
+  if (c->log_std_min >= c->log_std_max) { snprintf(err, errsz, "agent.log_std_min must be below agent.log_std_max"); return NULL; }
+  if (spec->act_dim > 64) { snprintf(err, errsz, "sac: action size %d above 64", spec->act_dim); return NULL; }
+  af_sac *s = calloc(1, sizeof *s);
+  if (!s) { snprintf(err, errsz, "out of memory"); return NULL; }
+  s->cfg = *c;
+  s->od = spec->obs_dim;
+  s->ad = spec->act_dim;
+  s->B = c->batch;
+  s->target_entropy = -(float)spec->act_dim;
+  s->log_alpha = logf((float)c->init_alpha);
+  af_rng_seed(&s->rng, af_seed_derive(seed, 0x5AC));
+  // networks: actor obs -> 2 |A|, critics [obs, act] -> 1, planned for the batch and one row
+  int asz[8], qsz[8], L = c->layers + 1;
+  asz[0] = s->od;
+  qsz[0] = s->od + s->ad;
+  for (int l = 1; l < L; l++) asz[l] = qsz[l] = c->hidden;
+  asz[L] = 2 * s->ad;
+  qsz[L] = 1;
+  int bs[2] = {c->batch, 1}, nb = c->batch == 1 ? 1 : 2;
+  if (!(s->ctx = af_nn_ctx_make(err, errsz)) ||
+      !(s->actor = af_mlp_make(s->ctx, L, asz, AF_ACT_RELU, AF_ACT_NONE, bs, nb, err, errsz)) ||
+      !(s->q1 = af_mlp_make(s->ctx, L, qsz, AF_ACT_RELU, AF_ACT_NONE, bs, 1, err, errsz)) ||
+      !(s->q2 = af_mlp_make(s->ctx, L, qsz, AF_ACT_RELU, AF_ACT_NONE, bs, 1, err, errsz)) ||
+      !(s->q1t = af_mlp_make(s->ctx, L, qsz, AF_ACT_RELU, AF_ACT_NONE, bs, 1, err, errsz)) ||
+      !(s->q2t = af_mlp_make(s->ctx, L, qsz, AF_ACT_RELU, AF_ACT_NONE, bs, 1, err, errsz))) {
+    sac_free(s);
+    return NULL;
+  }
+  af_rng init;
+  af_rng_seed(&init, af_seed_derive(seed, 0x1417));
+  af_mlp_init(s->actor, &init);
+  af_mlp_init(s->q1, &init);
+  af_mlp_init(s->q2, &init);
+  memcpy(af_mlp_params(s->q1t), af_mlp_params(s->q1), sizeof(float) * af_mlp_nparams(s->q1));
+  memcpy(af_mlp_params(s->q2t), af_mlp_params(s->q2), sizeof(float) * af_mlp_nparams(s->q2));
+  float lr = (float)c->lr;
+  if (af_adam_init(&s->opt_actor, af_mlp_nparams(s->actor), lr, err, errsz) ||
+      af_adam_init(&s->opt_q1, af_mlp_nparams(s->q1), lr, err, errsz) ||
+      af_adam_init(&s->opt_q2, af_mlp_nparams(s->q2), lr, err, errsz) || af_adam_init(&s->opt_alpha, 1, lr, err, errsz) ||
+      af_replay_init(&s->replay, c->buffer, s->od, s->ad, 0, err, errsz)) {
+    sac_free(s);
+    return NULL;
+  }
+  // batch and scratch in one allocation
+  const int B = s->B, od = s->od, ad = s->ad, qd = od + ad;
+  size_t n = (size_t)B * (2 * od + ad + 2 + 2 * qd + 2 * ad + 3 * ad + 2 + 3 + 2 * qd + 2 * ad);
+  float *p = s->obs = calloc(n, sizeof(float));
+  if (!p) { snprintf(err, errsz, "out of memory"); sac_free(s); return NULL; }
+  s->obs = p; p += (size_t)B * od;
+  s->next_obs = p; p += (size_t)B * od;
+  s->act = p; p += (size_t)B * ad;
+  s->rew = p; p += B;
+  s->done = p; p += B;
+  s->qin = p; p += (size_t)B * qd;
+  s->qin_next = p; p += (size_t)B * qd;
+  s->eps_next = p; p += (size_t)B * ad;
+  s->eps_pi = p; p += (size_t)B * ad;
+  s->a_pi = p; p += (size_t)B * ad;
+  s->u_pi = p; p += (size_t)B * ad;
+  s->ls_pi = p; p += (size_t)B * ad;
+  s->logp = p; p += B;
+  s->logp_next = p; p += B;
+  s->y = p; p += B;
+  s->dq1 = p; p += B;
+  s->dq2 = p; p += B;
+  s->dqin1 = p; p += (size_t)B * qd;
+  s->dqin2 = p; p += (size_t)B * qd;
+  s->dact = p;
+  return s;
+}
+
+static void sac_act(void *p, const float *obs, int deterministic, float *action) {
+  af_sac *s = p;
+  // uniform random during warm-up
+  if (!deterministic && s->observed < s->cfg.warmup) {
+    for (int i = 0; i < s->ad; i++) action[i] = (float)af_rng_range(&s->rng, -1, 1);
+    return;
+  }
+  const float *out = af_mlp_forward(s->actor, 1, obs);
+  if (deterministic) {
+    for (int i = 0; i < s->ad; i++) action[i] = tanhf(out[i]);
+    return;
+  }
+  float u[64], ls[64], lp;
+  normal_fill(&s->rng, s->act_eps, s->ad);
+  squash(s, 1, out, s->act_eps, action, u, ls, &lp);
+}
+
+static void sac_observe(void *p, const float *obs, const float *act, float reward, const float *next_obs, int terminated) {
+  af_sac *s = p;
+  af_replay_add(&s->replay, obs, act, reward, next_obs, terminated, NULL, NULL);
+  s->observed++;
+}
+
+static void sac_update(void *p, af_agent_stats *st) {
+  af_sac *s = p;
+  memset(st, 0, sizeof *st);
+  st->alpha = expf(s->log_alpha);
+  if (s->observed < s->cfg.warmup || s->replay.size < 1) return;
+  af_sac_losses l;
+  for (int k = 0; k < s->cfg.updates_per_step; k++) {
+    af_replay_sample(&s->replay, &s->rng, s->B, s->obs, s->act, s->rew, s->next_obs, s->done);
+    normal_fill(&s->rng, s->eps_next, s->B * s->ad);
+    normal_fill(&s->rng, s->eps_pi, s->B * s->ad);
+    af_sac_grads(s, s->obs, s->act, s->rew, s->next_obs, s->done, s->eps_next, s->eps_pi, 1, &l);
+    st->updates++;
+    st->critic_loss = l.critic_loss;
+    st->actor_loss = l.actor_loss;
+    st->entropy = l.entropy;
+  }
+  st->alpha = expf(s->log_alpha);
+}
+
+// networks, optimizer moments and step counts, temperature: everything but the replay buffer
+static int tensors(af_sac *s, af_tensor *t, float *steps) {
+  af_mlp *nets[5] = {s->actor, s->q1, s->q2, s->q1t, s->q2t};
+  af_adam *opts[4] = {&s->opt_actor, &s->opt_q1, &s->opt_q2, &s->opt_alpha};
+  static const char *nn[5] = {"actor", "q1", "q2", "q1_target", "q2_target"};
+  static const char *on[8] = {"actor_m", "actor_v", "q1_m", "q1_v", "q2_m", "q2_v", "alpha_m", "alpha_v"};
+  int k = 0;
+  for (int i = 0; i < 5; i++) t[k++] = (af_tensor){nn[i], af_mlp_params(nets[i]), (size_t)af_mlp_nparams(nets[i])};
+  for (int i = 0; i < 4; i++) {
+    t[k++] = (af_tensor){on[2 * i], opts[i]->m, (size_t)opts[i]->n};
+    t[k++] = (af_tensor){on[2 * i + 1], opts[i]->v, (size_t)opts[i]->n};
+  }
+  t[k++] = (af_tensor){"log_alpha", &s->log_alpha, 1};
+  t[k++] = (af_tensor){"adam_steps", steps, 4};
+  return k;
+}
+
+static int sac_save(void *p, const char *path, char *err, size_t errsz) {
+  af_sac *s = p;
+  af_tensor t[20];
+  float steps[4] = {(float)s->opt_actor.t, (float)s->opt_q1.t, (float)s->opt_q2.t, (float)s->opt_alpha.t};
+  int n = tensors(s, t, steps);
+  return af_nn_save(path, t, n, err, errsz);
+}
+
+static int sac_load(void *p, const char *path, char *err, size_t errsz) {
+  af_sac *s = p;
+  af_tensor t[20];
+  float steps[4];
+  int n = tensors(s, t, steps);
+  if (af_nn_load(path, t, n, err, errsz)) return -1;
+  s->opt_actor.t = steps[0];
+  s->opt_q1.t = steps[1];
+  s->opt_q2.t = steps[2];
+  s->opt_alpha.t = steps[3];
+  return 0;
+}
+
+double af_sac_update_flops(const af_sac *s) {
+  const int B = s->B;
+  double af = af_mlp_flops(s->actor, B, AF_FLOPS_FORWARD), qf = af_mlp_flops(s->q1, B, AF_FLOPS_FORWARD);
+  double aw = af_mlp_flops(s->actor, B, AF_FLOPS_WEIGHTS), qw = af_mlp_flops(s->q1, B, AF_FLOPS_WEIGHTS);
+  double qh = af_mlp_flops(s->q1, B, AF_FLOPS_DATA_HIDDEN), qx = af_mlp_flops(s->q1, B, AF_FLOPS_DATA_ALL);
+  double ah = af_mlp_flops(s->actor, B, AF_FLOPS_DATA_HIDDEN);
+  // critic step: next actions, two targets, two critics forward and backward to the weights;
+  // actor step: actions, two critics forward and back to their input, actor backward
+  return af + 2 * qf + 2 * (qf + qw + qh) + af + 2 * (qf + qx) + aw + ah;
+}
+
+const af_agent_def af_sac_def = {
+  .name = "sac",
+  .description = "Soft Actor-Critic: twin critics, tanh-Gaussian actor, learned temperature",
+  .params = sac_params,
+  .nparams = sizeof sac_params / sizeof sac_params[0],
+  .cfg_size = sizeof(af_sac_cfg),
+  .make = sac_make,
+  .free = sac_free,
+  .act = sac_act,
+  .observe = sac_observe,
+  .update = sac_update,
+  .save = sac_save,
+  .load = sac_load,
+};

@@ -1,0 +1,47 @@
+// Soft Actor-Critic: twin Q networks with Polyak-averaged targets, a tanh-squashed Gaussian
+// actor with the exact log-probability correction, a learned temperature with target entropy
+// -|A|, uniform random warm-up, configurable updates per environment step.
+#ifndef AF_SAC_H
+#define AF_SAC_H
+
+#include "agents/agent.h"
+#include "agents/nn/nn.h"
+#include "agents/replay.h"
+
+typedef struct {
+  double lr, gamma, tau, init_alpha, grad_clip, log_std_min, log_std_max;
+  int batch, hidden, layers, buffer, warmup, updates_per_step, learn_alpha;
+} af_sac_cfg;
+
+typedef struct {
+  float critic_loss, actor_loss, alpha_loss, entropy;
+} af_sac_losses;
+
+typedef struct af_sac {
+  af_sac_cfg cfg;
+  int od, ad, B;
+  float target_entropy;
+  af_nn_ctx *ctx;
+  af_mlp *actor, *q1, *q2, *q1t, *q2t;
+  af_adam opt_actor, opt_q1, opt_q2, opt_alpha;
+  float log_alpha, log_alpha_grad;
+  af_replay replay;
+  af_rng rng;
+  long observed;
+  // batch and scratch, sized at make: (B, od) (B, ad) (B) ...
+  float *obs, *act, *rew, *next_obs, *done, *qin, *qin_next, *eps_next, *eps_pi;
+  float *a_pi, *u_pi, *ls_pi, *logp, *logp_next, *y, *dq1, *dq2, *dqin1, *dqin2, *dact;
+  float act_eps[64], act_out[64];
+} af_sac;
+
+// the gradients of the three SAC losses for a given batch and given standard-normal draws
+// (eps_next for the target's next actions, eps_pi for the policy's actions), without any
+// parameter change: critic grads into q1/q2, actor grads into actor, temperature grad into
+// log_alpha_grad. Used by update and by the gradient checks.
+void af_sac_grads(af_sac *s, const float *obs, const float *act, const float *rew, const float *next_obs,
+                  const float *done, const float *eps_next, const float *eps_pi, int apply, af_sac_losses *out);
+
+// multiply-adds of one update (for GFLOP/s figures)
+double af_sac_update_flops(const af_sac *s);
+
+#endif
