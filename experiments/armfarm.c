@@ -6,6 +6,7 @@
 #include <errno.h>   // errno
 
 #include "envs/config.h"
+#include "agents/nn/nn.h"
 #include "envs/env.h"
 #include "experiments/cli.h"
 
@@ -21,6 +22,8 @@ static void usage(FILE *f) {
     "  rollout --env NAME     run episodes with a fixed policy and print return, success and speed\n"
     "          [--policy random|zero|scripted] [--episodes N] [--seed S]\n"
     "          [--config FILE] [--set key=value]... [--json]\n"
+    "  train --env NAME --agent sac --steps N --seed S --out DIR [--config FILE] [--set key=value]...\n"
+    "                         one training run: progress.csv, eval.csv, checkpoints (train --help)\n"
     "  examples --env NAME --count K --out FILE [--seed S]\n"
     "                         write K observations of successful outcomes (CSV) for reward learning\n"
     "  bench envs [--json]    environment throughput beside bare mj_step, and 1 -> 2 thread scaling\n"
@@ -106,12 +109,16 @@ static int cmd_envs(int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
+  // single-threaded numerics unless OMP_NUM_THREADS says otherwise: reproducible, fastest
+  // for these network sizes, and the experiment runner's unit of parallelism
+  af_nn_set_threads(0);
   if (argc < 2) { usage(stderr); return AF_EXIT_USAGE; }
   const char *cmd = argv[1];
   if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) { usage(stdout); return AF_EXIT_OK; }
   if (!strcmp(cmd, "envs")) return cmd_envs(argc - 1, argv + 1);
   if (!strcmp(cmd, "rollout")) return af_cmd_rollout(argc - 1, argv + 1);
   if (!strcmp(cmd, "bench")) return af_cmd_bench(argc - 1, argv + 1);
+  if (!strcmp(cmd, "train")) return af_cmd_train(argc - 1, argv + 1);
   if (!strcmp(cmd, "examples")) return af_cmd_examples(argc - 1, argv + 1);
   fprintf(stderr, "armfarm: unknown command '%s' (try 'armfarm --help')\n", cmd);
   return AF_EXIT_USAGE;

@@ -8,6 +8,7 @@
 #include <string.h>  // memcpy, memset, strlen
 
 #include <oneapi/dnnl/dnnl.h>
+#include <omp.h>  // oneDNN's CPU runtime here is OpenMP
 
 // ---- errors: oneDNN statuses in one place ----
 static const char *dnnl_reason(dnnl_status_t s) {
@@ -43,6 +44,14 @@ static void exec(dnnl_primitive_t p, dnnl_stream_t s, int nargs, const dnnl_exec
     af_dnnl_check(st, "primitive execution", msg, sizeof msg);
     af_nn_fatal(msg);
   }
+}
+
+void af_nn_set_threads(int n) {
+  if (n <= 0) {
+    const char *env = getenv("OMP_NUM_THREADS");
+    n = env && atoi(env) > 0 ? atoi(env) : 1;
+  }
+  omp_set_num_threads(n);
 }
 
 struct af_nn_ctx {

@@ -16,6 +16,10 @@
 
 typedef enum { AF_ACT_NONE, AF_ACT_RELU, AF_ACT_TANH } af_act;
 
+// oneDNN's CPU threads (OpenMP): n > 0 sets them; 0 means OMP_NUM_THREADS if set, else 1.
+// Small networks run fastest, and reproducibly, on one thread.
+void af_nn_set_threads(int n);
+
 // a oneDNN CPU engine and stream, shared by the networks of one agent
 typedef struct af_nn_ctx af_nn_ctx;
 af_nn_ctx *af_nn_ctx_make(char *err, size_t errsz);

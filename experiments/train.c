@@ -1,0 +1,305 @@
+// armfarm train: one training run. A run document {"env": {"name", ...config}, "agent":
+// {"name", ...hyperparameters}, "train": {...}} from --config, --set edits and flags; writes
+// config.json, progress.csv (one row per episode), eval.csv (deterministic evaluation),
+// checkpoint.bin, and prints where the time went.
+#include <errno.h>     // errno
+#include <math.h>      // sqrt
+#include <stdio.h>
+#include <stdlib.h>    // calloc, free
+#include <string.h>    // strcmp
+#include <sys/stat.h>  // mkdir, stat
+#include <unistd.h>    // isatty
+
+#include <cjson/cJSON.h>
+#include "agents/agent.h"
+#include "envs/env.h"
+#include "envs/rng.h"
+#include "experiments/cli.h"
+
+typedef struct { int steps, seed, eval_every, eval_episodes, checkpoint_every; } train_cfg;
+
+static const af_param train_params[] = {
+  {"steps", AF_P_INT, offsetof(train_cfg, steps), 100000, 1, 1e9, NULL, "environment steps"},
+  {"seed", AF_P_INT, offsetof(train_cfg, seed), 0, 0, 2147483647, NULL, "run seed: every random draw derives from it"},
+  {"eval_every", AF_P_INT, offsetof(train_cfg, eval_every), 5000, 1, 1e9, NULL, "steps between deterministic evaluations"},
+  {"eval_episodes", AF_P_INT, offsetof(train_cfg, eval_episodes), 10, 1, 10000, NULL, "episodes per evaluation"},
+  {"checkpoint_every", AF_P_INT, offsetof(train_cfg, checkpoint_every), 50000, 1, 1e9, NULL, "steps between checkpoints"},
+};
+#define N_TRAIN ((int)(sizeof train_params / sizeof train_params[0]))
+
+static void train_usage(FILE *f) {
+  fprintf(f,
+    "usage: armfarm train --env NAME --agent NAME [--config FILE] [--set key=value]... --steps N --seed S --out DIR\n"
+    "                     [--eval-every K] [--eval-episodes E] [--checkpoint-every C]\n"
+    "  --config    a run document: {\"env\": {\"name\": ..., env keys}, \"agent\": {\"name\": ..., hyperparameters},\n"
+    "              \"train\": {train keys}}; flags and --set (dotted paths such as agent.lr=0.001,\n"
+    "              env.reward=sparse, train.eval_every=2000) override it\n"
+    "  --out       run folder (created; refused if it already holds a run)\n"
+    "  writes config.json, progress.csv (per episode), eval.csv (per evaluation), checkpoint.bin\n"
+    "  single-threaded unless OMP_NUM_THREADS says otherwise\n"
+    "train keys:\n");
+  af_params_print(f, train_params, N_TRAIN, "  ");
+  fprintf(f, "agents (--agent NAME --help for hyperparameters):");
+  for (int i = 0; i < af_agent_count(); i++) fprintf(f, " %s", af_agent_name(i));
+  fprintf(f, "\n");
+}
+
+// a section of the run document as its own object (created if absent)
+static cJSON *section(cJSON *doc, const char *name) {
+  cJSON *s = cJSON_GetObjectItemCaseSensitive(doc, name);
+  if (!s) s = cJSON_AddObjectToObject(doc, name);
+  return s;
+}
+
+// the section without its "name", as a JSON string for the env or agent maker
+static char *without_name(const cJSON *s) {
+  cJSON *c = cJSON_Duplicate(s, 1);
+  cJSON_DeleteItemFromObjectCaseSensitive(c, "name");
+  char *out = cJSON_PrintUnformatted(c);
+  cJSON_Delete(c);
+  return out;
+}
+
+static int mkdirs(const char *path) {
+  char buf[4096];
+  snprintf(buf, sizeof buf, "%s", path);
+  for (char *p = buf + 1; *p; p++)
+    if (*p == '/') { *p = 0; if (mkdir(buf, 0755) && errno != EEXIST) return -1; *p = '/'; }
+  return mkdir(buf, 0755) && errno != EEXIST ? -1 : 0;
+}
+
+// deterministic evaluation over E episodes with fixed seeds; mean return, std, success, length
+static void evaluate(af_env *env, af_agent *ag, const train_cfg *tc, float *obs, float *act, double *ret, double *sd,
+                     double *succ, double *len) {
+  double s = 0, s2 = 0, sc = 0, sl = 0;
+  for (int k = 0; k < tc->eval_episodes; k++) {
+    af_env_reset(env, af_seed_derive(af_seed_derive((uint64_t)tc->seed, 12), (uint64_t)k), obs);
+    af_info info;
+    float r;
+    int te = 0, tr = 0;
+    while (!te && !tr) {
+      af_agent_act(ag, obs, 1, act);
+      af_env_step(env, act, obs, &r, &te, &tr, &info);
+    }
+    s += info.episode.ret;
+    s2 += (double)info.episode.ret * info.episode.ret;
+    sc += info.episode.success;
+    sl += info.episode.length;
+  }
+  int E = tc->eval_episodes;
+  *ret = s / E;
+  *sd = E > 1 ? sqrt(fmax(0, (s2 - s * s / E) / (E - 1))) : 0;
+  *succ = sc / E;
+  *len = sl / E;
+}
+
+int af_cmd_train(int argc, char **argv) {
+  const char *env_name = NULL, *agent_name = NULL, *config_file = NULL, *out = NULL;
+  long steps = -1, seed = -1, eval_every = -1, eval_eps = -1, ckpt_every = -1;
+  char **sets = calloc((size_t)argc + 1, sizeof *sets);
+  int nsets = 0, rc = AF_EXIT_USAGE, show_help = 0;
+  char *docs = NULL, *env_cfg = NULL, *agent_cfg = NULL;
+  cJSON *doc = NULL;
+  af_env *env = NULL, *eval_env = NULL;
+  af_agent *ag = NULL;
+  FILE *prog = NULL, *evf = NULL;
+  float *obs = NULL, *next = NULL, *act = NULL;
+  char err[512];
+
+  // ---- options ----
+  for (int i = 1; i < argc; i++) {
+    const char *o = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+    if (!strcmp(o, "--help") || !strcmp(o, "-h")) { show_help = 1; continue; }
+    int takes = !strcmp(o, "--env") || !strcmp(o, "--agent") || !strcmp(o, "--config") || !strcmp(o, "--set") ||
+                !strcmp(o, "--steps") || !strcmp(o, "--seed") || !strcmp(o, "--out") || !strcmp(o, "--eval-every") ||
+                !strcmp(o, "--eval-episodes") || !strcmp(o, "--checkpoint-every");
+    if (!takes) { fprintf(stderr, "armfarm train: unknown option '%s' (try --help)\n", o); goto done; }
+    if (!val) { fprintf(stderr, "armfarm train: %s needs a value\n", o); goto done; }
+    i++;
+    if (!strcmp(o, "--env")) env_name = val;
+    else if (!strcmp(o, "--agent")) agent_name = val;
+    else if (!strcmp(o, "--config")) config_file = val;
+    else if (!strcmp(o, "--set")) sets[nsets++] = (char *)val;
+    else if (!strcmp(o, "--out")) out = val;
+    else if (!strcmp(o, "--steps")) { if ((steps = af_cli_long(o, val, 1, 1000000000)) < 0) goto done; }
+    else if (!strcmp(o, "--seed")) { if ((seed = af_cli_long(o, val, 0, 2147483647)) < 0) goto done; }
+    else if (!strcmp(o, "--eval-every")) { if ((eval_every = af_cli_long(o, val, 1, 1000000000)) < 0) goto done; }
+    else if (!strcmp(o, "--eval-episodes")) { if ((eval_eps = af_cli_long(o, val, 1, 10000)) < 0) goto done; }
+    else if ((ckpt_every = af_cli_long(o, val, 1, 1000000000)) < 0) goto done;
+  }
+  if (show_help) {
+    if (agent_name && af_agent_describe(stdout, agent_name) == 0) { rc = AF_EXIT_OK; goto done; }
+    train_usage(stdout);
+    rc = AF_EXIT_OK;
+    goto done;
+  }
+
+  // ---- the run document: file, then flags, then --set ----
+  if (!(docs = af_cli_env_config(config_file, sets, 0))) goto done;
+  doc = cJSON_Parse(docs);
+  cJSON *es = section(doc, "env"), *as = section(doc, "agent"), *ts = section(doc, "train");
+  if (!cJSON_IsObject(es) || !cJSON_IsObject(as) || !cJSON_IsObject(ts)) { fprintf(stderr, "armfarm train: env, agent and train must be objects\n"); goto done; }
+  for (cJSON *it = doc->child; it; it = it->next)
+    if (strcmp(it->string, "env") && strcmp(it->string, "agent") && strcmp(it->string, "train") && strcmp(it->string, "name") &&
+        strcmp(it->string, "sweep")) {
+      fprintf(stderr, "armfarm train: unknown key '%s' in the run document (name, env, agent, train, sweep)\n", it->string);
+      goto done;
+    }
+  if (env_name) { cJSON_DeleteItemFromObject(es, "name"); cJSON_AddStringToObject(es, "name", env_name); }
+  if (agent_name) { cJSON_DeleteItemFromObject(as, "name"); cJSON_AddStringToObject(as, "name", agent_name); }
+  const struct { const char *key; long v; } flags[] = {{"steps", steps}, {"seed", seed}, {"eval_every", eval_every},
+                                                       {"eval_episodes", eval_eps}, {"checkpoint_every", ckpt_every}};
+  for (int i = 0; i < 5; i++)
+    if (flags[i].v >= 0) { cJSON_DeleteItemFromObject(ts, flags[i].key); cJSON_AddNumberToObject(ts, flags[i].key, (double)flags[i].v); }
+  for (int i = 0; i < nsets; i++) {
+    char *eq = strchr(sets[i], '=');
+    if (!eq) { fprintf(stderr, "armfarm train: --set expects key=value, got '%s'\n", sets[i]); goto done; }
+    *eq = 0;
+    int bad = af_json_set_path(doc, sets[i], eq + 1, err, sizeof err);
+    *eq = '=';
+    if (bad) { fprintf(stderr, "armfarm train: --set %s\n", err); goto done; }
+  }
+  cJSON *en = cJSON_GetObjectItemCaseSensitive(es, "name"), *an = cJSON_GetObjectItemCaseSensitive(as, "name");
+  if (!cJSON_IsString(en)) { fprintf(stderr, "armfarm train: no environment (--env NAME or env.name)\n"); goto done; }
+  if (!cJSON_IsString(an)) { fprintf(stderr, "armfarm train: no agent (--agent NAME or agent.name)\n"); goto done; }
+  if (!out) { fprintf(stderr, "armfarm train: --out DIR is required\n"); goto done; }
+  train_cfg tc;
+  af_params_default(&tc, train_params, N_TRAIN);
+  for (cJSON *it = ts->child; it; it = it->next) {
+    const af_param *p = af_params_find(train_params, N_TRAIN, it->string);
+    if (!p) {
+      const char *s = af_params_suggest(train_params, N_TRAIN, it->string);
+      fprintf(stderr, "armfarm train: train.%s: unknown key%s%s%s\n", it->string, s ? " (did you mean '" : "", s ? s : "", s ? "'?)" : "");
+      goto done;
+    }
+    if (af_param_set(&tc, p, it, "train", err, sizeof err)) { fprintf(stderr, "armfarm train: %s\n", err); goto done; }
+  }
+
+  // ---- environment, evaluation environment, agent ----
+  env_cfg = without_name(es);
+  agent_cfg = without_name(as);
+  if (!(env = af_env_make(en->valuestring, env_cfg, err, sizeof err)) ||
+      !(eval_env = af_env_make(en->valuestring, env_cfg, err, sizeof err))) {
+    fprintf(stderr, "armfarm train: %s\n", err);
+    goto done;
+  }
+  const af_env_spec *sp = af_env_get_spec(env);
+  if (!(ag = af_agent_make(an->valuestring, agent_cfg, sp, (uint64_t)tc.seed, err, sizeof err))) {
+    fprintf(stderr, "armfarm train: %s\n", err);
+    goto done;
+  }
+
+  // ---- the run folder: never over an existing run ----
+  rc = AF_EXIT_FAIL;
+  char path[4096];
+  struct stat stt;
+  snprintf(path, sizeof path, "%s/progress.csv", out);
+  if (stat(path, &stt) == 0) { fprintf(stderr, "armfarm train: %s already holds a run (choose another --out)\n", out); rc = AF_EXIT_USAGE; goto done; }
+  if (mkdirs(out)) { fprintf(stderr, "armfarm train: cannot create %s\n", out); goto done; }
+  {
+    cJSON *res = cJSON_CreateObject(), *re = cJSON_Parse(af_env_config_json(env)), *ra = cJSON_Parse(af_agent_config_json(ag));
+    cJSON_AddItemToObject(re, "name", cJSON_CreateString(en->valuestring));
+    cJSON_AddItemToObject(ra, "name", cJSON_CreateString(an->valuestring));
+    cJSON *rt = cJSON_CreateObject();
+    af_params_to_json(rt, &tc, train_params, N_TRAIN);
+    cJSON_AddItemToObject(res, "env", re);
+    cJSON_AddItemToObject(res, "agent", ra);
+    cJSON_AddItemToObject(res, "train", rt);
+    char *txt = cJSON_Print(res);
+    snprintf(path, sizeof path, "%s/config.json", out);
+    FILE *f = fopen(path, "w");
+    int ok = f && fprintf(f, "%s\n", txt) > 0;
+    if (f) fclose(f);
+    cJSON_free(txt);
+    cJSON_Delete(res);
+    if (!ok) { fprintf(stderr, "armfarm train: cannot write %s\n", path); goto done; }
+  }
+  snprintf(path, sizeof path, "%s/progress.csv", out);
+  prog = fopen(path, "w");
+  snprintf(path, sizeof path, "%s/eval.csv", out);
+  evf = fopen(path, "w");
+  if (!prog || !evf) { fprintf(stderr, "armfarm train: cannot write in %s\n", out); goto done; }
+  fprintf(prog, "step,episode,return,length,success,critic_loss,actor_loss,alpha,entropy,time_s,steps_per_s\n");
+  fprintf(evf, "step,return,return_std,success,length,time_s\n");
+
+  // ---- the loop ----
+  obs = calloc((size_t)sp->obs_dim, sizeof(float));
+  next = calloc((size_t)sp->obs_dim, sizeof(float));
+  act = calloc((size_t)sp->act_dim, sizeof(float));
+  int tty = isatty(2);
+  double t0 = af_now(), t_env = 0, t_act = 0, t_upd = 0, t_eval = 0, t_log = 0, last_show = 0;
+  long episode = 0;
+  af_agent_stats st = {0}, last = {0};
+  double last_eval = 0;
+  af_env_reset(env, af_seed_derive(af_seed_derive((uint64_t)tc.seed, 11), 0), obs);
+  for (long step = 1; step <= tc.steps; step++) {
+    double a0 = af_now();
+    af_agent_act(ag, obs, 0, act);
+    double a1 = af_now();
+    float r;
+    int te, tr;
+    af_info info;
+    af_env_step(env, act, next, &r, &te, &tr, &info);
+    double a2 = af_now();
+    af_agent_observe(ag, obs, act, r, next, te);
+    af_agent_update(ag, &st);
+    if (st.updates) last = st;
+    double a3 = af_now();
+    t_act += a1 - a0;
+    t_env += a2 - a1;
+    t_upd += a3 - a2;
+    memcpy(obs, next, sizeof(float) * sp->obs_dim);
+    if (te || tr) {
+      double el = af_now() - t0;
+      fprintf(prog, "%ld,%ld,%.6g,%d,%d,%.6g,%.6g,%.6g,%.6g,%.3f,%.1f\n", step, episode, info.episode.ret, (int)info.episode.length,
+              (int)info.episode.success, last.critic_loss, last.actor_loss, last.alpha, last.entropy, el, step / el);
+      episode++;
+      af_env_reset(env, af_seed_derive(af_seed_derive((uint64_t)tc.seed, 11), (uint64_t)episode), obs);
+    }
+    if (step % tc.eval_every == 0 || step == tc.steps) {
+      double e0 = af_now(), ret, sd, succ, len;
+      evaluate(eval_env, ag, &tc, next, act, &ret, &sd, &succ, &len);
+      t_eval += af_now() - e0;
+      fprintf(evf, "%ld,%.6g,%.6g,%.4g,%.6g,%.3f\n", step, ret, sd, succ, len, af_now() - t0);
+      fflush(evf);
+      last_eval = ret;
+      if (!tty) fprintf(stderr, "armfarm train: step %ld/%d  eval return %.1f  success %.2f  %.0f steps/s\n", step, tc.steps, ret, succ, step / (af_now() - t0));
+    }
+    if (step % tc.checkpoint_every == 0 || step == tc.steps) {
+      double c0 = af_now();
+      snprintf(path, sizeof path, "%s/checkpoint.bin", out);
+      if (af_agent_save(ag, path, err, sizeof err)) { fprintf(stderr, "armfarm train: %s\n", err); goto done; }
+      t_log += af_now() - c0;
+    }
+    // a live status line on a terminal
+    if (tty && af_now() - last_show > 0.25) {
+      double el = af_now() - t0;
+      last_show = af_now();
+      fprintf(stderr, "\r  step %ld/%d  episodes %ld  eval %.1f  alpha %.3f  %.0f steps/s  ETA %.0f s   ", step, tc.steps, episode,
+              last_eval, last.alpha, step / el, (tc.steps - step) * el / step);
+    }
+  }
+  if (tty) fprintf(stderr, "\n");
+  double total = af_now() - t0;
+  printf("trained %s on %s for %d steps (seed %d) in %.2f s: environment %.2f s, acting %.2f s, updates %.2f s, "
+         "evaluation %.2f s, checkpoints %.2f s, other %.2f s; final eval return %.2f -> %s\n",
+         an->valuestring, en->valuestring, tc.steps, tc.seed, total, t_env, t_act, t_upd, t_eval, t_log,
+         total - t_env - t_act - t_upd - t_eval - t_log, last_eval, out);
+  rc = AF_EXIT_OK;
+
+done:
+  if (prog && fclose(prog) != 0) rc = AF_EXIT_FAIL;
+  if (evf && fclose(evf) != 0) rc = AF_EXIT_FAIL;
+  free(sets);
+  free(docs);
+  free(env_cfg);
+  free(agent_cfg);
+  cJSON_Delete(doc);
+  free(obs);
+  free(next);
+  free(act);
+  af_agent_free(ag);
+  af_env_free(env);
+  af_env_free(eval_env);
+  return rc;
+}
