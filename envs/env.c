@@ -11,6 +11,7 @@
 // the registry: adding an environment is one line here
 static const af_env_def *const registry[] = {
   &af_puck_push_def,
+  &af_bin_grasp_def,
 };
 #define N_ENVS ((int)(sizeof registry / sizeof registry[0]))
 
