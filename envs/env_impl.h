@@ -63,5 +63,6 @@ struct af_env {
 // the environments compiled in (one line each in env.c)
 extern const af_env_def af_puck_push_def;
 extern const af_env_def af_bin_grasp_def;
+extern const af_env_def af_door_open_def;
 
 #endif

@@ -18,6 +18,7 @@ static const struct { int objtype, dim; const char *name, *arrays; } fields[AF_F
   [AF_F_GEOM_SIZE]     = {mjOBJ_GEOM, 1, "geom size", "geom_size,geom_rbound"},
   [AF_F_DOF_DAMPING]   = {mjOBJ_JOINT, 1, "joint damping", "dof_damping"},
   [AF_F_DOF_ARMATURE]  = {mjOBJ_JOINT, 1, "joint armature", "dof_armature"},
+  [AF_F_DOF_FRICTIONLOSS] = {mjOBJ_JOINT, 1, "joint friction loss", "dof_frictionloss"},
   [AF_F_ACT_GAIN]      = {mjOBJ_ACTUATOR, 1, "actuator gain", "actuator_gainprm,actuator_biasprm"},
   [AF_F_GEOM_RGBA]     = {mjOBJ_GEOM, 3, "geom colour", "geom_rgba"},
   [AF_F_MAT_RGBA]      = {mjOBJ_MATERIAL, 3, "material colour", "mat_rgba"},
@@ -197,6 +198,7 @@ static void restore(const af_dr_param *p, mjModel *m, const mjModel *m0) {
         break;
       case AF_F_DOF_DAMPING: m->dof_damping[id] = m0->dof_damping[id]; break;
       case AF_F_DOF_ARMATURE: m->dof_armature[id] = m0->dof_armature[id]; break;
+      case AF_F_DOF_FRICTIONLOSS: m->dof_frictionloss[id] = m0->dof_frictionloss[id]; break;
       case AF_F_ACT_GAIN:
         m->actuator_gainprm[id * mjNGAIN] = m0->actuator_gainprm[id * mjNGAIN];
         m->actuator_biasprm[id * mjNBIAS + 1] = m0->actuator_biasprm[id * mjNBIAS + 1];
@@ -240,6 +242,7 @@ static void write(const af_dr_param *p, int t, const double *x, mjModel *m, cons
     }
     case AF_F_DOF_DAMPING: m->dof_damping[id] = transform(mode, m0->dof_damping[id], x[0]); break;
     case AF_F_DOF_ARMATURE: m->dof_armature[id] = transform(mode, m0->dof_armature[id], x[0]); break;
+    case AF_F_DOF_FRICTIONLOSS: m->dof_frictionloss[id] = transform(mode, m0->dof_frictionloss[id], x[0]); break;
     case AF_F_ACT_GAIN: {
       double kp = transform(mode, m0->actuator_gainprm[id * mjNGAIN], x[0]);
       m->actuator_gainprm[id * mjNGAIN] = kp;

@@ -18,6 +18,7 @@ typedef enum {
   AF_F_GEOM_SIZE,      // geom_size of the horizontal extent and geom_rbound (geoms)
   AF_F_DOF_DAMPING,    // dof_damping (joints)
   AF_F_DOF_ARMATURE,   // dof_armature (joints)
+  AF_F_DOF_FRICTIONLOSS,  // dof_frictionloss, dry friction torque or force (joints)
   AF_F_ACT_GAIN,       // position-actuator kp: actuator_gainprm[0] and -actuator_biasprm[1]
   AF_F_GEOM_RGBA,      // geom_rgba[0..2] (geoms)
   AF_F_MAT_RGBA,       // mat_rgba[0..2] (materials)

@@ -33,9 +33,13 @@ static void differing_arrays(const mjModel *a, const mjModel *b, char *out, size
 // - bin_grasp enables one pre-declared shape per object slot and sizes it every episode,
 //   randomization on or off: geom size, bounding radius, contact bits, colour (alpha) and
 //   the slot bodies' inertia for the shape (so mj_setConst's constants follow);
+// - door_open's drawn door width and handle height (physics group, so only when
+//   randomizing) move and resize the panel, strike post and lintel, move the lever and the
+//   door's centre of mass (its inertia is named by door_mass).
 // Each environment restores these from the nominal model first (resets_restore_the_model).
 static const struct { const char *env, *always, *randomized; } reset_arrays[] = {
   {"bin_grasp", "geom_size,geom_rbound,geom_contype,geom_conaffinity,geom_rgba,body_inertia", ""},
+  {"door_open", "", "geom_size,geom_pos,geom_rbound,body_pos,body_ipos"},
 };
 
 // the reset-written arrays of an environment: always, or also those written while randomizing
@@ -147,6 +151,7 @@ static double field_value(const mjModel *m, const af_dr_param *p, int t, int c) 
     case AF_F_GEOM_SIZE: return m->geom_size[3 * id];
     case AF_F_DOF_DAMPING: return m->dof_damping[id];
     case AF_F_DOF_ARMATURE: return m->dof_armature[id];
+    case AF_F_DOF_FRICTIONLOSS: return m->dof_frictionloss[id];
     case AF_F_ACT_GAIN: return m->actuator_gainprm[id * mjNGAIN];
     case AF_F_GEOM_RGBA: return m->geom_rgba[4 * id + c];
     case AF_F_MAT_RGBA: return m->mat_rgba[4 * id + c];
