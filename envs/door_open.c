@@ -204,6 +204,9 @@ static void door_reset(af_env *e, af_rng *rng) {
   // geometry from the drawn width and handle height (nominal when physics is off); the
   // derived constants follow whenever this or the last episode changed it
   double w = af_dr_value(&e->dr, "door_width", 0, 0), h = af_dr_value(&e->dr, "handle_height", 0, 0);
+  // ranges set in a config can ask for the impossible: keep the lever on the door
+  w = fmin(fmax(w, 0.15), 0.5);
+  h = fmin(fmax(h, 0.06), 0.3);
   set_geometry(s, m, e->m0, w, h);
   int changed = w != s->width0 || h != s->height0;
   if (changed || s->geometry_dirty) mj_setConst(m, d);
@@ -384,7 +387,7 @@ static int door_scripted(af_env *e, float *a) {
       grip_point(s, m, d, angle, s->press, t);
       t[2] -= GRIP_BELOW;
       grip = -1;
-      if (lever > c->latch_angle + 0.05) { s->phase = PH_PULL; s->phase_steps = 0; }
+      if (!s->locked && lever > c->latch_angle) { s->phase = PH_PULL; s->phase_steps = 0; }
       break;
     default: {
       // the next point on the arc, at most 0.12 rad on from the door's angle
