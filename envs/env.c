@@ -13,6 +13,8 @@ static const af_env_def *const registry[] = {
   &af_puck_push_def,
   &af_quadruped_def,
   &af_pendulum_def,
+  &af_bin_grasp_def,
+  &af_door_open_def,
 };
 #define N_ENVS ((int)(sizeof registry / sizeof registry[0]))
 

@@ -74,5 +74,7 @@ struct af_env {
 extern const af_env_def af_puck_push_def;
 extern const af_env_def af_quadruped_def;
 extern const af_env_def af_pendulum_def;
+extern const af_env_def af_bin_grasp_def;
+extern const af_env_def af_door_open_def;
 
 #endif

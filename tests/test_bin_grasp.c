@@ -1,0 +1,298 @@
+// Bin grasping: the scripted grasp proves the task and its success test; the clutter really
+// differs per seed and stays in the bin; object inertias agree with MuJoCo's own compiler;
+// a heavier object really is harder to lift; rewards are recomputed by hand from the
+// observation and the contact list; the disturbance fires when asked.
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "envs/env_impl.h"
+
+#define OBS_HAND 6
+#define OBS_SLOT 16
+#define MAX_OBJ 8
+
+static af_env *make(const char *cfg) {
+  char err[512] = "";
+  af_env *e = af_env_make("bin_grasp", cfg, err, sizeof err);
+  cr_assert(e, "%s", err);
+  return e;
+}
+
+// one episode of the scripted grasp; the final info
+static af_info scripted_episode(af_env *e, uint64_t seed) {
+  float obs[256], a[16], r;
+  int te = 0, tr = 0;
+  af_info info;
+  af_env_reset(e, seed, obs);
+  while (!te && !tr) {
+    cr_assert_eq(af_env_scripted_action(e, a), AF_OK);
+    cr_assert_eq(af_env_step(e, a, obs, &r, &te, &tr, &info), AF_OK);
+  }
+  return info;
+}
+
+// the geom of slot i that is switched on (contact enabled), or -1
+static int slot_geom(const af_env *e, int i) {
+  char name[32];
+  static const char *suffix[5] = {"box", "cyl", "cap", "sph", "ell"};
+  int found = -1;
+  for (int k = 0; k < 5; k++) {
+    snprintf(name, sizeof name, "obj%d_%s", i, suffix[k]);
+    int g = mj_name2id(e->m, mjOBJ_GEOM, name);
+    cr_assert_geq(g, 0);
+    if (e->m->geom_contype[g]) {
+      cr_assert_eq(found, -1, "slot %d has two shapes switched on", i);
+      found = g;
+    }
+  }
+  return found;
+}
+
+Test(bin_grasp, scripted_grasp_succeeds_with_randomization_on) {
+  af_env *e = make(NULL);
+  cr_assert(e->dr.enabled && e->dr.group_on[AF_DR_PHYSICS] && e->dr.group_on[AF_DR_ACTUATION]);
+  int wins = 0;
+  for (int ep = 0; ep < 50; ep++) {
+    af_info info = scripted_episode(e, af_seed_derive(2024, (uint64_t)ep));
+    cr_assert_eq(info.episode.diverged, 0);
+    wins += info.episode.success > 0;
+    // success ends the episode early; a failure runs to the horizon
+    cr_assert(info.episode.success > 0 ? info.episode.length < 20 : info.episode.length == 20);
+  }
+  cr_assert_geq(wins, 30, "scripted grasp: %d/50 successes, need at least 60%%", wins);
+  af_env_free(e);
+}
+
+Test(bin_grasp, no_success_in_the_initial_state_or_without_a_grasp) {
+  // standing still with the fingers open never counts, nor does the random policy's flailing
+  af_env *e = make(NULL);
+  float obs[256], a[5] = {0, 0, 0, 0, 1}, r;
+  int te = 0, tr = 0;
+  af_info info;
+  for (int ep = 0; ep < 4; ep++) {
+    af_env_reset(e, (uint64_t)ep, obs);
+    cr_assert_float_eq(obs[5], 0.08, 2e-3, "the episode starts with the gripper open");
+    te = tr = 0;
+    int t = 0;
+    while (!te && !tr) {
+      af_env_step(e, a, obs, &r, &te, &tr, &info);
+      cr_assert_eq(info.success, 0, "success at step %d without a grasp", t++);
+      cr_assert_eq(r, 0.0f);
+    }
+    cr_assert_eq(info.episode.success, 0);
+    cr_assert_eq(info.episode.metrics[1], 0, "nothing was held");
+  }
+  af_env_free(e);
+}
+
+Test(bin_grasp, clutter_differs_per_seed_and_settles_inside_the_bin) {
+  af_env *e = make(NULL);
+  float obs[256];
+  int shapes_seen[5] = {0};
+  double first_size = -1;
+  int sizes_differ = 0;
+  for (uint64_t seed = 0; seed < 8; seed++) {
+    af_env_reset(e, seed, obs);
+    int present = 0;
+    for (int i = 0; i < MAX_OBJ; i++) {
+      const float *p = obs + OBS_HAND + OBS_SLOT * i;
+      int g = slot_geom(e, i);
+      present += p[15] == 1;
+      if (i >= 5) {
+        // absent: no shape switched on, all zeros in the observation
+        cr_assert_eq(g, -1);
+        for (int k = 0; k < OBS_SLOT; k++) cr_assert_eq(p[k], 0.0f);
+        continue;
+      }
+      cr_assert_geq(g, 0, "slot %d has no shape", i);
+      cr_assert_float_eq(e->m->geom_rgba[4 * g + 3], 1, 0);
+      for (int k = 0; k < 5; k++) shapes_seen[k] |= p[10 + k] == 1;
+      // at rest on the bin floor or on other objects, inside the walls
+      cr_assert(p[0] > 0.36 && p[0] < 0.60 && p[1] > -0.15 && p[1] < 0.15, "seed %llu slot %d at (%g, %g)", (unsigned long long)seed, i, p[0], p[1]);
+      cr_assert(p[2] > 0.01 && p[2] < 0.3, "slot %d height %g", i, p[2]);
+      if (i == 0) {
+        if (first_size < 0) first_size = p[7];
+        else sizes_differ |= p[7] != first_size;
+      }
+    }
+    cr_assert_eq(present, 5);
+  }
+  int kinds = 0;
+  for (int k = 0; k < 5; k++) kinds += shapes_seen[k];
+  cr_assert_geq(kinds, 4, "eight seeds of five objects show only %d of the five shapes", kinds);
+  cr_assert(sizes_differ, "object sizes never change");
+  af_env_free(e);
+}
+
+// the principal inertia and bounding radius MuJoCo's compiler gives a single geom of this
+// shape, size and mass
+static void compiler_inertia(int type, const mjtNum *size, double mass, double I[3], double *rbound) {
+  const char *tname = type == mjGEOM_BOX ? "box" : type == mjGEOM_CYLINDER ? "cylinder" : type == mjGEOM_CAPSULE ? "capsule"
+                      : type == mjGEOM_SPHERE ? "sphere" : "ellipsoid";
+  char path[] = "/tmp/af_test_inertia_XXXXXX", err[512];
+  int fd = mkstemp(path);
+  cr_assert_geq(fd, 0);
+  FILE *f = fdopen(fd, "w");
+  fprintf(f, "<mujoco><worldbody><body><freejoint/><geom type=\"%s\" size=\"%.17g %.17g %.17g\" mass=\"%.17g\"/></body></worldbody></mujoco>",
+          tname, size[0], size[1] > 0 ? size[1] : size[0], size[2] > 0 ? size[2] : size[0], mass);
+  fclose(f);
+  mjModel *m = mj_loadXML(path, NULL, err, sizeof err);
+  remove(path);
+  cr_assert(m, "%s", err);
+  for (int k = 0; k < 3; k++) I[k] = m->body_inertia[3 + k];
+  *rbound = m->geom_rbound[0];
+  mj_deleteModel(m);
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+Test(bin_grasp, object_inertia_matches_mujocos_compiler) {
+  // each object's inertia is written by hand at reset; MuJoCo's compiler, given the same
+  // shape, size and mass, must agree (principal moments, in any order)
+  af_env *e = make("{\"objects\": 8}");
+  float obs[256];
+  int checked[5] = {0};
+  for (uint64_t seed = 0; seed < 6; seed++) {
+    af_env_reset(e, seed, obs);
+    for (int i = 0; i < MAX_OBJ; i++) {
+      int g = slot_geom(e, i), b = e->m->geom_bodyid[g], type = e->m->geom_type[g];
+      double want[3], got[3], rbound;
+      compiler_inertia(type, e->m->geom_size + 3 * g, e->m->body_mass[b], want, &rbound);
+      for (int k = 0; k < 3; k++) got[k] = e->m->body_inertia[3 * b + k];
+      qsort(want, 3, sizeof(double), cmp_double);
+      qsort(got, 3, sizeof(double), cmp_double);
+      for (int k = 0; k < 3; k++) cr_assert_float_eq(got[k], want[k], 1e-9 * want[k], "type %d: I[%d] %g, compiler %g", type, k, got[k], want[k]);
+      // and the bounding radius the broad phase relies on
+      cr_assert_float_eq(e->m->geom_rbound[g], rbound, 1e-12, "type %d: rbound %g, compiler %g", type, e->m->geom_rbound[g], rbound);
+      checked[type == mjGEOM_BOX ? 0 : type == mjGEOM_CYLINDER ? 1 : type == mjGEOM_CAPSULE ? 2 : type == mjGEOM_SPHERE ? 3 : 4] = 1;
+    }
+  }
+  for (int k = 0; k < 5; k++) cr_assert(checked[k], "shape %d never drawn", k);
+  af_env_free(e);
+}
+
+Test(bin_grasp, heavier_objects_slip_out_of_the_same_grasp) {
+  // the grip force is fixed by the finger servos: the same grasp that lifts 50-200 g objects
+  // cannot hold 2 kg ones, which are grasped but slip back
+  af_env *light = make("{\"randomize\": {\"object_mass\": [1, 1]}}");
+  af_env *heavy = make("{\"randomize\": {\"object_mass\": [20, 20]}}");
+  int wins_light = 0, wins_heavy = 0, grasped_heavy = 0;
+  for (int ep = 0; ep < 8; ep++) {
+    uint64_t seed = af_seed_derive(77, (uint64_t)ep);
+    wins_light += scripted_episode(light, seed).episode.success > 0;
+    af_info h = scripted_episode(heavy, seed);
+    wins_heavy += h.episode.success > 0;
+    grasped_heavy += h.episode.metrics[1] > 0;
+    int g = slot_geom(heavy, 0);
+    cr_assert_float_eq(heavy->m->body_mass[heavy->m->geom_bodyid[g]], 2.0, 1e-12);
+  }
+  cr_assert_geq(wins_light, 6, "light objects: %d/8 lifted", wins_light);
+  cr_assert_eq(wins_heavy, 0, "2 kg objects: %d/8 lifted", wins_heavy);
+  cr_assert_geq(grasped_heavy, 4, "the heavy objects were grasped (%d/8) but slipped", grasped_heavy);
+  af_env_free(light);
+  af_env_free(heavy);
+}
+
+// is slot i held between both fingers, from the contact list?
+static int held_by_hand(const af_env *e, int i) {
+  int g = slot_geom(e, i), fl = mj_name2id(e->m, mjOBJ_GEOM, "arm_finger_l"), fr = mj_name2id(e->m, mjOBJ_GEOM, "arm_finger_r");
+  int l = 0, r = 0;
+  for (int c = 0; c < e->d->ncon; c++) {
+    int g1 = e->d->contact[c].geom1, g2 = e->d->contact[c].geom2;
+    l |= (g1 == fl && g2 == g) || (g2 == fl && g1 == g);
+    r |= (g1 == fr && g2 == g) || (g2 == fr && g1 == g);
+  }
+  return l && r;
+}
+
+Test(bin_grasp, shaped_and_sparse_rewards_match_hand_computation) {
+  for (int sparse = 0; sparse <= 1; sparse++) {
+    af_env *e = make(sparse ? NULL : "{\"reward\": \"shaped\"}");
+    float obs[256], z0[MAX_OBJ], a[16], r;
+    int te = 0, tr = 0, saw_held = 0;
+    af_info info;
+    af_env_reset(e, af_seed_derive(2024, 0), obs);
+    for (int i = 0; i < 5; i++) z0[i] = obs[OBS_HAND + OBS_SLOT * i + 2];
+    while (!te && !tr) {
+      af_env_scripted_action(e, a);
+      af_env_step(e, a, obs, &r, &te, &tr, &info);
+      // by hand: the nearest object, the held one and its lift above where it rested
+      double dmin = 1e9, lift = 0;
+      int held = 0;
+      for (int i = 0; i < 5; i++) {
+        const float *p = obs + OBS_HAND + OBS_SLOT * i;
+        double dd = sqrt(pow(obs[0] - p[0], 2) + pow(obs[1] - p[1], 2) + pow(obs[2] - p[2], 2));
+        dmin = fmin(dmin, dd);
+        if (held_by_hand(e, i)) { held = 1; lift = fmax(lift, p[2] - z0[i]); }
+      }
+      int success = held && lift >= 0.1;
+      saw_held |= held;
+      cr_assert_eq(info.success, success);
+      cr_assert_eq(te, success, "the episode ends exactly on success");
+      double want = success ? 1 : sparse ? 0 : 0.25 * (1 - tanh(10 * dmin)) + 0.25 * held + 0.5 * fmin(fmax(lift / 0.1, 0), 1);
+      cr_assert_float_eq(r, want, 2e-5, "step: reward %g, by hand %g", r, want);
+    }
+    cr_assert(saw_held && info.episode.success > 0, "this seed's scripted grasp succeeds");
+    af_env_free(e);
+  }
+}
+
+Test(bin_grasp, disturbance_kicks_one_object_when_asked) {
+  // the same seed and actions with the disturbance off and on: identical until one step, at
+  // which an object the hand does not touch jumps; the episode metric records it
+  af_env *off = make("{\"disturb_prob\": 0}"), *on = make("{\"disturb_prob\": 1, \"disturb_speed\": 0.8}");
+  float o1[256], o2[256], a[5] = {0, 0, 1, 0, 1}, r1, r2;  // the hand rises away from the clutter
+  int te1 = 0, tr1 = 0, te2 = 0, tr2 = 0;
+  af_info i1, i2;
+  for (uint64_t seed = 5; seed < 8; seed++) {
+    af_env_reset(off, seed, o1);
+    af_env_reset(on, seed, o2);
+    cr_assert(memcmp(o1, o2, sizeof(float) * (OBS_HAND + OBS_SLOT * MAX_OBJ)) == 0, "the kick draws shift nothing else");
+    int kick_step = -1;
+    te1 = tr1 = te2 = tr2 = 0;
+    for (int t = 0; !tr1 && !tr2; t++) {
+      af_env_step(off, a, o1, &r1, &te1, &tr1, &i1);
+      af_env_step(on, a, o2, &r2, &te2, &tr2, &i2);
+      if (kick_step < 0 && memcmp(o1, o2, sizeof(float) * (OBS_HAND + OBS_SLOT * MAX_OBJ)) != 0) {
+        kick_step = t;
+        cr_assert(memcmp(o1, o2, sizeof(float) * OBS_HAND) == 0, "the hand is not disturbed");
+        double jump = 0;
+        for (int i = 0; i < 5; i++)
+          jump = fmax(jump, hypot(o2[OBS_HAND + OBS_SLOT * i] - o1[OBS_HAND + OBS_SLOT * i], o2[OBS_HAND + OBS_SLOT * i + 1] - o1[OBS_HAND + OBS_SLOT * i + 1]));
+        cr_assert_gt(jump, 0.005, "a kick of 0.8 m/s moves an object by %g m in a step", jump);
+      }
+    }
+    cr_assert(kick_step >= 0 && kick_step < 19, "seed %llu: no kick", (unsigned long long)seed);
+    cr_assert_eq(i1.episode.metrics[2], 0.0f);
+    cr_assert_eq(i2.episode.metrics[2], 1.0f);
+  }
+  af_env_free(off);
+  af_env_free(on);
+}
+
+Test(bin_grasp, config_and_spaces) {
+  af_env *e = make("{\"objects\": 3}");
+  const af_env_spec *s = af_env_get_spec(e);
+  cr_assert_eq(s->obs_dim, OBS_HAND + OBS_SLOT * MAX_OBJ);
+  cr_assert_eq(s->act_dim, 5, "dx, dy, dz, yaw rate, gripper");
+  cr_assert_eq(s->goal_dim, 0);
+  cr_assert_eq(s->horizon, 20);
+  cr_assert_float_eq(s->control_hz, 10, 0);
+  float obs[256];
+  af_env_reset(e, 1, obs);
+  int present = 0;
+  for (int i = 0; i < MAX_OBJ; i++) present += obs[OBS_HAND + OBS_SLOT * i + 15] == 1;
+  cr_assert_eq(present, 3);
+  af_env_free(e);
+  char err[256];
+  cr_assert_null(af_env_make("bin_grasp", "{\"objects\": 9}", err, sizeof err));
+  cr_assert(strstr(err, "objects: 9 is out of range") != NULL, "%s", err);
+  cr_assert_null(af_env_make("bin_grasp", "{\"reward\": \"dense\"}", err, sizeof err));
+  cr_assert(strstr(err, "sparse|shaped") != NULL, "%s", err);
+}

@@ -1,0 +1,291 @@
+// Door opening: the scripted opener proves the task and its success test, latched or not;
+// the hinge's mass, damping and friction act as their closed forms say; the latch holds a
+// shut door until the lever turns; the drawn width moves the handle and changes the inertia
+// as MuJoCo's own compiler would; rewards are recomputed by hand from the observation.
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "envs/env_impl.h"
+
+// observation layout
+#define O_HAND 0
+#define O_GRIP 9
+#define O_ANGLE 12
+#define O_RATE 13
+#define O_LEVER 14
+#define O_LOCKED 15
+#define O_HINGE 16
+#define O_ACH 20
+#define O_DES 21
+
+static af_env *make(const char *cfg) {
+  char err[512] = "";
+  af_env *e = af_env_make("door_open", cfg, err, sizeof err);
+  cr_assert(e, "%s", err);
+  return e;
+}
+
+// one episode of the scripted opener; the final info
+static af_info scripted_episode(af_env *e, uint64_t seed) {
+  float obs[64], a[16], r;
+  int te = 0, tr = 0;
+  af_info info;
+  af_env_reset(e, seed, obs);
+  while (!te && !tr) {
+    cr_assert_eq(af_env_scripted_action(e, a), AF_OK);
+    cr_assert_eq(af_env_step(e, a, obs, &r, &te, &tr, &info), AF_OK);
+  }
+  return info;
+}
+
+static int door_dof(const af_env *e) { return e->m->jnt_dofadr[mj_name2id(e->m, mjOBJ_JOINT, "door")]; }
+static int lever_dof(const af_env *e) { return e->m->jnt_dofadr[mj_name2id(e->m, mjOBJ_JOINT, "lever")]; }
+
+// `steps` control steps with a constant torque on the door (and on the lever), the arm still
+static void push(af_env *e, double door_torque, double lever_torque, int steps, float *obs) {
+  float a[5] = {0, 0, 0, 0, 1}, r;
+  int te, tr;
+  for (int t = 0; t < steps; t++) {
+    e->d->qfrc_applied[door_dof(e)] = door_torque;
+    e->d->qfrc_applied[lever_dof(e)] = lever_torque;
+    cr_assert_eq(af_env_step(e, a, obs, &r, &te, &tr, NULL), AF_OK);
+  }
+}
+
+Test(door_open, scripted_opener_succeeds_with_randomization_on) {
+  // the goal task, unlatched and latched, 20 seeded episodes each
+  for (int latch = 0; latch <= 1; latch++) {
+    af_env *e = make(latch ? "{\"latch\": true}" : NULL);
+    cr_assert(e->dr.enabled && e->dr.group_on[AF_DR_PHYSICS] && e->dr.group_on[AF_DR_ACTUATION]);
+    int wins = 0, unlatched = 0;
+    for (int ep = 0; ep < 20; ep++) {
+      af_info info = scripted_episode(e, af_seed_derive(2024, (uint64_t)ep));
+      cr_assert_eq(info.episode.diverged, 0);
+      wins += info.episode.success > 0;
+      unlatched += info.episode.metrics[2] > 0;
+    }
+    cr_assert_geq(wins, 16, "scripted opener (latch %d): %d/20 successes, need at least 80%%", latch, wins);
+    cr_assert_eq(unlatched, 20, "the opener always frees the latch");
+    af_env_free(e);
+  }
+}
+
+Test(door_open, scripted_opener_in_fixed_mode) {
+  af_env *e = make("{\"goal_mode\": \"fixed\", \"latch\": true}");
+  int wins = 0;
+  for (int ep = 0; ep < 10; ep++) wins += scripted_episode(e, af_seed_derive(99, (uint64_t)ep)).episode.success > 0;
+  cr_assert_geq(wins, 8, "fixed mode: %d/10", wins);
+  af_env_free(e);
+}
+
+Test(door_open, no_success_in_the_initial_state_or_standing_still) {
+  for (int fixed = 0; fixed <= 1; fixed++) {
+    af_env *e = make(fixed ? "{\"goal_mode\": \"fixed\", \"reward\": \"sparse\"}" : "{\"reward\": \"sparse\"}");
+    float obs[64], a[5] = {0, 0, 0, 0, 1}, r;
+    int te = 0, tr = 0;
+    af_info info;
+    for (int ep = 0; ep < 5; ep++) {
+      af_env_reset(e, (uint64_t)ep, obs);
+      // shut door, goal at least min_goal away (fixed: the 0.3 rad threshold)
+      cr_assert_float_eq(obs[O_ACH], 0, 1e-6);
+      cr_assert(fixed ? obs[O_DES] == 0.3f : obs[O_DES] >= 0.2f - 1e-6, "desired %g", obs[O_DES]);
+      cr_assert_eq(af_env_compute_reward(e, obs + O_ACH, obs + O_DES), -1.0f);
+      te = tr = 0;
+      while (!te && !tr) {
+        af_env_step(e, a, obs, &r, &te, &tr, &info);
+        cr_assert_eq(info.success, 0);
+        cr_assert_eq(r, -1.0f);
+      }
+    }
+    af_env_free(e);
+  }
+}
+
+Test(door_open, heavier_door_opens_slower_under_the_same_torque) {
+  // same torque, same damping and friction: the angle after 0.5 s falls with the mass
+  double angle[2];
+  const double scale[2] = {0.5, 2.0};
+  for (int k = 0; k < 2; k++) {
+    char cfg[256];
+    snprintf(cfg, sizeof cfg, "{\"randomize\": {\"door_mass\": [%g, %g], \"hinge_damping\": [1, 1], \"hinge_friction\": [1, 1], \"door_width\": [0.3, 0.3]}}", scale[k], scale[k]);
+    af_env *e = make(cfg);
+    float obs[64];
+    af_env_reset(e, 3, obs);
+    int b = mj_name2id(e->m, mjOBJ_BODY, "door");
+    cr_assert_float_eq(e->m->body_mass[b], 2 * scale[k], 1e-12);
+    push(e, 0.6, 0, 5, obs);
+    angle[k] = obs[O_ANGLE];
+    af_env_free(e);
+  }
+  cr_assert_gt(angle[0], 1.5 * angle[1], "1 kg door opened %g rad, 4 kg door %g rad", angle[0], angle[1]);
+  cr_assert_gt(angle[1], 0.01, "the heavy door still moves");
+}
+
+Test(door_open, hinge_damping_and_friction_give_the_closed_form_speed) {
+  // a constant torque tau against dry friction f and damping b settles at (tau - f) / b;
+  // below the friction the door does not move at all
+  const double tau = 0.5, scales[3][2] = {{1, 1}, {2, 1}, {1, 2}};
+  for (int k = 0; k < 3; k++) {
+    char cfg[256];
+    snprintf(cfg, sizeof cfg, "{\"randomize\": {\"hinge_damping\": [%g, %g], \"hinge_friction\": [%g, %g]}}", scales[k][0], scales[k][0], scales[k][1], scales[k][1]);
+    af_env *e = make(cfg);
+    float obs[64];
+    af_env_reset(e, 4, obs);
+    int dof = door_dof(e);
+    double b = e->m->dof_damping[dof], f = e->m->dof_frictionloss[dof];
+    cr_assert_float_eq(b, 0.5 * scales[k][0], 1e-12);
+    cr_assert_float_eq(f, 0.1 * scales[k][1], 1e-12);
+    push(e, tau, 0, 8, obs);
+    double want = (tau - f) / b;
+    cr_assert_float_eq(obs[O_RATE], want, 0.05 * want, "b %g f %g: %g rad/s, closed form %g", b, f, obs[O_RATE], want);
+    af_env_free(e);
+  }
+  af_env *e = make("{\"randomize\": {\"hinge_friction\": [1, 1]}}");
+  float obs[64];
+  af_env_reset(e, 4, obs);
+  push(e, 0.05, 0, 5, obs);
+  cr_assert_lt(fabs(obs[O_ANGLE]), 1e-3, "0.05 N m against 0.1 N m of friction moved the door %g rad", obs[O_ANGLE]);
+  af_env_free(e);
+}
+
+Test(door_open, latch_holds_the_door_until_the_lever_turns) {
+  af_env *e = make("{\"latch\": true}");
+  float obs[64];
+  int j = mj_name2id(e->m, mjOBJ_JOINT, "door");
+  af_env_reset(e, 6, obs);
+  cr_assert_eq(obs[O_LOCKED], 1.0f);
+  // pulled hard with the lever up: it only rattles within the latch's play
+  push(e, 1.0, 0, 5, obs);
+  cr_assert_lt(obs[O_ANGLE], 0.02, "a latched door opened to %g rad", obs[O_ANGLE]);
+  cr_assert_eq(obs[O_LOCKED], 1.0f);
+  // the lever pressed past latch_angle frees it
+  push(e, 1.0, 0.5, 5, obs);
+  cr_assert_gt(obs[O_LEVER], 0.35);
+  cr_assert_eq(obs[O_LOCKED], 0.0f);
+  cr_assert_gt(obs[O_ANGLE], 0.2, "the freed door opened only %g rad", obs[O_ANGLE]);
+  // an open door stays free when the lever springs back
+  push(e, 0.3, 0, 5, obs);
+  cr_assert_lt(obs[O_LEVER], 0.05, "the lever springs back up");
+  cr_assert_eq(obs[O_LOCKED], 0.0f);
+  // the next reset latches the door again; without the latch the hinge is the model's
+  af_env_reset(e, 6, obs);
+  cr_assert_eq(obs[O_LOCKED], 1.0f);
+  cr_assert_float_eq(e->m->jnt_range[2 * j + 1], 0.01, 0);
+  af_env_free(e);
+  e = make(NULL);
+  af_env_reset(e, 6, obs);
+  cr_assert_eq(obs[O_LOCKED], 0.0f);
+  cr_assert_eq(e->m->jnt_range[2 * j + 1], e->m0->jnt_range[2 * j + 1]);
+  push(e, 1.0, 0, 5, obs);
+  cr_assert_gt(obs[O_ANGLE], 0.2, "without the latch the same pull opens the door");
+  af_env_free(e);
+}
+
+// principal inertia and centre of mass MuJoCo's compiler gives a box door of this size
+static void compiler_door(double w, double mass, double I[3], double com[3]) {
+  char path[] = "/tmp/af_test_door_XXXXXX", err[512];
+  int fd = mkstemp(path);
+  cr_assert_geq(fd, 0);
+  FILE *f = fdopen(fd, "w");
+  fprintf(f, "<mujoco><worldbody><body><joint type=\"hinge\"/><geom type=\"box\" pos=\"%.17g 0.01 0.18\" size=\"%.17g 0.01 0.175\" mass=\"%.17g\"/></body></worldbody></mujoco>",
+          w / 2 + 0.005, w / 2, mass);
+  fclose(f);
+  mjModel *m = mj_loadXML(path, NULL, err, sizeof err);
+  remove(path);
+  cr_assert(m, "%s", err);
+  for (int k = 0; k < 3; k++) { I[k] = m->body_inertia[3 + k]; com[k] = m->body_ipos[3 + k]; }
+  mj_deleteModel(m);
+}
+
+Test(door_open, width_and_handle_height_move_the_handle_and_inertia_follows) {
+  const double widths[2] = {0.26, 0.36}, heights[2] = {0.15, 0.21};
+  for (int k = 0; k < 2; k++) {
+    char cfg[256];
+    snprintf(cfg, sizeof cfg, "{\"randomize\": {\"door_width\": [%g, %g], \"handle_height\": [%g, %g], \"door_mass\": [1.5, 1.5]}}", widths[k], widths[k], heights[k], heights[k]);
+    af_env *e = make(cfg);
+    float obs[64];
+    af_env_reset(e, 2, obs);
+    // the grip point: the lever axis 5 cm in from the free edge, 8 cm back along the lever,
+    // 7 cm out from the face
+    double dx = obs[O_GRIP] - obs[O_HINGE], dy = obs[O_GRIP + 1] - obs[O_HINGE + 1];
+    double want = hypot(widths[k] + 0.005 - 0.05 - 0.08, 0.07);
+    cr_assert_float_eq(hypot(dx, dy), want, 1e-5, "width %g: grip %g m from the hinge, expected %g", widths[k], hypot(dx, dy), want);
+    cr_assert_float_eq(obs[O_GRIP + 2], heights[k], 1e-5);
+    // the door body as the compiler would build it at this width and mass
+    int b = mj_name2id(e->m, mjOBJ_BODY, "door");
+    double I[3], com[3];
+    compiler_door(widths[k], 3.0, I, com);
+    for (int c = 0; c < 3; c++) {
+      cr_assert_float_eq(e->m->body_inertia[3 * b + c], I[c], 1e-12, "I[%d] %g, compiler %g", c, e->m->body_inertia[3 * b + c], I[c]);
+      cr_assert_float_eq(e->m->body_ipos[3 * b + c], com[c], 1e-12);
+    }
+    af_env_free(e);
+  }
+}
+
+Test(door_open, dense_reward_and_relabelling_match_hand_computation) {
+  af_env *e = make("{\"action_cost\": 0.2}");
+  float obs[64], a[5] = {0.3f, 0.6f, -0.2f, 0.1f, -0.5f}, r;
+  int te, tr;
+  af_env_reset(e, 8, obs);
+  for (int t = 0; t < 6; t++) {
+    af_env_step(e, a, obs, &r, &te, &tr, NULL);
+    // -|angle - goal| - 0.5 d(hand, handle) - 0.2 |a|^2, from the observation alone
+    double dh = sqrt(pow(obs[0] - obs[O_GRIP], 2) + pow(obs[1] - obs[O_GRIP + 1], 2) + pow(obs[2] - obs[O_GRIP + 2], 2));
+    double a2 = 0.09 + 0.36 + 0.04 + 0.01 + 0.25;
+    cr_assert_float_eq(r, -fabs(obs[O_ACH] - obs[O_DES]) - 0.5 * dh - 0.2 * a2, 1e-5, "step %d: reward %g", t, r);
+    cr_assert_eq(obs[O_ACH], obs[O_ANGLE]);
+    // relabelling with another goal
+    float g2 = obs[O_ACH] + 0.25f;
+    float rel = r - af_env_compute_reward(e, obs + O_ACH, obs + O_DES) + af_env_compute_reward(e, obs + O_ACH, &g2);
+    cr_assert_float_eq(rel, -0.25 - 0.5 * dh - 0.2 * a2, 1e-5);
+  }
+  af_env_free(e);
+}
+
+Test(door_open, sparse_reward_is_compute_reward_and_success) {
+  for (int fixed = 0; fixed <= 1; fixed++) {
+    af_env *e = make(fixed ? "{\"reward\": \"sparse\", \"goal_mode\": \"fixed\"}" : "{\"reward\": \"sparse\"}");
+    float obs[64], a[16], r;
+    int te = 0, tr = 0, saw = 0;
+    af_info info;
+    af_env_reset(e, 12, obs);
+    while (!te && !tr) {
+      af_env_scripted_action(e, a);
+      af_env_step(e, a, obs, &r, &te, &tr, &info);
+      cr_assert_eq(r, af_env_compute_reward(e, obs + O_ACH, obs + O_DES));
+      cr_assert_eq(r, info.success ? 0.0f : -1.0f);
+      // by hand: within 0.1 rad of the goal, or past 0.3 rad
+      int want = fixed ? obs[O_ACH] > 0.3f : fabsf(obs[O_ACH] - obs[O_DES]) < 0.1f;
+      cr_assert_eq(info.success, want);
+      saw |= info.success;
+    }
+    cr_assert(saw);
+    float g = 0.8f, in = 0.89f, out = 0.91f;
+    if (!fixed) {
+      cr_assert_eq(af_env_compute_reward(e, &in, &g), 0.0f);
+      cr_assert_eq(af_env_compute_reward(e, &out, &g), -1.0f);
+    }
+    af_env_free(e);
+  }
+}
+
+Test(door_open, spaces_and_goal_layout) {
+  af_env *e = make(NULL);
+  const af_env_spec *s = af_env_get_spec(e);
+  cr_assert_eq(s->obs_dim, 22);
+  cr_assert_eq(s->act_dim, 5, "dx, dy, dz, yaw rate, gripper");
+  cr_assert_eq(s->goal_dim, 1);
+  cr_assert_eq(s->achieved_offset, O_ACH);
+  cr_assert_eq(s->desired_offset, O_DES);
+  float obs[64];
+  af_env_reset(e, 5, obs);
+  // the frame pose and goal are the table's task draws
+  cr_assert_float_eq(obs[O_HINGE], af_dr_value(&e->dr, "frame_x", 0, 0), 1e-6);
+  cr_assert_float_eq(obs[O_HINGE + 1], af_dr_value(&e->dr, "frame_y", 0, 0), 1e-6);
+  cr_assert_float_eq(obs[O_DES], fmax(0.2, af_dr_value(&e->dr, "goal_angle", 0, 0)), 1e-6);
+  af_env_free(e);
+}
