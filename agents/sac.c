@@ -35,7 +35,7 @@ static float log1m_tanh2(float u) {
 
 // a tanh-Gaussian sample for each row of the actor's output (B, 2 ad): mean, then log std.
 // a = tanh(mu + std eps); logp = sum_i -eps^2/2 - ls - log(2 pi)/2 - log(1 - a^2)
-static void squash(const af_sac *s, int B, const float *out, const float *eps, float *a, float *u, float *ls, float *logp) {
+static void squash(const af_sac *s, int B, const float *out, const float *eps, float *a, float *u, float *sd_out, float *logp) {
   const int ad = s->ad;
   const float lo = (float)s->cfg.log_std_min, hi = (float)s->cfg.log_std_max;
   for (int b = 0; b < B; b++) {
@@ -43,9 +43,9 @@ static void squash(const af_sac *s, int B, const float *out, const float *eps, f
     for (int i = 0; i < ad; i++) {
       float mu = out[b * 2 * ad + i], l = out[b * 2 * ad + ad + i];
       l = l < lo ? lo : l > hi ? hi : l;
-      float e = eps[b * ad + i], x = mu + expf(l) * e;
+      float e = eps[b * ad + i], sd = expf(l), x = mu + sd * e;
       u[b * ad + i] = x;
-      ls[b * ad + i] = l;
+      sd_out[b * ad + i] = sd;  // kept for the backward pass
       a[b * ad + i] = tanhf(x);
       lp += -0.5f * e * e - l - LOG_2PI_HALF - log1m_tanh2(x);
     }
@@ -68,7 +68,7 @@ void af_sac_grads(af_sac *s, const float *obs, const float *act, const float *re
 
   // ---- critics: y = r + gamma (1 - done) (min Q'(s', a') - alpha log pi(a'|s')) ----
   const float *pout = af_mlp_forward(s->actor, B, next_obs);
-  squash(s, B, pout, eps_next, s->a_pi, s->u_pi, s->ls_pi, s->logp_next);
+  squash(s, B, pout, eps_next, s->a_pi, s->u_pi, s->sd_pi, s->logp_next);
   concat(s->qin_next, next_obs, s->a_pi, B, od, ad);
   const float *t1 = af_mlp_forward(s->q1t, B, s->qin_next), *t2 = af_mlp_forward(s->q2t, B, s->qin_next);
   for (int b = 0; b < B; b++) s->y[b] = rew[b] + gamma * (1 - done[b]) * (fminf(t1[b], t2[b]) - alpha * s->logp_next[b]);
@@ -82,15 +82,17 @@ void af_sac_grads(af_sac *s, const float *obs, const float *act, const float *re
   for (int b = 0; b < B; b++) { float d = q2[b] - s->y[b]; closs += 0.5f * d * d * invB; s->dq2[b] = d * invB; }
   af_mlp_backward(s->q2, B, s->dq2, NULL, 1, 0);
   if (apply) {
-    af_nn_clip_grad_norm(af_mlp_grads(s->q1), af_mlp_nparams(s->q1), (float)s->cfg.grad_clip);
-    af_nn_clip_grad_norm(af_mlp_grads(s->q2), af_mlp_nparams(s->q2), (float)s->cfg.grad_clip);
+    if (s->cfg.grad_clip > 0) {
+      af_nn_clip_grad_norm(af_mlp_grads(s->q1), af_mlp_nparams(s->q1), (float)s->cfg.grad_clip);
+      af_nn_clip_grad_norm(af_mlp_grads(s->q2), af_mlp_nparams(s->q2), (float)s->cfg.grad_clip);
+    }
     af_adam_step(&s->opt_q1, af_mlp_params(s->q1), af_mlp_grads(s->q1));
     af_adam_step(&s->opt_q2, af_mlp_params(s->q2), af_mlp_grads(s->q2));
   }
 
   // ---- actor: mean(alpha log pi(a|s) - min Q(s, a)), a = tanh(mu + std eps) ----
   pout = af_mlp_forward(s->actor, B, obs);
-  squash(s, B, pout, eps_pi, s->a_pi, s->u_pi, s->ls_pi, s->logp);
+  squash(s, B, pout, eps_pi, s->a_pi, s->u_pi, s->sd_pi, s->logp);
   concat(s->qin, obs, s->a_pi, B, od, ad);
   const float *n1 = af_mlp_forward(s->q1, B, s->qin), *n2 = af_mlp_forward(s->q2, B, s->qin);
   float aloss = 0, ent = 0;
@@ -115,11 +117,11 @@ void af_sac_grads(af_sac *s, const float *obs, const float *act, const float *re
       float du = da * (1 - a * a) + alpha * invB * 2 * a;
       float raw = pout[b * 2 * ad + ad + i];
       s->dact[b * 2 * ad + i] = du;
-      s->dact[b * 2 * ad + ad + i] = (raw < lo || raw > hi) ? 0 : du * expf(s->ls_pi[k]) * eps_pi[k] - alpha * invB;
+      s->dact[b * 2 * ad + ad + i] = (raw < lo || raw > hi) ? 0 : du * s->sd_pi[k] * eps_pi[k] - alpha * invB;
     }
   af_mlp_backward(s->actor, B, s->dact, NULL, 1, 0);
   if (apply) {
-    af_nn_clip_grad_norm(af_mlp_grads(s->actor), af_mlp_nparams(s->actor), (float)s->cfg.grad_clip);
+    if (s->cfg.grad_clip > 0) af_nn_clip_grad_norm(af_mlp_grads(s->actor), af_mlp_nparams(s->actor), (float)s->cfg.grad_clip);
     af_adam_step(&s->opt_actor, af_mlp_params(s->actor), af_mlp_grads(s->actor));
   }
 
@@ -140,10 +142,6 @@ void af_sac_grads(af_sac *s, const float *obs, const float *act, const float *re
     out->alpha_loss = s->log_alpha * g;
     out->entropy = ent;
   }
-}
-
-static void normal_fill(af_rng *r, float *x, int n) {
-  for (int i = 0; i < n; i++) x[i] = (float)af_rng_normal(r);
 }
 
 static void sac_free(void *p) {
@@ -225,7 +223,7 @@ static void *sac_make(const void *cfgp, const af_env_spec *spec, uint64_t seed, 
   s->eps_pi = p; p += (size_t)B * ad;
   s->a_pi = p; p += (size_t)B * ad;
   s->u_pi = p; p += (size_t)B * ad;
-  s->ls_pi = p; p += (size_t)B * ad;
+  s->sd_pi = p; p += (size_t)B * ad;
   s->logp = p; p += B;
   s->logp_next = p; p += B;
   s->y = p; p += B;
@@ -249,9 +247,9 @@ static void sac_act(void *p, const float *obs, int deterministic, float *action)
     for (int i = 0; i < s->ad; i++) action[i] = tanhf(out[i]);
     return;
   }
-  float u[64], ls[64], lp;
-  normal_fill(&s->rng, s->act_eps, s->ad);
-  squash(s, 1, out, s->act_eps, action, u, ls, &lp);
+  float u[64], sd[64], lp;
+  af_rng_normal_fill(&s->rng, s->act_eps, s->ad);
+  squash(s, 1, out, s->act_eps, action, u, sd, &lp);
 }
 
 static void sac_observe(void *p, const float *obs, const float *act, float reward, const float *next_obs, int terminated) {
@@ -268,8 +266,8 @@ static void sac_update(void *p, af_agent_stats *st) {
   af_sac_losses l;
   for (int k = 0; k < s->cfg.updates_per_step; k++) {
     af_replay_sample(&s->replay, &s->rng, s->B, s->obs, s->act, s->rew, s->next_obs, s->done);
-    normal_fill(&s->rng, s->eps_next, s->B * s->ad);
-    normal_fill(&s->rng, s->eps_pi, s->B * s->ad);
+    af_rng_normal_fill(&s->rng, s->eps_next, s->B * s->ad);
+    af_rng_normal_fill(&s->rng, s->eps_pi, s->B * s->ad);
     af_sac_grads(s, s->obs, s->act, s->rew, s->next_obs, s->done, s->eps_next, s->eps_pi, 1, &l);
     st->updates++;
     st->critic_loss = l.critic_loss;

@@ -30,7 +30,7 @@ typedef struct af_sac {
   long observed;
   // batch and scratch, sized at make: (B, od) (B, ad) (B) ...
   float *obs, *act, *rew, *next_obs, *done, *qin, *qin_next, *eps_next, *eps_pi;
-  float *a_pi, *u_pi, *ls_pi, *logp, *logp_next, *y, *dq1, *dq2, *dqin1, *dqin2, *dact;
+  float *a_pi, *u_pi, *sd_pi, *logp, *logp_next, *y, *dq1, *dq2, *dqin1, *dqin2, *dact;
   float act_eps[64], act_out[64];
 } af_sac;
 

@@ -193,12 +193,13 @@ static void report(cJSON *arr, const char *label, const bench_result *r, int jso
 
 int af_cmd_bench(int argc, char **argv) {
   int json = 0;
+  if (argc >= 2 && !strcmp(argv[1], "sac")) return af_cmd_bench_sac(argc, argv);
   if (argc < 2 || strcmp(argv[1], "envs")) {
     if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-      printf("usage: armfarm bench envs [--json]\n");
+      printf("usage: armfarm bench envs|sac [--json]\n");
       return AF_EXIT_OK;
     }
-    fprintf(stderr, "armfarm bench: unknown benchmark '%s' (available: envs)\n", argc >= 2 ? argv[1] : "");
+    fprintf(stderr, "armfarm bench: unknown benchmark '%s' (available: envs, sac)\n", argc >= 2 ? argv[1] : "");
     return AF_EXIT_USAGE;
   }
   for (int i = 2; i < argc; i++) {

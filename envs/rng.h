@@ -56,4 +56,14 @@ static inline double af_rng_normal(af_rng *r) {
   return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
 }
 
+// n standard normals, both Box-Muller outputs used (twice as fast as n af_rng_normal calls)
+static inline void af_rng_normal_fill(af_rng *r, float *x, int n) {
+  for (int i = 0; i < n; i += 2) {
+    double u1 = 1.0 - af_rng_uniform(r), u2 = af_rng_uniform(r);
+    double rad = sqrt(-2.0 * log(u1)), th = 6.283185307179586 * u2;
+    x[i] = (float)(rad * cos(th));
+    if (i + 1 < n) x[i + 1] = (float)(rad * sin(th));
+  }
+}
+
 #endif

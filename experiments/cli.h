@@ -11,6 +11,7 @@ int af_cmd_rollout(int argc, char **argv);
 int af_cmd_bench(int argc, char **argv);
 int af_cmd_examples(int argc, char **argv);
 int af_cmd_train(int argc, char **argv);
+int af_cmd_bench_sac(int argc, char **argv);
 
 // parse a whole non-negative number option; -1 with a message on stderr if malformed
 long af_cli_long(const char *opt, const char *s, long lo, long hi);

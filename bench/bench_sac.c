@@ -1,0 +1,150 @@
+// armfarm bench sac: Soft Actor-Critic updates per second on one thread (observation 27,
+// action 8, batch 256, 256-256 networks) beside the same update in PyTorch
+// (bench/peers/sac_update_torch.py) run in the same invocation; the update's GFLOP/s beside
+// oneDNN's own large-matmul GFLOP/s on this machine.
+#include <stdio.h>
+#include <stdlib.h>  // calloc, free, getenv
+#include <string.h>  // strcmp, strstr
+
+#include <cjson/cJSON.h>
+#include <oneapi/dnnl/dnnl.h>
+#include "agents/sac.h"
+#include "experiments/cli.h"
+
+#define OBS 27
+#define ACT 8
+
+// updates per second of our SAC after a warm-up, best of three rounds
+static double time_ours(double *flops_per_update, int updates) {
+  af_env_spec spec = {.obs_dim = OBS, .act_dim = ACT};
+  char err[256];
+  af_agent *ag = af_agent_make("sac", "{\"batch\": 256, \"hidden\": 256, \"buffer\": 10000, \"warmup\": 0}", &spec, 1, err, sizeof err);
+  if (!ag) { fprintf(stderr, "armfarm bench: %s\n", err); return 0; }
+  // a replay of random transitions
+  af_rng r;
+  af_rng_seed(&r, 3);
+  float o[OBS], a[ACT], no[OBS];
+  for (int i = 0; i < 10000; i++) {
+    for (int k = 0; k < OBS; k++) { o[k] = (float)af_rng_normal(&r); no[k] = (float)af_rng_normal(&r); }
+    for (int k = 0; k < ACT; k++) a[k] = (float)af_rng_range(&r, -1, 1);
+    af_agent_observe(ag, o, a, (float)af_rng_normal(&r), no, af_rng_uniform(&r) < 0.05);
+  }
+  af_agent_stats st;
+  for (int i = 0; i < 10; i++) af_agent_update(ag, &st);
+  double best = 0;
+  for (int round = 0; round < 3; round++) {
+    double t0 = af_now();
+    for (int i = 0; i < updates; i++) af_agent_update(ag, &st);
+    double ups = updates / (af_now() - t0);
+    if (ups > best) best = ups;
+  }
+  *flops_per_update = af_sac_update_flops(af_agent_impl(ag));
+  af_agent_free(ag);
+  return best;
+}
+
+// oneDNN's f32 matmul at 1024^3 on this thread: the machine's practical peak
+static double matmul_gflops(void) {
+  const int n = 1024;
+  dnnl_engine_t eng;
+  dnnl_stream_t st;
+  dnnl_engine_create(&eng, dnnl_cpu, 0);
+  dnnl_stream_create(&st, eng, dnnl_stream_default_flags);
+  dnnl_dims_t d = {n, n};
+  dnnl_memory_desc_t md;
+  dnnl_memory_desc_init_by_tag(&md, 2, d, dnnl_f32, dnnl_ab);
+  float *A = calloc((size_t)n * n, sizeof(float)), *B = calloc((size_t)n * n, sizeof(float)), *C = calloc((size_t)n * n, sizeof(float));
+  for (int i = 0; i < n * n; i++) { A[i] = (float)(i % 7) * 0.1f; B[i] = (float)(i % 5) * 0.1f; }
+  dnnl_memory_t ma, mb, mc;
+  dnnl_memory_create(&ma, &md, eng, A);
+  dnnl_memory_create(&mb, &md, eng, B);
+  dnnl_memory_create(&mc, &md, eng, C);
+  dnnl_matmul_desc_t desc;
+  dnnl_matmul_desc_init(&desc, &md, &md, NULL, &md);
+  dnnl_primitive_desc_t pd;
+  dnnl_primitive_t p;
+  double best = 0;
+  if (dnnl_primitive_desc_create(&pd, &desc, NULL, eng, NULL) == dnnl_success && dnnl_primitive_create(&p, pd) == dnnl_success) {
+    dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, ma}, {DNNL_ARG_WEIGHTS, mb}, {DNNL_ARG_DST, mc}};
+    for (int i = 0; i < 6; i++) {
+      double t0 = af_now();
+      dnnl_primitive_execute(p, st, 3, args);
+      dnnl_stream_wait(st);
+      double g = 2.0 * n * n * n / (af_now() - t0) / 1e9;
+      if (i > 0 && g > best) best = g;
+    }
+    dnnl_primitive_destroy(p);
+    dnnl_primitive_desc_destroy(pd);
+  }
+  dnnl_memory_destroy(ma);
+  dnnl_memory_destroy(mb);
+  dnnl_memory_destroy(mc);
+  free(A); free(B); free(C);
+  dnnl_stream_destroy(st);
+  dnnl_engine_destroy(eng);
+  return best;
+}
+
+// the PyTorch peer, one thread, in a child process; 0 when it cannot run
+static double time_peer(int updates, char *why, size_t whysz) {
+  char cmd[2048];
+  snprintf(cmd, sizeof cmd, "OMP_NUM_THREADS=1 /usr/bin/python3 %s/bench/peers/sac_update_torch.py %d %d %d 1 2>&1", AF_SOURCE_DIR, OBS, ACT, updates);
+  FILE *f = popen(cmd, "r");
+  if (!f) { snprintf(why, whysz, "cannot start python3"); return 0; }
+  char line[512];
+  double ups = 0;
+  why[0] = 0;
+  while (fgets(line, sizeof line, f)) {
+    char *p = strstr(line, "updates_per_s=");
+    if (p) ups = atof(p + 14);
+    else if (!why[0]) snprintf(why, whysz, "%.*s", (int)strcspn(line, "\n"), line);
+  }
+  pclose(f);
+  return ups;
+}
+
+int af_cmd_bench_sac(int argc, char **argv) {
+  int json = 0;
+  for (int i = 2; i < argc; i++) {
+    if (!strcmp(argv[i], "--json")) json = 1;
+    else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+      printf("usage: armfarm bench sac [--json]\n"
+             "  SAC updates/s on one thread (obs %d, act %d, batch 256, 256-256) beside PyTorch's in the same run\n"
+             "  (needs python3-torch and libopenblas0-pthread: scripts/setup.sh bench), the update's GFLOP/s\n"
+             "  and oneDNN's 1024^3 matmul GFLOP/s. Targets: 3x PyTorch, at least half the matmul figure.\n", OBS, ACT);
+      return AF_EXIT_OK;
+    } else { fprintf(stderr, "armfarm bench sac: unknown option '%s'\n", argv[i]); return AF_EXIT_USAGE; }
+  }
+  af_nn_set_threads(1);
+  double flops = 0, ours = time_ours(&flops, 300);
+  double gflops = ours * flops / 1e9, mm = matmul_gflops();
+  char why[256];
+  double peer = time_peer(100, why, sizeof why);
+  double ratio = peer > 0 ? ours / peer : 0;
+  if (json) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "updates_per_s", ours);
+    if (peer > 0) {
+      cJSON_AddNumberToObject(o, "peer_updates_per_s", peer);
+      cJSON_AddNumberToObject(o, "ratio", ratio);
+    } else {
+      cJSON_AddNullToObject(o, "peer_updates_per_s");
+      cJSON_AddNullToObject(o, "ratio");
+      cJSON_AddStringToObject(o, "peer_error", why);
+    }
+    cJSON_AddNumberToObject(o, "gflops", gflops);
+    cJSON_AddNumberToObject(o, "matmul_gflops", mm);
+    cJSON_AddNumberToObject(o, "flops_per_update", flops);
+    char *s = cJSON_PrintUnformatted(o);
+    printf("%s\n", s);
+    cJSON_free(s);
+    cJSON_Delete(o);
+  } else {
+    printf("SAC update, obs %d, act %d, batch 256, 256-256 networks, one thread\n", OBS, ACT);
+    printf("  armfarm (oneDNN)     %8.1f updates/s  %6.1f GFLOP/s (%.2f GFLOP per update)\n", ours, gflops, flops / 1e9);
+    if (peer > 0) printf("  PyTorch (same run)   %8.1f updates/s  ratio %.2fx (target >= 3x)\n", peer, ratio);
+    else printf("  PyTorch (same run)   unavailable: %s\n", why[0] ? why : "no output");
+    printf("  oneDNN matmul 1024^3 %8.1f GFLOP/s    update at %.0f%% of it (target >= 50%%)\n", mm, mm > 0 ? 100 * gflops / mm : 0);
+  }
+  return peer > 0 ? AF_EXIT_OK : AF_EXIT_FAIL;
+}
