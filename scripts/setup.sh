@@ -3,15 +3,18 @@
 # configures and builds, then does what it is asked:
 #   scripts/setup.sh run    build, then the main job on its defaults
 #   scripts/setup.sh test   build normally and with ASan+UBSan, run the whole test suite in both
+#   scripts/setup.sh bench  build, install the PyTorch peer, run every benchmark
 #   scripts/setup.sh build  build only
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 what=${1:-run}
-case "$what" in run|test|build) ;; *) echo "usage: scripts/setup.sh [run|test|build]" >&2; exit 2;; esac
+case "$what" in run|test|bench|build) ;; *) echo "usage: scripts/setup.sh [run|test|bench|build]" >&2; exit 2;; esac
 
 # Debian packages the project needs (libqhull-dev: the MuJoCo CMake package refers to its headers)
 pkgs=(build-essential cmake pkg-config libmujoco-dev libqhull-dev libdnnl-dev libglfw3-dev libcjson-dev libcriterion-dev)
+# the benchmark's PyTorch peer (OpenBLAS: without it Debian's PyTorch is no fair peer)
+[ "$what" = bench ] && pkgs+=(python3-torch libopenblas0-pthread)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -39,6 +42,11 @@ case "$what" in
     build build -DAF_TESTS=OFF
     # the main job: the scripted pusher over 20 seeded episodes with randomization on
     ./build/armfarm rollout --env puck_push --policy scripted --episodes 20 --seed 0
+    ;;
+  bench)
+    build build -DAF_TESTS=OFF
+    ./build/armfarm bench envs
+    ./build/armfarm bench sac
     ;;
   test)
     build build -DAF_TESTS=ON
