@@ -76,6 +76,12 @@ void af_agent_observe(af_agent *a, const float *o, const float *act, float r, co
 void af_agent_update(af_agent *a, af_agent_stats *s) { a->def->update(a->impl, s); }
 int af_agent_save(af_agent *a, const char *path, char *err, size_t errsz) { return a->def->save(a->impl, path, err, errsz); }
 int af_agent_load(af_agent *a, const char *path, char *err, size_t errsz) { return a->def->load(a->impl, path, err, errsz); }
+int af_agent_save_replay(af_agent *a, const char *path, char *err, size_t errsz) {
+  return a->def->save_replay ? a->def->save_replay(a->impl, path, err, errsz) : 0;
+}
+int af_agent_load_replay(af_agent *a, const char *path, char *err, size_t errsz) {
+  return a->def->load_replay ? a->def->load_replay(a->impl, path, err, errsz) : 0;
+}
 const char *af_agent_config_json(af_agent *a) { return a->cfg_json; }
 void *af_agent_impl(af_agent *a) { return a->impl; }
 

@@ -31,6 +31,9 @@ typedef struct af_agent_def {
   void (*update)(void *a, af_agent_stats *stats);
   int (*save)(void *a, const char *path, char *err, size_t errsz);
   int (*load)(void *a, const char *path, char *err, size_t errsz);
+  // the replay buffer, for resuming (optional)
+  int (*save_replay)(void *a, const char *path, char *err, size_t errsz);
+  int (*load_replay)(void *a, const char *path, char *err, size_t errsz);
 } af_agent_def;
 
 typedef struct af_agent af_agent;
@@ -48,6 +51,9 @@ void af_agent_observe(af_agent *a, const float *obs, const float *act, float rew
 void af_agent_update(af_agent *a, af_agent_stats *stats);
 int af_agent_save(af_agent *a, const char *path, char *err, size_t errsz);
 int af_agent_load(af_agent *a, const char *path, char *err, size_t errsz);
+// the agent's experience (replay buffer) for resuming; 0 and nothing written if it has none
+int af_agent_save_replay(af_agent *a, const char *path, char *err, size_t errsz);
+int af_agent_load_replay(af_agent *a, const char *path, char *err, size_t errsz);
 
 // the resolved hyperparameters as JSON (owned by the agent)
 const char *af_agent_config_json(af_agent *a);

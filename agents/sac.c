@@ -277,8 +277,11 @@ static void sac_update(void *p, af_agent_stats *st) {
   st->alpha = expf(s->log_alpha);
 }
 
-// networks, optimizer moments and step counts, temperature: everything but the replay buffer
-static int tensors(af_sac *s, af_tensor *t, float *steps) {
+// networks, optimizer moments, temperature, and the exact counters and RNG state, so that a
+// loaded agent continues as the saved one would have (the replay buffer is saved apart)
+typedef struct { float words[4 * 10]; } packed_state;
+
+static int tensors(af_sac *s, af_tensor *t, packed_state *ps) {
   af_mlp *nets[5] = {s->actor, s->q1, s->q2, s->q1t, s->q2t};
   af_adam *opts[4] = {&s->opt_actor, &s->opt_q1, &s->opt_q2, &s->opt_alpha};
   static const char *nn[5] = {"actor", "q1", "q2", "q1_target", "q2_target"};
@@ -290,29 +293,50 @@ static int tensors(af_sac *s, af_tensor *t, float *steps) {
     t[k++] = (af_tensor){on[2 * i + 1], opts[i]->v, (size_t)opts[i]->n};
   }
   t[k++] = (af_tensor){"log_alpha", &s->log_alpha, 1};
-  t[k++] = (af_tensor){"adam_steps", steps, 4};
+  // adam steps (4), observed transitions (1), rng words (4), packed 16 bits at a time
+  t[k++] = (af_tensor){"counters", ps->words, 4 * 9};
   return k;
+}
+
+static void pack(const af_sac *s, packed_state *ps) {
+  const af_adam *opts[4] = {&s->opt_actor, &s->opt_q1, &s->opt_q2, &s->opt_alpha};
+  for (int i = 0; i < 4; i++) af_nn_pack_u64(ps->words + 4 * i, (uint64_t)opts[i]->t);
+  af_nn_pack_u64(ps->words + 16, (uint64_t)s->observed);
+  for (int i = 0; i < 4; i++) af_nn_pack_u64(ps->words + 20 + 4 * i, s->rng.s[i]);
+}
+
+static void unpack(af_sac *s, const packed_state *ps) {
+  af_adam *opts[4] = {&s->opt_actor, &s->opt_q1, &s->opt_q2, &s->opt_alpha};
+  for (int i = 0; i < 4; i++) opts[i]->t = (double)af_nn_unpack_u64(ps->words + 4 * i);
+  s->observed = (long)af_nn_unpack_u64(ps->words + 16);
+  for (int i = 0; i < 4; i++) s->rng.s[i] = af_nn_unpack_u64(ps->words + 20 + 4 * i);
 }
 
 static int sac_save(void *p, const char *path, char *err, size_t errsz) {
   af_sac *s = p;
   af_tensor t[20];
-  float steps[4] = {(float)s->opt_actor.t, (float)s->opt_q1.t, (float)s->opt_q2.t, (float)s->opt_alpha.t};
-  int n = tensors(s, t, steps);
+  packed_state ps;
+  pack(s, &ps);
+  int n = tensors(s, t, &ps);
   return af_nn_save(path, t, n, err, errsz);
 }
 
 static int sac_load(void *p, const char *path, char *err, size_t errsz) {
   af_sac *s = p;
   af_tensor t[20];
-  float steps[4];
-  int n = tensors(s, t, steps);
+  packed_state ps;
+  int n = tensors(s, t, &ps);
   if (af_nn_load(path, t, n, err, errsz)) return -1;
-  s->opt_actor.t = steps[0];
-  s->opt_q1.t = steps[1];
-  s->opt_q2.t = steps[2];
-  s->opt_alpha.t = steps[3];
+  unpack(s, &ps);
   return 0;
+}
+
+static int sac_save_replay(void *p, const char *path, char *err, size_t errsz) {
+  return af_replay_save(&((af_sac *)p)->replay, path, err, errsz);
+}
+
+static int sac_load_replay(void *p, const char *path, char *err, size_t errsz) {
+  return af_replay_load(&((af_sac *)p)->replay, path, err, errsz);
 }
 
 double af_sac_update_flops(const af_sac *s) {
@@ -339,4 +363,6 @@ const af_agent_def af_sac_def = {
   .update = sac_update,
   .save = sac_save,
   .load = sac_load,
+  .save_replay = sac_save_replay,
+  .load_replay = sac_load_replay,
 };

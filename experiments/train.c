@@ -12,6 +12,7 @@
 
 #include <cjson/cJSON.h>
 #include "agents/agent.h"
+#include "agents/nn/nn.h"  // checkpoint files
 #include "envs/env.h"
 #include "envs/rng.h"
 #include "experiments/cli.h"
@@ -30,11 +31,13 @@ static const af_param train_params[] = {
 static void train_usage(FILE *f) {
   fprintf(f,
     "usage: armfarm train --env NAME --agent NAME [--config FILE] [--set key=value]... --steps N --seed S --out DIR\n"
-    "                     [--eval-every K] [--eval-episodes E] [--checkpoint-every C]\n"
+    "                     [--eval-every K] [--eval-episodes E] [--checkpoint-every C] [--resume]\n"
     "  --config    a run document: {\"env\": {\"name\": ..., env keys}, \"agent\": {\"name\": ..., hyperparameters},\n"
     "              \"train\": {train keys}}; flags and --set (dotted paths such as agent.lr=0.001,\n"
     "              env.reward=sparse, train.eval_every=2000) override it\n"
     "  --out       run folder (created; refused if it already holds a run)\n"
+    "  --resume    continue the run in --out from its last checkpoint (same configuration only);\n"
+    "              the curves come out as if it had never stopped\n"
     "  writes config.json, progress.csv (per episode), eval.csv (per evaluation), checkpoint.bin\n"
     "  single-threaded unless OMP_NUM_THREADS says otherwise\n"
     "train keys:\n");
@@ -93,11 +96,113 @@ static void evaluate(af_env *env, af_agent *ag, const train_cfg *tc, float *obs,
   *len = sl / E;
 }
 
+// ---- resuming ----
+// At an episode boundary the environment holds nothing worth saving (the next episode resets
+// from a seed derived from its index) and evaluation uses fixed seeds and the deterministic
+// policy, so the agent, its replay buffer, the counters and the lengths of the two CSV files
+// are the whole state of a run. A checkpoint goes to resume/step_N/, then resume/latest is
+// renamed into place, then the previous one is removed: a kill at any point leaves a
+// complete checkpoint.
+typedef struct {
+  long step, episode, prog_len, eval_len;
+  af_agent_stats last;
+  double last_eval, elapsed;
+} trainer_state;
+
+static char *read_file(const char *dir, const char *name) {
+  char path[4096];
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  FILE *f = fopen(path, "rb");
+  if (!f) return NULL;
+  fseek(f, 0, SEEK_END);
+  long n = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  char *buf = malloc((size_t)n + 1);
+  if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) { free(buf); buf = NULL; }
+  if (buf) buf[n] = 0;
+  fclose(f);
+  return buf;
+}
+
+static int trainer_file(const char *path, trainer_state *ts, int save, char *err, size_t errsz) {
+  float words[16], stats[7];
+  af_tensor t[2] = {{"trainer", words, 16}, {"trainer_stats", stats, 7}};
+  if (save) {
+    af_nn_pack_u64(words, (uint64_t)ts->step);
+    af_nn_pack_u64(words + 4, (uint64_t)ts->episode);
+    af_nn_pack_u64(words + 8, (uint64_t)ts->prog_len);
+    af_nn_pack_u64(words + 12, (uint64_t)ts->eval_len);
+    float v[7] = {ts->last.critic_loss, ts->last.actor_loss, ts->last.alpha, ts->last.entropy, (float)ts->last_eval,
+                  (float)ts->elapsed, (float)ts->last.updates};
+    memcpy(stats, v, sizeof v);
+    return af_nn_save(path, t, 2, err, errsz);
+  }
+  if (af_nn_load(path, t, 2, err, errsz)) return -1;
+  ts->step = (long)af_nn_unpack_u64(words);
+  ts->episode = (long)af_nn_unpack_u64(words + 4);
+  ts->prog_len = (long)af_nn_unpack_u64(words + 8);
+  ts->eval_len = (long)af_nn_unpack_u64(words + 12);
+  ts->last = (af_agent_stats){.critic_loss = stats[0], .actor_loss = stats[1], .alpha = stats[2], .entropy = stats[3], .updates = (int)stats[6]};
+  ts->last_eval = stats[4];
+  ts->elapsed = stats[5];
+  return 0;
+}
+
+static int save_resume(const char *out, af_agent *ag, trainer_state *ts, char *err, size_t errsz) {
+  char dir[4096], path[4200], old[256] = "";
+  char *prev = read_file(out, "resume/latest");
+  if (prev) { snprintf(old, sizeof old, "%.*s", (int)strcspn(prev, "\n"), prev); free(prev); }
+  snprintf(dir, sizeof dir, "%s/resume/step_%ld", out, ts->step);
+  if (mkdirs(dir)) { snprintf(err, errsz, "cannot create %.300s", dir); return -1; }
+  snprintf(path, sizeof path, "%s/agent.bin", dir);
+  if (af_agent_save(ag, path, err, errsz)) return -1;
+  snprintf(path, sizeof path, "%s/replay.bin", dir);
+  if (af_agent_save_replay(ag, path, err, errsz)) return -1;
+  snprintf(path, sizeof path, "%s/trainer.bin", dir);
+  if (trainer_file(path, ts, 1, err, errsz)) return -1;
+  // publish: the pointer names the newest complete checkpoint
+  char tmp[4200], latest[4200];
+  snprintf(tmp, sizeof tmp, "%s/resume/latest.tmp", out);
+  snprintf(latest, sizeof latest, "%s/resume/latest", out);
+  FILE *f = fopen(tmp, "w");
+  if (!f || fprintf(f, "step_%ld\n", ts->step) < 0 || fclose(f) != 0 || rename(tmp, latest) != 0) {
+    snprintf(err, errsz, "cannot write %.300s", latest);
+    return -1;
+  }
+  // the previous checkpoint is no longer needed
+  if (old[0] && strcmp(old, dir + strlen(out) + 8) != 0) {
+    const char *files[3] = {"agent.bin", "replay.bin", "trainer.bin"};
+    for (int i = 0; i < 3; i++) {
+      snprintf(path, sizeof path, "%s/resume/%s/%s", out, old, files[i]);
+      remove(path);
+    }
+    snprintf(path, sizeof path, "%s/resume/%s", out, old);
+    rmdir(path);
+  }
+  return 0;
+}
+
+// 1 when a checkpoint was loaded, 0 when there is none (start over), -1 on error
+static int load_resume(const char *out, af_agent *ag, trainer_state *ts, char *err, size_t errsz) {
+  char *latest = read_file(out, "resume/latest");
+  if (!latest) return 0;
+  char dir[4096], path[4200];
+  snprintf(dir, sizeof dir, "%s/resume/%.*s", out, (int)strcspn(latest, "\n"), latest);
+  free(latest);
+  snprintf(path, sizeof path, "%s/agent.bin", dir);
+  if (af_agent_load(ag, path, err, errsz)) return -1;
+  snprintf(path, sizeof path, "%s/replay.bin", dir);
+  if (af_agent_load_replay(ag, path, err, errsz)) return -1;
+  snprintf(path, sizeof path, "%s/trainer.bin", dir);
+  if (trainer_file(path, ts, 0, err, errsz)) return -1;
+  return 1;
+}
+
 int af_cmd_train(int argc, char **argv) {
   const char *env_name = NULL, *agent_name = NULL, *config_file = NULL, *out = NULL;
   long steps = -1, seed = -1, eval_every = -1, eval_eps = -1, ckpt_every = -1;
   char **sets = calloc((size_t)argc + 1, sizeof *sets);
-  int nsets = 0, rc = AF_EXIT_USAGE, show_help = 0;
+  int nsets = 0, rc = AF_EXIT_USAGE, show_help = 0, resume = 0;
   char *docs = NULL, *env_cfg = NULL, *agent_cfg = NULL;
   cJSON *doc = NULL;
   af_env *env = NULL, *eval_env = NULL;
@@ -110,6 +215,7 @@ int af_cmd_train(int argc, char **argv) {
   for (int i = 1; i < argc; i++) {
     const char *o = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
     if (!strcmp(o, "--help") || !strcmp(o, "-h")) { show_help = 1; continue; }
+    if (!strcmp(o, "--resume")) { resume = 1; continue; }
     int takes = !strcmp(o, "--env") || !strcmp(o, "--agent") || !strcmp(o, "--config") || !strcmp(o, "--set") ||
                 !strcmp(o, "--steps") || !strcmp(o, "--seed") || !strcmp(o, "--out") || !strcmp(o, "--eval-every") ||
                 !strcmp(o, "--eval-episodes") || !strcmp(o, "--checkpoint-every");
@@ -189,13 +295,11 @@ int af_cmd_train(int argc, char **argv) {
     goto done;
   }
 
-  // ---- the run folder: never over an existing run ----
+  // ---- the run folder: a new one, or with --resume the same run continued ----
   rc = AF_EXIT_FAIL;
   char path[4096];
   struct stat stt;
-  snprintf(path, sizeof path, "%s/progress.csv", out);
-  if (stat(path, &stt) == 0) { fprintf(stderr, "armfarm train: %s already holds a run (choose another --out)\n", out); rc = AF_EXIT_USAGE; goto done; }
-  if (mkdirs(out)) { fprintf(stderr, "armfarm train: cannot create %s\n", out); goto done; }
+  char *resolved = NULL;
   {
     cJSON *res = cJSON_CreateObject(), *re = cJSON_Parse(af_env_config_json(env)), *ra = cJSON_Parse(af_agent_config_json(ag));
     cJSON_AddItemToObject(re, "name", cJSON_CreateString(en->valuestring));
@@ -205,34 +309,68 @@ int af_cmd_train(int argc, char **argv) {
     cJSON_AddItemToObject(res, "env", re);
     cJSON_AddItemToObject(res, "agent", ra);
     cJSON_AddItemToObject(res, "train", rt);
-    char *txt = cJSON_Print(res);
-    snprintf(path, sizeof path, "%s/config.json", out);
-    FILE *f = fopen(path, "w");
-    int ok = f && fprintf(f, "%s\n", txt) > 0;
-    if (f) fclose(f);
-    cJSON_free(txt);
+    resolved = cJSON_Print(res);
     cJSON_Delete(res);
-    if (!ok) { fprintf(stderr, "armfarm train: cannot write %s\n", path); goto done; }
   }
   snprintf(path, sizeof path, "%s/progress.csv", out);
-  prog = fopen(path, "w");
+  int existing = stat(path, &stt) == 0;
+  trainer_state ts0 = {0};
+  int resuming = 0;
+  if (existing && !resume) {
+    fprintf(stderr, "armfarm train: %s already holds a run (choose another --out, or --resume it)\n", out);
+    rc = AF_EXIT_USAGE;
+    cJSON_free(resolved);
+    goto done;
+  }
+  if (existing) {
+    // the same run only: its resolved configuration must be this one, to the letter
+    char *saved = read_file(out, "config.json");
+    int same = saved && strcmp(saved, resolved) == 0;
+    free(saved);
+    if (!same) {
+      fprintf(stderr, "armfarm train: %s holds a different run (its config.json differs); not resuming\n", out);
+      rc = AF_EXIT_USAGE;
+      cJSON_free(resolved);
+      goto done;
+    }
+    int lr = load_resume(out, ag, &ts0, err, sizeof err);
+    if (lr < 0) { fprintf(stderr, "armfarm train: cannot resume %s: %s\n", out, err); cJSON_free(resolved); goto done; }
+    resuming = lr == 1;
+  }
+  if (mkdirs(out)) { fprintf(stderr, "armfarm train: cannot create %s\n", out); cJSON_free(resolved); goto done; }
+  if (!resuming) {
+    snprintf(path, sizeof path, "%s/config.json", out);
+    FILE *f = fopen(path, "w");
+    int ok = f && fputs(resolved, f) >= 0;
+    if (f && fclose(f) != 0) ok = 0;
+    if (!ok) { fprintf(stderr, "armfarm train: cannot write %s\n", path); cJSON_free(resolved); goto done; }
+  }
+  cJSON_free(resolved);
+  // the curves: new, or cut back to where the checkpoint left them and continued
+  snprintf(path, sizeof path, "%s/progress.csv", out);
+  if (resuming && truncate(path, (off_t)ts0.prog_len) != 0) { fprintf(stderr, "armfarm train: cannot truncate %s\n", path); goto done; }
+  prog = fopen(path, resuming ? "a" : "w");
   snprintf(path, sizeof path, "%s/eval.csv", out);
-  evf = fopen(path, "w");
+  if (resuming && truncate(path, (off_t)ts0.eval_len) != 0) { fprintf(stderr, "armfarm train: cannot truncate %s\n", path); goto done; }
+  evf = fopen(path, resuming ? "a" : "w");
   if (!prog || !evf) { fprintf(stderr, "armfarm train: cannot write in %s\n", out); goto done; }
-  fprintf(prog, "step,episode,return,length,success,critic_loss,actor_loss,alpha,entropy,time_s,steps_per_s\n");
-  fprintf(evf, "step,return,return_std,success,length,time_s\n");
+  if (!resuming) {
+    fprintf(prog, "step,episode,return,length,success,critic_loss,actor_loss,alpha,entropy,time_s,steps_per_s\n");
+    fprintf(evf, "step,return,return_std,success,length,time_s\n");
+  }
 
   // ---- the loop ----
   obs = calloc((size_t)sp->obs_dim, sizeof(float));
   next = calloc((size_t)sp->obs_dim, sizeof(float));
   act = calloc((size_t)sp->act_dim, sizeof(float));
   int tty = isatty(2);
-  double t0 = af_now(), t_env = 0, t_act = 0, t_upd = 0, t_eval = 0, t_log = 0, last_show = 0;
-  long episode = 0;
-  af_agent_stats st = {0}, last = {0};
-  double last_eval = 0;
-  af_env_reset(env, af_seed_derive(af_seed_derive((uint64_t)tc.seed, 11), 0), obs);
-  for (long step = 1; step <= tc.steps; step++) {
+  double t0 = af_now() - ts0.elapsed, t_env = 0, t_act = 0, t_upd = 0, t_eval = 0, t_log = 0, last_show = 0;
+  long episode = ts0.episode, last_ckpt = ts0.step;
+  af_agent_stats st = {0}, last = ts0.last;
+  double last_eval = ts0.last_eval;
+  if (resuming) fprintf(stderr, "armfarm train: resuming %s at step %ld, episode %ld\n", out, ts0.step, episode);
+  af_env_reset(env, af_seed_derive(af_seed_derive((uint64_t)tc.seed, 11), (uint64_t)episode), obs);
+  for (long step = ts0.step + 1; step <= tc.steps; step++) {
     double a0 = af_now();
     af_agent_act(ag, obs, 0, act);
     double a1 = af_now();
@@ -249,7 +387,8 @@ int af_cmd_train(int argc, char **argv) {
     t_env += a2 - a1;
     t_upd += a3 - a2;
     memcpy(obs, next, sizeof(float) * sp->obs_dim);
-    if (te || tr) {
+    int episode_end = te || tr;
+    if (episode_end) {
       double el = af_now() - t0;
       fprintf(prog, "%ld,%ld,%.6g,%d,%d,%.6g,%.6g,%.6g,%.6g,%.3f,%.1f\n", step, episode, info.episode.ret, (int)info.episode.length,
               (int)info.episode.success, last.critic_loss, last.actor_loss, last.alpha, last.entropy, el, step / el);
@@ -265,10 +404,22 @@ int af_cmd_train(int argc, char **argv) {
       last_eval = ret;
       if (!tty) fprintf(stderr, "armfarm train: step %ld/%d  eval return %.1f  success %.2f  %.0f steps/s\n", step, tc.steps, ret, succ, step / (af_now() - t0));
     }
+    // checkpoints: the policy file, and at an episode boundary everything needed to resume
     if (step % tc.checkpoint_every == 0 || step == tc.steps) {
       double c0 = af_now();
       snprintf(path, sizeof path, "%s/checkpoint.bin", out);
       if (af_agent_save(ag, path, err, sizeof err)) { fprintf(stderr, "armfarm train: %s\n", err); goto done; }
+      t_log += af_now() - c0;
+    }
+    if (episode_end && step - last_ckpt >= tc.checkpoint_every && step < tc.steps) {
+      double c0 = af_now();
+      trainer_state ts = {.step = step, .episode = episode, .last = last, .last_eval = last_eval, .elapsed = af_now() - t0};
+      fflush(prog);
+      fflush(evf);
+      ts.prog_len = ftell(prog);
+      ts.eval_len = ftell(evf);
+      if (save_resume(out, ag, &ts, err, sizeof err)) { fprintf(stderr, "armfarm train: %s\n", err); goto done; }
+      last_ckpt = step;
       t_log += af_now() - c0;
     }
     // a live status line on a terminal

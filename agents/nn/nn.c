@@ -385,6 +385,16 @@ static uint64_t fnv1a(uint64_t h, const void *data, size_t n) {
 }
 #define FNV_START 0xCBF29CE484222325ull
 
+void af_nn_pack_u64(float out[4], uint64_t x) {
+  for (int i = 0; i < 4; i++) out[i] = (float)((x >> (16 * i)) & 0xFFFF);
+}
+
+uint64_t af_nn_unpack_u64(const float in[4]) {
+  uint64_t x = 0;
+  for (int i = 0; i < 4; i++) x |= (uint64_t)in[i] << (16 * i);
+  return x;
+}
+
 int af_nn_save(const char *path, const af_tensor *t, int nt, char *err, size_t errsz) {
   char tmp[4096];
   snprintf(tmp, sizeof tmp, "%s.tmp", path);

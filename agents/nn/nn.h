@@ -96,6 +96,10 @@ typedef struct {
 } af_tensor;
 
 int af_nn_save(const char *path, const af_tensor *t, int nt, char *err, size_t errsz);
+
+// 64-bit counters and RNG words stored exactly in float tensors: four 16-bit pieces each
+void af_nn_pack_u64(float out[4], uint64_t x);
+uint64_t af_nn_unpack_u64(const float in[4]);
 int af_nn_load(const char *path, af_tensor *t, int nt, char *err, size_t errsz);
 // the same for the first nt tensors of a file that may hold more (e.g. a header tensor)
 int af_nn_load_first(const char *path, af_tensor *t, int nt, char *err, size_t errsz);
