@@ -13,6 +13,10 @@ int af_cmd_examples(int argc, char **argv);
 int af_cmd_train(int argc, char **argv);
 int af_cmd_bench_sac(int argc, char **argv);
 
+// check a run document (env, agent, train, eval_envs) by making what it names; 0, or -1
+// with a one-line message naming the JSON path
+int af_train_check(const char *doc_json, char *err, size_t errsz);
+
 // parse a whole non-negative number option; -1 with a message on stderr if malformed
 long af_cli_long(const char *opt, const char *s, long lo, long hi);
 

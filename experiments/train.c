@@ -63,6 +63,16 @@ static char *without_name(const cJSON *s) {
   return out;
 }
 
+// dst's keys overridden by src's, recursively for objects
+static void merge(cJSON *dst, const cJSON *src) {
+  for (const cJSON *it = src->child; it; it = it->next) {
+    cJSON *d = cJSON_GetObjectItemCaseSensitive(dst, it->string);
+    if (d && cJSON_IsObject(d) && cJSON_IsObject(it)) merge(d, it);
+    else if (d) cJSON_ReplaceItemInObjectCaseSensitive(dst, it->string, cJSON_Duplicate(it, 1));
+    else cJSON_AddItemToObject(dst, it->string, cJSON_Duplicate(it, 1));
+  }
+}
+
 static int mkdirs(const char *path) {
   char buf[4096];
   snprintf(buf, sizeof buf, "%s", path);
@@ -103,8 +113,11 @@ static void evaluate(af_env *env, af_agent *ag, const train_cfg *tc, float *obs,
 // are the whole state of a run. A checkpoint goes to resume/step_N/, then resume/latest is
 // renamed into place, then the previous one is removed: a kill at any point leaves a
 // complete checkpoint.
+#define MAX_EVAL_ENVS 8
+
 typedef struct {
   long step, episode, prog_len, eval_len;
+  long extra_len[MAX_EVAL_ENVS];  // eval_<name>.csv lengths
   af_agent_stats last;
   double last_eval, elapsed;
 } trainer_state;
@@ -125,13 +138,14 @@ static char *read_file(const char *dir, const char *name) {
 }
 
 static int trainer_file(const char *path, trainer_state *ts, int save, char *err, size_t errsz) {
-  float words[16], stats[7];
-  af_tensor t[2] = {{"trainer", words, 16}, {"trainer_stats", stats, 7}};
+  float words[16 + 4 * MAX_EVAL_ENVS], stats[7];
+  af_tensor t[2] = {{"trainer", words, 16 + 4 * MAX_EVAL_ENVS}, {"trainer_stats", stats, 7}};
   if (save) {
     af_nn_pack_u64(words, (uint64_t)ts->step);
     af_nn_pack_u64(words + 4, (uint64_t)ts->episode);
     af_nn_pack_u64(words + 8, (uint64_t)ts->prog_len);
     af_nn_pack_u64(words + 12, (uint64_t)ts->eval_len);
+    for (int i = 0; i < MAX_EVAL_ENVS; i++) af_nn_pack_u64(words + 16 + 4 * i, (uint64_t)ts->extra_len[i]);
     float v[7] = {ts->last.critic_loss, ts->last.actor_loss, ts->last.alpha, ts->last.entropy, (float)ts->last_eval,
                   (float)ts->elapsed, (float)ts->last.updates};
     memcpy(stats, v, sizeof v);
@@ -142,6 +156,7 @@ static int trainer_file(const char *path, trainer_state *ts, int save, char *err
   ts->episode = (long)af_nn_unpack_u64(words + 4);
   ts->prog_len = (long)af_nn_unpack_u64(words + 8);
   ts->eval_len = (long)af_nn_unpack_u64(words + 12);
+  for (int i = 0; i < MAX_EVAL_ENVS; i++) ts->extra_len[i] = (long)af_nn_unpack_u64(words + 16 + 4 * i);
   ts->last = (af_agent_stats){.critic_loss = stats[0], .actor_loss = stats[1], .alpha = stats[2], .entropy = stats[3], .updates = (int)stats[6]};
   ts->last_eval = stats[4];
   ts->elapsed = stats[5];
@@ -198,16 +213,119 @@ static int load_resume(const char *out, af_agent *ag, trainer_state *ts, char *e
   return 1;
 }
 
+// ---- a run document made real: checked sections, environments, agent ----
+typedef struct {
+  train_cfg tc;
+  const char *env_name, *agent_name;  // inside the document
+  char *env_cfg, *agent_cfg;
+  af_env *env, *eval_env, *extra_env[MAX_EVAL_ENVS];
+  char extra_name[MAX_EVAL_ENVS][32];
+  int n_extra;
+  af_agent *ag;
+} run_setup;
+
+static void setup_free(run_setup *r) {
+  free(r->env_cfg);
+  free(r->agent_cfg);
+  af_env_free(r->env);
+  af_env_free(r->eval_env);
+  for (int i = 0; i < r->n_extra; i++) af_env_free(r->extra_env[i]);
+  af_agent_free(r->ag);
+  memset(r, 0, sizeof *r);
+}
+
+// every error names its place in the document (env..., agent.KEY, train.KEY, eval_envs.NAME)
+static int setup(cJSON *doc, run_setup *r, char *err, size_t errsz) {
+  memset(r, 0, sizeof *r);
+  static const char *top[] = {"name", "env", "agent", "train", "eval_envs", "sweep", "jobs"};
+  for (cJSON *it = doc->child; it; it = it->next) {
+    int known = 0;
+    for (int i = 0; i < 7; i++) known |= !strcmp(it->string, top[i]);
+    if (!known) {
+      const char *best = NULL;
+      int bd = 99;
+      for (int i = 0; i < 7; i++) {
+        int d = af_edit_distance(it->string, top[i]);
+        if (d < bd) { bd = d; best = top[i]; }
+      }
+      if (bd <= (int)strlen(it->string) / 3 + 1) snprintf(err, errsz, "%s: unknown key (did you mean '%s'?)", it->string, best);
+      else snprintf(err, errsz, "%s: unknown key (name, env, agent, train, eval_envs, sweep, jobs)", it->string);
+      return -1;
+    }
+  }
+  cJSON *es = section(doc, "env"), *as = section(doc, "agent"), *ts = section(doc, "train");
+  const char *which = !cJSON_IsObject(es) ? "env" : !cJSON_IsObject(as) ? "agent" : !cJSON_IsObject(ts) ? "train" : NULL;
+  if (which) { snprintf(err, errsz, "%s: expected an object", which); return -1; }
+  cJSON *en = cJSON_GetObjectItemCaseSensitive(es, "name"), *an = cJSON_GetObjectItemCaseSensitive(as, "name");
+  if (!cJSON_IsString(en)) { snprintf(err, errsz, "env.name: expected the environment's name (see 'armfarm envs')"); return -1; }
+  if (!cJSON_IsString(an)) { snprintf(err, errsz, "agent.name: expected the agent's name (sac)"); return -1; }
+  r->env_name = en->valuestring;
+  r->agent_name = an->valuestring;
+  // train keys
+  af_params_default(&r->tc, train_params, N_TRAIN);
+  for (cJSON *it = ts->child; it; it = it->next) {
+    const af_param *p = af_params_find(train_params, N_TRAIN, it->string);
+    if (!p) {
+      const char *sg = af_params_suggest(train_params, N_TRAIN, it->string);
+      snprintf(err, errsz, "train.%s: unknown key%s%s%s", it->string, sg ? " (did you mean '" : "", sg ? sg : "", sg ? "'?)" : "");
+      return -1;
+    }
+    if (af_param_set(&r->tc, p, it, "train", err, errsz)) return -1;
+  }
+  // environments and agent
+  char e2[400];
+  r->env_cfg = without_name(es);
+  r->agent_cfg = without_name(as);
+  if (!(r->env = af_env_make(r->env_name, r->env_cfg, e2, sizeof e2)) ||
+      !(r->eval_env = af_env_make(r->env_name, r->env_cfg, e2, sizeof e2))) {
+    snprintf(err, errsz, "env: %s", e2);
+    return -1;
+  }
+  if (!(r->ag = af_agent_make(r->agent_name, r->agent_cfg, af_env_get_spec(r->env), (uint64_t)r->tc.seed, e2, sizeof e2))) {
+    snprintf(err, errsz, "%s%s", strncmp(e2, "agent.", 6) ? "agent: " : "", e2);
+    return -1;
+  }
+  // named evaluation settings: the training environment with overrides
+  cJSON *ee = cJSON_GetObjectItemCaseSensitive(doc, "eval_envs");
+  if (ee && !cJSON_IsObject(ee)) { snprintf(err, errsz, "eval_envs: expected an object of name: environment overrides"); return -1; }
+  for (cJSON *it = ee ? ee->child : NULL; it; it = it->next) {
+    if (r->n_extra == MAX_EVAL_ENVS) { snprintf(err, errsz, "eval_envs: at most %d settings", MAX_EVAL_ENVS); return -1; }
+    int okname = *it->string != 0 && strlen(it->string) < 32;
+    for (const char *c = it->string; *c; c++) okname &= (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '_';
+    if (!okname || !cJSON_IsObject(it)) { snprintf(err, errsz, "eval_envs.%s: expected a name of [a-z0-9_] holding an object of environment keys", it->string); return -1; }
+    cJSON *merged = cJSON_Parse(r->env_cfg);
+    merge(merged, it);
+    char *mc = cJSON_PrintUnformatted(merged);
+    cJSON_Delete(merged);
+    r->extra_env[r->n_extra] = af_env_make(r->env_name, mc, e2, sizeof e2);
+    free(mc);
+    if (!r->extra_env[r->n_extra]) { snprintf(err, errsz, "eval_envs.%s: %s", it->string, e2); return -1; }
+    snprintf(r->extra_name[r->n_extra], sizeof r->extra_name[0], "%s", it->string);
+    r->n_extra++;
+  }
+  return 0;
+}
+
+int af_train_check(const char *doc_json, char *err, size_t errsz) {
+  cJSON *doc = cJSON_Parse(doc_json);
+  if (!doc || !cJSON_IsObject(doc)) { snprintf(err, errsz, "the run document is not a JSON object"); cJSON_Delete(doc); return -1; }
+  run_setup r;
+  int rc = setup(doc, &r, err, errsz);
+  setup_free(&r);
+  cJSON_Delete(doc);
+  return rc;
+}
+
 int af_cmd_train(int argc, char **argv) {
   const char *env_name = NULL, *agent_name = NULL, *config_file = NULL, *out = NULL;
   long steps = -1, seed = -1, eval_every = -1, eval_eps = -1, ckpt_every = -1;
   char **sets = calloc((size_t)argc + 1, sizeof *sets);
   int nsets = 0, rc = AF_EXIT_USAGE, show_help = 0, resume = 0;
-  char *docs = NULL, *env_cfg = NULL, *agent_cfg = NULL;
+  char *docs = NULL;
   cJSON *doc = NULL;
-  af_env *env = NULL, *eval_env = NULL;
-  af_agent *ag = NULL;
-  FILE *prog = NULL, *evf = NULL;
+  run_setup rs;
+  memset(&rs, 0, sizeof rs);
+  FILE *prog = NULL, *evf = NULL, *extra_f[MAX_EVAL_ENVS] = {0};
   float *obs = NULL, *next = NULL, *act = NULL;
   char err[512];
 
@@ -243,19 +361,14 @@ int af_cmd_train(int argc, char **argv) {
   // ---- the run document: file, then flags, then --set ----
   if (!(docs = af_cli_env_config(config_file, sets, 0))) goto done;
   doc = cJSON_Parse(docs);
+  if (!doc || !cJSON_IsObject(doc)) { fprintf(stderr, "armfarm train: the run document must be a JSON object\n"); goto done; }
+  // flags and --set edit the document before it is checked
   cJSON *es = section(doc, "env"), *as = section(doc, "agent"), *ts = section(doc, "train");
-  if (!cJSON_IsObject(es) || !cJSON_IsObject(as) || !cJSON_IsObject(ts)) { fprintf(stderr, "armfarm train: env, agent and train must be objects\n"); goto done; }
-  for (cJSON *it = doc->child; it; it = it->next)
-    if (strcmp(it->string, "env") && strcmp(it->string, "agent") && strcmp(it->string, "train") && strcmp(it->string, "name") &&
-        strcmp(it->string, "sweep")) {
-      fprintf(stderr, "armfarm train: unknown key '%s' in the run document (name, env, agent, train, sweep)\n", it->string);
-      goto done;
-    }
-  if (env_name) { cJSON_DeleteItemFromObject(es, "name"); cJSON_AddStringToObject(es, "name", env_name); }
-  if (agent_name) { cJSON_DeleteItemFromObject(as, "name"); cJSON_AddStringToObject(as, "name", agent_name); }
+  if (env_name && cJSON_IsObject(es)) { cJSON_DeleteItemFromObject(es, "name"); cJSON_AddStringToObject(es, "name", env_name); }
+  if (agent_name && cJSON_IsObject(as)) { cJSON_DeleteItemFromObject(as, "name"); cJSON_AddStringToObject(as, "name", agent_name); }
   const struct { const char *key; long v; } flags[] = {{"steps", steps}, {"seed", seed}, {"eval_every", eval_every},
                                                        {"eval_episodes", eval_eps}, {"checkpoint_every", ckpt_every}};
-  for (int i = 0; i < 5; i++)
+  for (int i = 0; i < 5 && cJSON_IsObject(ts); i++)
     if (flags[i].v >= 0) { cJSON_DeleteItemFromObject(ts, flags[i].key); cJSON_AddNumberToObject(ts, flags[i].key, (double)flags[i].v); }
   for (int i = 0; i < nsets; i++) {
     char *eq = strchr(sets[i], '=');
@@ -265,35 +378,14 @@ int af_cmd_train(int argc, char **argv) {
     *eq = '=';
     if (bad) { fprintf(stderr, "armfarm train: --set %s\n", err); goto done; }
   }
-  cJSON *en = cJSON_GetObjectItemCaseSensitive(es, "name"), *an = cJSON_GetObjectItemCaseSensitive(as, "name");
-  if (!cJSON_IsString(en)) { fprintf(stderr, "armfarm train: no environment (--env NAME or env.name)\n"); goto done; }
-  if (!cJSON_IsString(an)) { fprintf(stderr, "armfarm train: no agent (--agent NAME or agent.name)\n"); goto done; }
   if (!out) { fprintf(stderr, "armfarm train: --out DIR is required\n"); goto done; }
-  train_cfg tc;
-  af_params_default(&tc, train_params, N_TRAIN);
-  for (cJSON *it = ts->child; it; it = it->next) {
-    const af_param *p = af_params_find(train_params, N_TRAIN, it->string);
-    if (!p) {
-      const char *s = af_params_suggest(train_params, N_TRAIN, it->string);
-      fprintf(stderr, "armfarm train: train.%s: unknown key%s%s%s\n", it->string, s ? " (did you mean '" : "", s ? s : "", s ? "'?)" : "");
-      goto done;
-    }
-    if (af_param_set(&tc, p, it, "train", err, sizeof err)) { fprintf(stderr, "armfarm train: %s\n", err); goto done; }
-  }
-
-  // ---- environment, evaluation environment, agent ----
-  env_cfg = without_name(es);
-  agent_cfg = without_name(as);
-  if (!(env = af_env_make(en->valuestring, env_cfg, err, sizeof err)) ||
-      !(eval_env = af_env_make(en->valuestring, env_cfg, err, sizeof err))) {
-    fprintf(stderr, "armfarm train: %s\n", err);
-    goto done;
-  }
+  if (setup(doc, &rs, err, sizeof err)) { fprintf(stderr, "armfarm train: %s\n", err); goto done; }
+  const train_cfg tc = rs.tc;
+  af_env *env = rs.env, *eval_env = rs.eval_env;
+  af_agent *ag = rs.ag;
   const af_env_spec *sp = af_env_get_spec(env);
-  if (!(ag = af_agent_make(an->valuestring, agent_cfg, sp, (uint64_t)tc.seed, err, sizeof err))) {
-    fprintf(stderr, "armfarm train: %s\n", err);
-    goto done;
-  }
+  int n_extra = rs.n_extra;
+  cJSON *ee = cJSON_GetObjectItemCaseSensitive(doc, "eval_envs");
 
   // ---- the run folder: a new one, or with --resume the same run continued ----
   rc = AF_EXIT_FAIL;
@@ -302,13 +394,14 @@ int af_cmd_train(int argc, char **argv) {
   char *resolved = NULL;
   {
     cJSON *res = cJSON_CreateObject(), *re = cJSON_Parse(af_env_config_json(env)), *ra = cJSON_Parse(af_agent_config_json(ag));
-    cJSON_AddItemToObject(re, "name", cJSON_CreateString(en->valuestring));
-    cJSON_AddItemToObject(ra, "name", cJSON_CreateString(an->valuestring));
+    cJSON_AddItemToObject(re, "name", cJSON_CreateString(rs.env_name));
+    cJSON_AddItemToObject(ra, "name", cJSON_CreateString(rs.agent_name));
     cJSON *rt = cJSON_CreateObject();
     af_params_to_json(rt, &tc, train_params, N_TRAIN);
     cJSON_AddItemToObject(res, "env", re);
     cJSON_AddItemToObject(res, "agent", ra);
     cJSON_AddItemToObject(res, "train", rt);
+    if (ee) cJSON_AddItemToObject(res, "eval_envs", cJSON_Duplicate(ee, 1));
     resolved = cJSON_Print(res);
     cJSON_Delete(res);
   }
@@ -353,6 +446,12 @@ int af_cmd_train(int argc, char **argv) {
   snprintf(path, sizeof path, "%s/eval.csv", out);
   if (resuming && truncate(path, (off_t)ts0.eval_len) != 0) { fprintf(stderr, "armfarm train: cannot truncate %s\n", path); goto done; }
   evf = fopen(path, resuming ? "a" : "w");
+  for (int i = 0; i < n_extra; i++) {
+    snprintf(path, sizeof path, "%s/eval_%s.csv", out, rs.extra_name[i]);
+    if (resuming && truncate(path, (off_t)ts0.extra_len[i]) != 0) { fprintf(stderr, "armfarm train: cannot truncate %s\n", path); goto done; }
+    if (!(extra_f[i] = fopen(path, resuming ? "a" : "w"))) { fprintf(stderr, "armfarm train: cannot write %s\n", path); goto done; }
+    if (!resuming) fprintf(extra_f[i], "step,return,return_std,success,length,time_s\n");
+  }
   if (!prog || !evf) { fprintf(stderr, "armfarm train: cannot write in %s\n", out); goto done; }
   if (!resuming) {
     fprintf(prog, "step,episode,return,length,success,critic_loss,actor_loss,alpha,entropy,time_s,steps_per_s\n");
@@ -398,9 +497,16 @@ int af_cmd_train(int argc, char **argv) {
     if (step % tc.eval_every == 0 || step == tc.steps) {
       double e0 = af_now(), ret, sd, succ, len;
       evaluate(eval_env, ag, &tc, next, act, &ret, &sd, &succ, &len);
-      t_eval += af_now() - e0;
       fprintf(evf, "%ld,%.6g,%.6g,%.4g,%.6g,%.3f\n", step, ret, sd, succ, len, af_now() - t0);
       fflush(evf);
+      // every named evaluation setting at the same point
+      for (int i = 0; i < n_extra; i++) {
+        double r2, sd2, succ2, len2;
+        evaluate(rs.extra_env[i], ag, &tc, next, act, &r2, &sd2, &succ2, &len2);
+        fprintf(extra_f[i], "%ld,%.6g,%.6g,%.4g,%.6g,%.3f\n", step, r2, sd2, succ2, len2, af_now() - t0);
+        fflush(extra_f[i]);
+      }
+      t_eval += af_now() - e0;
       last_eval = ret;
       if (!tty) fprintf(stderr, "armfarm train: step %ld/%d  eval return %.1f  success %.2f  %.0f steps/s\n", step, tc.steps, ret, succ, step / (af_now() - t0));
     }
@@ -418,6 +524,7 @@ int af_cmd_train(int argc, char **argv) {
       fflush(evf);
       ts.prog_len = ftell(prog);
       ts.eval_len = ftell(evf);
+      for (int i = 0; i < n_extra; i++) ts.extra_len[i] = ftell(extra_f[i]);
       if (save_resume(out, ag, &ts, err, sizeof err)) { fprintf(stderr, "armfarm train: %s\n", err); goto done; }
       last_ckpt = step;
       t_log += af_now() - c0;
@@ -434,23 +541,21 @@ int af_cmd_train(int argc, char **argv) {
   double total = af_now() - t0;
   printf("trained %s on %s for %d steps (seed %d) in %.2f s: environment %.2f s, acting %.2f s, updates %.2f s, "
          "evaluation %.2f s, checkpoints %.2f s, other %.2f s; final eval return %.2f -> %s\n",
-         an->valuestring, en->valuestring, tc.steps, tc.seed, total, t_env, t_act, t_upd, t_eval, t_log,
+         rs.agent_name, rs.env_name, tc.steps, tc.seed, total, t_env, t_act, t_upd, t_eval, t_log,
          total - t_env - t_act - t_upd - t_eval - t_log, last_eval, out);
   rc = AF_EXIT_OK;
 
 done:
   if (prog && fclose(prog) != 0) rc = AF_EXIT_FAIL;
   if (evf && fclose(evf) != 0) rc = AF_EXIT_FAIL;
+  for (int i = 0; i < MAX_EVAL_ENVS; i++)
+    if (extra_f[i] && fclose(extra_f[i]) != 0) rc = AF_EXIT_FAIL;
   free(sets);
   free(docs);
-  free(env_cfg);
-  free(agent_cfg);
+  setup_free(&rs);
   cJSON_Delete(doc);
   free(obs);
   free(next);
   free(act);
-  af_agent_free(ag);
-  af_env_free(env);
-  af_env_free(eval_env);
   return rc;
 }
