@@ -26,6 +26,8 @@ static void usage(FILE *f) {
     "                         one training run: progress.csv, eval.csv, checkpoints (train --help)\n"
     "  run FILE [--jobs N] [--out DIR] [--dry-run] [--resume]\n"
     "                         an experiment: every variant and seed as its own training process\n"
+    "  analyze DIR [--metric return|success] [--out DIR]\n"
+    "                         IQM, bootstrap intervals, probability of improvement, plots\n"
     "  examples --env NAME --count K --out FILE [--seed S]\n"
     "                         write K observations of successful outcomes (CSV) for reward learning\n"
     "  bench envs [--json]    environment throughput beside bare mj_step, and 1 -> 2 thread scaling\n"
@@ -123,6 +125,7 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "bench")) return af_cmd_bench(argc - 1, argv + 1);
   if (!strcmp(cmd, "train")) return af_cmd_train(argc - 1, argv + 1);
   if (!strcmp(cmd, "run")) return af_cmd_run(argc - 1, argv + 1);
+  if (!strcmp(cmd, "analyze")) return af_cmd_analyze(argc - 1, argv + 1);
   if (!strcmp(cmd, "examples")) return af_cmd_examples(argc - 1, argv + 1);
   fprintf(stderr, "armfarm: unknown command '%s' (try 'armfarm --help')\n", cmd);
   return AF_EXIT_USAGE;
