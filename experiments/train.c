@@ -163,6 +163,13 @@ static int trainer_file(const char *path, trainer_state *ts, int save, char *err
   return 0;
 }
 
+// cut a CSV back to the length a checkpoint recorded; it must be at least that long
+static int cut_back(const char *path, long len) {
+  struct stat st;
+  if (stat(path, &st) != 0 || st.st_size < len) return -1;
+  return truncate(path, (off_t)len);
+}
+
 static int save_resume(const char *out, af_agent *ag, trainer_state *ts, char *err, size_t errsz) {
   char dir[4096], path[4200], old[256] = "";
   char *prev = read_file(out, "resume/latest");
@@ -441,14 +448,14 @@ int af_cmd_train(int argc, char **argv) {
   cJSON_free(resolved);
   // the curves: new, or cut back to where the checkpoint left them and continued
   snprintf(path, sizeof path, "%s/progress.csv", out);
-  if (resuming && truncate(path, (off_t)ts0.prog_len) != 0) { fprintf(stderr, "armfarm train: cannot truncate %s\n", path); goto done; }
+  if (resuming && cut_back(path, ts0.prog_len) != 0) { fprintf(stderr, "armfarm train: %s is shorter than its checkpoint says\n", path); goto done; }
   prog = fopen(path, resuming ? "a" : "w");
   snprintf(path, sizeof path, "%s/eval.csv", out);
-  if (resuming && truncate(path, (off_t)ts0.eval_len) != 0) { fprintf(stderr, "armfarm train: cannot truncate %s\n", path); goto done; }
+  if (resuming && cut_back(path, ts0.eval_len) != 0) { fprintf(stderr, "armfarm train: %s is shorter than its checkpoint says\n", path); goto done; }
   evf = fopen(path, resuming ? "a" : "w");
   for (int i = 0; i < n_extra; i++) {
     snprintf(path, sizeof path, "%s/eval_%s.csv", out, rs.extra_name[i]);
-    if (resuming && truncate(path, (off_t)ts0.extra_len[i]) != 0) { fprintf(stderr, "armfarm train: cannot truncate %s\n", path); goto done; }
+    if (resuming && cut_back(path, ts0.extra_len[i]) != 0) { fprintf(stderr, "armfarm train: %s is shorter than its checkpoint says\n", path); goto done; }
     if (!(extra_f[i] = fopen(path, resuming ? "a" : "w"))) { fprintf(stderr, "armfarm train: cannot write %s\n", path); goto done; }
     if (!resuming) fprintf(extra_f[i], "step,return,return_std,success,length,time_s\n");
   }
@@ -524,7 +531,10 @@ int af_cmd_train(int argc, char **argv) {
       fflush(evf);
       ts.prog_len = ftell(prog);
       ts.eval_len = ftell(evf);
-      for (int i = 0; i < n_extra; i++) ts.extra_len[i] = ftell(extra_f[i]);
+      for (int i = 0; i < n_extra; i++) {
+        fflush(extra_f[i]);
+        ts.extra_len[i] = ftell(extra_f[i]);
+      }
       if (save_resume(out, ag, &ts, err, sizeof err)) { fprintf(stderr, "armfarm train: %s\n", err); goto done; }
       last_ckpt = step;
       t_log += af_now() - c0;
