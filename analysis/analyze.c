@@ -276,7 +276,7 @@ int af_cmd_analyze(int argc, char **argv) {
   const char *terms[2][2] = {{"pngcairo size 960,600 font ',11'", "png"}, {"svg size 960,600 dynamic", "svg"}};
   for (int t = 0; t < 2; t++) {
     fprintf(gp, "set terminal %s\nset grid\nset key bottom right\nset xlabel 'environment steps'\nset ylabel 'evaluation %s (IQM)'\n", terms[t][0], metric);
-    fprintf(gp, "set style fill transparent solid 0.2 noborder\n");
+    fprintf(gp, "set style fill transparent solid 0.2 noborder\nset termoption noenhanced\n");
     for (int e = 0; e < n_evals; e++) {
       int any = 0;
       for (int v = 0; v < nv; v++) any |= has_curve[e][v];

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # armfarm set-up on Debian 12: installs the missing packages (sudo only when not root),
 # configures and builds, then does what it is asked:
-#   scripts/setup.sh run    build, then the main job on its defaults
+#   scripts/setup.sh run    build, then the main job: experiments/quickstart.json and its analysis
 #   scripts/setup.sh test   build normally and with ASan+UBSan, run the whole test suite in both
 #   scripts/setup.sh bench  build, install the PyTorch peer, run every benchmark
 #   scripts/setup.sh build  build only
@@ -40,8 +40,11 @@ case "$what" in
     ;;
   run)
     build build -DAF_TESTS=OFF
-    # the main job: the scripted pusher over 20 seeded episodes with randomization on
-    ./build/armfarm rollout --env puck_push --policy scripted --episodes 20 --seed 0
+    # the main job: SAC on the pendulum, 2 learning rates x 5 seeds, then the analysis
+    # (--resume: a second call continues or reuses what is there instead of overwriting it)
+    ./build/armfarm run experiments/quickstart.json --out runs/quickstart --resume
+    ./build/armfarm analyze runs/quickstart
+    echo "learning curves and table: runs/quickstart/analysis/ (summary.md, curves_train.png, curves_heavy_pole.png)"
     ;;
   bench)
     build build -DAF_TESTS=OFF
