@@ -629,15 +629,18 @@ static void bin_solve(af_env *e, af_rng *rng, float *hold) {
   double off_x = af_rng_range(rng, -0.03, 0.03), off_y = af_rng_range(rng, -0.03, 0.03);
 
   // the object's half-extents along its own axes; one that fits goes across the pads (ky),
-  // the longer of the other two along the pads' width (kx), the shorter up the fingers (kz)
+  // the longer of the other two along the pads' width (kx), the shorter up the fingers (kz).
+  // Cylinders and capsules are held across their round side: MuJoCo 2.2.2 gives a box and a
+  // cylinder one contact point, which on a flat end can sit anywhere and lets it turn out
   int g = active_geom(s, i), type = m->geom_type[g];
   const mjtNum *size = m->geom_size + 3 * g;
+  int round = type == mjGEOM_CYLINDER || type == mjGEOM_CAPSULE;
   double ext[3];
   int fit[3], nfit = 0, ky = 0;
   for (int k = 0; k < 3; k++) {
     double v[3] = {k == 0, k == 1, k == 2};
     ext[k] = shape_extent(type, size, v);
-    if (ext[k] <= HOLD_MAX_W) fit[nfit++] = k;
+    if (ext[k] <= HOLD_MAX_W && !(round && k == 2)) fit[nfit++] = k;
     if (ext[k] < ext[ky]) ky = k;
   }
   if (nfit) ky = fit[(int)(u_axis * nfit)];
