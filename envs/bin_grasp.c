@@ -10,7 +10,7 @@
 // one episode into the next.
 #include "envs/env_impl.h"
 
-#include <math.h>    // sqrt, fabs, atan2
+#include <math.h>    // sqrt, fabs, atan2, ceil
 #include <stdlib.h>  // calloc, free
 #include <string.h>  // memcpy
 
@@ -600,6 +600,110 @@ static int bin_scripted(af_env *e, float *a) {
   return AF_OK;
 }
 
+// ---- success examples ----
+
+// the hand in the grip site's frame (z down the fingers, y across the pads): the pads run
+// from the palm and finger roots at PALM_Z to the fingertips at TIP_Z
+#define PALM_Z -0.06
+#define TIP_Z 0.01
+#define HOLD_PEN 0.0005   // the pads start this far into the held object: contact at once
+#define HOLD_MAX_W 0.034  // widest half-width the solver puts between the pads
+#define CLEARANCE 0.02    // gap between the held object or fingertips and the clutter below
+
+// A solved configuration: one of the objects squeezed between the finger pads, lifted
+// lift_height plus a margin above where it rested and clear of the rest of the clutter, which
+// stays in the bin. The object sits in the hand with a narrow side across the pads, its
+// longest other side along the pads' width, turned a little about the finger axis. Success
+// ends a bin_grasp episode, so the common layer's settling second would stop after its first
+// step: the grasp settles here for the rest of the second under the holding action.
+static void bin_solve(af_env *e, af_rng *rng, float *hold) {
+  bin_state *s = e->state;
+  const bin_cfg *c = e->cfg;
+  const mjModel *m = e->m;
+  mjData *d = e->d;
+  // the draws, all made and in a fixed order; the lift margin covers the slip of the grip
+  // while it settles (the contacts creep: a few mm for boxes, up to 5 cm for cylinders)
+  int i = af_rng_int(rng, 0, s->n - 1);
+  double u_axis = af_rng_uniform(rng), tilt = af_rng_range(rng, -0.6, 0.6), u_z = af_rng_uniform(rng);
+  double yaw = af_rng_range(rng, -1.2, 1.2), margin = af_rng_range(rng, 0.04, 0.09);
+  double off_x = af_rng_range(rng, -0.03, 0.03), off_y = af_rng_range(rng, -0.03, 0.03);
+
+  // the object's half-extents along its own axes; one that fits goes across the pads (ky),
+  // the longer of the other two along the pads' width (kx), the shorter up the fingers (kz).
+  // Cylinders and capsules are held across their round side: MuJoCo 2.2.2 gives a box and a
+  // cylinder one contact point, which on a flat end can sit anywhere and lets it turn out
+  int g = active_geom(s, i), type = m->geom_type[g];
+  const mjtNum *size = m->geom_size + 3 * g;
+  int round = type == mjGEOM_CYLINDER || type == mjGEOM_CAPSULE;
+  double ext[3];
+  int fit[3], nfit = 0, ky = 0;
+  for (int k = 0; k < 3; k++) {
+    double v[3] = {k == 0, k == 1, k == 2};
+    ext[k] = shape_extent(type, size, v);
+    if (ext[k] <= HOLD_MAX_W && !(round && k == 2)) fit[nfit++] = k;
+    if (ext[k] < ext[ky]) ky = k;
+  }
+  if (nfit) ky = fit[(int)(u_axis * nfit)];
+  int kx = (ky + 1) % 3, kz = (ky + 2) % 3;
+  if (ext[kx] < ext[kz]) { int t = kx; kx = kz; kz = t; }
+  // body to site frame: P puts the body axes on the site's, Ry turns it about the finger axis
+  mjtNum P[9] = {0}, M[9];
+  P[0 * 3 + kx] = 1;
+  P[1 * 3 + ky] = 1;
+  P[2 * 3 + kz] = 1;
+  mjtNum cr[3];
+  mju_cross(cr, P, P + 3);
+  if (mju_dot3(cr, P + 6) < 0) P[2 * 3 + kz] = -1;  // a rotation, not a reflection
+  // the object's centre on the pads, its top clear of the palm; no tilt if that cannot be
+  double zc_lo = 0, zc_hi = -0.005, ext_z = 0;
+  for (int attempt = 0; attempt < 2; attempt++) {
+    double t = attempt ? 0 : tilt, ct = cos(t), st = sin(t);
+    const mjtNum Ry[9] = {ct, 0, st, 0, 1, 0, -st, 0, ct};
+    mju_mulMatMat(M, Ry, P, 3, 3, 3);
+    double v[3] = {M[6], M[7], M[8]};  // the site's z axis in the body frame (row 2 of M)
+    ext_z = shape_extent(type, size, v);
+    zc_lo = fmax(-0.045, PALM_Z + 0.004 + ext_z);
+    if (zc_lo <= zc_hi) break;
+  }
+  double zc = zc_lo < zc_hi ? zc_lo + u_z * (zc_hi - zc_lo) : zc_hi, w = ext[ky];
+
+  // the hand: over where the object rested, high enough for the lift and above the clutter
+  const double up[3] = {0, 0, 1};
+  const mjtNum *p0 = d->qpos + s->qadr[i];
+  double top = BIN_WALL_Z;
+  for (int j = 0; j < s->n; j++)
+    if (j != i) top = fmax(top, d->qpos[s->qadr[j] + 2] + object_extent(s, m, d, j, up));
+  double z = fmax(s->rest_z[i] + c->lift_height + margin, top + CLEARANCE + fmax(ext_z, TIP_Z - zc));
+  double hand[3] = {
+    fmin(fmax(p0[0] + off_x, BIN_X0 + 0.03), BIN_X1 - 0.03),
+    fmin(fmax(p0[1] + off_y, BIN_Y0 + 0.03), BIN_Y1 - 0.03),
+    fmin(z + zc, s->arm.ws_hi[2]),
+  };
+  af_arm_reset(&s->arm, m, d, hand, yaw, (w - HOLD_PEN) / s->arm.finger_max);
+  for (int f = 0; f < 2; f++) d->ctrl[s->arm.finger_act[f]] = 0;
+
+  // the object in the hand as placed: centre zc along the site's z, orientation R_site M
+  const mjtNum *hp = d->site_xpos + 3 * s->arm.site, *R = d->site_xmat + 9 * s->arm.site;
+  mjtNum *q = d->qpos + s->qadr[i], Rw[9];
+  for (int k = 0; k < 3; k++) q[k] = hp[k] + R[3 * k + 2] * zc;
+  mju_mulMatMat(Rw, R, M, 3, 3, 3);
+  mju_mat2Quat(q + 3, Rw);
+  mju_zero(d->qvel + s->dadr[i], 6);
+  mju_zero(d->qacc_warmstart, m->nv);
+  s->disturb_t = -1;  // no kick while it settles
+
+  // hold still, gripper closed; settle for all but the last control step of the second (a
+  // blow-up here makes MuJoCo reset the state, which then fails the success test)
+  hold[e->spec.act_dim - 1] = -1;
+  int steps = (int)ceil(e->spec.control_hz) - 1;
+  mj_forward(m, d);
+  for (int t = 0; t < steps; t++) {
+    for (int j = s->n; j < BIN_MAX_OBJ; j++) park_slot(s, d, j);
+    af_arm_act(&s->arm, m, d, hold);
+    for (int k = 0; k < e->spec.frame_skip; k++) mj_step(m, d);
+  }
+}
+
 const af_env_def af_bin_grasp_def = {
   .name = "bin_grasp",
   .description = "the shared arm grasps and lifts one object out of a bin of random clutter",
@@ -622,6 +726,7 @@ const af_env_def af_bin_grasp_def = {
   .goal_reward = NULL,
   .metrics = bin_metrics,
   .scripted = bin_scripted,
+  .solve = bin_solve,
   // each reset switches on one shape per object slot and sizes it, randomization on or off
   .rebuilds = "geom_size,geom_rbound,geom_contype,geom_conaffinity,geom_rgba,body_inertia",
 };

@@ -410,6 +410,55 @@ static int door_scripted(af_env *e, float *a) {
   return AF_OK;
 }
 
+// ---- success examples ----
+
+// A solved configuration: the door at rest at an angle that passes the success test (goal
+// mode: within 80% of success_tol of the goal; fixed mode: 0.02 to 0.4 rad past the
+// threshold), the latch as door_act would find it (free once the door is open), the lever
+// sprung back up, and the hand hovering 5-10 cm over the handle with the fingers open and
+// across the bar, as the opener would leave it. Nothing pushes a door at rest (the hinge is
+// vertical; damping and dry friction only resist motion), so it stays where it is put.
+static void door_solve(af_env *e, af_rng *rng, float *hold) {
+  door_state *s = e->state;
+  const door_cfg *c = e->cfg;
+  mjModel *m = e->m;
+  mjData *d = e->d;
+  double u = af_rng_uniform(rng), rise = af_rng_range(rng, 0.05, 0.1);
+  double jx = af_rng_range(rng, -0.01, 0.01), jy = af_rng_range(rng, -0.01, 0.01), jyaw = af_rng_range(rng, -0.1, 0.1);
+  // the angle, inside the hinge's range; with the latch on, past the angle where it catches
+  // when the goal window reaches there, else shut within the latch's play
+  double top = e->m0->jnt_range[2 * s->door_jnt + 1] - 0.05, lo, hi;
+  if (c->goal_mode == 1) {
+    lo = s->goal + 0.02;
+    hi = fmax(lo, fmin(s->goal + 0.4, top));
+  } else {
+    lo = fmax(0, s->goal - 0.8 * c->success_tol);
+    hi = fmin(top, s->goal + 0.8 * c->success_tol);
+  }
+  if (c->latch && hi > LOCK_ANGLE) lo = fmax(lo, fmin(LOCK_ANGLE + 0.01, 0.5 * (LOCK_ANGLE + hi)));
+  else if (c->latch) hi = fmin(hi, LOCK_PLAY);
+  double angle = fmax(0, lo + u * (hi - lo));
+  // the latch as door_act would find it: caught only by a shut door with the lever up
+  s->locked = c->latch && angle < LOCK_ANGLE;
+  m->jnt_range[2 * s->door_jnt + 1] = s->locked ? LOCK_PLAY : e->m0->jnt_range[2 * s->door_jnt + 1];
+  if (!s->locked) s->unlatched = 1;
+  d->qpos[s->door_qadr] = angle;
+  d->qpos[s->lever_qadr] = 0;
+  d->qvel[s->door_dadr] = 0;
+  d->qvel[s->lever_dadr] = 0;
+  s->max_angle = angle;
+  // the hand over the handle, fingers across the bar (the arm's yaw stays within +-1.5)
+  double g[3];
+  grip_point(s, m, d, angle, 0, g);
+  double hand[3] = {g[0] + jx, g[1] + jy, g[2] + rise};
+  double yaw = fmin(fmax(s->frame_yaw - angle + jyaw, -1.5), 1.5);
+  af_arm_reset(&s->arm, m, d, hand, yaw, 1);
+  memcpy(s->prev_hand, af_arm_hand(&s->arm, d), sizeof s->prev_hand);
+  mju_zero(d->qacc_warmstart, m->nv);
+  // hold still with the fingers open
+  hold[e->spec.act_dim - 1] = 1;
+}
+
 const af_env_def af_door_open_def = {
   .name = "door_open",
   .description = "the shared arm opens a hinged door by its lever handle to a goal angle (goal-conditioned; optional latch)",
@@ -432,6 +481,7 @@ const af_env_def af_door_open_def = {
   .goal_reward = door_goal_reward,
   .metrics = door_metrics,
   .scripted = door_scripted,
+  .solve = door_solve,
   // the drawn door width and handle height move and resize the panel, posts and lever
   .rebuilds = "geom_size,geom_pos,geom_rbound,body_pos,body_ipos",
 };

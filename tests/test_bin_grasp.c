@@ -296,3 +296,86 @@ Test(bin_grasp, config_and_spaces) {
   cr_assert_null(af_env_make("bin_grasp", "{\"reward\": \"dense\"}", err, sizeof err));
   cr_assert(strstr(err, "sparse|shaped") != NULL, "%s", err);
 }
+
+// half-extent of a slot along world direction u, from its observation alone: quaternion,
+// half-extents along its own axes and shape one-hot (box, cylinder, capsule, sphere, ellipsoid)
+static double obs_extent(const float *p, const double u[3]) {
+  double q[4] = {p[3], p[4], p[5], p[6]}, v[3];
+  double nq = sqrt(q[0] * q[0] + q[1] * q[1] + q[2] * q[2] + q[3] * q[3]);
+  for (int k = 0; k < 4; k++) q[k] /= nq;
+  // v = R' u, R from the unit quaternion (w, x, y, z)
+  double R[9] = {1 - 2 * (q[2] * q[2] + q[3] * q[3]), 2 * (q[1] * q[2] - q[0] * q[3]), 2 * (q[1] * q[3] + q[0] * q[2]),
+                 2 * (q[1] * q[2] + q[0] * q[3]), 1 - 2 * (q[1] * q[1] + q[3] * q[3]), 2 * (q[2] * q[3] - q[0] * q[1]),
+                 2 * (q[1] * q[3] - q[0] * q[2]), 2 * (q[2] * q[3] + q[0] * q[1]), 1 - 2 * (q[1] * q[1] + q[2] * q[2])};
+  for (int k = 0; k < 3; k++) v[k] = R[k] * u[0] + R[3 + k] * u[1] + R[6 + k] * u[2];
+  const float *s = p + 7;
+  if (p[10]) return s[0] * fabs(v[0]) + s[1] * fabs(v[1]) + s[2] * fabs(v[2]);
+  if (p[11]) return s[0] * sqrt(fmax(0, 1 - v[2] * v[2])) + s[2] * fabs(v[2]);
+  if (p[12]) return s[0] + (s[2] - s[0]) * fabs(v[2]);
+  if (p[13]) return s[0];
+  return sqrt(s[0] * s[0] * v[0] * v[0] + s[1] * s[1] * v[1] * v[1] + s[2] * s[2] * v[2] * v[2]);
+}
+
+Test(bin_grasp, success_examples_are_settled_grasps) {
+  af_env *e = make(NULL), *ref = make(NULL);
+  enum { K = 10, N = OBS_HAND + OBS_SLOT * MAX_OBJ };
+  float ex[K * N], ex2[K * N], obs0[N];
+  cr_assert_eq(af_env_success_examples(e, 5, K, ex), AF_OK, "%s", af_env_last_error(e));
+  int held = -1;
+  for (int k = 0; k < K; k++) {
+    const float *o = ex + k * N;
+    // the held object: the one whose centre is between the pads, in the hand's frame (the
+    // fingers close along (-sin yaw, cos yaw), the grip site 1 cm above the fingertips)
+    double across_dir[3] = {-o[3], o[4], 0}, along_dir[3] = {-o[4], -o[3], 0};
+    held = -1;
+    for (int i = 0; i < 5; i++) {
+      const float *p = o + OBS_HAND + OBS_SLOT * i;
+      double r[3] = {p[0] - o[0], p[1] - o[1], p[2] - o[2]};
+      double across = r[0] * across_dir[0] + r[1] * across_dir[1], along = r[0] * along_dir[0] + r[1] * along_dir[1];
+      if (fabs(across) < 0.01 && fabs(along) < 0.02 && r[2] > -0.045 && r[2] < 0.06) {
+        cr_assert_eq(held, -1, "example %d: two objects in the hand", k);
+        held = i;
+      }
+    }
+    cr_assert_geq(held, 0, "example %d: no object between the pads", k);
+    // the pads closed on it: the opening is its width across them, less the give of the soft
+    // contacts (1-13 mm, most for a cylinder, which turns a little in the grip)
+    const float *p = o + OBS_HAND + OBS_SLOT * held;
+    double width = 2 * obs_extent(p, across_dir);
+    cr_assert(o[5] < width && o[5] > width - 0.016, "example %d: opening %g, object %g wide", k, o[5], width);
+    // lifted 10 cm above where it rested: the reset this example came from (the first of its
+    // draws with the same clutter) has it at rest
+    int found = 0;
+    for (int t = 0; t < 20 && !found; t++) {
+      af_env_reset(ref, af_seed_derive(af_seed_derive(5, 0xE8A3), (uint64_t)(k * 64 + t)), obs0);
+      found = 1;
+      for (int i = 0; i < 5 && found; i++) found = memcmp(obs0 + OBS_HAND + OBS_SLOT * i + 7, o + OBS_HAND + OBS_SLOT * i + 7, 8 * sizeof(float)) == 0;
+    }
+    cr_assert(found, "example %d: no reset has this clutter", k);
+    double rest = obs0[OBS_HAND + OBS_SLOT * held + 2];
+    cr_assert_geq(p[2] - rest, 0.1, "example %d: lifted %g", k, p[2] - rest);
+    // the rest of the clutter stays in the bin
+    for (int i = 0; i < 5; i++) {
+      const float *q = o + OBS_HAND + OBS_SLOT * i;
+      if (i != held) cr_assert(q[0] > 0.36 && q[0] < 0.60 && q[1] > -0.15 && q[1] < 0.15 && q[2] < 0.1, "example %d: slot %d left the bin", k, i);
+    }
+    if (k > 0) cr_assert(memcmp(o, o - N, sizeof(float) * N) != 0);
+  }
+  // the last example's state: both finger pads touch the held object, which at most creeps
+  // down the pads (the soft contacts let a cylinder slip up to about 3 cm/s)
+  cr_assert(held_by_hand(e, held));
+  int b = e->m->geom_bodyid[slot_geom(e, held)];
+  const mjtNum *v = e->d->qvel + e->m->jnt_dofadr[e->m->body_jntadr[b]];
+  cr_assert_lt(sqrt(v[0] * v[0] + v[1] * v[1] + v[2] * v[2]), 0.05, "the held object moves at %g m/s", sqrt(v[0] * v[0] + v[1] * v[1] + v[2] * v[2]));
+  // the same seed gives the same examples, another seed others
+  cr_assert_eq(af_env_success_examples(e, 5, K, ex2), AF_OK);
+  cr_assert(memcmp(ex, ex2, sizeof ex) == 0);
+  cr_assert_eq(af_env_success_examples(e, 6, K, ex2), AF_OK);
+  cr_assert(memcmp(ex, ex2, sizeof ex) != 0);
+  // a step afterwards needs a reset first
+  float a[5] = {0}, obs[N], r;
+  int te, tr;
+  cr_assert_eq(af_env_step(e, a, obs, &r, &te, &tr, NULL), AF_ERR_STATE);
+  af_env_free(e);
+  af_env_free(ref);
+}

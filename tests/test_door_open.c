@@ -289,3 +289,53 @@ Test(door_open, spaces_and_goal_layout) {
   cr_assert_float_eq(obs[O_DES], fmax(0.2, af_dr_value(&e->dr, "goal_angle", 0, 0)), 1e-6);
   af_env_free(e);
 }
+
+Test(door_open, success_examples_are_settled_successes) {
+  // goal mode and fixed mode, both latched: the door at rest inside the success window, the
+  // latch freed as an open door implies, the lever up, the hand still over the handle
+  for (int fixed = 0; fixed <= 1; fixed++) {
+    af_env *e = make(fixed ? "{\"goal_mode\": \"fixed\", \"latch\": true}" : "{\"latch\": true}");
+    enum { K = 12, N = 22 };
+    float ex[K * N], ex2[K * N];
+    cr_assert_eq(af_env_success_examples(e, 5, K, ex), AF_OK, "%s", af_env_last_error(e));
+    int goals_differ = 0;
+    for (int k = 0; k < K; k++) {
+      const float *o = ex + k * N;
+      // the success test by hand: within 0.1 rad of the goal, or past 0.3 rad
+      if (fixed) cr_assert(o[O_ACH] > 0.3f && o[O_DES] == 0.3f, "example %d: angle %g", k, o[O_ACH]);
+      else cr_assert_lt(fabsf(o[O_ACH] - o[O_DES]), 0.1f, "example %d: angle %g, goal %g", k, o[O_ACH], o[O_DES]);
+      cr_assert_eq(o[O_ACH], o[O_ANGLE]);
+      // at rest, unlatched, the lever sprung back up
+      cr_assert_lt(fabsf(o[O_RATE]), 1e-4, "example %d: the door turns at %g rad/s", k, o[O_RATE]);
+      for (int j = 3; j < 6; j++) cr_assert_lt(fabsf(o[j]), 1e-3, "example %d: the hand moves", k);
+      cr_assert_eq(o[O_LOCKED], 0.0f);
+      cr_assert_lt(fabsf(o[O_LEVER]), 0.01);
+      // the hand 4-11 cm over the handle's grip point, fingers open
+      double dh = sqrt(pow(o[0] - o[O_GRIP], 2) + pow(o[1] - o[O_GRIP + 1], 2) + pow(o[2] - o[O_GRIP + 2], 2));
+      cr_assert(dh > 0.04 && dh < 0.11 && o[2] > o[O_GRIP + 2] + 0.04, "example %d: hand %g m from the handle", k, dh);
+      cr_assert_float_eq(o[8], 0.08, 2e-3);
+      if (k > 0) {
+        cr_assert(memcmp(o, o - N, sizeof(float) * N) != 0);
+        goals_differ |= o[O_DES] != o[O_DES - N];
+      }
+    }
+    cr_assert(fixed || goals_differ, "every example has the same goal");
+    // the last example's door hinge is the model's again, nothing touches the door or lever
+    int j = mj_name2id(e->m, mjOBJ_JOINT, "door"), b = mj_name2id(e->m, mjOBJ_BODY, "door"), l = mj_name2id(e->m, mjOBJ_BODY, "lever");
+    cr_assert_eq(e->m->jnt_range[2 * j + 1], e->m0->jnt_range[2 * j + 1]);
+    for (int c = 0; c < e->d->ncon; c++) {
+      int b1 = e->m->geom_bodyid[e->d->contact[c].geom1], b2 = e->m->geom_bodyid[e->d->contact[c].geom2];
+      cr_assert(b1 != b && b2 != b && b1 != l && b2 != l, "something touches the door");
+    }
+    // the same seed gives the same examples, another seed others
+    cr_assert_eq(af_env_success_examples(e, 5, K, ex2), AF_OK);
+    cr_assert(memcmp(ex, ex2, sizeof ex) == 0);
+    cr_assert_eq(af_env_success_examples(e, 6, K, ex2), AF_OK);
+    cr_assert(memcmp(ex, ex2, sizeof ex) != 0);
+    // a step afterwards needs a reset first
+    float a[5] = {0}, obs[N], r;
+    int te, tr;
+    cr_assert_eq(af_env_step(e, a, obs, &r, &te, &tr, NULL), AF_ERR_STATE);
+    af_env_free(e);
+  }
+}
