@@ -382,6 +382,8 @@ int af_env_success_examples(af_env *e, uint64_t seed, int count, float *obs) {
       for (int i = 0; i < na; i++) hold[i] = 0;
       e->def->solve(e, &rng, hold);
       mj_forward(e->m, e->d);
+      // a delayed actuator has been holding already
+      for (int k = 0; k <= e->delay; k++) memcpy(e->delay_buf[k], hold, sizeof(float) * (size_t)na);
       // settle with the solver's holding action
       for (int t = 0; t < settle && !e->need_reset; t++) af_env_step(e, hold, NULL, &r, &te, &tr, &info);
       success = info.success && !info.diverged;
