@@ -4,6 +4,7 @@
 
 #include <math.h>     // isfinite
 #include <pthread.h>  // worker threads and barriers
+#include <sched.h>    // sched_yield
 #include <stdatomic.h>  // the barrier's counters
 #include <stdlib.h>   // calloc, free
 #include <string.h>   // memcpy
@@ -13,8 +14,11 @@
 
 // a reusable barrier whose party count can shrink if a worker fails to start. Waiters spin
 // briefly on the generation counter before sleeping: a batch step is a fraction of a
-// millisecond, and a sleeping thread takes tens of microseconds to wake.
-#define BARRIER_SPIN 20000
+// millisecond, and a sleeping thread takes tens of microseconds to wake. The spin yields the
+// CPU every few rounds, so that on a machine with more busy threads than cores the waiter
+// does not hold up the very thread it waits for.
+#define BARRIER_SPIN 4096
+#define BARRIER_YIELD_EVERY 32
 
 typedef struct {
   pthread_mutex_t mu;
@@ -50,8 +54,9 @@ static void barrier_wait(barrier *b) {
   }
   for (int i = 0; i < BARRIER_SPIN; i++) {
     if (atomic_load_explicit(&b->gen, memory_order_acquire) != g) return;
+    if (i % BARRIER_YIELD_EVERY == BARRIER_YIELD_EVERY - 1) sched_yield();
 #if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
+    else __builtin_ia32_pause();
 #endif
   }
   pthread_mutex_lock(&b->mu);
