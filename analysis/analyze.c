@@ -34,22 +34,10 @@ static int eval_index(const char *name) {
   return n_evals++;
 }
 
-static char *slurp(const char *path) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  char *b = malloc((size_t)n + 1);
-  if (b && fread(b, 1, (size_t)n, f) != (size_t)n) { free(b); b = NULL; }
-  if (b) b[n] = 0;
-  fclose(f);
-  return b;
-}
 
 // the (step, metric) pairs of an evaluation CSV; -1 if the metric is not a column
 static int read_csv(const char *path, const char *metric, series *s) {
-  char *t = slurp(path);
+  char *t = af_read_file(path);
   if (!t) return -1;
   int col = -1, k = 0;
   char *line = strtok(t, "\n");
@@ -142,13 +130,13 @@ int af_cmd_analyze(int argc, char **argv) {
     struct stat st;
     if (stat(path, &st) != 0) continue;
     snprintf(path, sizeof path, "%s/status.json", rd);
-    char *stt = slurp(path);
+    char *stt = af_read_file(path);
     if (stt && !strstr(stt, "\"finished\"")) { free(stt); continue; }
     free(stt);
     run_data *r = &runs[nr];
     memset(r, 0, sizeof *r);
     snprintf(path, sizeof path, "%s/manifest.json", rd);
-    char *mt = slurp(path);
+    char *mt = af_read_file(path);
     cJSON *m = mt ? cJSON_Parse(mt) : NULL;
     const cJSON *lab = m ? cJSON_GetObjectItemCaseSensitive(m, "variant") : NULL;
     r->label = strdup(cJSON_IsString(lab) ? lab->valuestring : "default");

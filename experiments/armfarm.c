@@ -45,6 +45,19 @@ double af_now(void) {
   return ts.tv_sec + 1e-9 * ts.tv_nsec;
 }
 
+char *af_read_file(const char *path) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return NULL;
+  fseek(f, 0, SEEK_END);
+  long n = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  char *buf = n >= 0 ? malloc((size_t)n + 1) : NULL;
+  if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) { free(buf); buf = NULL; }
+  if (buf) buf[n] = 0;
+  fclose(f);
+  return buf;
+}
+
 long af_cli_long(const char *opt, const char *s, long lo, long hi) {
   char *end;
   errno = 0;
@@ -59,16 +72,8 @@ long af_cli_long(const char *opt, const char *s, long lo, long hi) {
 char *af_cli_env_config(const char *file, char **sets, int nsets) {
   cJSON *cfg = NULL;
   if (file) {
-    FILE *f = fopen(file, "rb");
-    if (!f) { fprintf(stderr, "armfarm: cannot open config file %s\n", file); return NULL; }
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    size_t got = buf ? fread(buf, 1, (size_t)n, f) : 0;
-    fclose(f);
-    if (!buf || (long)got != n) { free(buf); fprintf(stderr, "armfarm: cannot read %s\n", file); return NULL; }
-    buf[n] = 0;
+    char *buf = af_read_file(file);
+    if (!buf) { fprintf(stderr, "armfarm: cannot open config file %s\n", file); return NULL; }
     cfg = cJSON_Parse(buf);
     if (!cfg || !cJSON_IsObject(cfg)) {
       // line and column of the syntax error

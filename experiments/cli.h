@@ -26,6 +26,9 @@ long af_cli_long(const char *opt, const char *s, long lo, long hi);
 // NULL with a message on stderr)
 char *af_cli_env_config(const char *file, char **sets, int nsets);
 
+// a whole file as a NUL-terminated string (owned), or NULL if it cannot be read
+char *af_read_file(const char *path);
+
 // monotonic seconds
 double af_now(void);
 

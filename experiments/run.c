@@ -45,18 +45,6 @@ static uint64_t fnv1a(const char *s) {
 }
 
 // ---- reading and checking the experiment file ----
-static char *slurp(const char *path) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  char *b = malloc((size_t)n + 1);
-  if (b && fread(b, 1, (size_t)n, f) != (size_t)n) { free(b); b = NULL; }
-  if (b) b[n] = 0;
-  fclose(f);
-  return b;
-}
 
 // the nearest of `names` to `key`, if it is plausibly a typo
 static const char *nearest(const char *key, const char *const *names, int n) {
@@ -274,7 +262,7 @@ static void status(const char *dir, const char *state, int exit_status, const ch
 static int recorded_state(const char *dir) {
   char path[4400];
   snprintf(path, sizeof path, "%s/status.json", dir);
-  char *t = slurp(path);
+  char *t = af_read_file(path);
   cJSON *o = t ? cJSON_Parse(t) : NULL;
   const cJSON *s = o ? cJSON_GetObjectItemCaseSensitive(o, "state") : NULL;
   int finished = cJSON_IsString(s) && !strcmp(s->valuestring, "finished");
@@ -285,7 +273,7 @@ static int recorded_state(const char *dir) {
 
 // the last `lines` lines of a file, joined with " | "
 static char *tail_of(const char *path, int lines) {
-  char *t = slurp(path);
+  char *t = af_read_file(path);
   if (!t) return strdup("");
   size_t n = strlen(t);
   while (n && (t[n - 1] == '\n')) t[--n] = 0;
@@ -354,7 +342,7 @@ int af_cmd_run(int argc, char **argv) {
   if (!file) { fprintf(stderr, "armfarm run: an experiment FILE is required (try --help)\n"); return AF_EXIT_USAGE; }
 
   // ---- parse: syntax errors with line and column ----
-  if (!(text = slurp(file))) { fprintf(stderr, "armfarm run: cannot read %s\n", file); return AF_EXIT_USAGE; }
+  if (!(text = af_read_file(file))) { fprintf(stderr, "armfarm run: cannot read %s\n", file); return AF_EXIT_USAGE; }
   exp = cJSON_Parse(text);
   if (!exp) {
     const char *at = cJSON_GetErrorPtr();
@@ -448,7 +436,7 @@ int af_cmd_run(int argc, char **argv) {
   canon = cJSON_PrintUnformatted(exp);
   char path[4400];
   snprintf(path, sizeof path, "%s/experiment.json", out);
-  char *prev = slurp(path);
+  char *prev = af_read_file(path);
   if (prev) {
     int same = strcmp(prev, canon) == 0;
     free(prev);
