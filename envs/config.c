@@ -33,9 +33,12 @@ static int choice_index(const char *choices, const char *name) {
 static int *int_field(void *cfg, const af_param *p) { return (int *)((char *)cfg + p->offset); }
 static double *dbl_field(void *cfg, const af_param *p) { return (double *)((char *)cfg + p->offset); }
 
+static char *str_field(void *cfg, const af_param *p) { return (char *)cfg + p->offset; }
+
 void af_params_default(void *cfg, const af_param *p, int n) {
   for (int i = 0; i < n; i++) {
-    if (p[i].type == AF_P_DOUBLE) *dbl_field(cfg, &p[i]) = p[i].def;
+    if (p[i].type == AF_P_STRING) snprintf(str_field(cfg, &p[i]), AF_P_STRING_MAX, "%s", p[i].choices ? p[i].choices : "");
+    else if (p[i].type == AF_P_DOUBLE) *dbl_field(cfg, &p[i]) = p[i].def;
     else *int_field(cfg, &p[i]) = (int)p[i].def;
   }
 }
@@ -47,6 +50,7 @@ const af_param *af_params_find(const af_param *p, int n, const char *name) {
 }
 
 double af_param_get(const void *cfg, const af_param *p) {
+  if (p->type == AF_P_STRING) return 0;
   if (p->type == AF_P_DOUBLE) return *dbl_field((void *)cfg, p);
   return *int_field((void *)cfg, p);
 }
@@ -55,6 +59,13 @@ int af_param_set(void *cfg, const af_param *p, const cJSON *v, const char *ctx, 
   const char *sep = (ctx && *ctx) ? "." : "";
   if (!ctx) ctx = "";
   switch (p->type) {
+    case AF_P_STRING:
+      if (!cJSON_IsString(v) || strlen(v->valuestring) >= AF_P_STRING_MAX) {
+        snprintf(err, errsz, "%s%s%s: expected a string of fewer than %d characters", ctx, sep, p->name, AF_P_STRING_MAX);
+        return -1;
+      }
+      snprintf(str_field(cfg, p), AF_P_STRING_MAX, "%s", v->valuestring);
+      return 0;
     case AF_P_BOOL:
       if (!cJSON_IsBool(v)) {
         snprintf(err, errsz, "%s%s%s: expected true or false", ctx, sep, p->name);
@@ -97,7 +108,8 @@ int af_param_set(void *cfg, const af_param *p, const cJSON *v, const char *ctx, 
 void af_params_to_json(cJSON *obj, const void *cfg, const af_param *p, int n) {
   for (int i = 0; i < n; i++) {
     double x = af_param_get(cfg, &p[i]);
-    if (p[i].type == AF_P_BOOL) cJSON_AddBoolToObject(obj, p[i].name, x != 0);
+    if (p[i].type == AF_P_STRING) cJSON_AddStringToObject(obj, p[i].name, str_field((void *)cfg, &p[i]));
+    else if (p[i].type == AF_P_BOOL) cJSON_AddBoolToObject(obj, p[i].name, x != 0);
     else if (p[i].type == AF_P_ENUM) {
       char buf[64];
       choice_at(p[i].choices, (int)x, buf, sizeof buf);
@@ -109,7 +121,8 @@ void af_params_to_json(cJSON *obj, const void *cfg, const af_param *p, int n) {
 void af_params_print(FILE *f, const af_param *p, int n, const char *indent) {
   for (int i = 0; i < n; i++) {
     char def[64];
-    if (p[i].type == AF_P_BOOL) snprintf(def, sizeof def, "%s", p[i].def != 0 ? "true" : "false");
+    if (p[i].type == AF_P_STRING) snprintf(def, sizeof def, "\"%s\"", p[i].choices ? p[i].choices : "");
+    else if (p[i].type == AF_P_BOOL) snprintf(def, sizeof def, "%s", p[i].def != 0 ? "true" : "false");
     else if (p[i].type == AF_P_ENUM) choice_at(p[i].choices, (int)p[i].def, def, sizeof def);
     else snprintf(def, sizeof def, "%g", p[i].def);
     char range[96] = "";

@@ -7,7 +7,9 @@
 #include <stdio.h>   // FILE
 #include <cjson/cJSON.h>
 
-typedef enum { AF_P_BOOL, AF_P_INT, AF_P_DOUBLE, AF_P_ENUM } af_param_type;
+typedef enum { AF_P_BOOL, AF_P_INT, AF_P_DOUBLE, AF_P_ENUM, AF_P_STRING } af_param_type;
+
+#define AF_P_STRING_MAX 64  // a string field is char[AF_P_STRING_MAX]; its default is `choices`
 
 typedef struct {
   const char *name;

@@ -2,6 +2,7 @@
 // model restore and randomization at reset, the action pipeline (checks, clipping, noise,
 // delay), the physics loop with blow-up detection, truncation and episode statistics.
 #include "envs/env_impl.h"
+#include "envs/render.h"
 
 #include <math.h>     // isfinite
 #include <setjmp.h>   // jmp_buf: recover from mju_error inside a step
@@ -53,12 +54,23 @@ void af_mujoco_handlers_install(void) {
 }
 
 // ---- config: keys every environment shares ----
-typedef struct { int horizon; double control_hz; double timestep; } common_cfg;
+typedef struct {
+  int horizon;
+  double control_hz;
+  double timestep;
+  int obs;  // 0 state, 1 pixels, 2 state+pixels
+  int image_width, image_height;
+  char camera[AF_P_STRING_MAX];
+} common_cfg;
 
 static const af_param common_params[] = {
   {"horizon", AF_P_INT, offsetof(common_cfg, horizon), 0, 1, 100000, NULL, "control steps before truncation"},
   {"control_hz", AF_P_DOUBLE, offsetof(common_cfg, control_hz), 0, 1, 1000, NULL, "control steps per simulated second"},
   {"timestep", AF_P_DOUBLE, offsetof(common_cfg, timestep), 0, 1e-4, 0.01, NULL, "physics timestep in seconds (0 = the model's)"},
+  {"obs", AF_P_ENUM, offsetof(common_cfg, obs), 0, 0, 2, "state|pixels|state+pixels", "observation: state vector, uint8 HWC image (af_env_pixels), or both"},
+  {"image_width", AF_P_INT, offsetof(common_cfg, image_width), 64, 8, 1024, NULL, "pixel observation width"},
+  {"image_height", AF_P_INT, offsetof(common_cfg, image_height), 64, 8, 1024, NULL, "pixel observation height"},
+  {"camera", AF_P_STRING, offsetof(common_cfg, camera), 0, 0, 0, "", "camera of pixel observations (a named camera; \"\" = the model's first)"},
 };
 #define N_COMMON ((int)(sizeof common_params / sizeof common_params[0]))
 
@@ -70,9 +82,9 @@ static const char *asset_dir(void) {
 // parse the JSON config into the common and environment-specific structs and randomization
 static int parse_config(af_env *e, common_cfg *cc, const char *json, char *err, size_t errsz) {
   const af_env_def *def = e->def;
+  af_params_default(cc, common_params, N_COMMON);
   cc->horizon = def->horizon;
   cc->control_hz = def->control_hz;
-  cc->timestep = 0;
   af_params_default(e->cfg, def->params, def->nparams);
   if (!json || !*json) return 0;
   cJSON *root = cJSON_Parse(json);
@@ -186,11 +198,30 @@ af_env *af_env_make(const char *name, const char *config_json, char *err, size_t
   if (s->act_dim > 16) { snprintf(err, errsz, "%s: action size %d exceeds 16", def->name, s->act_dim); af_env_free(e); return NULL; }
   e->act_tmp = calloc((size_t)s->act_dim, sizeof(float));
   e->cfg_json = config_to_json(e, &cc);
+  // pixel observations: the renderer now, so a missing display is reported at make
+  if (cc.obs != 0) {
+    e->render_camera = cc.camera[0] ? mj_name2id(e->m, mjOBJ_CAMERA, cc.camera) : (e->m->ncam > 0 ? 0 : -1);
+    if (cc.camera[0] && e->render_camera < 0) {
+      snprintf(err, errsz, "%s: camera: no camera named '%s' in the model", def->name, cc.camera);
+      af_env_free(e);
+      return NULL;
+    }
+    char rerr[400];
+    if (!(e->render = af_render_make(e->m, cc.image_width, cc.image_height, 0, 0, rerr, sizeof rerr))) {
+      snprintf(err, errsz, "%s: pixel observations: %s", def->name, rerr);
+      af_env_free(e);
+      return NULL;
+    }
+    s->pixel_width = cc.image_width;
+    s->pixel_height = cc.image_height;
+    if (cc.obs == 1) s->obs_dim = 0;
+  }
   return e;
 }
 
 void af_env_free(af_env *e) {
   if (!e) return;
+  af_render_free(e->render);
   if (e->state && e->def->free) e->def->free(e);
   af_dr_free(&e->dr);
   if (e->d) mj_deleteData(e->d);
@@ -216,8 +247,18 @@ const char *af_env_randomization_json(af_env *e) {
   return e->dr_json;
 }
 
+int af_env_pixels(af_env *e, unsigned char *rgb) {
+  if (!e->render) {
+    snprintf(e->err, sizeof e->err, "%s: pixel observations are off (set obs to pixels or state+pixels)", e->def->name);
+    return AF_ERR_UNSUP;
+  }
+  af_render_frame(e->render, e->m, e->d, e->render_camera, rgb);
+  return AF_OK;
+}
+
 // observation noise on the leading entries (the desired goal, last, stays exact)
 static void observe(af_env *e, float *obs) {
+  if (e->spec.obs_dim == 0) return;  // pixels only
   e->def->observe(e, obs);
   if (e->obs_noise > 0) {
     int n = e->spec.obs_dim - (e->spec.desired_offset >= 0 ? e->spec.goal_dim : 0);

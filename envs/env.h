@@ -30,6 +30,7 @@ typedef struct {
   int horizon;                // control steps before truncation
   const char *success;        // what success means, in words
   const char *reward;         // what the reward is, in words
+  int pixel_width, pixel_height;  // pixel observations (uint8 HWC, 3 channels); 0 when off
   int n_metrics;              // environment-specific episode metrics
   const char *metric_names[AF_MAX_METRICS];
 } af_env_spec;
@@ -71,6 +72,10 @@ int af_env_reset(af_env *env, uint64_t seed, float *obs);
 // finite values outside [-1, 1] are clipped
 int af_env_step(af_env *env, const float *action, float *obs, float *reward,
                 int *terminated, int *truncated, af_info *info);
+
+// the current scene as a pixel observation from the configured camera into rgb
+// (pixel_height, pixel_width, 3); AF_ERR_UNSUP unless "obs" includes pixels
+int af_env_pixels(af_env *env, unsigned char *rgb);
 
 // the goal part of the reward for an achieved and desired goal (goal_dim floats each);
 // sparse rewards are exactly this; dense rewards add a goal-independent shaping term, so a

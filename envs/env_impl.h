@@ -67,6 +67,8 @@ struct af_env {
   float delay_buf[AF_MAX_DELAY + 1][16];
   float *act_tmp;
   char *cfg_json, *dr_json;
+  struct af_render *render;  // pixel observations, when configured
+  int render_camera;
   char err[256];
 };
 

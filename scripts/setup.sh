@@ -12,7 +12,8 @@ what=${1:-run}
 case "$what" in run|test|bench|build) ;; *) echo "usage: scripts/setup.sh [run|test|bench|build]" >&2; exit 2;; esac
 
 # Debian packages the project needs (libqhull-dev: the MuJoCo CMake package refers to its headers)
-pkgs=(build-essential cmake pkg-config libmujoco-dev libqhull-dev libdnnl-dev libglfw3-dev libcjson-dev libcriterion-dev gnuplot-nox)
+pkgs=(build-essential cmake pkg-config libmujoco-dev libqhull-dev libdnnl-dev libglfw3-dev libcjson-dev libcriterion-dev gnuplot-nox
+      xvfb xauth libgl1-mesa-dri)
 # the benchmark's PyTorch peer (OpenBLAS: without it Debian's PyTorch is no fair peer)
 [ "$what" = bench ] && pkgs+=(python3-torch libopenblas0-pthread)
 missing=()
@@ -53,9 +54,13 @@ case "$what" in
     ;;
   test)
     build build -DAF_TESTS=ON
-    (cd build && ctest --output-on-failure)
+    # rendering tests need a display: a private Xvfb when there is none
+    xrun=()
+    [ -z "${DISPLAY:-}" ] && xrun=(xvfb-run -a -s "-screen 0 1280x1024x24")
+    (cd build && "${xrun[@]}" ctest --output-on-failure)
     # the same suite under AddressSanitizer and UndefinedBehaviorSanitizer
     build build-asan -DAF_TESTS=ON -DAF_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo
-    (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure)
+    (cd build-asan && ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$PWD/../tests/lsan.supp UBSAN_OPTIONS=print_stacktrace=1 \
+      "${xrun[@]}" ctest --output-on-failure)
     ;;
 esac

@@ -1,0 +1,128 @@
+// Pixel observations under Xvfb (the test command provides a display): every environment
+// renders a non-uniform frame of the configured shape, the same seed renders the same image,
+// a colour drawn by randomization changes the pixels where the object is seen and only
+// there, and without a display the renderer says what to do instead of crashing.
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "envs/env_impl.h"
+#include "envs/render.h"
+
+static af_env *make(const char *name, const char *cfg) {
+  cr_assert(getenv("DISPLAY"), "rendering tests need a display: run them under xvfb-run (scripts/setup.sh test does)");
+  char err[512] = "";
+  af_env *e = af_env_make(name, cfg, err, sizeof err);
+  cr_assert(e, "%s", err);
+  return e;
+}
+
+Test(render, every_environment_renders_a_real_frame_of_the_configured_shape) {
+  for (int i = 0; i < af_env_count(); i++) {
+    af_env *e = make(af_env_name(i), "{\"obs\": \"state+pixels\", \"image_width\": 48, \"image_height\": 32}");
+    const af_env_spec *s = af_env_get_spec(e);
+    cr_assert_eq(s->pixel_width, 48);
+    cr_assert_eq(s->pixel_height, 32);
+    cr_assert_gt(s->obs_dim, 0, "state+pixels keeps the state");
+    // a guard after the image must stay untouched
+    static unsigned char img[48 * 32 * 3 + 16];
+    memset(img, 0xA5, sizeof img);
+    float obs[512];
+    af_env_reset(e, 3, obs);
+    cr_assert_eq(af_env_pixels(e, img), AF_OK);
+    for (int k = 0; k < 16; k++) cr_assert_eq(img[48 * 32 * 3 + k], 0xA5, "%s wrote past the image", s->name);
+    // not uniform: the brightest and darkest pixels differ a lot
+    int lo = 255, hi = 0;
+    for (int k = 0; k < 48 * 32 * 3; k++) { lo = img[k] < lo ? img[k] : lo; hi = img[k] > hi ? img[k] : hi; }
+    cr_assert_gt(hi - lo, 60, "%s: a nearly uniform frame (%d..%d)", s->name, lo, hi);
+    af_env_free(e);
+  }
+}
+
+Test(render, same_seed_same_image_and_pixels_only_mode) {
+  af_env *a = make("puck_push", "{\"obs\": \"pixels\"}"), *b = make("puck_push", "{\"obs\": \"pixels\"}");
+  cr_assert_eq(af_env_get_spec(a)->obs_dim, 0, "pixels only: no state vector");
+  static unsigned char ia[64 * 64 * 3], ib[64 * 64 * 3];
+  float none[1], act[4] = {0.5f, 0.2f, -0.3f, 0}, r;
+  int te, tr;
+  af_env_reset(a, 9, none);
+  af_env_reset(b, 9, none);
+  for (int t = 0; t < 3; t++) {
+    af_env_step(a, act, none, &r, &te, &tr, NULL);
+    af_env_step(b, act, none, &r, &te, &tr, NULL);
+  }
+  af_env_pixels(a, ia);
+  af_env_pixels(b, ib);
+  cr_assert(memcmp(ia, ib, sizeof ia) == 0, "the same seed and actions render differently");
+  // visual randomization: another seed moves lights and camera
+  af_env_reset(b, 10, none);
+  af_env_pixels(b, ib);
+  cr_assert(memcmp(ia, ib, sizeof ia) != 0);
+  af_env_free(a);
+  af_env_free(b);
+}
+
+Test(render, a_drawn_colour_changes_the_pixels_where_the_object_is_seen) {
+  // two environments identical but for the puck's colour offset
+  const char *base = "{\"obs\": \"pixels\", \"image_width\": 96, \"image_height\": 96, \"camera\": \"top\", "
+                     "\"randomize\": {\"physics\": false, \"actuation\": false, \"visual\": true, \"table_rgb\": [0, 0], "
+                     "\"light_pos\": [0, 0], \"light_rgb\": [0, 0], \"camera_pos\": [0, 0], \"camera_rot\": [0, 0], \"camera_fovy\": [0, 0], "
+                     "\"puck_rgb\": [%s, %s]}}";
+  char c1[1024], c2[1024];
+  snprintf(c1, sizeof c1, base, "-0.6", "-0.6");
+  snprintf(c2, sizeof c2, base, "0.15", "0.15");
+  af_env *a = make("puck_push", c1), *b = make("puck_push", c2);
+  float none[1];
+  af_env_reset(a, 4, none);
+  af_env_reset(b, 4, none);
+  static unsigned char ia[96 * 96 * 3], ib[96 * 96 * 3];
+  af_env_pixels(a, ia);
+  af_env_pixels(b, ib);
+  // the pixels that differ form one small blob: the puck
+  int n = 0, x0 = 96, x1 = -1, y0 = 96, y1 = -1;
+  for (int y = 0; y < 96; y++)
+    for (int x = 0; x < 96; x++) {
+      int k = (y * 96 + x) * 3;
+      if (abs(ia[k] - ib[k]) + abs(ia[k + 1] - ib[k + 1]) + abs(ia[k + 2] - ib[k + 2]) > 30) {
+        n++;
+        x0 = x < x0 ? x : x0; x1 = x > x1 ? x : x1;
+        y0 = y < y0 ? y : y0; y1 = y > y1 ? y : y1;
+      }
+    }
+  cr_assert_gt(n, 4, "the colour change is not visible");
+  cr_assert_lt(n, 96 * 96 / 20, "%d pixels changed: more than the puck", n);
+  cr_assert_leq(x1 - x0, 20, "the changed pixels are spread over %d columns", x1 - x0);
+  cr_assert_leq(y1 - y0, 20);
+  af_env_free(a);
+  af_env_free(b);
+}
+
+Test(render, without_a_display_the_error_says_what_to_do) {
+  char cmd[1024];
+  snprintf(cmd, sizeof cmd, "env -u DISPLAY -u WAYLAND_DISPLAY %s rollout --env puck_push --episodes 1 --set obs=pixels >render_out.txt 2>render_err.txt",
+           getenv("ARMFARM_BIN"));
+  int st = system(cmd);
+  cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 2, "exit %d", WEXITSTATUS(st));
+  FILE *f = fopen("render_err.txt", "r");
+  char buf[1024] = "";
+  size_t k = fread(buf, 1, sizeof buf - 1, f);
+  buf[k] = 0;
+  fclose(f);
+  cr_assert(strstr(buf, "cannot open a display") && strstr(buf, "xvfb-run"), "%s", buf);
+  cr_assert(strchr(buf, '\n') == buf + strlen(buf) - 1, "one line: %s", buf);
+}
+
+Test(render, png_files_round_trip_their_header) {
+  unsigned char img[4 * 3 * 3];
+  for (int k = 0; k < 36; k++) img[k] = (unsigned char)(k * 7);
+  cr_assert_eq(af_write_png("render_test.png", img, 4, 3), 0);
+  FILE *f = fopen("render_test.png", "rb");
+  unsigned char h[24];
+  cr_assert_eq(fread(h, 1, 24, f), 24);
+  fclose(f);
+  cr_assert(memcmp(h, "\x89PNG\r\n\x1a\n", 8) == 0);
+  cr_assert(memcmp(h + 12, "IHDR", 4) == 0);
+  cr_assert_eq(h[19], 4);  // width
+  cr_assert_eq(h[23], 3);  // height
+}
