@@ -191,15 +191,65 @@ static void report(cJSON *arr, const char *label, const bench_result *r, int jso
   cJSON_AddItemToArray(arr, o);
 }
 
+// pixel observations: frames per second at 64 x 64, one thread, the scene moving between frames
+static int bench_render(int argc, char **argv) {
+  int json = 0;
+  for (int i = 2; i < argc; i++) {
+    if (!strcmp(argv[i], "--json")) json = 1;
+    else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+      printf("usage: armfarm bench render [--json]\n  pixel observations at 64x64 per environment, one thread (target: 300 frames/s on puck_push with llvmpipe)\n");
+      return AF_EXIT_OK;
+    } else { fprintf(stderr, "armfarm bench render: unknown option '%s'\n", argv[i]); return AF_EXIT_USAGE; }
+  }
+  cJSON *out = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(out, "envs");
+  if (!json) printf("%-12s %10s   (64x64 pixel observations, one thread, shadows and multisampling off)\n", "env", "frames/s");
+  int rc = AF_EXIT_OK;
+  for (int i = 0; i < af_env_count(); i++) {
+    char err[512];
+    af_env *e = af_env_make(af_env_name(i), "{\"obs\": \"state+pixels\", \"randomize\": false}", err, sizeof err);
+    if (!e) { fprintf(stderr, "armfarm bench render: %s\n", err); rc = AF_EXIT_FAIL; break; }
+    static unsigned char img[64 * 64 * 3];
+    float obs[512], a[16] = {0}, r;
+    int te = 0, tr = 0;
+    af_env_reset(e, 1, obs);
+    for (int k = 0; k < 5; k++) af_env_pixels(e, img);
+    double t = 0;
+    int frames = 0;
+    for (; frames < 400; frames++) {
+      if (af_env_scripted_action(e, a) != AF_OK) memset(a, 0, sizeof a);
+      if (te || tr) { af_env_reset(e, (uint64_t)frames, obs); te = tr = 0; }
+      af_env_step(e, a, obs, &r, &te, &tr, NULL);
+      double t0 = af_now();
+      af_env_pixels(e, img);
+      t += af_now() - t0;
+    }
+    double fps = frames / t;
+    if (!json) printf("%-12s %10.0f\n", af_env_name(i), fps);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "env", af_env_name(i));
+    cJSON_AddNumberToObject(o, "frames_per_s", fps);
+    cJSON_AddItemToArray(arr, o);
+    af_env_free(e);
+  }
+  if (json) {
+    char *txt = cJSON_PrintUnformatted(out);
+    printf("%s\n", txt);
+    cJSON_free(txt);
+  }
+  cJSON_Delete(out);
+  return rc;
+}
+
 int af_cmd_bench(int argc, char **argv) {
   int json = 0;
   if (argc >= 2 && !strcmp(argv[1], "sac")) return af_cmd_bench_sac(argc, argv);
+  if (argc >= 2 && !strcmp(argv[1], "render")) return bench_render(argc, argv);
   if (argc < 2 || strcmp(argv[1], "envs")) {
     if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-      printf("usage: armfarm bench envs|sac [--json]\n");
+      printf("usage: armfarm bench envs|sac|render [--json]\n");
       return AF_EXIT_OK;
     }
-    fprintf(stderr, "armfarm bench: unknown benchmark '%s' (available: envs, sac)\n", argc >= 2 ? argv[1] : "");
+    fprintf(stderr, "armfarm bench: unknown benchmark '%s' (available: envs, sac, render)\n", argc >= 2 ? argv[1] : "");
     return AF_EXIT_USAGE;
   }
   for (int i = 2; i < argc; i++) {
