@@ -252,7 +252,7 @@ int af_env_pixels(af_env *e, unsigned char *rgb) {
     snprintf(e->err, sizeof e->err, "%s: pixel observations are off (set obs to pixels or state+pixels)", e->def->name);
     return AF_ERR_UNSUP;
   }
-  af_render_frame(e->render, e->m, e->d, e->render_camera, rgb);
+  af_render_frame(e->render, e->m, e->d, e->render_camera, NULL, rgb);
   return AF_OK;
 }
 

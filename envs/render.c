@@ -88,7 +88,7 @@ void af_render_free(af_render *r) {
   free(r);
 }
 
-void af_render_frame(af_render *r, const mjModel *m, mjData *d, int camera, unsigned char *rgb) {
+void af_render_frame(af_render *r, const mjModel *m, mjData *d, int camera, const char *overlay, unsigned char *rgb) {
   glfwMakeContextCurrent(r->window);
   if (camera >= 0) {
     r->cam.type = mjCAMERA_FIXED;
@@ -99,6 +99,17 @@ void af_render_frame(af_render *r, const mjModel *m, mjData *d, int camera, unsi
   mjrRect vp = {0, 0, r->width, r->height};
   mjv_updateScene(m, d, &r->opt, NULL, &r->cam, mjCAT_ALL, &r->scn);
   mjr_render(vp, &r->scn, &r->con);
+  if (overlay) {
+    // labels and values in two columns
+    char left[2048] = "", right[2048] = "";
+    for (const char *p = overlay; *p;) {
+      const char *nl = strchr(p, '\n'), *end = nl ? nl : p + strlen(p), *tab = memchr(p, '\t', (size_t)(end - p));
+      snprintf(left + strlen(left), sizeof left - strlen(left), "%.*s\n", (int)((tab ? tab : end) - p), p);
+      snprintf(right + strlen(right), sizeof right - strlen(right), "%.*s\n", tab ? (int)(end - tab - 1) : 0, tab ? tab + 1 : "");
+      p = nl ? nl + 1 : end;
+    }
+    mjr_overlay(mjFONT_NORMAL, mjGRID_TOPLEFT, vp, left, right, &r->con);
+  }
   mjr_readPixels(r->rows, NULL, vp, &r->con);
   // OpenGL's first row is the bottom one
   size_t row = (size_t)r->width * 3;

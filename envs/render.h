@@ -14,8 +14,9 @@ af_render *af_render_make(const mjModel *m, int width, int height, int samples, 
 void af_render_free(af_render *r);
 
 // the scene of d seen from camera `camera` (-1: a free camera looking at the model's centre)
-// into rgb (height, width, 3), top row first
-void af_render_frame(af_render *r, const mjModel *m, mjData *d, int camera, unsigned char *rgb);
+// into rgb (height, width, 3), top row first; `overlay` (or NULL) is text drawn top left,
+// lines separated by '\n', with labels and values separated by '\t'
+void af_render_frame(af_render *r, const mjModel *m, mjData *d, int camera, const char *overlay, unsigned char *rgb);
 
 // a PNG file of an rgb (height, width, 3) image: stored deflate, no dependency; 0 or -1
 int af_write_png(const char *path, const unsigned char *rgb, int width, int height);

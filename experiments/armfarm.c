@@ -28,6 +28,10 @@ static void usage(FILE *f) {
     "                         an experiment: every variant and seed as its own training process\n"
     "  analyze DIR [--metric return|success] [--out DIR]\n"
     "                         IQM, bootstrap intervals, probability of improvement, plots\n"
+    "  view --env NAME [--checkpoint PATH | --policy P] [--frames N --screenshot FILE.png]\n"
+    "                         watch a policy in a window (keys: H for help)\n"
+    "  record --env NAME [--checkpoint PATH | --policy P] --episodes N --out FILE.mp4|DIR\n"
+    "                         record episodes to an MP4 (ffmpeg) or PNG frames\n"
     "  examples --env NAME --count K --out FILE [--seed S]\n"
     "                         write K observations of successful outcomes (CSV) for reward learning\n"
     "  bench envs [--json]    environment throughput beside bare mj_step, and 1 -> 2 thread scaling\n"
@@ -132,6 +136,8 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "train")) return af_cmd_train(argc - 1, argv + 1);
   if (!strcmp(cmd, "run")) return af_cmd_run(argc - 1, argv + 1);
   if (!strcmp(cmd, "analyze")) return af_cmd_analyze(argc - 1, argv + 1);
+  if (!strcmp(cmd, "view")) return af_cmd_view(argc - 1, argv + 1);
+  if (!strcmp(cmd, "record")) return af_cmd_record(argc - 1, argv + 1);
   if (!strcmp(cmd, "examples")) return af_cmd_examples(argc - 1, argv + 1);
   fprintf(stderr, "armfarm: unknown command '%s' (try 'armfarm --help')\n", cmd);
   return AF_EXIT_USAGE;

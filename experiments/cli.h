@@ -13,6 +13,8 @@ int af_cmd_examples(int argc, char **argv);
 int af_cmd_train(int argc, char **argv);
 int af_cmd_run(int argc, char **argv);
 int af_cmd_analyze(int argc, char **argv);
+int af_cmd_view(int argc, char **argv);
+int af_cmd_record(int argc, char **argv);
 int af_cmd_bench_sac(int argc, char **argv);
 
 // check a run document (env, agent, train, eval_envs) by making what it names; 0, or -1

@@ -13,7 +13,7 @@ case "$what" in run|test|bench|build) ;; *) echo "usage: scripts/setup.sh [run|t
 
 # Debian packages the project needs (libqhull-dev: the MuJoCo CMake package refers to its headers)
 pkgs=(build-essential cmake pkg-config libmujoco-dev libqhull-dev libdnnl-dev libglfw3-dev libcjson-dev libcriterion-dev gnuplot-nox
-      xvfb xauth libgl1-mesa-dri)
+      xvfb xauth libgl1-mesa-dri ffmpeg)
 # the benchmark's PyTorch peer (OpenBLAS: without it Debian's PyTorch is no fair peer)
 [ "$what" = bench ] && pkgs+=(python3-torch libopenblas0-pthread)
 missing=()

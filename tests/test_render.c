@@ -126,3 +126,72 @@ Test(render, png_files_round_trip_their_header) {
   cr_assert_eq(h[19], 4);  // width
   cr_assert_eq(h[23], 3);  // height
 }
+
+// our own PNGs are stored deflate: read the pixels back (IDAT holds zlib with stored blocks)
+static int read_png(const char *path, unsigned char *rgb, int *w, int *h, size_t cap) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return -1;
+  static unsigned char buf[1 << 23];
+  size_t n = fread(buf, 1, sizeof buf, f);
+  fclose(f);
+  *w = (buf[16] << 24) | (buf[17] << 16) | (buf[18] << 8) | buf[19];
+  *h = (buf[20] << 24) | (buf[21] << 16) | (buf[22] << 8) | buf[23];
+  size_t line = (size_t)*w * 3 + 1, raw = 0, need = line * (size_t)*h;
+  static unsigned char data[1 << 23];
+  // IDAT starts after signature (8) + IHDR chunk (25) + length and type (8), then zlib's 2 bytes
+  size_t p = 8 + 25 + 8 + 2;
+  while (p + 5 <= n && raw < need) {
+    int last = buf[p] & 1;
+    size_t len = buf[p + 1] | (buf[p + 2] << 8);
+    memcpy(data + raw, buf + p + 5, len);
+    raw += len;
+    p += 5 + len;
+    if (last) break;
+  }
+  if (raw != need || need - *h > cap) return -1;
+  for (int y = 0; y < *h; y++) memcpy(rgb + (size_t)y * *w * 3, data + y * line + 1, (size_t)*w * 3);
+  return 0;
+}
+
+static int sh(const char *cmd) {
+  int st = system(cmd);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+Test(render, viewer_screenshot_and_recorded_video) {
+  cr_assert(getenv("DISPLAY"), "needs a display: run under xvfb-run (scripts/setup.sh test does)");
+  char cmd[2048];
+  remove("render_view.png");
+  snprintf(cmd, sizeof cmd, "%s view --env puck_push --frames 60 --screenshot render_view.png >/dev/null 2>render_err.txt", getenv("ARMFARM_BIN"));
+  cr_assert_eq(sh(cmd), 0, "armfarm view failed");
+  static unsigned char img[960 * 640 * 3];
+  int w, h;
+  cr_assert_eq(read_png("render_view.png", img, &w, &h, sizeof img), 0, "not a PNG we can read");
+  cr_assert_eq(w, 960);
+  cr_assert_eq(h, 640);
+  // the scene: many distinct colours, not a blank window
+  int lo = 255, hi = 0;
+  for (int k = 0; k < w * h * 3; k++) { lo = img[k] < lo ? img[k] : lo; hi = img[k] > hi ? img[k] : hi; }
+  cr_assert_gt(hi - lo, 100);
+  // 2 episodes of 50 steps: a frame at each reset and after each step = 102 frames
+  remove("render_rec.mp4");
+  snprintf(cmd, sizeof cmd, "%s record --env puck_push --episodes 2 --width 160 --height 120 --out render_rec.mp4 >/dev/null 2>render_err.txt",
+           getenv("ARMFARM_BIN"));
+  cr_assert_eq(sh(cmd), 0, "armfarm record failed");
+  FILE *p = popen("ffprobe -v error -count_frames -select_streams v:0 -show_entries stream=nb_read_frames,width,height -of csv=p=0 render_rec.mp4", "r");
+  char line[128] = "";
+  cr_assert(p && fgets(line, sizeof line, p));
+  pclose(p);
+  cr_assert_str_eq(line, "160,120,102\n", "ffprobe says %s", line);
+  // a folder of PNG frames
+  sh("rm -rf render_frames");
+  snprintf(cmd, sizeof cmd, "%s record --env pendulum --policy zero --episodes 1 --width 64 --height 64 --out render_frames >/dev/null 2>&1",
+           getenv("ARMFARM_BIN"));
+  cr_assert_eq(sh(cmd), 0);
+  cr_assert_eq(sh("test $(ls render_frames | grep -c 'frame_.*png') -eq 201"), 0, "one PNG per frame");
+  // without a display: a clear message and a failing exit, no crash
+  snprintf(cmd, sizeof cmd, "env -u DISPLAY %s view --env puck_push 2>render_err.txt; test $? -eq 1 && grep -q 'xvfb-run' render_err.txt", getenv("ARMFARM_BIN"));
+  cr_assert_eq(sh(cmd), 0);
+  snprintf(cmd, sizeof cmd, "env -u DISPLAY %s record --env puck_push --out x.mp4 2>render_err.txt; test $? -eq 1 && grep -q 'xvfb-run' render_err.txt", getenv("ARMFARM_BIN"));
+  cr_assert_eq(sh(cmd), 0);
+}
