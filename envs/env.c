@@ -66,7 +66,7 @@ typedef struct {
 static const af_param common_params[] = {
   {"horizon", AF_P_INT, offsetof(common_cfg, horizon), 0, 1, 100000, NULL, "control steps before truncation"},
   {"control_hz", AF_P_DOUBLE, offsetof(common_cfg, control_hz), 0, 1, 1000, NULL, "control steps per simulated second"},
-  {"timestep", AF_P_DOUBLE, offsetof(common_cfg, timestep), 0, 1e-4, 0.01, NULL, "physics timestep in seconds (0 = the model's)"},
+  {"timestep", AF_P_DOUBLE, offsetof(common_cfg, timestep), 0, 0, 0.01, NULL, "physics timestep in seconds (0 = the model's)"},
   {"obs", AF_P_ENUM, offsetof(common_cfg, obs), 0, 0, 2, "state|pixels|state+pixels", "observation: state vector, uint8 HWC image (af_env_pixels), or both"},
   {"image_width", AF_P_INT, offsetof(common_cfg, image_width), 64, 8, 1024, NULL, "pixel observation width"},
   {"image_height", AF_P_INT, offsetof(common_cfg, image_height), 64, 8, 1024, NULL, "pixel observation height"},

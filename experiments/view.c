@@ -46,9 +46,14 @@ static int setup(const char *env_name, const char *pol, const char *ckpt, char *
     free(txt);
     cJSON *re = cJSON_GetObjectItemCaseSensitive(run, "env"), *ra = cJSON_GetObjectItemCaseSensitive(run, "agent");
     if (!cJSON_IsObject(re) || !cJSON_IsObject(ra)) { snprintf(err, errsz, "checkpoint %s: no run config.json beside it", ckpt); cJSON_Delete(run); return -1; }
-    const cJSON *n = cJSON_GetObjectItemCaseSensitive(re, "name");
-    if (!env_name && cJSON_IsString(n)) env_name = n->valuestring;
-    agent_name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ra, "name"));
+    // the names are copied: the items are removed before the rest becomes the configs
+    static char env_buf[64], agent_buf[64];
+    const char *en = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(re, "name"));
+    const char *an = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ra, "name"));
+    snprintf(env_buf, sizeof env_buf, "%s", en ? en : "");
+    snprintf(agent_buf, sizeof agent_buf, "%s", an ? an : "");
+    if (!env_name && en) env_name = env_buf;
+    agent_name = agent_buf;
     cJSON_DeleteItemFromObjectCaseSensitive(re, "name");
     cJSON_DeleteItemFromObjectCaseSensitive(ra, "name");
     cfg = cJSON_PrintUnformatted(re);

@@ -266,3 +266,20 @@ Test(env, control_rate_and_horizon_are_configurable) {
   cr_assert_float_eq(e->d->time, 0.05, 1e-12);
   af_env_free(e);
 }
+
+Test(env, resolved_config_makes_the_same_environment) {
+  // what a run saves as its config.json must be accepted back, and mean the same thing
+  for (int i = 0; i < af_env_count(); i++) {
+    af_env *a = make(af_env_name(i), NULL);
+    char err[512];
+    af_env *b = af_env_make(af_env_name(i), af_env_config_json(a), err, sizeof err);
+    cr_assert(b, "%s: its own resolved config is refused: %s", af_env_name(i), err);
+    cr_assert_str_eq(af_env_config_json(a), af_env_config_json(b));
+    float o1[512], o2[512];
+    af_env_reset(a, 5, o1);
+    af_env_reset(b, 5, o2);
+    cr_assert(memcmp(o1, o2, sizeof(float) * af_env_get_spec(a)->obs_dim) == 0);
+    af_env_free(a);
+    af_env_free(b);
+  }
+}

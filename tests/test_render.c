@@ -189,6 +189,13 @@ Test(render, viewer_screenshot_and_recorded_video) {
            getenv("ARMFARM_BIN"));
   cr_assert_eq(sh(cmd), 0);
   cr_assert_eq(sh("test $(ls render_frames | grep -c 'frame_.*png') -eq 201"), 0, "one PNG per frame");
+  // a policy from a training checkpoint (its run's config.json gives env and agent)
+  snprintf(cmd, sizeof cmd, "rm -rf render_ck && %s train --env pendulum --agent sac --steps 300 --eval-every 300 --eval-episodes 1 "
+           "--set agent.hidden=16 --set agent.batch=16 --set agent.warmup=50 --out render_ck >/dev/null 2>&1 && "
+           "%s view --checkpoint render_ck/checkpoint.bin --frames 5 --screenshot render_ck.png >/dev/null 2>&1",
+           getenv("ARMFARM_BIN"), getenv("ARMFARM_BIN"));
+  cr_assert_eq(sh(cmd), 0, "viewing a checkpoint failed");
+  cr_assert_eq(read_png("render_ck.png", img, &w, &h, sizeof img), 0);
   // without a display: a clear message and a failing exit, no crash
   snprintf(cmd, sizeof cmd, "env -u DISPLAY %s view --env puck_push 2>render_err.txt; test $? -eq 1 && grep -q 'xvfb-run' render_err.txt", getenv("ARMFARM_BIN"));
   cr_assert_eq(sh(cmd), 0);
