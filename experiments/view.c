@@ -215,7 +215,7 @@ int af_cmd_view(int argc, char **argv) {
     return AF_EXIT_FAIL;
   }
   GLFWwindow *win = glfwCreateWindow(960, 640, "armfarm", NULL, NULL);
-  if (!win) { fprintf(stderr, "armfarm view: cannot create a window\n"); glfwTerminate(); af_env_free(e); af_agent_free(p.ag); return AF_EXIT_FAIL; }
+  if (!win) { fprintf(stderr, "armfarm view: cannot create a window\n"); af_env_free(e); af_agent_free(p.ag); return AF_EXIT_FAIL; }
   glfwMakeContextCurrent(win);
   glfwSwapInterval(shot ? 0 : 1);
   static view_state st;
@@ -313,7 +313,8 @@ int af_cmd_view(int argc, char **argv) {
   mjr_freeContext(&con);
   mjv_freeScene(&scn);
   glfwDestroyWindow(win);
-  glfwTerminate();
+  // no glfwTerminate: it unloads the OpenGL driver, whose lifetime allocations would then be
+  // reported as leaks from unknown modules; the process ends here anyway
   af_agent_free(p.ag);
   af_env_free(e);
   return rc;
