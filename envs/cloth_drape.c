@@ -101,6 +101,7 @@ typedef struct {
   double phi;                           // progress of the last state: coverage + 0.5 hang
   double coverage, max_coverage, hang;
   int phase;                            // scripted controller
+  double pull;                          // how much further it has drawn the cloth (m)
 } cloth_state;
 
 static int find_id(const mjModel *m, int type, const char *name, char *err, size_t errsz) {
@@ -311,6 +312,11 @@ static int write_model(af_env *e) {
     m->jnt_stiffness[jt] = m0->jnt_stiffness[jt] * ks;
     m->dof_damping[dof] = m0->dof_damping[dof] * ds;
   }
+  // the cloth's reference pose (qpos0) keeps the held edge's centre where it was: mj_setConst
+  // recomputes the clips' anchors on the bar from the reference pose
+  mju_copy(m->qpos0 + s->root_qadr, m0->qpos0 + s->root_qadr, 7);
+  m->qpos0[s->root_qadr] += (s->n - 1 - s->ri) * (s->spacing0 - s->spacing);
+  m->qpos0[s->root_qadr + 1] += (0.5 * (s->n - 1) - s->rj) * (s->spacing0 - s->spacing);
   // the bar and its clip anchors follow the held edge's length
   for (int q = 0; q < 3; q++) m->geom_size[3 * s->bar_geom + q] = m0->geom_size[3 * s->bar_geom + q];
   m->geom_size[3 * s->bar_geom + 1] *= ratio;
@@ -382,6 +388,7 @@ static void cloth_reset(af_env *e, af_rng *rng) {
   s->phi = s->coverage + 0.5 * s->hang;
   s->max_coverage = s->coverage;
   s->phase = PH_LIFT;
+  s->pull = 0;
 }
 
 static void cloth_act(af_env *e, const float *a) {
@@ -476,12 +483,19 @@ static void cloth_solve(af_env *e, af_rng *rng, float *hold) {
 // ---- scripted drape ----
 
 // Lift the held edge above the box, carry it past the box's far face (the cloth trails over
-// the top), lower it to the table there and hold it.
+// the top), lower it to the table there and hold it. While the middle of the held edge (which
+// only its corners pin) still rides above half the box's height, draw the bar further out,
+// half a centimetre a step, by up to PULL_MAX.
+#define FAR_GAP 0.05   // the bar's distance beyond the far face (m)
+#define PULL_MAX 0.05  // how much further it may draw the cloth (m)
 static int cloth_scripted(af_env *e, float *a) {
   cloth_state *s = e->state;
-  const mjtNum *h = af_arm_hand(&s->arm, e->d);
+  const mjData *d = e->d;
+  const mjtNum *h = af_arm_hand(&s->arm, d);
   const double *b = s->box;
-  double carry = b[2] + 0.08 + GRIP_ABOVE_BAR, far = b[0] + b[3] + 0.07, low = s->radius + GRIP_ABOVE_BAR + 0.005;
+  const int n = s->n;
+  double carry = b[2] + 0.08 + GRIP_ABOVE_BAR, low = s->radius + GRIP_ABOVE_BAR + 0.005;
+  double far = b[0] + b[3] + FAR_GAP + s->pull;
   double t[3];
   switch (s->phase) {
     case PH_LIFT:
@@ -492,8 +506,11 @@ static int cloth_scripted(af_env *e, float *a) {
       t[0] = far; t[1] = b[1]; t[2] = carry;
       if (fabs(h[0] - far) < 0.01 && fabs(h[1] - b[1]) < 0.01) s->phase = PH_LOWER;
       break;
-    default:
+    default: {
       t[0] = far; t[1] = b[1]; t[2] = low;
+      const mjtNum *mid = d->xpos + 3 * s->node[(n - 1) * n + (n - 1) / 2];
+      if (h[2] < low + 0.005 && mid[2] > 0.4 * b[2] && s->pull < PULL_MAX) s->pull += 0.005;
+    }
   }
   for (int k = 0; k < 3; k++) {
     double x = (t[k] - s->arm.target[k]) / s->arm.max_step;
@@ -525,7 +542,7 @@ const af_env_def af_cloth_drape_def = {
   .metrics = cloth_metrics,
   .scripted = cloth_scripted,
   .solve = cloth_solve,
-  // cloth masses, spacing, stiffness, damping and friction, the bar's length and clip
-  // anchors, the box's size, and the clips switched off by a release
-  .rebuilds = "body_mass,body_inertia,body_pos,jnt_stiffness,dof_damping,geom_friction,geom_size,geom_rbound,eq_data,eq_active",
+  // cloth masses, spacing and reference pose, stiffness, damping and friction, the bar's
+  // length and clip anchors, the box's size, and the clips switched off by a release
+  .rebuilds = "body_mass,body_inertia,body_pos,qpos0,jnt_stiffness,dof_damping,geom_friction,geom_size,geom_rbound,eq_data,eq_active",
 };
