@@ -9,8 +9,8 @@
 //
 // Coverage: the box's top face is sampled at the centres of a 5 x 5 grid of cells; a sample
 // is covered when it lies under a cloth triangle (each cell of the node grid split along a
-// diagonal) that lies on the top face: one vertex resting on it (over the face, its centre 0
-// to 3 cm above it) and no vertex higher. Success: coverage at least success_coverage (0.8)
+// diagonal) that lies on the top face: no vertex more than 3 cm above the face and one at
+// least level with it. Success: coverage at least success_coverage (0.8)
 // and at least n nodes (one row's worth) hanging on the far side: beyond the box's far face
 // (+x, away from the arm) and below half the box's height.
 //
@@ -228,17 +228,19 @@ static int in_triangle(double px, double py, const mjtNum *a, const mjtNum *b, c
   return !(neg && pos);
 }
 
-// does the cloth triangle a, b, c lie on the top face: one vertex resting on it (over the
-// face, its centre 0 to COVER_HEIGHT above it) and none higher than that?
+// does the cloth triangle a, b, c lie on the top face: no vertex more than COVER_HEIGHT above
+// it and one at least level with it (a node resting on the face has its centre a radius
+// above it; the vertices of a triangle reaching over an edge or a corner may all lie
+// outside the face, some hanging below it)
 static int on_top(const double box[6], const mjtNum *a, const mjtNum *b, const mjtNum *c) {
   const mjtNum *v[3] = {a, b, c};
-  int resting = 0;
+  int level = 0;
   for (int k = 0; k < 3; k++) {
     double dz = v[k][2] - box[2];
     if (dz > COVER_HEIGHT) return 0;
-    if (dz >= 0 && fabs(v[k][0] - box[0]) <= box[3] && fabs(v[k][1] - box[1]) <= box[4]) resting = 1;
+    if (dz >= 0) level = 1;
   }
-  return resting;
+  return level;
 }
 
 // Coverage: the fraction of the top face's sample points (centres of a COVER_GRID x
