@@ -277,6 +277,34 @@ Test(cloth_drape, drawn_cloth_mass_is_the_weight_on_the_clips) {
   cr_assert_float_eq(f2, m2 * 9.81, 0.02 * m2 * 9.81, "clip load %g N, weight %g N", f2, m2 * 9.81);
 }
 
+// how far out the ends of the cloth's middle rib (nodes CB3_0 and CB3_6) stand after the
+// cloth, released level over the middle of an 8 x 10 x 8 cm box, settles for 2 s: the flaps
+// over the box's sides fold about the ribs' hinges
+static double flap_reach(const char *bending) {
+  char cfg[512];
+  snprintf(cfg, sizeof cfg, "{\"randomize\": {\"cloth_bending\": [%s, %s], \"cloth_mass\": [1, 1], \"cloth_damping\": [1, 1], "
+           "\"cloth_friction\": [1, 1], \"cloth_size\": [1, 1], \"box_x\": [0.56, 0.56], \"box_y\": [0, 0], \"box_hx\": [0.04, 0.04], "
+           "\"box_hy\": [0.05, 0.05], \"box_hz\": [0.04, 0.04]}}", bending, bending);
+  af_env *e = make(cfg);
+  float obs[44], r, a[4] = {0, 0, 1, 1};
+  int te, tr;
+  af_env_reset(e, 1, obs);
+  pose_cloth(e, 0.56, 0, 0.08 + R + 0.001, 0);
+  for (int t = 0; t < 20; t++) {
+    af_env_step(e, a, obs, &r, &te, &tr, NULL);
+    a[2] = 0;  // the hand rises once, the gripper stays open
+  }
+  double y = 0.5 * (node(e, 3, N - 1)[1] - node(e, 3, 0)[1]);
+  af_env_free(e);
+  return y;
+}
+
+Test(cloth_drape, drawn_bending_stiffness_holds_the_flaps_out) {
+  // a softer cloth's flaps fall against the box's sides, a stiffer one's stand out
+  double soft = flap_reach("0.5"), stiff = flap_reach("2");
+  cr_assert_gt(stiff - soft, 0.006, "flap ends %g m (bending x0.5) and %g m (x2) from the middle", soft, stiff);
+}
+
 Test(cloth_drape, cloth_size_sets_the_spacing_and_the_bar_follows) {
   float obs[64];
   const double sides[2] = {0.22, 0.3};
