@@ -10,9 +10,9 @@
 // Coverage: the box's top face is sampled at the centres of a 5 x 5 grid of cells; a sample
 // is covered when it lies under a cloth triangle (each cell of the node grid split along a
 // diagonal) that lies on the top face: no vertex more than 3 cm above the face and one at
-// least level with it. Success: coverage at least success_coverage (0.8)
-// and at least n nodes (one row's worth) hanging on the far side: beyond the box's far face
-// (+x, away from the arm) and below half the box's height.
+// least level with it. Success: coverage at least success_coverage (0.8) and at least n
+// nodes (one row's worth) hanging on the far side: beyond the box's far face (+x, away from
+// the arm) and below half the box's height.
 //
 // MuJoCo 2.2.2 cannot resize a composite, and the randomization table reaches at most 16
 // elements per entry, so the cloth's mass, damping, bending stiffness, friction and size
@@ -29,7 +29,7 @@
 
 #define MAX_SIDE 12          // largest node count per side the state is sized for
 #define COVER_GRID 5         // the top face is sampled at COVER_GRID x COVER_GRID cell centres
-#define COVER_HEIGHT 0.03    // a node rests on the top face when its centre is at most this above it (m)
+#define COVER_HEIGHT 0.03    // a cloth triangle with a node higher than this above the top face does not cover it (m)
 #define GRIP_ABOVE_BAR 0.02  // the grip site sits this far above the bar's axis (m)
 #define BAR_X 0.42           // the bar's x at the start: the held edge of the flat cloth
 #define N_OBS_NODES 9        // observed nodes: 4 corners, 4 edge midpoints, centre
@@ -124,7 +124,7 @@ static int cloth_init(af_env *e, char *err, size_t errsz) {
   if (af_arm_init(arm, e->m, err, errsz)) return -1;
   const mjModel *m = e->m;
 
-  // the cloth's nodes CBi_j: the side is the largest i with CBi_0 present
+  // the cloth's nodes CBi_j: n of them per side, CB0_0 to CB(n-1)_0
   char name[32];
   int n = 0;
   for (;; n++) {
@@ -188,7 +188,7 @@ static int cloth_init(af_env *e, char *err, size_t errsz) {
     snprintf(err, errsz, "cloth_drape: clip_a and clip_b must join CB%d_0 and CB%d_%d to the bar", n - 1, n - 1, n - 1);
     return -1;
   }
-  // the table's nominal box is the model's
+  // the randomization table's nominal box is the model's
   const mjtNum *bs = m->geom_size + 3 * s->box_geom;
   const double want[3] = {bs[0], bs[1], bs[2]};
   const char *names[3] = {"box_hx", "box_hy", "box_hz"};
