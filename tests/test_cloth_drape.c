@@ -106,7 +106,8 @@ Test(cloth_drape, coverage_and_hang_match_hand_computation) {
   cr_assert_eq(r, 0);
 
   // A: lying level on the top (node centres one radius above it), centred: footprint x in
-  // [0.42, 0.70], y in [-0.14, 0.14] holds every sample; no node beyond the far face
+  // [0.42, 0.70], y in [-0.14, 0.14] holds every sample; the nodes past the far face are level
+  // with the top, not hanging
   pose_cloth(e, 0.56, 0, TOP + R, 0);
   cr_assert_float_eq(node(e, 0, 0)[0], 0.42, 1e-9);
   cr_assert_float_eq(node(e, 6, 6)[1], 0.14, 1e-9);
