@@ -16,6 +16,7 @@ static const af_env_def *const registry[] = {
   &af_pendulum_def,
   &af_bin_grasp_def,
   &af_door_open_def,
+  &af_cloth_drape_def,
 };
 #define N_ENVS ((int)(sizeof registry / sizeof registry[0]))
 

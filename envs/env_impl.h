@@ -78,5 +78,6 @@ extern const af_env_def af_quadruped_def;
 extern const af_env_def af_pendulum_def;
 extern const af_env_def af_bin_grasp_def;
 extern const af_env_def af_door_open_def;
+extern const af_env_def af_cloth_drape_def;
 
 #endif
