@@ -9,30 +9,13 @@
 #include <string.h>
 
 #include "envs/env_impl.h"
+#include "tests/env_test.h"
 
 #define OBS_HAND 6
 #define OBS_SLOT 16
 #define MAX_OBJ 8
 
-static af_env *make(const char *cfg) {
-  char err[512] = "";
-  af_env *e = af_env_make("bin_grasp", cfg, err, sizeof err);
-  cr_assert(e, "%s", err);
-  return e;
-}
-
-// one episode of the scripted grasp; the final info
-static af_info scripted_episode(af_env *e, uint64_t seed) {
-  float obs[256], a[16], r;
-  int te = 0, tr = 0;
-  af_info info;
-  af_env_reset(e, seed, obs);
-  while (!te && !tr) {
-    cr_assert_eq(af_env_scripted_action(e, a), AF_OK);
-    cr_assert_eq(af_env_step(e, a, obs, &r, &te, &tr, &info), AF_OK);
-  }
-  return info;
-}
+static af_env *make(const char *cfg) { return test_env("bin_grasp", cfg); }
 
 // the geom of slot i that is switched on (contact enabled), or -1
 static int slot_geom(const af_env *e, int i) {

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "envs/env_impl.h"
+#include "tests/env_test.h"
 
 #ifndef M_PI
 #define M_PI 3.14159265358979323846
@@ -20,25 +21,7 @@
 #define FIXED_BOX "\"box_x\": [0.56, 0.56], \"box_y\": [0, 0], \"box_hx\": [0.05, 0.05], \"box_hy\": [0.05, 0.05], \"box_hz\": [0.03, 0.03]"
 #define TOP 0.06
 
-static af_env *make(const char *cfg) {
-  char err[512] = "";
-  af_env *e = af_env_make("cloth_drape", cfg, err, sizeof err);
-  cr_assert(e, "%s", err);
-  return e;
-}
-
-// run the scripted drape for one episode; returns the final info
-static af_info scripted_episode(af_env *e, uint64_t seed) {
-  float obs[64], a[16], r;
-  int te = 0, tr = 0;
-  af_info info;
-  af_env_reset(e, seed, obs);
-  while (!te && !tr) {
-    cr_assert_eq(af_env_scripted_action(e, a), AF_OK);
-    cr_assert_eq(af_env_step(e, a, obs, &r, &te, &tr, &info), AF_OK);
-  }
-  return info;
-}
+static af_env *make(const char *cfg) { return test_env("cloth_drape", cfg); }
 
 Test(cloth_drape, scripted_drape_succeeds_with_randomization_on) {
   af_env *e = make(NULL);

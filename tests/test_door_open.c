@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "envs/env_impl.h"
+#include "tests/env_test.h"
 
 // observation layout
 #define O_HAND 0
@@ -21,25 +22,7 @@
 #define O_ACH 20
 #define O_DES 21
 
-static af_env *make(const char *cfg) {
-  char err[512] = "";
-  af_env *e = af_env_make("door_open", cfg, err, sizeof err);
-  cr_assert(e, "%s", err);
-  return e;
-}
-
-// one episode of the scripted opener; the final info
-static af_info scripted_episode(af_env *e, uint64_t seed) {
-  float obs[64], a[16], r;
-  int te = 0, tr = 0;
-  af_info info;
-  af_env_reset(e, seed, obs);
-  while (!te && !tr) {
-    cr_assert_eq(af_env_scripted_action(e, a), AF_OK);
-    cr_assert_eq(af_env_step(e, a, obs, &r, &te, &tr, &info), AF_OK);
-  }
-  return info;
-}
+static af_env *make(const char *cfg) { return test_env("door_open", cfg); }
 
 static int door_dof(const af_env *e) { return e->m->jnt_dofadr[mj_name2id(e->m, mjOBJ_JOINT, "door")]; }
 static int lever_dof(const af_env *e) { return e->m->jnt_dofadr[mj_name2id(e->m, mjOBJ_JOINT, "lever")]; }

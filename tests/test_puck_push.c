@@ -5,26 +5,9 @@
 #include <string.h>
 
 #include "envs/env_impl.h"
+#include "tests/env_test.h"
 
-static af_env *make(const char *cfg) {
-  char err[512] = "";
-  af_env *e = af_env_make("puck_push", cfg, err, sizeof err);
-  cr_assert(e, "%s", err);
-  return e;
-}
-
-// run the scripted controller for one episode; returns the final info
-static af_info scripted_episode(af_env *e, uint64_t seed) {
-  float obs[64], a[16], r;
-  int te = 0, tr = 0;
-  af_info info;
-  af_env_reset(e, seed, obs);
-  while (!te && !tr) {
-    cr_assert_eq(af_env_scripted_action(e, a), AF_OK);
-    cr_assert_eq(af_env_step(e, a, obs, &r, &te, &tr, &info), AF_OK);
-  }
-  return info;
-}
+static af_env *make(const char *cfg) { return test_env("puck_push", cfg); }
 
 Test(puck_push, scripted_controller_succeeds_with_randomization_on) {
   af_env *e = make(NULL);
