@@ -63,6 +63,10 @@ double af_arm_opening(const af_arm *arm, const mjData *d) {
 
 static double clampd(double x, double lo, double hi) { return x < lo ? lo : x > hi ? hi : x; }
 
+void af_arm_action_towards(const af_arm *arm, const double from[3], const double to[3], float *a) {
+  for (int k = 0; k < 3; k++) a[k] = (float)clampd((to[k] - from[k]) / arm->max_step, -1, 1);
+}
+
 // Gauss-Newton steps with damping from q_cmd towards the target pose, on the scratch data:
 // dq = (J'J + l^2 I)^-1 J' e, with e = [position error; w * orientation error]
 static void ik(af_arm *arm, const mjModel *m, int iters) {

@@ -43,6 +43,10 @@ void af_arm_reset(af_arm *arm, const mjModel *m, mjData *d, const double pos[3],
 // apply a normalized action: moves the target, solves IK, writes ctrl and feed-forward
 void af_arm_act(af_arm *arm, const mjModel *m, mjData *d, const float *a);
 
+// the displacement action (a[0..2], clipped to [-1, 1]) that moves the Cartesian command from
+// `from` (the hand, or arm->target) towards `to` in one control step; for scripted controllers
+void af_arm_action_towards(const af_arm *arm, const double from[3], const double to[3], float *a);
+
 // grip site position and finger opening (m, sum of both fingers)
 const mjtNum *af_arm_hand(const af_arm *arm, const mjData *d);
 double af_arm_opening(const af_arm *arm, const mjData *d);

@@ -590,10 +590,7 @@ static int bin_scripted(af_env *e, float *a) {
   }
   s->last_z = h[2];
   // displacements of the arm's Cartesian target and yaw, in units of their steps
-  for (int k = 0; k < 3; k++) {
-    double x = (t[k] - s->arm.target[k]) / s->arm.max_step;
-    a[k] = (float)(x < -1 ? -1 : x > 1 ? 1 : x);
-  }
+  af_arm_action_towards(&s->arm, s->arm.target, t, a);
   double y = (yaw - s->arm.yaw) / s->arm.max_yaw_step;
   a[3] = (float)(y < -1 ? -1 : y > 1 ? 1 : y);
   a[4] = (float)grip;

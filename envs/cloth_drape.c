@@ -514,10 +514,7 @@ static int cloth_scripted(af_env *e, float *a) {
       if (h[2] < low + 0.005 && mid[2] > 0.4 * b[2] && s->pull < PULL_MAX) s->pull += 0.005;
     }
   }
-  for (int k = 0; k < 3; k++) {
-    double x = (t[k] - s->arm.target[k]) / s->arm.max_step;
-    a[k] = (float)(x < -1 ? -1 : x > 1 ? 1 : x);
-  }
+  af_arm_action_towards(&s->arm, s->arm.target, t, a);
   a[e->spec.act_dim - 1] = -1;
   return AF_OK;
 }

@@ -400,10 +400,7 @@ static int door_scripted(af_env *e, float *a) {
   }
   // the fingers across the bar: along the door's normal
   double yaw = s->frame_yaw - cmd_angle;
-  for (int k = 0; k < 3; k++) {
-    double x = (t[k] - s->arm.target[k]) / s->arm.max_step;
-    a[k] = (float)(x < -1 ? -1 : x > 1 ? 1 : x);
-  }
+  af_arm_action_towards(&s->arm, s->arm.target, t, a);
   double y = (yaw - s->arm.yaw) / s->arm.max_yaw_step;
   a[3] = (float)(y < -1 ? -1 : y > 1 ? 1 : y);
   a[4] = (float)grip;

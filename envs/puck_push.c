@@ -254,11 +254,7 @@ static int puck_scripted(af_env *e, float *a) {
     else if (near_puck && h[2] < SAFE_Z - 0.01) { t[0] = h[0]; t[1] = h[1]; t[2] = SAFE_Z; }
     else t[2] = off < 0.05 ? PUSH_Z : SAFE_Z;
   }
-  const double step = s->arm.max_step;
-  for (int k = 0; k < 3; k++) {
-    double x = (t[k] - h[k]) / step;
-    a[k] = (float)(x < -1 ? -1 : x > 1 ? 1 : x);
-  }
+  af_arm_action_towards(&s->arm, h, t, a);
   a[e->spec.act_dim - 1] = -1;  // fingers closed: a blunt pusher
   return AF_OK;
 }

@@ -302,7 +302,7 @@ static double obs_extent(const float *p, const double u[3]) {
 Test(bin_grasp, success_examples_are_settled_grasps) {
   af_env *e = make(NULL), *ref = make(NULL);
   enum { K = 10, N = OBS_HAND + OBS_SLOT * MAX_OBJ };
-  float ex[K * N], ex2[K * N], obs0[N];
+  float ex[K * N], obs0[N];
   cr_assert_eq(af_env_success_examples(e, 5, K, ex), AF_OK, "%s", af_env_last_error(e));
   int held = -1;
   for (int k = 0; k < K; k++) {
@@ -350,15 +350,7 @@ Test(bin_grasp, success_examples_are_settled_grasps) {
   int b = e->m->geom_bodyid[slot_geom(e, held)];
   const mjtNum *v = e->d->qvel + e->m->jnt_dofadr[e->m->body_jntadr[b]];
   cr_assert_lt(sqrt(v[0] * v[0] + v[1] * v[1] + v[2] * v[2]), 0.05, "the held object moves at %g m/s", sqrt(v[0] * v[0] + v[1] * v[1] + v[2] * v[2]));
-  // the same seed gives the same examples, another seed others
-  cr_assert_eq(af_env_success_examples(e, 5, K, ex2), AF_OK);
-  cr_assert(memcmp(ex, ex2, sizeof ex) == 0);
-  cr_assert_eq(af_env_success_examples(e, 6, K, ex2), AF_OK);
-  cr_assert(memcmp(ex, ex2, sizeof ex) != 0);
-  // a step afterwards needs a reset first
-  float a[5] = {0}, obs[N], r;
-  int te, tr;
-  cr_assert_eq(af_env_step(e, a, obs, &r, &te, &tr, NULL), AF_ERR_STATE);
+  // reproducibility and the reset that follows: tests/test_env.c, for every environment
   af_env_free(e);
   af_env_free(ref);
 }

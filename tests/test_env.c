@@ -283,3 +283,29 @@ Test(env, resolved_config_makes_the_same_environment) {
     af_env_free(b);
   }
 }
+
+Test(env, success_examples_are_reproducible_and_end_the_episode) {
+  // every environment with a solver: the same seed gives the same examples, another seed
+  // others, and a step afterwards needs a reset; the others say they have none
+  for (int i = 0; i < af_env_count(); i++) {
+    af_env *e = make(af_env_name(i), NULL);
+    const int n = af_env_get_spec(e)->obs_dim, K = 3;
+    float *a1 = calloc((size_t)(K * n), sizeof(float)), *a2 = calloc((size_t)(K * n), sizeof(float));
+    int rc = af_env_success_examples(e, 5, K, a1);
+    if (rc == AF_ERR_UNSUP) {
+      cr_assert(strstr(af_env_last_error(e), "cannot produce success examples") != NULL);
+    } else {
+      cr_assert_eq(rc, AF_OK, "%s: %s", af_env_name(i), af_env_last_error(e));
+      cr_assert_eq(af_env_success_examples(e, 5, K, a2), AF_OK);
+      cr_assert(memcmp(a1, a2, sizeof(float) * K * n) == 0, "%s: same seed, different examples", af_env_name(i));
+      cr_assert_eq(af_env_success_examples(e, 6, K, a2), AF_OK);
+      cr_assert(memcmp(a1, a2, sizeof(float) * K * n) != 0, "%s: seeds 5 and 6 give the same examples", af_env_name(i));
+      float act[16] = {0}, obs[512], r;
+      int te, tr;
+      cr_assert_eq(af_env_step(e, act, obs, &r, &te, &tr, NULL), AF_ERR_STATE, "%s", af_env_name(i));
+    }
+    free(a1);
+    free(a2);
+    af_env_free(e);
+  }
+}
