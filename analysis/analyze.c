@@ -11,7 +11,8 @@
 
 #include <cjson/cJSON.h>
 #include "analysis/stats.h"
-#include "experiments/cli.h"
+#include "base/base.h"
+#include "analysis/analyze.h"
 
 #define MAX_RUNS 4096
 #define MAX_EVALS 9

@@ -4,7 +4,7 @@
 #ifndef AF_STATS_H
 #define AF_STATS_H
 
-#include "envs/rng.h"
+#include "base/rng.h"
 
 typedef enum { AF_STAT_IQM, AF_STAT_MEAN, AF_STAT_MEDIAN } af_stat;
 

@@ -8,7 +8,8 @@
 #include <cjson/cJSON.h>
 #include "envs/env_impl.h"
 #include "envs/vecenv.h"
-#include "experiments/cli.h"
+#include "base/base.h"
+#include "bench/bench.h"
 
 #define BENCH_STEPS 3000   // control steps per measured round
 #define BENCH_HORIZON 150  // episodes are cut here so that several fit in a round

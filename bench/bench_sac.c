@@ -9,7 +9,8 @@
 #include <cjson/cJSON.h>
 #include <oneapi/dnnl/dnnl.h>
 #include "agents/sac.h"
-#include "experiments/cli.h"
+#include "base/base.h"
+#include "bench/bench.h"
 
 #define OBS 27
 #define ACT 8

@@ -8,13 +8,7 @@
 #include <stdint.h>  // uint64_t
 #include <stdio.h>   // FILE
 
-// return codes (0 is success)
-enum {
-  AF_OK = 0,
-  AF_ERR_ARG = -1,     // bad argument (e.g. NaN or infinite action); state untouched
-  AF_ERR_STATE = -2,   // step before reset, or after the episode ended
-  AF_ERR_UNSUP = -3,   // the environment does not offer this (e.g. no scripted policy)
-};
+#include "base/base.h"  // return codes
 
 #define AF_MAX_METRICS 6
 

@@ -5,10 +5,10 @@
 
 #include <mujoco/mujoco.h>
 #include <cjson/cJSON.h>
-#include "envs/config.h"
+#include "base/config.h"
 #include "envs/env.h"
 #include "envs/randomize.h"
-#include "envs/rng.h"
+#include "base/rng.h"
 
 #define AF_MAX_DELAY 16
 

@@ -3,7 +3,7 @@
 // reset seed, so switching a group on or off never shifts the draws of the others.
 #include "envs/randomize.h"
 
-#include "envs/config.h"  // af_edit_distance
+#include "base/config.h"  // af_edit_distance
 
 #include <math.h>    // exp, log, sqrt, round, isfinite
 #include <stdlib.h>  // calloc, free

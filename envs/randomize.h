@@ -8,7 +8,7 @@
 #include <stdio.h>  // FILE
 #include <mujoco/mujoco.h>
 #include <cjson/cJSON.h>
-#include "envs/rng.h"
+#include "base/rng.h"
 
 typedef enum { AF_DR_PHYSICS, AF_DR_VISUAL, AF_DR_SENSOR, AF_DR_ACTUATION, AF_DR_TASK, AF_DR_NGROUP } af_dr_group;
 

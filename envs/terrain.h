@@ -5,7 +5,7 @@
 #define AF_TERRAIN_H
 
 #include <mujoco/mujoco.h>
-#include "envs/rng.h"
+#include "base/rng.h"
 
 typedef enum {
   AF_TERRAIN_FLAT, AF_TERRAIN_RAMP_UP, AF_TERRAIN_RAMP_DOWN, AF_TERRAIN_STAIRS_UP,

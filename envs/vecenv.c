@@ -10,7 +10,7 @@
 #include <string.h>   // memcpy
 
 #include "envs/env_impl.h"
-#include "envs/rng.h"
+#include "base/rng.h"
 
 // a reusable barrier whose party count can shrink if a worker fails to start. Waiters spin
 // briefly on the generation counter before sleeping: a batch step is a fraction of a

@@ -2,12 +2,12 @@
 #include <stdio.h>   // printf, fprintf
 #include <stdlib.h>  // strtol
 #include <string.h>  // strcmp
-#include <time.h>    // clock_gettime
-#include <errno.h>   // errno
 
-#include "envs/config.h"
+#include "base/config.h"
 #include "agents/nn/nn.h"
 #include "envs/env.h"
+#include "analysis/analyze.h"
+#include "bench/bench.h"
 #include "experiments/cli.h"
 
 static void usage(FILE *f) {
@@ -44,85 +44,6 @@ static void usage(FILE *f) {
     "environment, key or value)\n");
 }
 
-double af_now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + 1e-9 * ts.tv_nsec;
-}
-
-char *af_read_file(const char *path) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  char *buf = n >= 0 ? malloc((size_t)n + 1) : NULL;
-  if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) { free(buf); buf = NULL; }
-  if (buf) buf[n] = 0;
-  fclose(f);
-  return buf;
-}
-
-long af_cli_long(const char *opt, const char *s, long lo, long hi) {
-  char *end;
-  errno = 0;
-  long x = s ? strtol(s, &end, 10) : 0;
-  if (!s || !*s || *end || errno || x < lo || x > hi) {
-    fprintf(stderr, "armfarm: %s expects a whole number in [%ld, %ld], got '%s'\n", opt, lo, hi, s ? s : "");
-    return -1;
-  }
-  return x;
-}
-
-char *af_cli_env_config(const char *file, char **sets, int nsets) {
-  cJSON *cfg = NULL;
-  if (file) {
-    char *buf = af_read_file(file);
-    if (!buf) { fprintf(stderr, "armfarm: cannot open config file %s\n", file); return NULL; }
-    cfg = cJSON_Parse(buf);
-    if (!cfg || !cJSON_IsObject(cfg)) {
-      // line and column of the syntax error
-      const char *at = cJSON_GetErrorPtr();
-      int line = 1, col = 1;
-      for (const char *p = buf; at && p < at && *p; p++) { if (*p == '\n') { line++; col = 1; } else col++; }
-      fprintf(stderr, "armfarm: %s:%d:%d: %s\n", file, line, col, cfg ? "config must be a JSON object" : "invalid JSON");
-      cJSON_Delete(cfg);
-      free(buf);
-      return NULL;
-    }
-    free(buf);
-  } else {
-    cfg = cJSON_CreateObject();
-  }
-  for (int i = 0; i < nsets; i++) {
-    char *eq = strchr(sets[i], '=');
-    char err[256];
-    if (!eq) { fprintf(stderr, "armfarm: --set expects key=value, got '%s'\n", sets[i]); cJSON_Delete(cfg); return NULL; }
-    *eq = 0;
-    int rc = af_json_set_path(cfg, sets[i], eq + 1, err, sizeof err);
-    *eq = '=';
-    if (rc) { fprintf(stderr, "armfarm: --set %s\n", err); cJSON_Delete(cfg); return NULL; }
-  }
-  char *s = cJSON_PrintUnformatted(cfg);
-  cJSON_Delete(cfg);
-  return s;
-}
-
-static int cmd_envs(int argc, char **argv) {
-  if (argc > 2 || (argc == 2 && argv[1][0] == '-' && strcmp(argv[1], "--help") && strcmp(argv[1], "-h"))) {
-    fprintf(stderr, "armfarm: usage: armfarm envs [NAME]\n");
-    return AF_EXIT_USAGE;
-  }
-  if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-    printf("usage: armfarm envs [NAME]\n  lists the environments; with NAME, its spaces, config keys and randomization table\n");
-    return AF_EXIT_OK;
-  }
-  if (argc == 2) return af_env_describe(stdout, argv[1], 1) ? AF_EXIT_USAGE : AF_EXIT_OK;
-  for (int i = 0; i < af_env_count(); i++)
-    if (af_env_describe(stdout, af_env_name(i), 0)) return AF_EXIT_FAIL;
-  return AF_EXIT_OK;
-}
-
 int main(int argc, char **argv) {
   // single-threaded numerics unless OMP_NUM_THREADS says otherwise: reproducible, fastest
   // for these network sizes, and the experiment runner's unit of parallelism
@@ -130,7 +51,7 @@ int main(int argc, char **argv) {
   if (argc < 2) { usage(stderr); return AF_EXIT_USAGE; }
   const char *cmd = argv[1];
   if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) { usage(stdout); return AF_EXIT_OK; }
-  if (!strcmp(cmd, "envs")) return cmd_envs(argc - 1, argv + 1);
+  if (!strcmp(cmd, "envs")) return af_cmd_envs(argc - 1, argv + 1);
   if (!strcmp(cmd, "rollout")) return af_cmd_rollout(argc - 1, argv + 1);
   if (!strcmp(cmd, "bench")) return af_cmd_bench(argc - 1, argv + 1);
   if (!strcmp(cmd, "train")) return af_cmd_train(argc - 1, argv + 1);

@@ -7,7 +7,7 @@
 
 #include <cjson/cJSON.h>
 #include "envs/env.h"
-#include "envs/rng.h"
+#include "base/rng.h"
 #include "experiments/cli.h"
 
 static void rollout_usage(FILE *f) {

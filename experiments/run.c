@@ -16,8 +16,8 @@
 #include <cjson/cJSON.h>
 #include <mujoco/mujoco.h>
 #include <oneapi/dnnl/dnnl.h>
-#include "envs/config.h"
-#include "envs/rng.h"
+#include "base/config.h"
+#include "base/rng.h"
 #include "experiments/cli.h"
 
 #ifndef AF_GIT_COMMIT

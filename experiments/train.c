@@ -14,7 +14,7 @@
 #include "agents/agent.h"
 #include "agents/nn/nn.h"  // checkpoint files
 #include "envs/env.h"
-#include "envs/rng.h"
+#include "base/rng.h"
 #include "experiments/cli.h"
 
 typedef struct { int steps, seed, eval_every, eval_episodes, checkpoint_every; } train_cfg;

@@ -1,5 +1,5 @@
 // Config tables: defaults, JSON parsing with range checks, printing and suggestions.
-#include "envs/config.h"
+#include "base/config.h"
 
 #include <math.h>    // isfinite, floor
 #include <stdlib.h>  // strtod

@@ -1,0 +1,99 @@
+// The base layer: time, files, paths and strict numbers.
+#include "base/base.h"
+
+#include <errno.h>   // errno
+#include <math.h>    // isfinite
+#include <stdio.h>   // FILE, snprintf
+#include <stdlib.h>  // malloc, strtol, strtod
+#include <string.h>  // strlen, memcpy
+#include <time.h>    // clock_gettime
+#include <unistd.h>  // getpid
+
+double af_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
+char *af_read_file_len(const char *path, size_t *len) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return NULL;
+  // read in chunks: works for pipes and files that change size, and checks every call
+  size_t cap = 4096, n = 0;
+  char *buf = malloc(cap + 1);
+  while (buf) {
+    size_t got = fread(buf + n, 1, cap - n, f);
+    n += got;
+    if (got == 0) break;
+    if (n == cap) {
+      char *nb = realloc(buf, 2 * cap + 1);
+      if (!nb) { free(buf); buf = NULL; break; }
+      buf = nb;
+      cap *= 2;
+    }
+  }
+  if (buf && ferror(f)) { free(buf); buf = NULL; }
+  fclose(f);
+  if (!buf) return NULL;
+  buf[n] = 0;
+  if (len) *len = n;
+  return buf;
+}
+
+char *af_read_file(const char *path) { return af_read_file_len(path, NULL); }
+
+int af_write_file_atomic(const char *path, const void *data, size_t n, char *err, size_t errsz) {
+  size_t plen = strlen(path);
+  char *tmp = malloc(plen + 32);
+  if (!tmp) { snprintf(err, errsz, "out of memory"); return -1; }
+  snprintf(tmp, plen + 32, "%s.tmp%ld", path, (long)getpid());
+  FILE *f = fopen(tmp, "wb");
+  int ok = f && fwrite(data, 1, n, f) == n;
+  if (f && fclose(f) != 0) ok = 0;
+  if (ok && rename(tmp, path) != 0) ok = 0;
+  if (!ok) {
+    snprintf(err, errsz, "cannot write %.300s: %s", path, strerror(errno));
+    remove(tmp);
+  }
+  free(tmp);
+  return ok ? 0 : -1;
+}
+
+char *af_path_join(const char *dir, const char *name) {
+  size_t a = strlen(dir), b = strlen(name);
+  char *p = malloc(a + b + 2);
+  if (!p) return NULL;
+  memcpy(p, dir, a);
+  p[a] = '/';
+  memcpy(p + a + 1, name, b + 1);
+  return p;
+}
+
+int af_parse_long(const char *s, long lo, long hi, long *out) {
+  if (!s || !*s) return -1;
+  char *end;
+  errno = 0;
+  long x = strtol(s, &end, 10);
+  if (*end || errno || x < lo || x > hi) return -1;
+  *out = x;
+  return 0;
+}
+
+int af_parse_double(const char *s, double lo, double hi, double *out) {
+  if (!s || !*s) return -1;
+  char *end;
+  errno = 0;
+  double x = strtod(s, &end);
+  if (*end || errno == ERANGE || !isfinite(x) || x < lo || x > hi) return -1;
+  *out = x;
+  return 0;
+}
+
+long af_cli_long(const char *opt, const char *s, long lo, long hi) {
+  long x;
+  if (af_parse_long(s, lo, hi, &x)) {
+    fprintf(stderr, "armfarm: %s expects a whole number in [%ld, %ld], got '%s'\n", opt, lo, hi, s ? s : "");
+    return -1;
+  }
+  return x;
+}

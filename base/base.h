@@ -1,0 +1,47 @@
+// The base layer under environments, agents and analysis: return and exit codes, monotonic
+// time, whole-file reading and atomic writing, path joining, and strict number parsing. No
+// MuJoCo and no oneDNN here; nothing in it knows about environments or agents.
+#ifndef AF_BASE_H
+#define AF_BASE_H
+
+#include <stddef.h>  // size_t
+
+// return codes of library functions (0 is success); messages go to a caller's buffer
+enum {
+  AF_OK = 0,
+  AF_ERR_ARG = -1,     // bad argument (e.g. NaN or infinite action); state untouched
+  AF_ERR_STATE = -2,   // call out of order (e.g. step before reset, or after the episode ended)
+  AF_ERR_UNSUP = -3,   // not offered (e.g. no scripted policy)
+  AF_ERR_IO = -4,      // a file could not be read or written
+  AF_ERR_NUMERIC = -5, // a numerical library or a physics engine failed
+};
+
+// process exit codes of the command-line program: 0 fine, 1 run-time failure, 2 usage
+// (unknown command, option, name or key, or a malformed value)
+enum { AF_EXIT_OK = 0, AF_EXIT_FAIL = 1, AF_EXIT_USAGE = 2 };
+
+// monotonic seconds (thread-safe)
+double af_now(void);
+
+// a whole file as a NUL-terminated string, owned by the caller (free); NULL if it cannot be
+// read. When len is not NULL it receives the byte count (the file may hold NUL bytes).
+char *af_read_file(const char *path);
+char *af_read_file_len(const char *path, size_t *len);
+
+// write n bytes to path through a temporary file in the same folder and a rename, so a
+// reader sees the old file or the new one, never a part; 0, or -1 with a message
+int af_write_file_atomic(const char *path, const void *data, size_t n, char *err, size_t errsz);
+
+// "a/b" from "a" and "b", owned by the caller (free); NULL only when out of memory
+char *af_path_join(const char *dir, const char *name);
+
+// strict numbers: the whole string must be the number (no trailing text, no empty string),
+// within [lo, hi]; 0, or -1 when malformed or out of range
+int af_parse_long(const char *s, long lo, long hi, long *out);
+int af_parse_double(const char *s, double lo, double hi, double *out);
+
+// an integer option of a command: the value, or -1 after one line on stderr naming the option
+// and its range (lo must be >= 0)
+long af_cli_long(const char *opt, const char *s, long lo, long hi);
+
+#endif
