@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "envs/config.h"
+#include "base/config.h"
 #include "envs/env.h"
 
 typedef struct {

@@ -6,7 +6,7 @@
 #define AF_REPLAY_H
 
 #include <stddef.h>
-#include "envs/rng.h"
+#include "base/rng.h"
 
 #define AF_REPLAY_MAX 10000000  // counters are saved as floats: exact up to 2^24
 

@@ -2,8 +2,8 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
-#include "envs/config.h"
-#include "envs/rng.h"
+#include "base/config.h"
+#include "base/rng.h"
 
 typedef struct { int flag, count, mode; double rate; } demo_cfg;
 

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "envs/env_impl.h"
-#include "envs/rng.h"
+#include "base/rng.h"
 
 #define MAXD 512
 

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "envs/env.h"
-#include "envs/rng.h"
+#include "base/rng.h"
 #include "envs/vecenv.h"
 
 #define N 5

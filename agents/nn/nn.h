@@ -9,7 +9,7 @@
 #include <stddef.h>  // size_t
 #include <stdint.h>  // uint64_t
 
-#include "envs/rng.h"
+#include "base/rng.h"
 
 #define AF_NN_MAX_LAYERS 8
 #define AF_NN_MAX_PLANS 4
