@@ -239,6 +239,9 @@ const af_env_spec *af_env_get_spec(const af_env *e) { return &e->spec; }
 const char *af_env_last_error(const af_env *e) { return e->err; }
 long af_env_diverged_count(const af_env *e) { return e->diverged_count; }
 const char *af_env_config_json(af_env *e) { return e->cfg_json; }
+const mjModel *af_env_model(const af_env *e) { return e->m; }
+const mjData *af_env_data(const af_env *e) { return e->d; }
+void af_env_set_randomize(af_env *e, int enabled) { e->dr.enabled = enabled != 0; }
 
 const char *af_env_randomization_json(af_env *e) {
   cJSON_free(e->dr_json);

@@ -106,6 +106,19 @@ const char *af_env_config_json(af_env *env);
 // print the environment's description, spaces, config table and randomization table
 int af_env_describe(FILE *f, const char *name, int verbose);
 
+// read-only views of the environment's MuJoCo model (as randomized for the current episode)
+// and data, for viewers, recorders and benchmarks. Owned by env; valid until af_env_free;
+// their contents change at each reset and step, so do not read them while another thread
+// steps the environment.
+struct mjModel_;
+struct mjData_;
+const struct mjModel_ *af_env_model(const af_env *env);
+const struct mjData_ *af_env_data(const af_env *env);
+
+// switch domain randomization on or off for the following resets (a viewer's key); the
+// groups and ranges stay as configured
+void af_env_set_randomize(af_env *env, int enabled);
+
 // one function receives MuJoCo's warnings and errors; installed by af_env_make
 void af_mujoco_handlers_install(void);
 
