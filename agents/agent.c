@@ -1,23 +1,49 @@
-// The agent registry and the config handling all agents share.
+// The agent registry, the keys every agent shares, and the config handling all agents share.
 #include "agents/agent.h"
 
 #include <stdlib.h>  // calloc, free
 #include <string.h>  // strcmp
 
+// the registry: one line per agent in agents/registry.h
+#define AF_AGENT(name) extern const af_agent_def af_##name##_def;
+#include "agents/registry.h"
+#undef AF_AGENT
+#define AF_AGENT(name) &af_##name##_def,
 static const af_agent_def *const agents[] = {
-  &af_sac_def,
+#include "agents/registry.h"
 };
+#undef AF_AGENT
 #define N_AGENTS ((int)(sizeof agents / sizeof agents[0]))
+
+// keys every agent has
+typedef struct { int threads; } common_cfg;
+static const af_param common_params[] = {
+  {"threads", AF_P_INT, offsetof(common_cfg, threads), 1, 1, 1024, NULL,
+   "threads of the network numerics (1: fastest at these sizes, and bit-reproducible)"},
+};
+#define N_COMMON ((int)(sizeof common_params / sizeof common_params[0]))
 
 struct af_agent {
   const af_agent_def *def;
   void *impl;
   void *cfg;
+  common_cfg common;
   char *cfg_json;
+  char err[256];
 };
 
 int af_agent_count(void) { return N_AGENTS; }
 const char *af_agent_name(int i) { return i >= 0 && i < N_AGENTS ? agents[i]->name : NULL; }
+
+const char *af_agent_names(void) {
+  static char list[512];
+  if (!list[0])
+    for (int i = 0; i < N_AGENTS; i++) {
+      strncat(list, i ? ", " : "", sizeof list - strlen(list) - 1);
+      strncat(list, agents[i]->name, sizeof list - strlen(list) - 1);
+    }
+  return list;
+}
 
 static const af_agent_def *find(const char *name) {
   for (int i = 0; i < N_AGENTS; i++)
@@ -25,38 +51,50 @@ static const af_agent_def *find(const char *name) {
   return NULL;
 }
 
-af_agent *af_agent_make(const char *name, const char *config_json, const af_env_spec *spec, uint64_t seed, char *err, size_t errsz) {
+// hyperparameters from JSON, each checked against the common table and the agent's own
+static int parse_config(af_agent *a, const char *name, const char *json, char *err, size_t errsz) {
+  const af_agent_def *def = a->def;
+  af_params_default(a->cfg, def->params, def->nparams);
+  af_params_default(&a->common, common_params, N_COMMON);
+  if (!json || !*json) return 0;
+  cJSON *root = cJSON_Parse(json);
+  int rc = 0;
+  if (!root || !cJSON_IsObject(root)) { snprintf(err, errsz, "%s: config must be a JSON object", name); rc = -1; }
+  for (cJSON *it = root && cJSON_IsObject(root) ? root->child : NULL; it && rc == 0; it = it->next) {
+    const af_param *p = af_params_find(def->params, def->nparams, it->string);
+    if (p) { rc = af_param_set(a->cfg, p, it, "agent", err, errsz); continue; }
+    if ((p = af_params_find(common_params, N_COMMON, it->string))) { rc = af_param_set(&a->common, p, it, "agent", err, errsz); continue; }
+    const char *s = af_params_suggest(def->params, def->nparams, it->string);
+    if (!s) s = af_params_suggest(common_params, N_COMMON, it->string);
+    if (s) snprintf(err, errsz, "agent.%s: unknown %s hyperparameter (did you mean '%s'?)", it->string, name, s);
+    else snprintf(err, errsz, "agent.%s: unknown %s hyperparameter (see 'armfarm train --agent %s --help')", it->string, name, name);
+    rc = -1;
+  }
+  cJSON_Delete(root);
+  return rc;
+}
+
+af_agent *af_agent_make(const char *name, const char *config_json, const af_agent_setup *setup, char *err, size_t errsz) {
   const af_agent_def *def = find(name);
   if (!def) {
-    snprintf(err, errsz, "unknown agent '%s' (available: sac)", name ? name : "(null)");
+    snprintf(err, errsz, "unknown agent '%s' (available: %s)", name ? name : "(null)", af_agent_names());
+    return NULL;
+  }
+  if (!setup || !setup->spec || setup->num_envs < 1) {
+    snprintf(err, errsz, "%s: the setup needs an environment spec and at least one environment", name);
     return NULL;
   }
   af_agent *a = calloc(1, sizeof *a);
-  if (!a) { snprintf(err, errsz, "out of memory"); return NULL; }
+  if (!a || !(a->cfg = calloc(1, def->cfg_size))) { free(a); snprintf(err, errsz, "out of memory"); return NULL; }
   a->def = def;
-  a->cfg = calloc(1, def->cfg_size);
-  af_params_default(a->cfg, def->params, def->nparams);
-  // hyperparameters from JSON, each checked against the table
-  if (config_json && *config_json) {
-    cJSON *root = cJSON_Parse(config_json);
-    int rc = 0;
-    if (!root || !cJSON_IsObject(root)) { snprintf(err, errsz, "%s: config must be a JSON object", name); rc = -1; }
-    for (cJSON *it = root && cJSON_IsObject(root) ? root->child : NULL; it && rc == 0; it = it->next) {
-      const af_param *p = af_params_find(def->params, def->nparams, it->string);
-      if (p) { rc = af_param_set(a->cfg, p, it, "agent", err, errsz); continue; }
-      const char *s = af_params_suggest(def->params, def->nparams, it->string);
-      if (s) snprintf(err, errsz, "agent.%s: unknown %s hyperparameter (did you mean '%s'?)", it->string, name, s);
-      else snprintf(err, errsz, "agent.%s: unknown %s hyperparameter (see 'armfarm train --agent %s --help')", it->string, name, name);
-      rc = -1;
-    }
-    cJSON_Delete(root);
-    if (rc) { af_agent_free(a); return NULL; }
-  }
+  if (parse_config(a, name, config_json, err, errsz)) { af_agent_free(a); return NULL; }
+  // the resolved configuration: the agent's table, then the common keys
   cJSON *o = cJSON_CreateObject();
   af_params_to_json(o, a->cfg, def->params, def->nparams);
+  af_params_to_json(o, &a->common, common_params, N_COMMON);
   a->cfg_json = cJSON_PrintUnformatted(o);
   cJSON_Delete(o);
-  a->impl = def->make(a->cfg, spec, seed, err, errsz);
+  a->impl = def->make(a->cfg, setup, a->common.threads, err, errsz);
   if (!a->impl) { af_agent_free(a); return NULL; }
   return a;
 }
@@ -69,11 +107,13 @@ void af_agent_free(af_agent *a) {
   free(a);
 }
 
-void af_agent_act(af_agent *a, const float *obs, int det, float *act) { a->def->act(a->impl, obs, det, act); }
-void af_agent_observe(af_agent *a, const float *o, const float *act, float r, const float *no, int term) {
-  a->def->observe(a->impl, o, act, r, no, term);
+int af_agent_act(af_agent *a, float *actions, const float *obs, int n, int det) {
+  return a->def->act(a->impl, actions, obs, n, det, a->err, sizeof a->err);
 }
-void af_agent_update(af_agent *a, af_agent_stats *s) { a->def->update(a->impl, s); }
+int af_agent_observe(af_agent *a, const af_batch *b) { return a->def->observe(a->impl, b, a->err, sizeof a->err); }
+int af_agent_update(af_agent *a, af_agent_stats *s) { return a->def->update(a->impl, s, a->err, sizeof a->err); }
+const char *af_agent_last_error(const af_agent *a) { return a->err; }
+
 int af_agent_save(af_agent *a, const char *path, char *err, size_t errsz) { return a->def->save(a->impl, path, err, errsz); }
 int af_agent_load(af_agent *a, const char *path, char *err, size_t errsz) { return a->def->load(a->impl, path, err, errsz); }
 int af_agent_save_replay(af_agent *a, const char *path, char *err, size_t errsz) {
@@ -82,7 +122,7 @@ int af_agent_save_replay(af_agent *a, const char *path, char *err, size_t errsz)
 int af_agent_load_replay(af_agent *a, const char *path, char *err, size_t errsz) {
   return a->def->load_replay ? a->def->load_replay(a->impl, path, err, errsz) : 0;
 }
-const char *af_agent_config_json(af_agent *a) { return a->cfg_json; }
+const char *af_agent_config_json(const af_agent *a) { return a->cfg_json; }
 void *af_agent_impl(af_agent *a) { return a->impl; }
 
 int af_agent_describe(FILE *f, const char *name) {
@@ -90,5 +130,6 @@ int af_agent_describe(FILE *f, const char *name) {
   if (!def) return -1;
   fprintf(f, "%s: %s\n  hyperparameters (agent.KEY):\n", def->name, def->description);
   af_params_print(f, def->params, def->nparams, "    ");
+  af_params_print(f, common_params, N_COMMON, "    ");
   return 0;
 }

@@ -1,15 +1,46 @@
-// The agent interface every agent implements: make from a JSON config and an environment
-// spec, act (stochastic or deterministic), observe a transition, update, save, load, free.
-// Each agent's hyperparameters are one table of fields (envs/config.h) with defaults and
-// ranges, validated with clear errors and printed by --help.
+// The agent interface every learner implements, second version: batched acting over N
+// environments, batched transitions that carry truncation, the step's info and the goals of
+// goal-conditioned tasks, and an update schedule the agent owns (off-policy agents update per
+// environment step, on-policy agents after a rollout). Each agent's hyperparameters are one
+// table of fields (base/config.h) with defaults and ranges, validated with one-line errors
+// and printed by --help; the keys every agent shares (threads) come from one common table.
 #ifndef AF_AGENT_H
 #define AF_AGENT_H
 
-#include <stdint.h>
-#include <stdio.h>
+#include <stdint.h>  // uint64_t, uint8_t
+#include <stdio.h>   // FILE
 
 #include "base/config.h"
 #include "envs/env.h"
+
+// what an agent is made for. spec is required and must outlive the agent; env is optional
+// (NULL: none), borrowed, and must outlive the agent: it is an environment of the same kind
+// that is not being stepped, through which the agent reaches af_env_compute_reward (goal
+// relabelling) and af_env_success_examples (reward learning).
+typedef struct {
+  const af_env_spec *spec;
+  int num_envs;   // N: the batch size of act and observe during training (>= 1)
+  uint64_t seed;  // every random draw of the agent derives from it
+  af_env *env;
+} af_agent_setup;
+
+// N transitions, one per environment, in environment order. next_obs is the observation the
+// step produced: for an environment whose episode ended it is the episode's last one, not the
+// first of the next episode. achieved and desired are the goals in next_obs (the spec's
+// layout), NULL when the environment is not goal-conditioned. All arrays are the caller's and
+// only read during the call.
+typedef struct {
+  int n;
+  const float *obs;          // (n, obs_dim)
+  const float *act;          // (n, act_dim): the actions given to the environments
+  const float *reward;       // (n)
+  const float *next_obs;     // (n, obs_dim)
+  const uint8_t *terminated; // (n): the episode ended in a terminal state (no bootstrap)
+  const uint8_t *truncated;  // (n): the episode was cut (horizon, divergence): bootstrap
+  const af_info *info;       // (n): success, diverged
+  const float *achieved;     // (n, goal_dim) or NULL
+  const float *desired;      // (n, goal_dim) or NULL
+} af_batch;
 
 typedef struct {
   int updates;        // gradient updates done by this call
@@ -19,50 +50,69 @@ typedef struct {
   float entropy;      // minus the mean log-probability of the policy's actions
 } af_agent_stats;
 
+// one agent: a const table of functions, registered by one line in agents/registry.h.
+// Every function returning int gives AF_OK or an error code with a message in err (make,
+// save, load) or in the agent's last error (act, observe, update: af_agent_last_error).
+// act, observe and update allocate nothing.
 typedef struct af_agent_def {
   const char *name, *description;
   const af_param *params;
   int nparams;
   size_t cfg_size;
-  void *(*make)(const void *cfg, const af_env_spec *spec, uint64_t seed, char *err, size_t errsz);
+  // cfg: the agent's own table filled in; threads: numerics threads (the common key)
+  void *(*make)(const void *cfg, const af_agent_setup *setup, int threads, char *err, size_t errsz);
   void (*free)(void *a);
-  void (*act)(void *a, const float *obs, int deterministic, float *action);
-  void (*observe)(void *a, const float *obs, const float *act, float reward, const float *next_obs, int terminated);
-  void (*update)(void *a, af_agent_stats *stats);
+  // actions (n, act_dim) in [-1, 1] for obs (n, obs_dim); n is 1 or setup.num_envs
+  int (*act)(void *a, float *actions, const float *obs, int n, int deterministic, char *err, size_t errsz);
+  int (*observe)(void *a, const af_batch *batch, char *err, size_t errsz);
+  // whatever learning is due after the transitions observed so far
+  int (*update)(void *a, af_agent_stats *stats, char *err, size_t errsz);
   int (*save)(void *a, const char *path, char *err, size_t errsz);
   int (*load)(void *a, const char *path, char *err, size_t errsz);
-  // the replay buffer, for resuming (optional)
+  // the agent's experience (replay buffer) for resuming (optional)
   int (*save_replay)(void *a, const char *path, char *err, size_t errsz);
   int (*load_replay)(void *a, const char *path, char *err, size_t errsz);
 } af_agent_def;
 
 typedef struct af_agent af_agent;
 
+// the registry: names in agents/registry.h order
 int af_agent_count(void);
-const char *af_agent_name(int i);
+const char *af_agent_name(int i);  // NULL when i is out of range
+// "sac, td3, ..." for messages and help texts (static storage)
+const char *af_agent_names(void);
 
-// NULL with a one-line message naming the bad agent, key or value
-af_agent *af_agent_make(const char *name, const char *config_json, const af_env_spec *spec, uint64_t seed, char *err,
-                        size_t errsz);
-void af_agent_free(af_agent *a);
+// make an agent from its name, a JSON object of hyperparameters (NULL or "" for defaults)
+// and its setup; NULL with a one-line message naming the bad agent, key or value.
+// The agent owns its copy of the configuration; setup's pointers are borrowed.
+af_agent *af_agent_make(const char *name, const char *config_json, const af_agent_setup *setup, char *err, size_t errsz);
+void af_agent_free(af_agent *a);  // NULL is a no-op
 
-void af_agent_act(af_agent *a, const float *obs, int deterministic, float *action);
-void af_agent_observe(af_agent *a, const float *obs, const float *act, float reward, const float *next_obs, int terminated);
-void af_agent_update(af_agent *a, af_agent_stats *stats);
+// actions (n, act_dim) for observations (n, obs_dim), n being 1 or setup.num_envs; stochastic
+// (exploring) or deterministic (for evaluation). AF_ERR_ARG for another n; AF_ERR_NUMERIC
+// when the network core failed. Not thread-safe: one thread uses an agent at a time.
+int af_agent_act(af_agent *a, float *actions, const float *obs, int n, int deterministic);
+// N transitions of the environments being trained on (batch->n == setup.num_envs)
+int af_agent_observe(af_agent *a, const af_batch *batch);
+// the learning that is due (possibly none); stats describes it (stats->updates == 0: none)
+int af_agent_update(af_agent *a, af_agent_stats *stats);
+// why the last act, observe or update failed
+const char *af_agent_last_error(const af_agent *a);
+
+// networks, optimizer state, counters and RNG state to a checkpoint file (atomically), and
+// back into an agent made with the same configuration; 0, or -1 with a message
 int af_agent_save(af_agent *a, const char *path, char *err, size_t errsz);
 int af_agent_load(af_agent *a, const char *path, char *err, size_t errsz);
 // the agent's experience (replay buffer) for resuming; 0 and nothing written if it has none
 int af_agent_save_replay(af_agent *a, const char *path, char *err, size_t errsz);
 int af_agent_load_replay(af_agent *a, const char *path, char *err, size_t errsz);
 
-// the resolved hyperparameters as JSON (owned by the agent)
-const char *af_agent_config_json(af_agent *a);
+// the resolved hyperparameters as JSON, common keys included (owned by the agent)
+const char *af_agent_config_json(const af_agent *a);
 // the agent's own state, for agent-specific tools and tests
 void *af_agent_impl(af_agent *a);
 
 // the hyperparameter table of an agent, for --help; -1 if unknown
 int af_agent_describe(FILE *f, const char *name);
-
-extern const af_agent_def af_sac_def;
 
 #endif

@@ -18,7 +18,8 @@ static const af_param sac_params[] = {
   {"tau", AF_P_DOUBLE, offsetof(af_sac_cfg, tau), 0.005, 0, 1, NULL, "Polyak factor of the target critics"},
   {"buffer", AF_P_INT, offsetof(af_sac_cfg, buffer), 1000000, 1, AF_REPLAY_MAX, NULL, "replay capacity (transitions)"},
   {"warmup", AF_P_INT, offsetof(af_sac_cfg, warmup), 5000, 0, 10000000, NULL, "uniform random actions for this many steps before learning"},
-  {"updates_per_step", AF_P_INT, offsetof(af_sac_cfg, updates_per_step), 1, 0, 64, NULL, "gradient updates per environment step"},
+  {"updates_per_step", AF_P_INT, offsetof(af_sac_cfg, updates_per_step), 1, 0, 64, NULL, "gradient updates every update_every environment steps"},
+  {"update_every", AF_P_INT, offsetof(af_sac_cfg, update_every), 1, 1, 1000000, NULL, "environment steps (over all environments) between rounds of updates"},
   {"init_alpha", AF_P_DOUBLE, offsetof(af_sac_cfg, init_alpha), 1.0, 1e-6, 100, NULL, "initial entropy temperature"},
   {"learn_alpha", AF_P_BOOL, offsetof(af_sac_cfg, learn_alpha), 1, 0, 1, NULL, "learn the temperature towards entropy -|A|"},
   {"grad_clip", AF_P_DOUBLE, offsetof(af_sac_cfg, grad_clip), 0, 0, 1e6, NULL, "clip gradient norms (0: off)"},
@@ -162,28 +163,37 @@ static void sac_free(void *p) {
   free(s);
 }
 
-static void *sac_make(const void *cfgp, const af_env_spec *spec, uint64_t seed, char *err, size_t errsz) {
+static void *sac_make(const void *cfgp, const af_agent_setup *setup, int threads, char *err, size_t errsz) {
   const af_sac_cfg *c = cfgp;
+  const af_env_spec *spec = setup->spec;
+  const uint64_t seed = setup->seed;
   if (c->log_std_min >= c->log_std_max) { snprintf(err, errsz, "agent.log_std_min must be below agent.log_std_max"); return NULL; }
-  if (spec->act_dim > 64) { snprintf(err, errsz, "sac: action size %d above 64", spec->act_dim); return NULL; }
+  if (spec->obs_dim < 1 || spec->act_dim < 1) { snprintf(err, errsz, "sac: needs a state observation and an action (obs %d, act %d)", spec->obs_dim, spec->act_dim); return NULL; }
   af_sac *s = calloc(1, sizeof *s);
   if (!s) { snprintf(err, errsz, "out of memory"); return NULL; }
   s->cfg = *c;
   s->od = spec->obs_dim;
   s->ad = spec->act_dim;
   s->B = c->batch;
+  s->N = setup->num_envs;
+  s->gd = spec->goal_dim;
+  s->achieved_offset = spec->achieved_offset;
+  s->desired_offset = spec->desired_offset;
   s->target_entropy = -(float)spec->act_dim;
   s->log_alpha = logf((float)c->init_alpha);
   af_rng_seed(&s->rng, af_seed_derive(seed, 0x5AC));
-  // networks: actor obs -> 2 |A|, critics [obs, act] -> 1, planned for the batch and one row
+  // networks: actor obs -> 2 |A|, critics [obs, act] -> 1; the actor is planned for the
+  // batch, the N environments and one row (evaluation), the critics for the batch
   int asz[8], qsz[8], L = c->layers + 1;
   asz[0] = s->od;
   qsz[0] = s->od + s->ad;
   for (int l = 1; l < L; l++) asz[l] = qsz[l] = c->hidden;
   asz[L] = 2 * s->ad;
   qsz[L] = 1;
-  int bs[2] = {c->batch, 1}, nb = c->batch == 1 ? 1 : 2;
-  if (!(s->ctx = af_nn_ctx_make(err, errsz)) ||
+  int bs[3] = {c->batch}, nb = 1;
+  if (s->N != c->batch) bs[nb++] = s->N;
+  if (s->N != 1 && c->batch != 1) bs[nb++] = 1;
+  if (!(s->ctx = af_nn_ctx_make(threads, err, errsz)) ||
       !(s->actor = af_mlp_make(s->ctx, L, asz, AF_ACT_RELU, AF_ACT_NONE, bs, nb, err, errsz)) ||
       !(s->q1 = af_mlp_make(s->ctx, L, qsz, AF_ACT_RELU, AF_ACT_NONE, bs, 1, err, errsz)) ||
       !(s->q2 = af_mlp_make(s->ctx, L, qsz, AF_ACT_RELU, AF_ACT_NONE, bs, 1, err, errsz)) ||
@@ -203,13 +213,13 @@ static void *sac_make(const void *cfgp, const af_env_spec *spec, uint64_t seed, 
   if (af_adam_init(&s->opt_actor, af_mlp_nparams(s->actor), lr, err, errsz) ||
       af_adam_init(&s->opt_q1, af_mlp_nparams(s->q1), lr, err, errsz) ||
       af_adam_init(&s->opt_q2, af_mlp_nparams(s->q2), lr, err, errsz) || af_adam_init(&s->opt_alpha, 1, lr, err, errsz) ||
-      af_replay_init(&s->replay, c->buffer, s->od, s->ad, 0, err, errsz)) {
+      af_replay_init(&s->replay, c->buffer, s->od, s->ad, s->gd, err, errsz)) {
     sac_free(s);
     return NULL;
   }
-  // batch and scratch in one allocation
-  const int B = s->B, od = s->od, ad = s->ad, qd = od + ad;
-  size_t n = (size_t)B * (2 * od + ad + 2 + 2 * qd + 2 * ad + 3 * ad + 2 + 3 + 2 * qd + 2 * ad);
+  // batch and scratch in one allocation, and the acting scratch for N rows
+  const int B = s->B, od = s->od, ad = s->ad, qd = od + ad, N = s->N;
+  size_t n = (size_t)B * (2 * od + ad + 2 + 2 * qd + 2 * ad + 3 * ad + 2 + 3 + 2 * qd + 2 * ad) + (size_t)N * (3 * ad + 1);
   float *p = s->obs = calloc(n, sizeof(float));
   if (!p) { snprintf(err, errsz, "out of memory"); sac_free(s); return NULL; }
   s->obs = p; p += (size_t)B * od;
@@ -231,40 +241,62 @@ static void *sac_make(const void *cfgp, const af_env_spec *spec, uint64_t seed, 
   s->dq2 = p; p += B;
   s->dqin1 = p; p += (size_t)B * qd;
   s->dqin2 = p; p += (size_t)B * qd;
-  s->dact = p;
+  s->dact = p; p += (size_t)B * 2 * ad;
+  s->act_eps = p; p += (size_t)N * ad;
+  s->act_u = p; p += (size_t)N * ad;
+  s->act_sd = p; p += (size_t)N * ad;
+  s->act_logp = p;
   return s;
 }
 
-static void sac_act(void *p, const float *obs, int deterministic, float *action) {
+static int numeric_error(const af_sac *s, char *err, size_t errsz) {
+  const char *e = af_nn_ctx_error(s->ctx);
+  if (!e) return AF_OK;
+  snprintf(err, errsz, "sac: %s", e);
+  return AF_ERR_NUMERIC;
+}
+
+static int sac_act(void *p, float *action, const float *obs, int n, int deterministic, char *err, size_t errsz) {
   af_sac *s = p;
+  if (n != 1 && n != s->N) { snprintf(err, errsz, "sac: act on %d observations (made for 1 or %d)", n, s->N); return AF_ERR_ARG; }
+  const int ad = s->ad;
   // uniform random during warm-up
   if (!deterministic && s->observed < s->cfg.warmup) {
-    for (int i = 0; i < s->ad; i++) action[i] = (float)af_rng_range(&s->rng, -1, 1);
-    return;
+    for (int i = 0; i < n * ad; i++) action[i] = (float)af_rng_range(&s->rng, -1, 1);
+    return AF_OK;
   }
-  const float *out = af_mlp_forward(s->actor, 1, obs);
+  const float *out = af_mlp_forward(s->actor, n, obs);
+  if (!out) return numeric_error(s, err, errsz);
   if (deterministic) {
-    for (int i = 0; i < s->ad; i++) action[i] = tanhf(out[i]);
-    return;
+    for (int b = 0; b < n; b++)
+      for (int i = 0; i < ad; i++) action[b * ad + i] = tanhf(out[b * 2 * ad + i]);
+  } else {
+    af_rng_normal_fill(&s->rng, s->act_eps, n * ad);
+    squash(s, n, out, s->act_eps, action, s->act_u, s->act_sd, s->act_logp);
   }
-  float u[64], sd[64], lp;
-  af_rng_normal_fill(&s->rng, s->act_eps, s->ad);
-  squash(s, 1, out, s->act_eps, action, u, sd, &lp);
+  return numeric_error(s, err, errsz);
 }
 
-static void sac_observe(void *p, const float *obs, const float *act, float reward, const float *next_obs, int terminated) {
+// each transition goes into the replay; every update_every-th one after the warm-up makes
+// updates_per_step updates due
+static int sac_observe(void *p, const af_batch *b, char *err, size_t errsz) {
   af_sac *s = p;
-  af_replay_add(&s->replay, obs, act, reward, next_obs, terminated, NULL, NULL);
-  s->observed++;
+  if (b->n != s->N) { snprintf(err, errsz, "sac: observe %d transitions (made for %d environments)", b->n, s->N); return AF_ERR_ARG; }
+  const int od = s->od, ad = s->ad, gd = s->gd;
+  for (int i = 0; i < b->n; i++) {
+    const float *ag = b->achieved ? b->achieved + (size_t)i * gd : NULL, *dg = b->desired ? b->desired + (size_t)i * gd : NULL;
+    af_replay_add(&s->replay, b->obs + (size_t)i * od, b->act + (size_t)i * ad, b->reward[i], b->next_obs + (size_t)i * od,
+                  b->terminated[i], ag, dg);
+    s->observed++;
+    if (s->observed >= s->cfg.warmup && s->observed % s->cfg.update_every == 0) s->due += s->cfg.updates_per_step;
+  }
+  return AF_OK;
 }
 
-static void sac_update(void *p, af_agent_stats *st) {
-  af_sac *s = p;
+int af_sac_learn(af_sac *s, int updates, af_agent_stats *st) {
   memset(st, 0, sizeof *st);
-  st->alpha = expf(s->log_alpha);
-  if (s->observed < s->cfg.warmup || s->replay.size < 1) return;
   af_sac_losses l;
-  for (int k = 0; k < s->cfg.updates_per_step; k++) {
+  for (int k = 0; k < updates && s->replay.size > 0; k++) {
     af_replay_sample(&s->replay, &s->rng, s->B, s->obs, s->act, s->rew, s->next_obs, s->done);
     af_rng_normal_fill(&s->rng, s->eps_next, s->B * s->ad);
     af_rng_normal_fill(&s->rng, s->eps_pi, s->B * s->ad);
@@ -275,10 +307,20 @@ static void sac_update(void *p, af_agent_stats *st) {
     st->entropy = l.entropy;
   }
   st->alpha = expf(s->log_alpha);
+  return af_nn_ctx_error(s->ctx) ? AF_ERR_NUMERIC : AF_OK;
+}
+
+static int sac_update(void *p, af_agent_stats *st, char *err, size_t errsz) {
+  af_sac *s = p;
+  int due = s->due;
+  s->due = 0;
+  if (af_sac_learn(s, due, st)) return numeric_error(s, err, errsz);
+  return AF_OK;
 }
 
 // networks, optimizer moments, temperature, and the exact counters and RNG state, so that a
-// loaded agent continues as the saved one would have (the replay buffer is saved apart)
+// loaded agent continues as the saved one would have (the replay buffer is saved apart).
+// Checkpoints are taken after update, when no update is due.
 typedef struct { float words[4 * 10]; } packed_state;
 
 static int tensors(af_sac *s, af_tensor *t, packed_state *ps) {

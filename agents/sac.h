@@ -10,7 +10,7 @@
 
 typedef struct {
   double lr, gamma, tau, init_alpha, grad_clip, log_std_min, log_std_max;
-  int batch, hidden, layers, buffer, warmup, updates_per_step, learn_alpha;
+  int batch, hidden, layers, buffer, warmup, updates_per_step, update_every, learn_alpha;
 } af_sac_cfg;
 
 typedef struct {
@@ -20,6 +20,8 @@ typedef struct {
 typedef struct af_sac {
   af_sac_cfg cfg;
   int od, ad, B;
+  int N;                       // environments per act and observe
+  int gd, achieved_offset, desired_offset;  // the goal layout (gd 0: none)
   float target_entropy;
   af_nn_ctx *ctx;
   af_mlp *actor, *q1, *q2, *q1t, *q2t;
@@ -28,10 +30,11 @@ typedef struct af_sac {
   af_replay replay;
   af_rng rng;
   long observed;
+  int due;                     // updates owed by the transitions observed so far
   // batch and scratch, sized at make: (B, od) (B, ad) (B) ...
   float *obs, *act, *rew, *next_obs, *done, *qin, *qin_next, *eps_next, *eps_pi;
   float *a_pi, *u_pi, *sd_pi, *logp, *logp_next, *y, *dq1, *dq2, *dqin1, *dqin2, *dact;
-  float act_eps[64], act_out[64];
+  float *act_eps, *act_u, *act_sd, *act_logp;  // acting scratch (N, ad) and (N)
 } af_sac;
 
 // the gradients of the three SAC losses for a given batch and given standard-normal draws
@@ -40,6 +43,11 @@ typedef struct af_sac {
 // log_alpha_grad. Used by update and by the gradient checks.
 void af_sac_grads(af_sac *s, const float *obs, const float *act, const float *rew, const float *next_obs,
                   const float *done, const float *eps_next, const float *eps_pi, int apply, af_sac_losses *out);
+
+// `updates` gradient updates on batches drawn from the replay, whatever the schedule says
+// (update calls it with the updates that are due; benchmarks call it directly); AF_OK, or
+// AF_ERR_NUMERIC when the network core failed
+int af_sac_learn(af_sac *s, int updates, af_agent_stats *stats);
 
 // multiply-adds of one update (for GFLOP/s figures)
 double af_sac_update_flops(const af_sac *s);

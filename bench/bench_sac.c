@@ -19,23 +19,26 @@
 static double time_ours(double *flops_per_update, int updates) {
   af_env_spec spec = {.obs_dim = OBS, .act_dim = ACT};
   char err[256];
-  af_agent *ag = af_agent_make("sac", "{\"batch\": 256, \"hidden\": 256, \"buffer\": 10000, \"warmup\": 0}", &spec, 1, err, sizeof err);
+  af_agent *ag = af_agent_make("sac", "{\"batch\": 256, \"hidden\": 256, \"buffer\": 10000, \"warmup\": 0}",
+                               &(af_agent_setup){.spec = &spec, .num_envs = 1, .seed = 1}, err, sizeof err);
   if (!ag) { fprintf(stderr, "armfarm bench: %s\n", err); return 0; }
   // a replay of random transitions
   af_rng r;
   af_rng_seed(&r, 3);
+  af_sac *sac = af_agent_impl(ag);
   float o[OBS], a[ACT], no[OBS];
   for (int i = 0; i < 10000; i++) {
     for (int k = 0; k < OBS; k++) { o[k] = (float)af_rng_normal(&r); no[k] = (float)af_rng_normal(&r); }
     for (int k = 0; k < ACT; k++) a[k] = (float)af_rng_range(&r, -1, 1);
-    af_agent_observe(ag, o, a, (float)af_rng_normal(&r), no, af_rng_uniform(&r) < 0.05);
+    af_replay_add(&sac->replay, o, a, (float)af_rng_normal(&r), no, af_rng_uniform(&r) < 0.05, NULL, NULL);
   }
+  // updates back to back, whatever the schedule would say
   af_agent_stats st;
-  for (int i = 0; i < 10; i++) af_agent_update(ag, &st);
+  af_sac_learn(sac, 10, &st);
   double best = 0;
   for (int round = 0; round < 3; round++) {
     double t0 = af_now();
-    for (int i = 0; i < updates; i++) af_agent_update(ag, &st);
+    if (af_sac_learn(sac, updates, &st)) { fprintf(stderr, "armfarm bench: sac update failed\n"); af_agent_free(ag); return 0; }
     double ups = updates / (af_now() - t0);
     if (ups > best) best = ups;
   }
@@ -116,7 +119,6 @@ int af_cmd_bench_sac(int argc, char **argv) {
       return AF_EXIT_OK;
     } else { fprintf(stderr, "armfarm bench sac: unknown option '%s'\n", argv[i]); return AF_EXIT_USAGE; }
   }
-  af_nn_set_threads(1);
   double flops = 0, ours = time_ours(&flops, 300);
   double gflops = ours * flops / 1e9, mm = matmul_gflops();
   char why[256];

@@ -89,8 +89,8 @@ struct af_vecenv {
   int rc;
 };
 
-uint64_t af_vecenv_seed(uint64_t seed, int i, long episode) {
-  return af_seed_derive(af_seed_derive(seed, 100 + (uint64_t)i), (uint64_t)episode);
+uint64_t af_vecenv_seed(uint64_t seed, int n, int i, long episode) {
+  return af_seed_derive(af_seed_derive(seed, 11), (uint64_t)episode * (uint64_t)n + (uint64_t)i);
 }
 
 // step environments [lo, hi) of the current batch
@@ -107,7 +107,7 @@ static void step_slice(af_vecenv *v, int lo, int hi) {
     if (term || trunc) {
       // keep the last observation, start the next episode
       if (v->final_obs) memcpy(v->final_obs + (size_t)i * s->obs_dim, o, sizeof(float) * (size_t)s->obs_dim);
-      af_env_reset(v->envs[i], af_vecenv_seed(v->seed, i, v->episode[i]++), o);
+      af_env_reset(v->envs[i], af_vecenv_seed(v->seed, v->n, i, v->episode[i]++), o);
     }
   }
 }
@@ -191,7 +191,24 @@ int af_vecenv_reset(af_vecenv *v, uint64_t seed, float *obs) {
   v->seed = seed;
   for (int i = 0; i < v->n; i++) {
     v->episode[i] = 1;
-    int rc = af_env_reset(v->envs[i], af_vecenv_seed(seed, i, 0), obs + (size_t)i * s->obs_dim);
+    int rc = af_env_reset(v->envs[i], af_vecenv_seed(seed, v->n, i, 0), obs + (size_t)i * s->obs_dim);
+    if (rc) return rc;
+  }
+  return AF_OK;
+}
+
+void af_vecenv_episodes(const af_vecenv *v, long *episodes) {
+  memcpy(episodes, v->episode, sizeof(long) * (size_t)v->n);
+}
+
+int af_vecenv_restore(af_vecenv *v, uint64_t seed, const long *episodes, float *obs) {
+  const af_env_spec *s = &v->envs[0]->spec;
+  for (int i = 0; i < v->n; i++)
+    if (episodes[i] < 1) return AF_ERR_ARG;
+  v->seed = seed;
+  for (int i = 0; i < v->n; i++) {
+    v->episode[i] = episodes[i];
+    int rc = af_env_reset(v->envs[i], af_vecenv_seed(seed, v->n, i, episodes[i] - 1), obs + (size_t)i * s->obs_dim);
     if (rc) return rc;
   }
   return AF_OK;

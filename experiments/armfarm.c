@@ -4,7 +4,6 @@
 #include <string.h>  // strcmp
 
 #include "base/config.h"
-#include "agents/nn/nn.h"
 #include "envs/env.h"
 #include "analysis/analyze.h"
 #include "bench/bench.h"
@@ -45,9 +44,6 @@ static void usage(FILE *f) {
 }
 
 int main(int argc, char **argv) {
-  // single-threaded numerics unless OMP_NUM_THREADS says otherwise: reproducible, fastest
-  // for these network sizes, and the experiment runner's unit of parallelism
-  af_nn_set_threads(0);
   if (argc < 2) { usage(stderr); return AF_EXIT_USAGE; }
   const char *cmd = argv[1];
   if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) { usage(stdout); return AF_EXIT_OK; }

@@ -1,30 +1,36 @@
 // armfarm train: one training run. A run document {"env": {"name", ...config}, "agent":
-// {"name", ...hyperparameters}, "train": {...}} from --config, --set edits and flags; writes
-// config.json, progress.csv (one row per episode), eval.csv (deterministic evaluation),
-// checkpoint.bin, and prints where the time went.
+// {"name", ...hyperparameters}, "train": {...}, "eval_envs": {...}} from --config, --set
+// edits and flags. N environments (train.num_envs) are stepped by K threads (train.threads)
+// through the vectorized runner; the agent acts on all N at once and observes N transitions
+// per step. Writes config.json, progress.csv (one row per finished episode), eval.csv
+// (deterministic evaluation) and eval_NAME.csv per evaluation setting, checkpoint.bin, and
+// resume/ checkpoints; prints where the time went.
 #include <errno.h>     // errno
 #include <math.h>      // sqrt
 #include <stdio.h>
 #include <stdlib.h>    // calloc, free
 #include <string.h>    // strcmp
 #include <sys/stat.h>  // mkdir, stat
-#include <unistd.h>    // isatty
+#include <unistd.h>    // isatty, truncate
 
 #include <cjson/cJSON.h>
 #include "agents/agent.h"
 #include "agents/nn/nn.h"  // checkpoint files
-#include "envs/env.h"
 #include "base/rng.h"
+#include "envs/env.h"
+#include "envs/vecenv.h"
 #include "experiments/cli.h"
 
-typedef struct { int steps, seed, eval_every, eval_episodes, checkpoint_every; } train_cfg;
+typedef struct { int steps, seed, eval_every, eval_episodes, checkpoint_every, num_envs, threads; } train_cfg;
 
 static const af_param train_params[] = {
-  {"steps", AF_P_INT, offsetof(train_cfg, steps), 100000, 1, 1e9, NULL, "environment steps"},
+  {"steps", AF_P_INT, offsetof(train_cfg, steps), 100000, 1, 1e9, NULL, "environment steps over all environments (rounded up to a multiple of num_envs)"},
   {"seed", AF_P_INT, offsetof(train_cfg, seed), 0, 0, 2147483647, NULL, "run seed: every random draw derives from it"},
   {"eval_every", AF_P_INT, offsetof(train_cfg, eval_every), 5000, 1, 1e9, NULL, "steps between deterministic evaluations"},
   {"eval_episodes", AF_P_INT, offsetof(train_cfg, eval_episodes), 10, 1, 10000, NULL, "episodes per evaluation"},
   {"checkpoint_every", AF_P_INT, offsetof(train_cfg, checkpoint_every), 50000, 1, 1e9, NULL, "steps between checkpoints"},
+  {"num_envs", AF_P_INT, offsetof(train_cfg, num_envs), 1, 1, 4096, NULL, "environments stepped together; the agent acts on all of them at once"},
+  {"threads", AF_P_INT, offsetof(train_cfg, threads), 1, 1, 256, NULL, "threads stepping the environments (the curves do not depend on it)"},
 };
 #define N_TRAIN ((int)(sizeof train_params / sizeof train_params[0]))
 
@@ -34,19 +40,18 @@ static void train_usage(FILE *f) {
     "                     [--eval-every K] [--eval-episodes E] [--checkpoint-every C] [--resume]\n"
     "  --config    a run document: {\"env\": {\"name\": ..., env keys}, \"agent\": {\"name\": ..., hyperparameters},\n"
     "              \"train\": {train keys}}; flags and --set (dotted paths such as agent.lr=0.001,\n"
-    "              env.reward=sparse, train.eval_every=2000) override it\n"
+    "              env.reward=sparse, train.num_envs=8) override it\n"
     "  --out       run folder (created; refused if it already holds a run)\n"
     "  --resume    continue the run in --out from its last checkpoint (same configuration only);\n"
     "              the curves come out as if it had never stopped\n"
     "  writes config.json, progress.csv (per episode), eval.csv (per evaluation), checkpoint.bin\n"
-    "  single-threaded unless OMP_NUM_THREADS says otherwise\n"
+    "  network numerics run on agent.threads threads (default 1)\n"
     "train keys:\n");
   af_params_print(f, train_params, N_TRAIN, "  ");
-  fprintf(f, "agents (--agent NAME --help for hyperparameters):");
-  for (int i = 0; i < af_agent_count(); i++) fprintf(f, " %s", af_agent_name(i));
-  fprintf(f, "\n");
+  fprintf(f, "agents (--agent NAME --help for hyperparameters): %s\n", af_agent_names());
 }
 
+// ---- the run document ----
 // a section of the run document as its own object (created if absent)
 static cJSON *section(cJSON *doc, const char *name) {
   cJSON *s = cJSON_GetObjectItemCaseSensitive(doc, name);
@@ -74,141 +79,14 @@ static void merge(cJSON *dst, const cJSON *src) {
 }
 
 static int mkdirs(const char *path) {
-  char buf[4096];
-  snprintf(buf, sizeof buf, "%s", path);
-  for (char *p = buf + 1; *p; p++)
-    if (*p == '/') { *p = 0; if (mkdir(buf, 0755) && errno != EEXIST) return -1; *p = '/'; }
-  return mkdir(buf, 0755) && errno != EEXIST ? -1 : 0;
-}
-
-// deterministic evaluation over E episodes with fixed seeds; mean return, std, success, length
-static void evaluate(af_env *env, af_agent *ag, const train_cfg *tc, float *obs, float *act, double *ret, double *sd,
-                     double *succ, double *len) {
-  double s = 0, s2 = 0, sc = 0, sl = 0;
-  for (int k = 0; k < tc->eval_episodes; k++) {
-    af_env_reset(env, af_seed_derive(af_seed_derive((uint64_t)tc->seed, 12), (uint64_t)k), obs);
-    af_info info;
-    float r;
-    int te = 0, tr = 0;
-    while (!te && !tr) {
-      af_agent_act(ag, obs, 1, act);
-      af_env_step(env, act, obs, &r, &te, &tr, &info);
-    }
-    s += info.episode.ret;
-    s2 += (double)info.episode.ret * info.episode.ret;
-    sc += info.episode.success;
-    sl += info.episode.length;
-  }
-  int E = tc->eval_episodes;
-  *ret = s / E;
-  *sd = E > 1 ? sqrt(fmax(0, (s2 - s * s / E) / (E - 1))) : 0;
-  *succ = sc / E;
-  *len = sl / E;
-}
-
-// ---- resuming ----
-// At an episode boundary the environment holds nothing worth saving (the next episode resets
-// from a seed derived from its index) and evaluation uses fixed seeds and the deterministic
-// policy, so the agent, its replay buffer, the counters and the lengths of the two CSV files
-// are the whole state of a run. A checkpoint goes to resume/step_N/, then resume/latest is
-// renamed into place, then the previous one is removed: a kill at any point leaves a
-// complete checkpoint.
-#define MAX_EVAL_ENVS 8
-
-typedef struct {
-  long step, episode, prog_len, eval_len;
-  long extra_len[MAX_EVAL_ENVS];  // eval_<name>.csv lengths
-  af_agent_stats last;
-  double last_eval, elapsed;
-} trainer_state;
-
-static char *read_file(const char *dir, const char *name) {
-  char path[4096];
-  snprintf(path, sizeof path, "%s/%s", dir, name);
-  return af_read_file(path);
-}
-
-static int trainer_file(const char *path, trainer_state *ts, int save, char *err, size_t errsz) {
-  float words[16 + 4 * MAX_EVAL_ENVS], stats[7];
-  af_tensor t[2] = {{"trainer", words, 16 + 4 * MAX_EVAL_ENVS}, {"trainer_stats", stats, 7}};
-  if (save) {
-    af_nn_pack_u64(words, (uint64_t)ts->step);
-    af_nn_pack_u64(words + 4, (uint64_t)ts->episode);
-    af_nn_pack_u64(words + 8, (uint64_t)ts->prog_len);
-    af_nn_pack_u64(words + 12, (uint64_t)ts->eval_len);
-    for (int i = 0; i < MAX_EVAL_ENVS; i++) af_nn_pack_u64(words + 16 + 4 * i, (uint64_t)ts->extra_len[i]);
-    float v[7] = {ts->last.critic_loss, ts->last.actor_loss, ts->last.alpha, ts->last.entropy, (float)ts->last_eval,
-                  (float)ts->elapsed, (float)ts->last.updates};
-    memcpy(stats, v, sizeof v);
-    return af_nn_save(path, t, 2, err, errsz);
-  }
-  if (af_nn_load(path, t, 2, err, errsz)) return -1;
-  ts->step = (long)af_nn_unpack_u64(words);
-  ts->episode = (long)af_nn_unpack_u64(words + 4);
-  ts->prog_len = (long)af_nn_unpack_u64(words + 8);
-  ts->eval_len = (long)af_nn_unpack_u64(words + 12);
-  for (int i = 0; i < MAX_EVAL_ENVS; i++) ts->extra_len[i] = (long)af_nn_unpack_u64(words + 16 + 4 * i);
-  ts->last = (af_agent_stats){.critic_loss = stats[0], .actor_loss = stats[1], .alpha = stats[2], .entropy = stats[3], .updates = (int)stats[6]};
-  ts->last_eval = stats[4];
-  ts->elapsed = stats[5];
-  return 0;
-}
-
-// cut a CSV back to the length a checkpoint recorded; it must be at least that long
-static int cut_back(const char *path, long len) {
-  struct stat st;
-  if (stat(path, &st) != 0 || st.st_size < len) return -1;
-  return truncate(path, (off_t)len);
-}
-
-static int save_resume(const char *out, af_agent *ag, trainer_state *ts, char *err, size_t errsz) {
-  char dir[4096], path[4200], old[256] = "";
-  char *prev = read_file(out, "resume/latest");
-  if (prev) { snprintf(old, sizeof old, "%.*s", (int)strcspn(prev, "\n"), prev); free(prev); }
-  snprintf(dir, sizeof dir, "%s/resume/step_%ld", out, ts->step);
-  if (mkdirs(dir)) { snprintf(err, errsz, "cannot create %.300s", dir); return -1; }
-  snprintf(path, sizeof path, "%s/agent.bin", dir);
-  if (af_agent_save(ag, path, err, errsz)) return -1;
-  snprintf(path, sizeof path, "%s/replay.bin", dir);
-  if (af_agent_save_replay(ag, path, err, errsz)) return -1;
-  snprintf(path, sizeof path, "%s/trainer.bin", dir);
-  if (trainer_file(path, ts, 1, err, errsz)) return -1;
-  // publish: the pointer names the newest complete checkpoint
-  char tmp[4200], latest[4200];
-  snprintf(tmp, sizeof tmp, "%s/resume/latest.tmp", out);
-  snprintf(latest, sizeof latest, "%s/resume/latest", out);
-  FILE *f = fopen(tmp, "w");
-  if (!f || fprintf(f, "step_%ld\n", ts->step) < 0 || fclose(f) != 0 || rename(tmp, latest) != 0) {
-    snprintf(err, errsz, "cannot write %.300s", latest);
-    return -1;
-  }
-  // the previous checkpoint is no longer needed
-  if (old[0] && strcmp(old, dir + strlen(out) + 8) != 0) {
-    const char *files[3] = {"agent.bin", "replay.bin", "trainer.bin"};
-    for (int i = 0; i < 3; i++) {
-      snprintf(path, sizeof path, "%s/resume/%s/%s", out, old, files[i]);
-      remove(path);
-    }
-    snprintf(path, sizeof path, "%s/resume/%s", out, old);
-    rmdir(path);
-  }
-  return 0;
-}
-
-// 1 when a checkpoint was loaded, 0 when there is none (start over), -1 on error
-static int load_resume(const char *out, af_agent *ag, trainer_state *ts, char *err, size_t errsz) {
-  char *latest = read_file(out, "resume/latest");
-  if (!latest) return 0;
-  char dir[4096], path[4200];
-  snprintf(dir, sizeof dir, "%s/resume/%.*s", out, (int)strcspn(latest, "\n"), latest);
-  free(latest);
-  snprintf(path, sizeof path, "%s/agent.bin", dir);
-  if (af_agent_load(ag, path, err, errsz)) return -1;
-  snprintf(path, sizeof path, "%s/replay.bin", dir);
-  if (af_agent_load_replay(ag, path, err, errsz)) return -1;
-  snprintf(path, sizeof path, "%s/trainer.bin", dir);
-  if (trainer_file(path, ts, 0, err, errsz)) return -1;
-  return 1;
+  char *buf = strdup(path);
+  if (!buf) return -1;
+  int rc = 0;
+  for (char *p = buf + 1; *p && rc == 0; p++)
+    if (*p == '/') { *p = 0; if (mkdir(buf, 0755) && errno != EEXIST) rc = -1; *p = '/'; }
+  if (rc == 0 && mkdir(buf, 0755) && errno != EEXIST) rc = -1;
+  free(buf);
+  return rc;
 }
 
 // ---- a run document made real: checked sections, environments, agent ----
@@ -216,8 +94,10 @@ typedef struct {
   train_cfg tc;
   const char *env_name, *agent_name;  // inside the document
   char *env_cfg, *agent_cfg;
-  af_env *env, *eval_env, *extra_env[MAX_EVAL_ENVS];
-  char extra_name[MAX_EVAL_ENVS][32];
+  af_vecenv *vec;      // the N training environments
+  af_env *eval_env;    // deterministic evaluation; also the agent's environment
+  af_env **extra_env;  // named evaluation settings
+  char **extra_name;
   int n_extra;
   af_agent *ag;
 } run_setup;
@@ -225,83 +105,106 @@ typedef struct {
 static void setup_free(run_setup *r) {
   free(r->env_cfg);
   free(r->agent_cfg);
-  af_env_free(r->env);
+  af_vecenv_free(r->vec);
   af_env_free(r->eval_env);
-  for (int i = 0; i < r->n_extra; i++) af_env_free(r->extra_env[i]);
+  for (int i = 0; i < r->n_extra; i++) {
+    af_env_free(r->extra_env[i]);
+    free(r->extra_name[i]);
+  }
+  free(r->extra_env);
+  free(r->extra_name);
   af_agent_free(r->ag);
   memset(r, 0, sizeof *r);
 }
 
-// every error names its place in the document (env..., agent.KEY, train.KEY, eval_envs.NAME)
-static int setup(cJSON *doc, run_setup *r, char *err, size_t errsz) {
-  memset(r, 0, sizeof *r);
+// top-level keys of a run document, with a suggestion for a misspelt one
+static int check_top_keys(const cJSON *doc, char *err, size_t errsz) {
   static const char *top[] = {"name", "env", "agent", "train", "eval_envs", "sweep", "jobs"};
-  for (cJSON *it = doc->child; it; it = it->next) {
-    int known = 0;
-    for (int i = 0; i < 7; i++) known |= !strcmp(it->string, top[i]);
-    if (!known) {
-      const char *best = NULL;
-      int bd = 99;
-      for (int i = 0; i < 7; i++) {
-        int d = af_edit_distance(it->string, top[i]);
-        if (d < bd) { bd = d; best = top[i]; }
-      }
-      if (bd <= (int)strlen(it->string) / 3 + 1) snprintf(err, errsz, "%s: unknown key (did you mean '%s'?)", it->string, best);
-      else snprintf(err, errsz, "%s: unknown key (name, env, agent, train, eval_envs, sweep, jobs)", it->string);
-      return -1;
+  for (const cJSON *it = doc->child; it; it = it->next) {
+    int known = 0, bd = 99;
+    const char *best = NULL;
+    for (int i = 0; i < 7; i++) {
+      known |= !strcmp(it->string, top[i]);
+      int d = af_edit_distance(it->string, top[i]);
+      if (d < bd) { bd = d; best = top[i]; }
     }
+    if (known) continue;
+    if (bd <= (int)strlen(it->string) / 3 + 1) snprintf(err, errsz, "%s: unknown key (did you mean '%s'?)", it->string, best);
+    else snprintf(err, errsz, "%s: unknown key (name, env, agent, train, eval_envs, sweep, jobs)", it->string);
+    return -1;
   }
-  cJSON *es = section(doc, "env"), *as = section(doc, "agent"), *ts = section(doc, "train");
-  const char *which = !cJSON_IsObject(es) ? "env" : !cJSON_IsObject(as) ? "agent" : !cJSON_IsObject(ts) ? "train" : NULL;
-  if (which) { snprintf(err, errsz, "%s: expected an object", which); return -1; }
-  cJSON *en = cJSON_GetObjectItemCaseSensitive(es, "name"), *an = cJSON_GetObjectItemCaseSensitive(as, "name");
-  if (!cJSON_IsString(en)) { snprintf(err, errsz, "env.name: expected the environment's name (see 'armfarm envs')"); return -1; }
-  if (!cJSON_IsString(an)) { snprintf(err, errsz, "agent.name: expected the agent's name (sac)"); return -1; }
-  r->env_name = en->valuestring;
-  r->agent_name = an->valuestring;
-  // train keys
-  af_params_default(&r->tc, train_params, N_TRAIN);
-  for (cJSON *it = ts->child; it; it = it->next) {
+  return 0;
+}
+
+// the train section against its table
+static int parse_train(const cJSON *ts, train_cfg *tc, char *err, size_t errsz) {
+  af_params_default(tc, train_params, N_TRAIN);
+  for (const cJSON *it = ts->child; it; it = it->next) {
     const af_param *p = af_params_find(train_params, N_TRAIN, it->string);
     if (!p) {
       const char *sg = af_params_suggest(train_params, N_TRAIN, it->string);
       snprintf(err, errsz, "train.%s: unknown key%s%s%s", it->string, sg ? " (did you mean '" : "", sg ? sg : "", sg ? "'?)" : "");
       return -1;
     }
-    if (af_param_set(&r->tc, p, it, "train", err, errsz)) return -1;
+    if (af_param_set(tc, p, it, "train", err, errsz)) return -1;
   }
-  // environments and agent
-  char e2[400];
-  r->env_cfg = without_name(es);
-  r->agent_cfg = without_name(as);
-  if (!(r->env = af_env_make(r->env_name, r->env_cfg, e2, sizeof e2)) ||
-      !(r->eval_env = af_env_make(r->env_name, r->env_cfg, e2, sizeof e2))) {
-    snprintf(err, errsz, "env: %s", e2);
-    return -1;
-  }
-  if (!(r->ag = af_agent_make(r->agent_name, r->agent_cfg, af_env_get_spec(r->env), (uint64_t)r->tc.seed, e2, sizeof e2))) {
-    snprintf(err, errsz, "%s%s", strncmp(e2, "agent.", 6) ? "agent: " : "", e2);
-    return -1;
-  }
-  // named evaluation settings: the training environment with overrides
-  cJSON *ee = cJSON_GetObjectItemCaseSensitive(doc, "eval_envs");
+  return 0;
+}
+
+// named evaluation settings: the training environment with overrides
+static int make_eval_envs(run_setup *r, const cJSON *ee, char *err, size_t errsz) {
   if (ee && !cJSON_IsObject(ee)) { snprintf(err, errsz, "eval_envs: expected an object of name: environment overrides"); return -1; }
-  for (cJSON *it = ee ? ee->child : NULL; it; it = it->next) {
-    if (r->n_extra == MAX_EVAL_ENVS) { snprintf(err, errsz, "eval_envs: at most %d settings", MAX_EVAL_ENVS); return -1; }
-    int okname = *it->string != 0 && strlen(it->string) < 32;
+  int n = cJSON_GetArraySize(ee);
+  r->extra_env = calloc((size_t)n + 1, sizeof *r->extra_env);
+  r->extra_name = calloc((size_t)n + 1, sizeof *r->extra_name);
+  if (!r->extra_env || !r->extra_name) { snprintf(err, errsz, "out of memory"); return -1; }
+  char e2[400];
+  for (const cJSON *it = ee ? ee->child : NULL; it; it = it->next) {
+    int okname = *it->string != 0 && strlen(it->string) < 64;
     for (const char *c = it->string; *c; c++) okname &= (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '_';
-    if (!okname || !cJSON_IsObject(it)) { snprintf(err, errsz, "eval_envs.%s: expected a name of [a-z0-9_] holding an object of environment keys", it->string); return -1; }
+    if (!okname || !cJSON_IsObject(it)) { snprintf(err, errsz, "eval_envs.%.64s: expected a name of [a-z0-9_] (under 64 characters) holding an object of environment keys", it->string); return -1; }
     cJSON *merged = cJSON_Parse(r->env_cfg);
     merge(merged, it);
     char *mc = cJSON_PrintUnformatted(merged);
     cJSON_Delete(merged);
-    r->extra_env[r->n_extra] = af_env_make(r->env_name, mc, e2, sizeof e2);
+    af_env *e = af_env_make(r->env_name, mc, e2, sizeof e2);
     free(mc);
-    if (!r->extra_env[r->n_extra]) { snprintf(err, errsz, "eval_envs.%s: %s", it->string, e2); return -1; }
-    snprintf(r->extra_name[r->n_extra], sizeof r->extra_name[0], "%s", it->string);
-    r->n_extra++;
+    if (!e) { snprintf(err, errsz, "eval_envs.%s: %s", it->string, e2); return -1; }
+    r->extra_env[r->n_extra] = e;
+    r->extra_name[r->n_extra++] = strdup(it->string);
   }
   return 0;
+}
+
+// every error names its place in the document (env..., agent.KEY, train.KEY, eval_envs.NAME)
+static int setup(cJSON *doc, run_setup *r, char *err, size_t errsz) {
+  memset(r, 0, sizeof *r);
+  if (check_top_keys(doc, err, errsz)) return -1;
+  cJSON *es = section(doc, "env"), *as = section(doc, "agent"), *ts = section(doc, "train");
+  const char *which = !cJSON_IsObject(es) ? "env" : !cJSON_IsObject(as) ? "agent" : !cJSON_IsObject(ts) ? "train" : NULL;
+  if (which) { snprintf(err, errsz, "%s: expected an object", which); return -1; }
+  cJSON *en = cJSON_GetObjectItemCaseSensitive(es, "name"), *an = cJSON_GetObjectItemCaseSensitive(as, "name");
+  if (!cJSON_IsString(en)) { snprintf(err, errsz, "env.name: expected the environment's name (see 'armfarm envs')"); return -1; }
+  if (!cJSON_IsString(an)) { snprintf(err, errsz, "agent.name: expected the agent's name (%s)", af_agent_names()); return -1; }
+  r->env_name = en->valuestring;
+  r->agent_name = an->valuestring;
+  if (parse_train(ts, &r->tc, err, errsz)) return -1;
+  // the training environments, the evaluation environment, the agent
+  char e2[400];
+  r->env_cfg = without_name(es);
+  r->agent_cfg = without_name(as);
+  if (!(r->vec = af_vecenv_make(r->env_name, r->env_cfg, r->tc.num_envs, r->tc.threads, e2, sizeof e2)) ||
+      !(r->eval_env = af_env_make(r->env_name, r->env_cfg, e2, sizeof e2))) {
+    snprintf(err, errsz, "env: %s", e2);
+    return -1;
+  }
+  af_agent_setup as_ = {.spec = af_env_get_spec(r->eval_env), .num_envs = r->tc.num_envs, .seed = (uint64_t)r->tc.seed,
+                        .env = r->eval_env};
+  if (!(r->ag = af_agent_make(r->agent_name, r->agent_cfg, &as_, e2, sizeof e2))) {
+    snprintf(err, errsz, "%s%s", strncmp(e2, "agent.", 6) ? "agent: " : "", e2);
+    return -1;
+  }
+  return make_eval_envs(r, cJSON_GetObjectItemCaseSensitive(doc, "eval_envs"), err, errsz);
 }
 
 int af_train_check(const char *doc_json, char *err, size_t errsz) {
@@ -314,249 +217,578 @@ int af_train_check(const char *doc_json, char *err, size_t errsz) {
   return rc;
 }
 
-int af_cmd_train(int argc, char **argv) {
-  const char *env_name = NULL, *agent_name = NULL, *config_file = NULL, *out = NULL;
-  long steps = -1, seed = -1, eval_every = -1, eval_eps = -1, ckpt_every = -1;
-  char **sets = calloc((size_t)argc + 1, sizeof *sets);
-  int nsets = 0, rc = AF_EXIT_USAGE, show_help = 0, resume = 0;
-  char *docs = NULL;
-  cJSON *doc = NULL;
-  run_setup rs;
-  memset(&rs, 0, sizeof rs);
-  FILE *prog = NULL, *evf = NULL, *extra_f[MAX_EVAL_ENVS] = {0};
-  float *obs = NULL, *next = NULL, *act = NULL;
-  char err[512];
+// the resolved run: every default filled in (owned string)
+static char *resolved_config(const run_setup *rs, cJSON *doc) {
+  cJSON *res = cJSON_CreateObject(), *re = cJSON_Parse(af_env_config_json(rs->eval_env)), *ra = cJSON_Parse(af_agent_config_json(rs->ag));
+  cJSON_AddItemToObject(re, "name", cJSON_CreateString(rs->env_name));
+  cJSON_AddItemToObject(ra, "name", cJSON_CreateString(rs->agent_name));
+  cJSON *rt = cJSON_CreateObject();
+  af_params_to_json(rt, &rs->tc, train_params, N_TRAIN);
+  cJSON_AddItemToObject(res, "env", re);
+  cJSON_AddItemToObject(res, "agent", ra);
+  cJSON_AddItemToObject(res, "train", rt);
+  cJSON *ee = cJSON_GetObjectItemCaseSensitive(doc, "eval_envs");
+  if (ee) cJSON_AddItemToObject(res, "eval_envs", cJSON_Duplicate(ee, 1));
+  char *s = cJSON_Print(res);
+  cJSON_Delete(res);
+  return s;
+}
 
-  // ---- options ----
-  for (int i = 1; i < argc; i++) {
-    const char *o = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
-    if (!strcmp(o, "--help") || !strcmp(o, "-h")) { show_help = 1; continue; }
-    if (!strcmp(o, "--resume")) { resume = 1; continue; }
-    int takes = !strcmp(o, "--env") || !strcmp(o, "--agent") || !strcmp(o, "--config") || !strcmp(o, "--set") ||
-                !strcmp(o, "--steps") || !strcmp(o, "--seed") || !strcmp(o, "--out") || !strcmp(o, "--eval-every") ||
-                !strcmp(o, "--eval-episodes") || !strcmp(o, "--checkpoint-every");
-    if (!takes) { fprintf(stderr, "armfarm train: unknown option '%s' (try --help)\n", o); goto done; }
-    if (!val) { fprintf(stderr, "armfarm train: %s needs a value\n", o); goto done; }
-    i++;
-    if (!strcmp(o, "--env")) env_name = val;
-    else if (!strcmp(o, "--agent")) agent_name = val;
-    else if (!strcmp(o, "--config")) config_file = val;
-    else if (!strcmp(o, "--set")) sets[nsets++] = (char *)val;
-    else if (!strcmp(o, "--out")) out = val;
-    else if (!strcmp(o, "--steps")) { if ((steps = af_cli_long(o, val, 1, 1000000000)) < 0) goto done; }
-    else if (!strcmp(o, "--seed")) { if ((seed = af_cli_long(o, val, 0, 2147483647)) < 0) goto done; }
-    else if (!strcmp(o, "--eval-every")) { if ((eval_every = af_cli_long(o, val, 1, 1000000000)) < 0) goto done; }
-    else if (!strcmp(o, "--eval-episodes")) { if ((eval_eps = af_cli_long(o, val, 1, 10000)) < 0) goto done; }
-    else if ((ckpt_every = af_cli_long(o, val, 1, 1000000000)) < 0) goto done;
-  }
-  if (show_help) {
-    if (agent_name && af_agent_describe(stdout, agent_name) == 0) { rc = AF_EXIT_OK; goto done; }
-    train_usage(stdout);
-    rc = AF_EXIT_OK;
+// ---- the trainer: batch buffers, the curves, counters and the episodes in progress ----
+typedef struct {
+  int N, od, ad, gd, horizon, n_extra;
+  const af_env_spec *spec;
+  // one batch: observations before and after, the episode's last observation for ended
+  // episodes, and what the agent observes
+  float *obs, *next, *final_obs, *seen, *act, *rew, *ag, *dg, *eval_obs, *eval_act;
+  uint8_t *te, *tr;
+  af_info *info;
+  // the actions of each environment's episode in progress (N, horizon, ad) and their count:
+  // replayed from the episode's seed, they give back its state when resuming; the episodes
+  // each environment has started (the vectorized runner's counters, kept for checkpoints)
+  float *log;
+  int *log_len;
+  long *episodes;
+  // counters and the last figures
+  long step, episode;
+  double last_eval;
+  af_agent_stats last;
+  // the curves
+  FILE *prog, *evf, **extra_f;
+  long prog_len, eval_len, *extra_len;
+  // where the time went
+  double t0, t_env, t_act, t_upd, t_eval, t_log, last_show;
+} trainer;
+
+static void trainer_free(trainer *t) {
+  if (t->prog) fclose(t->prog);
+  if (t->evf) fclose(t->evf);
+  for (int i = 0; i < t->n_extra && t->extra_f; i++)
+    if (t->extra_f[i]) fclose(t->extra_f[i]);
+  free(t->extra_f);
+  free(t->extra_len);
+  free(t->obs);
+  free(t->te);
+  free(t->info);
+  free(t->log);
+  free(t->log_len);
+  free(t->episodes);
+  memset(t, 0, sizeof *t);
+}
+
+// every buffer sized once from the spec: the loop allocates nothing
+static int trainer_make(trainer *t, const run_setup *rs) {
+  memset(t, 0, sizeof *t);
+  const af_env_spec *s = af_vecenv_spec(rs->vec);
+  t->spec = s;
+  t->N = rs->tc.num_envs;
+  t->od = s->obs_dim;
+  t->ad = s->act_dim;
+  t->gd = s->goal_dim;
+  t->horizon = s->horizon;
+  t->n_extra = rs->n_extra;
+  size_t N = (size_t)t->N, od = (size_t)t->od, ad = (size_t)t->ad, gd = (size_t)t->gd;
+  size_t n = N * (4 * od + ad + 1 + 2 * gd) + od + ad;
+  float *p = t->obs = calloc(n, sizeof(float));
+  t->te = calloc(2 * N, 1);
+  t->info = calloc(N, sizeof *t->info);
+  t->log = calloc(N * (size_t)t->horizon * ad + 1, sizeof(float));
+  t->log_len = calloc(N, sizeof *t->log_len);
+  t->episodes = calloc(N, sizeof *t->episodes);
+  t->extra_f = calloc((size_t)t->n_extra + 1, sizeof *t->extra_f);
+  t->extra_len = calloc((size_t)t->n_extra + 1, sizeof *t->extra_len);
+  if (!p || !t->te || !t->info || !t->log || !t->log_len || !t->episodes || !t->extra_f || !t->extra_len) return -1;
+  t->tr = t->te + N;
+  p += N * od;  // obs is the first block
+  t->next = p; p += N * od;
+  t->final_obs = p; p += N * od;
+  t->seen = p; p += N * od;
+  t->act = p; p += N * ad;
+  t->rew = p; p += N;
+  t->ag = p; p += N * gd;
+  t->dg = p; p += N * gd;
+  t->eval_obs = p; p += od;
+  t->eval_act = p;
+  return 0;
+}
+
+// ---- resuming ----
+// The state of a run is the agent, its replay buffer, the counters, the lengths of the CSV
+// files, and each environment's episode in progress, which is its episode number and the
+// actions taken so far: reset from the episode's seed and replayed, an environment is where
+// it was, bit for bit. Evaluation uses fixed seeds and the deterministic policy. A checkpoint
+// goes to resume/step_N/, then resume/latest is renamed into place, then the previous one is
+// removed: a kill at any point leaves a complete checkpoint.
+enum { T_WORDS = 4, T_STATS = 7 };
+
+static int trainer_file(const char *path, trainer *t, int save, char *err, size_t errsz) {
+  const int N = t->N, ne = t->n_extra;
+  size_t nw = (size_t)(5 + ne) * T_WORDS, nact = 0;
+  for (int i = 0; i < N; i++) nact += (size_t)t->log_len[i] * t->ad;
+  float *words = calloc(nw + (size_t)N * T_WORDS + N, sizeof(float)), stats[T_STATS];
+  float *eps = words ? words + nw : NULL, *lens = eps ? eps + (size_t)N * T_WORDS : NULL;
+  float *acts = calloc(N * (size_t)t->horizon * t->ad + 1, sizeof(float));
+  int rc = -1;
+  if (!words || !acts) { snprintf(err, errsz, "out of memory"); goto done; }
+  af_tensor tt[5] = {{"trainer", words, nw}, {"trainer_stats", stats, T_STATS}, {"episodes", eps, (size_t)N * T_WORDS},
+                     {"episode_lengths", lens, (size_t)N}, {"episode_actions", acts, 0}};
+  if (save) {
+    long v[5] = {t->step, t->episode, t->prog_len, t->eval_len, N};
+    for (int i = 0; i < 5; i++) af_nn_pack_u64(words + T_WORDS * i, (uint64_t)v[i]);
+    for (int i = 0; i < ne; i++) af_nn_pack_u64(words + T_WORDS * (5 + i), (uint64_t)t->extra_len[i]);
+    float sv[T_STATS] = {t->last.critic_loss, t->last.actor_loss, t->last.alpha, t->last.entropy, (float)t->last_eval,
+                         (float)(af_now() - t->t0), (float)t->last.updates};
+    memcpy(stats, sv, sizeof sv);
+    size_t k = 0;
+    for (int i = 0; i < N; i++) {
+      af_nn_pack_u64(eps + T_WORDS * i, (uint64_t)t->episodes[i]);
+      lens[i] = (float)t->log_len[i];
+      size_t m = (size_t)t->log_len[i] * t->ad;
+      memcpy(acts + k, t->log + (size_t)i * t->horizon * t->ad, m * sizeof(float));
+      k += m;
+    }
+    tt[4].n = nact;
+    rc = af_nn_save(path, tt, 5, err, errsz);
     goto done;
   }
-
-  // ---- the run document: file, then flags, then --set ----
-  if (!(docs = af_cli_env_config(config_file, sets, 0))) goto done;
-  doc = cJSON_Parse(docs);
-  if (!doc || !cJSON_IsObject(doc)) { fprintf(stderr, "armfarm train: the run document must be a JSON object\n"); goto done; }
-  // flags and --set edit the document before it is checked
-  cJSON *es = section(doc, "env"), *as = section(doc, "agent"), *ts = section(doc, "train");
-  if (env_name && cJSON_IsObject(es)) { cJSON_DeleteItemFromObject(es, "name"); cJSON_AddStringToObject(es, "name", env_name); }
-  if (agent_name && cJSON_IsObject(as)) { cJSON_DeleteItemFromObject(as, "name"); cJSON_AddStringToObject(as, "name", agent_name); }
-  const struct { const char *key; long v; } flags[] = {{"steps", steps}, {"seed", seed}, {"eval_every", eval_every},
-                                                       {"eval_episodes", eval_eps}, {"checkpoint_every", ckpt_every}};
-  for (int i = 0; i < 5 && cJSON_IsObject(ts); i++)
-    if (flags[i].v >= 0) { cJSON_DeleteItemFromObject(ts, flags[i].key); cJSON_AddNumberToObject(ts, flags[i].key, (double)flags[i].v); }
-  for (int i = 0; i < nsets; i++) {
-    char *eq = strchr(sets[i], '=');
-    if (!eq) { fprintf(stderr, "armfarm train: --set expects key=value, got '%s'\n", sets[i]); goto done; }
-    *eq = 0;
-    int bad = af_json_set_path(doc, sets[i], eq + 1, err, sizeof err);
-    *eq = '=';
-    if (bad) { fprintf(stderr, "armfarm train: --set %s\n", err); goto done; }
+  // the header tensors first: they say how many actions follow
+  if (af_nn_load_first(path, tt, 4, err, errsz)) goto done;
+  if ((long)af_nn_unpack_u64(words + T_WORDS * 4) != N) { snprintf(err, errsz, "%s: saved with another number of environments", path); goto done; }
+  nact = 0;
+  for (int i = 0; i < N; i++) {
+    if (!(lens[i] >= 0 && lens[i] < t->horizon)) { snprintf(err, errsz, "%s: episode length %g out of range", path, lens[i]); goto done; }
+    nact += (size_t)lens[i] * t->ad;
   }
-  if (!out) { fprintf(stderr, "armfarm train: --out DIR is required\n"); goto done; }
-  if (setup(doc, &rs, err, sizeof err)) { fprintf(stderr, "armfarm train: %s\n", err); goto done; }
-  const train_cfg tc = rs.tc;
-  af_env *env = rs.env, *eval_env = rs.eval_env;
-  af_agent *ag = rs.ag;
-  const af_env_spec *sp = af_env_get_spec(env);
-  int n_extra = rs.n_extra;
-  cJSON *ee = cJSON_GetObjectItemCaseSensitive(doc, "eval_envs");
-
-  // ---- the run folder: a new one, or with --resume the same run continued ----
-  rc = AF_EXIT_FAIL;
-  char path[4096];
-  struct stat stt;
-  char *resolved = NULL;
-  {
-    cJSON *res = cJSON_CreateObject(), *re = cJSON_Parse(af_env_config_json(env)), *ra = cJSON_Parse(af_agent_config_json(ag));
-    cJSON_AddItemToObject(re, "name", cJSON_CreateString(rs.env_name));
-    cJSON_AddItemToObject(ra, "name", cJSON_CreateString(rs.agent_name));
-    cJSON *rt = cJSON_CreateObject();
-    af_params_to_json(rt, &tc, train_params, N_TRAIN);
-    cJSON_AddItemToObject(res, "env", re);
-    cJSON_AddItemToObject(res, "agent", ra);
-    cJSON_AddItemToObject(res, "train", rt);
-    if (ee) cJSON_AddItemToObject(res, "eval_envs", cJSON_Duplicate(ee, 1));
-    resolved = cJSON_Print(res);
-    cJSON_Delete(res);
+  tt[4].n = nact;
+  if (af_nn_load(path, tt, 5, err, errsz)) goto done;
+  t->step = (long)af_nn_unpack_u64(words);
+  t->episode = (long)af_nn_unpack_u64(words + T_WORDS);
+  t->prog_len = (long)af_nn_unpack_u64(words + 2 * T_WORDS);
+  t->eval_len = (long)af_nn_unpack_u64(words + 3 * T_WORDS);
+  for (int i = 0; i < ne; i++) t->extra_len[i] = (long)af_nn_unpack_u64(words + T_WORDS * (5 + i));
+  t->last = (af_agent_stats){.critic_loss = stats[0], .actor_loss = stats[1], .alpha = stats[2], .entropy = stats[3], .updates = (int)stats[6]};
+  t->last_eval = stats[4];
+  t->t0 = af_now() - stats[5];
+  size_t k = 0;
+  for (int i = 0; i < N; i++) {
+    t->episodes[i] = (long)af_nn_unpack_u64(eps + T_WORDS * i);
+    t->log_len[i] = (int)lens[i];
+    size_t m = (size_t)t->log_len[i] * t->ad;
+    memcpy(t->log + (size_t)i * t->horizon * t->ad, acts + k, m * sizeof(float));
+    k += m;
   }
-  snprintf(path, sizeof path, "%s/progress.csv", out);
-  int existing = stat(path, &stt) == 0;
-  trainer_state ts0 = {0};
-  int resuming = 0;
+  rc = 0;
+done:
+  free(words);
+  free(acts);
+  return rc;
+}
+
+// a file of the run folder, as an owned path
+static char *run_path(const char *out, const char *name) { return af_path_join(out, name); }
+
+static int save_resume(const char *out, af_agent *ag, trainer *t, char *err, size_t errsz) {
+  // the folder of this checkpoint, and the one it replaces
+  char stepname[64];
+  snprintf(stepname, sizeof stepname, "resume/step_%ld", t->step);
+  char *latest = run_path(out, "resume/latest"), *dir = run_path(out, stepname), *prev = af_read_file(latest);
+  char *pa = af_path_join(dir, "agent.bin"), *pr = af_path_join(dir, "replay.bin"), *pt = af_path_join(dir, "trainer.bin");
+  int rc = -1;
+  if (!latest || !dir || !pa || !pr || !pt) { snprintf(err, errsz, "out of memory"); goto done; }
+  if (mkdirs(dir)) { snprintf(err, errsz, "cannot create %.300s", dir); goto done; }
+  if (af_agent_save(ag, pa, err, errsz) || af_agent_save_replay(ag, pr, err, errsz) || trainer_file(pt, t, 1, err, errsz)) goto done;
+  // publish: the pointer names the newest complete checkpoint
+  char line[80];
+  int n = snprintf(line, sizeof line, "step_%ld\n", t->step);
+  if (af_write_file_atomic(latest, line, (size_t)n, err, errsz)) goto done;
+  // the previous checkpoint is no longer needed
+  if (prev) {
+    prev[strcspn(prev, "\n")] = 0;
+    if (prev[0] && strcmp(prev, stepname + 7) != 0 && !strchr(prev, '/')) {
+      char *old = af_path_join(out, "resume"), *od = old ? af_path_join(old, prev) : NULL;
+      const char *files[3] = {"agent.bin", "replay.bin", "trainer.bin"};
+      for (int i = 0; i < 3 && od; i++) {
+        char *f = af_path_join(od, files[i]);
+        if (f) remove(f);
+        free(f);
+      }
+      if (od) rmdir(od);
+      free(old);
+      free(od);
+    }
+  }
+  rc = 0;
+done:
+  free(latest); free(dir); free(prev); free(pa); free(pr); free(pt);
+  return rc;
+}
+
+// 1 when a checkpoint was loaded, 0 when there is none (start over), -1 on error
+static int load_resume(const char *out, af_agent *ag, trainer *t, char *err, size_t errsz) {
+  char *lp = run_path(out, "resume/latest"), *latest = lp ? af_read_file(lp) : NULL;
+  free(lp);
+  if (!latest) return 0;
+  latest[strcspn(latest, "\n")] = 0;
+  char *res = run_path(out, "resume"), *dir = res ? af_path_join(res, latest) : NULL;
+  char *pa = dir ? af_path_join(dir, "agent.bin") : NULL, *pr = dir ? af_path_join(dir, "replay.bin") : NULL;
+  char *pt = dir ? af_path_join(dir, "trainer.bin") : NULL;
+  int rc = -1;
+  if (!pa || !pr || !pt) snprintf(err, errsz, "out of memory");
+  else if (strchr(latest, '/')) snprintf(err, errsz, "resume/latest names '%.100s', not a checkpoint of this folder", latest);
+  else if (!af_agent_load(ag, pa, err, errsz) && !af_agent_load_replay(ag, pr, err, errsz) && !trainer_file(pt, t, 0, err, errsz)) rc = 1;
+  free(latest); free(res); free(dir); free(pa); free(pr); free(pt);
+  return rc;
+}
+
+// each environment where the checkpoint left it: its episode reset and its actions replayed
+static int replay_episodes(trainer *t, const run_setup *rs, char *err, size_t errsz) {
+  if (af_vecenv_restore(rs->vec, (uint64_t)rs->tc.seed, t->episodes, t->obs)) {
+    snprintf(err, errsz, "cannot restart the environments' episodes");
+    return -1;
+  }
+  for (int i = 0; i < t->N; i++) {
+    af_env *e = af_vecenv_env(rs->vec, i);
+    float r, *o = t->obs + (size_t)i * t->od;
+    int te = 0, tr = 0;
+    for (int k = 0; k < t->log_len[i]; k++) {
+      if (af_env_step(e, t->log + ((size_t)i * t->horizon + k) * t->ad, o, &r, &te, &tr, NULL) || te || tr) {
+        snprintf(err, errsz, "environment %d: the replayed episode ended early at step %d", i, k + 1);
+        return -1;
+      }
+    }
+  }
+  return 0;
+}
+
+// ---- the run folder and its curves ----
+// cut a CSV back to the length a checkpoint recorded; it must be at least that long
+static int cut_back(const char *path, long len) {
+  struct stat st;
+  if (stat(path, &st) != 0 || st.st_size < len) return -1;
+  return truncate(path, (off_t)len);
+}
+
+// a curve file: new with its header, or cut back to the checkpoint's length and continued
+static FILE *open_curve(const char *out, const char *name, const char *header, int resuming, long len) {
+  char *path = run_path(out, name);
+  FILE *f = NULL;
+  if (!path) return NULL;
+  if (resuming && cut_back(path, len) != 0) fprintf(stderr, "armfarm train: %s is shorter than its checkpoint says\n", path);
+  else if (!(f = fopen(path, resuming ? "a" : "w"))) fprintf(stderr, "armfarm train: cannot write %s\n", path);
+  else if (!resuming && fputs(header, f) < 0) { fclose(f); f = NULL; fprintf(stderr, "armfarm train: cannot write %s\n", path); }
+  free(path);
+  return f;
+}
+
+static int open_curves(trainer *t, const run_setup *rs, const char *out, int resuming) {
+  static const char *ev_head = "step,return,return_std,success,length,time_s\n";
+  t->prog = open_curve(out, "progress.csv", "step,episode,return,length,success,critic_loss,actor_loss,alpha,entropy,time_s,steps_per_s\n",
+                       resuming, t->prog_len);
+  t->evf = t->prog ? open_curve(out, "eval.csv", ev_head, resuming, t->eval_len) : NULL;
+  if (!t->evf) return -1;
+  for (int i = 0; i < rs->n_extra; i++) {
+    char name[96];
+    snprintf(name, sizeof name, "eval_%s.csv", rs->extra_name[i]);
+    if (!(t->extra_f[i] = open_curve(out, name, ev_head, resuming, t->extra_len[i]))) return -1;
+  }
+  return 0;
+}
+
+// the run folder: a new one, or with --resume the same run continued. 1 resuming, 0 new,
+// -1 refused (usage), -2 failed
+static int open_run_folder(const char *out, const char *resolved, int resume, trainer *t, af_agent *ag) {
+  char *prog = run_path(out, "progress.csv"), *cfg = run_path(out, "config.json"), err[512];
+  struct stat st;
+  int existing = prog && stat(prog, &st) == 0, rc = 0;
   if (existing && !resume) {
     fprintf(stderr, "armfarm train: %s already holds a run (choose another --out, or --resume it)\n", out);
-    rc = AF_EXIT_USAGE;
-    cJSON_free(resolved);
-    goto done;
-  }
-  if (existing) {
+    rc = -1;
+  } else if (existing) {
     // the same run only: its resolved configuration must be this one, to the letter
-    char *saved = read_file(out, "config.json");
+    char *saved = af_read_file(cfg);
     int same = saved && strcmp(saved, resolved) == 0;
     free(saved);
     if (!same) {
       fprintf(stderr, "armfarm train: %s holds a different run (its config.json differs); not resuming\n", out);
-      rc = AF_EXIT_USAGE;
-      cJSON_free(resolved);
-      goto done;
+      rc = -1;
+    } else if ((rc = load_resume(out, ag, t, err, sizeof err)) < 0) {
+      fprintf(stderr, "armfarm train: cannot resume %s: %s\n", out, err);
+      rc = -2;
     }
-    int lr = load_resume(out, ag, &ts0, err, sizeof err);
-    if (lr < 0) { fprintf(stderr, "armfarm train: cannot resume %s: %s\n", out, err); cJSON_free(resolved); goto done; }
-    resuming = lr == 1;
   }
-  if (mkdirs(out)) { fprintf(stderr, "armfarm train: cannot create %s\n", out); cJSON_free(resolved); goto done; }
-  if (!resuming) {
-    snprintf(path, sizeof path, "%s/config.json", out);
-    FILE *f = fopen(path, "w");
-    int ok = f && fputs(resolved, f) >= 0;
-    if (f && fclose(f) != 0) ok = 0;
-    if (!ok) { fprintf(stderr, "armfarm train: cannot write %s\n", path); cJSON_free(resolved); goto done; }
-  }
-  cJSON_free(resolved);
-  // the curves: new, or cut back to where the checkpoint left them and continued
-  snprintf(path, sizeof path, "%s/progress.csv", out);
-  if (resuming && cut_back(path, ts0.prog_len) != 0) { fprintf(stderr, "armfarm train: %s is shorter than its checkpoint says\n", path); goto done; }
-  prog = fopen(path, resuming ? "a" : "w");
-  snprintf(path, sizeof path, "%s/eval.csv", out);
-  if (resuming && cut_back(path, ts0.eval_len) != 0) { fprintf(stderr, "armfarm train: %s is shorter than its checkpoint says\n", path); goto done; }
-  evf = fopen(path, resuming ? "a" : "w");
-  for (int i = 0; i < n_extra; i++) {
-    snprintf(path, sizeof path, "%s/eval_%s.csv", out, rs.extra_name[i]);
-    if (resuming && cut_back(path, ts0.extra_len[i]) != 0) { fprintf(stderr, "armfarm train: %s is shorter than its checkpoint says\n", path); goto done; }
-    if (!(extra_f[i] = fopen(path, resuming ? "a" : "w"))) { fprintf(stderr, "armfarm train: cannot write %s\n", path); goto done; }
-    if (!resuming) fprintf(extra_f[i], "step,return,return_std,success,length,time_s\n");
-  }
-  if (!prog || !evf) { fprintf(stderr, "armfarm train: cannot write in %s\n", out); goto done; }
-  if (!resuming) {
-    fprintf(prog, "step,episode,return,length,success,critic_loss,actor_loss,alpha,entropy,time_s,steps_per_s\n");
-    fprintf(evf, "step,return,return_std,success,length,time_s\n");
-  }
+  if (rc == 0 && mkdirs(out)) { fprintf(stderr, "armfarm train: cannot create %s\n", out); rc = -2; }
+  if (rc == 0 && af_write_file_atomic(cfg, resolved, strlen(resolved), err, sizeof err)) { fprintf(stderr, "armfarm train: %s\n", err); rc = -2; }
+  free(prog);
+  free(cfg);
+  return rc;
+}
 
-  // ---- the loop ----
-  obs = calloc((size_t)sp->obs_dim, sizeof(float));
-  next = calloc((size_t)sp->obs_dim, sizeof(float));
-  act = calloc((size_t)sp->act_dim, sizeof(float));
-  int tty = isatty(2);
-  double t0 = af_now() - ts0.elapsed, t_env = 0, t_act = 0, t_upd = 0, t_eval = 0, t_log = 0, last_show = 0;
-  long episode = ts0.episode, last_ckpt = ts0.step;
-  af_agent_stats st = {0}, last = ts0.last;
-  double last_eval = ts0.last_eval;
-  if (resuming) fprintf(stderr, "armfarm train: resuming %s at step %ld, episode %ld\n", out, ts0.step, episode);
-  af_env_reset(env, af_seed_derive(af_seed_derive((uint64_t)tc.seed, 11), (uint64_t)episode), obs);
-  for (long step = ts0.step + 1; step <= tc.steps; step++) {
-    double a0 = af_now();
-    af_agent_act(ag, obs, 0, act);
-    double a1 = af_now();
-    float r;
-    int te, tr;
+// ---- the loop ----
+// deterministic evaluation over E episodes with fixed seeds; mean return, std, success, length
+static int evaluate(af_env *env, af_agent *ag, const train_cfg *tc, trainer *t, double r4[4], char *err, size_t errsz) {
+  double s = 0, s2 = 0, sc = 0, sl = 0;
+  for (int k = 0; k < tc->eval_episodes; k++) {
+    af_env_reset(env, af_seed_derive(af_seed_derive((uint64_t)tc->seed, 12), (uint64_t)k), t->eval_obs);
     af_info info;
-    af_env_step(env, act, next, &r, &te, &tr, &info);
-    double a2 = af_now();
-    af_agent_observe(ag, obs, act, r, next, te);
-    af_agent_update(ag, &st);
-    if (st.updates) last = st;
-    double a3 = af_now();
-    t_act += a1 - a0;
-    t_env += a2 - a1;
-    t_upd += a3 - a2;
-    memcpy(obs, next, sizeof(float) * sp->obs_dim);
-    int episode_end = te || tr;
-    if (episode_end) {
-      double el = af_now() - t0;
-      fprintf(prog, "%ld,%ld,%.6g,%d,%d,%.6g,%.6g,%.6g,%.6g,%.3f,%.1f\n", step, episode, info.episode.ret, (int)info.episode.length,
-              (int)info.episode.success, last.critic_loss, last.actor_loss, last.alpha, last.entropy, el, step / el);
-      episode++;
-      af_env_reset(env, af_seed_derive(af_seed_derive((uint64_t)tc.seed, 11), (uint64_t)episode), obs);
+    float r;
+    int te = 0, tr = 0;
+    while (!te && !tr) {
+      if (af_agent_act(ag, t->eval_act, t->eval_obs, 1, 1)) { snprintf(err, errsz, "evaluation: %s", af_agent_last_error(ag)); return -1; }
+      if (af_env_step(env, t->eval_act, t->eval_obs, &r, &te, &tr, &info)) { snprintf(err, errsz, "evaluation: %s", af_env_last_error(env)); return -1; }
     }
-    if (step % tc.eval_every == 0 || step == tc.steps) {
-      double e0 = af_now(), ret, sd, succ, len;
-      evaluate(eval_env, ag, &tc, next, act, &ret, &sd, &succ, &len);
-      fprintf(evf, "%ld,%.6g,%.6g,%.4g,%.6g,%.3f\n", step, ret, sd, succ, len, af_now() - t0);
-      fflush(evf);
-      // every named evaluation setting at the same point
-      for (int i = 0; i < n_extra; i++) {
-        double r2, sd2, succ2, len2;
-        evaluate(rs.extra_env[i], ag, &tc, next, act, &r2, &sd2, &succ2, &len2);
-        fprintf(extra_f[i], "%ld,%.6g,%.6g,%.4g,%.6g,%.3f\n", step, r2, sd2, succ2, len2, af_now() - t0);
-        fflush(extra_f[i]);
-      }
-      t_eval += af_now() - e0;
-      last_eval = ret;
-      if (!tty) fprintf(stderr, "armfarm train: step %ld/%d  eval return %.1f  success %.2f  %.0f steps/s\n", step, tc.steps, ret, succ, step / (af_now() - t0));
+    s += info.episode.ret;
+    s2 += (double)info.episode.ret * info.episode.ret;
+    sc += info.episode.success;
+    sl += info.episode.length;
+  }
+  int E = tc->eval_episodes;
+  r4[0] = s / E;
+  r4[1] = E > 1 ? sqrt(fmax(0, (s2 - s * s / E) / (E - 1))) : 0;
+  r4[2] = sc / E;
+  r4[3] = sl / E;
+  return 0;
+}
+
+// the batch the agent observes: each ended episode's last observation, and the goals in it
+static void assemble_batch(trainer *t, af_batch *b) {
+  const size_t od = (size_t)t->od, gd = (size_t)t->gd;
+  for (int i = 0; i < t->N; i++) {
+    const float *src = (t->te[i] || t->tr[i]) ? t->final_obs : t->next;
+    memcpy(t->seen + i * od, src + i * od, od * sizeof(float));
+    if (gd) {
+      memcpy(t->ag + i * gd, t->seen + i * od + t->spec->achieved_offset, gd * sizeof(float));
+      memcpy(t->dg + i * gd, t->seen + i * od + t->spec->desired_offset, gd * sizeof(float));
     }
-    // checkpoints: the policy file, and at an episode boundary everything needed to resume
-    if (step % tc.checkpoint_every == 0 || step == tc.steps) {
-      double c0 = af_now();
-      snprintf(path, sizeof path, "%s/checkpoint.bin", out);
-      if (af_agent_save(ag, path, err, sizeof err)) { fprintf(stderr, "armfarm train: %s\n", err); goto done; }
-      t_log += af_now() - c0;
+  }
+  *b = (af_batch){.n = t->N, .obs = t->obs, .act = t->act, .reward = t->rew, .next_obs = t->seen, .terminated = t->te,
+                  .truncated = t->tr, .info = t->info, .achieved = gd ? t->ag : NULL, .desired = gd ? t->dg : NULL};
+}
+
+// ended episodes become rows of progress.csv; the others extend their action logs
+static int log_episodes(trainer *t, long step0) {
+  for (int i = 0; i < t->N; i++) {
+    if (t->te[i] || t->tr[i]) {
+      const af_episode *ep = &t->info[i].episode;
+      long step = step0 + i + 1;
+      double el = af_now() - t->t0;
+      if (fprintf(t->prog, "%ld,%ld,%.6g,%d,%d,%.6g,%.6g,%.6g,%.6g,%.3f,%.1f\n", step, t->episode, ep->ret, (int)ep->length,
+                  (int)ep->success, t->last.critic_loss, t->last.actor_loss, t->last.alpha, t->last.entropy, el, step / el) < 0)
+        return -1;
+      t->episode++;
+      t->log_len[i] = 0;
+    } else if (t->log_len[i] < t->horizon) {
+      memcpy(t->log + ((size_t)i * t->horizon + t->log_len[i]) * t->ad, t->act + (size_t)i * t->ad, sizeof(float) * t->ad);
+      t->log_len[i]++;
     }
-    if (episode_end && step - last_ckpt >= tc.checkpoint_every && step < tc.steps) {
-      double c0 = af_now();
-      trainer_state ts = {.step = step, .episode = episode, .last = last, .last_eval = last_eval, .elapsed = af_now() - t0};
-      fflush(prog);
-      fflush(evf);
-      ts.prog_len = ftell(prog);
-      ts.eval_len = ftell(evf);
-      for (int i = 0; i < n_extra; i++) {
-        fflush(extra_f[i]);
-        ts.extra_len[i] = ftell(extra_f[i]);
-      }
-      if (save_resume(out, ag, &ts, err, sizeof err)) { fprintf(stderr, "armfarm train: %s\n", err); goto done; }
-      last_ckpt = step;
-      t_log += af_now() - c0;
-    }
-    // a live status line on a terminal
-    if (tty && af_now() - last_show > 0.25) {
-      double el = af_now() - t0;
-      last_show = af_now();
-      fprintf(stderr, "\r  step %ld/%d  episodes %ld  eval %.1f  alpha %.3f  %.0f steps/s  ETA %.0f s   ", step, tc.steps, episode,
-              last_eval, last.alpha, step / el, (tc.steps - step) * el / step);
-    }
+  }
+  return 0;
+}
+
+// one batch step: act on N observations, step N environments, observe, learn
+static int train_step(trainer *t, run_setup *rs, char *err, size_t errsz) {
+  double a0 = af_now();
+  if (af_agent_act(rs->ag, t->act, t->obs, t->N, 0)) { snprintf(err, errsz, "%s", af_agent_last_error(rs->ag)); return -1; }
+  double a1 = af_now();
+  int rc = af_vecenv_step(rs->vec, t->act, t->next, t->final_obs, t->rew, t->te, t->tr, t->info);
+  if (rc) { snprintf(err, errsz, "environment step refused (%s)", rc == AF_ERR_ARG ? "a non-finite action" : "an environment error"); return -1; }
+  double a2 = af_now();
+  af_batch b;
+  af_agent_stats st;
+  assemble_batch(t, &b);
+  if (af_agent_observe(rs->ag, &b) || af_agent_update(rs->ag, &st)) { snprintf(err, errsz, "%s", af_agent_last_error(rs->ag)); return -1; }
+  if (st.updates) t->last = st;
+  double a3 = af_now();
+  t->t_act += a1 - a0;
+  t->t_env += a2 - a1;
+  t->t_upd += a3 - a2;
+  long step0 = t->step;
+  t->step += t->N;
+  if (log_episodes(t, step0)) { snprintf(err, errsz, "cannot write progress.csv"); return -1; }
+  memcpy(t->obs, t->next, sizeof(float) * (size_t)t->N * t->od);
+  return 0;
+}
+
+static int write_eval_row(FILE *f, long step, const double r4[4], double el) {
+  int bad = fprintf(f, "%ld,%.6g,%.6g,%.4g,%.6g,%.3f\n", step, r4[0], r4[1], r4[2], r4[3], el) < 0;
+  return bad || fflush(f) ? -1 : 0;
+}
+
+// the deterministic evaluation and every named evaluation setting at the same point
+static int evaluate_all(trainer *t, run_setup *rs, char *err, size_t errsz) {
+  double e0 = af_now(), r4[4];
+  if (evaluate(rs->eval_env, rs->ag, &rs->tc, t, r4, err, errsz)) return -1;
+  if (write_eval_row(t->evf, t->step, r4, af_now() - t->t0)) { snprintf(err, errsz, "cannot write eval.csv"); return -1; }
+  t->last_eval = r4[0];
+  double main_succ = r4[2];
+  for (int i = 0; i < rs->n_extra; i++) {
+    if (evaluate(rs->extra_env[i], rs->ag, &rs->tc, t, r4, err, errsz)) return -1;
+    if (write_eval_row(t->extra_f[i], t->step, r4, af_now() - t->t0)) { snprintf(err, errsz, "cannot write eval_%s.csv", rs->extra_name[i]); return -1; }
+  }
+  t->t_eval += af_now() - e0;
+  if (!isatty(2))
+    fprintf(stderr, "armfarm train: step %ld/%d  eval return %.1f  success %.2f  %.0f steps/s\n", t->step, rs->tc.steps, t->last_eval,
+            main_succ, t->step / (af_now() - t->t0));
+  return 0;
+}
+
+// the policy file, and everything needed to resume
+static int checkpoint(trainer *t, run_setup *rs, const char *out, int resumable, char *err, size_t errsz) {
+  double c0 = af_now();
+  char *path = run_path(out, "checkpoint.bin");
+  int rc = path ? af_agent_save(rs->ag, path, err, errsz) : -1;
+  free(path);
+  if (rc == 0 && resumable) {
+    FILE *fs[2] = {t->prog, t->evf};
+    long *ls[2] = {&t->prog_len, &t->eval_len};
+    for (int i = 0; i < 2 && rc == 0; i++) rc = fflush(fs[i]) || (*ls[i] = ftell(fs[i])) < 0 ? -1 : 0;
+    for (int i = 0; i < rs->n_extra && rc == 0; i++) rc = fflush(t->extra_f[i]) || (t->extra_len[i] = ftell(t->extra_f[i])) < 0 ? -1 : 0;
+    if (rc) snprintf(err, errsz, "cannot write the curves in %s", out);
+    af_vecenv_episodes(rs->vec, t->episodes);
+    if (rc == 0) rc = save_resume(out, rs->ag, t, err, errsz);
+  }
+  t->t_log += af_now() - c0;
+  return rc;
+}
+
+// a live status line on a terminal
+static void show_status(trainer *t, const train_cfg *tc) {
+  double el = af_now() - t->t0;
+  if (af_now() - t->last_show < 0.25) return;
+  t->last_show = af_now();
+  fprintf(stderr, "\r  step %ld/%d  episodes %ld  eval %.1f  alpha %.3f  %.0f steps/s  ETA %.0f s   ", t->step, tc->steps, t->episode,
+          t->last_eval, t->last.alpha, t->step / el, (tc->steps - t->step) * el / t->step);
+}
+
+// did the last batch step cross a multiple of k (or reach the end)?
+static int crossed(const trainer *t, long k, long total) {
+  return t->step / k != (t->step - t->N) / k || t->step >= total;
+}
+
+static int train_loop(trainer *t, run_setup *rs, const char *out, char *err, size_t errsz) {
+  const train_cfg *tc = &rs->tc;
+  long total = ((long)tc->steps + t->N - 1) / t->N * t->N;
+  int tty = isatty(2);
+  while (t->step < total) {
+    if (train_step(t, rs, err, errsz)) return -1;
+    if (crossed(t, tc->eval_every, total) && evaluate_all(t, rs, err, errsz)) return -1;
+    if (crossed(t, tc->checkpoint_every, total) && checkpoint(t, rs, out, t->step < total, err, errsz)) return -1;
+    if (tty) show_status(t, tc);
   }
   if (tty) fprintf(stderr, "\n");
-  double total = af_now() - t0;
-  printf("trained %s on %s for %d steps (seed %d) in %.2f s: environment %.2f s, acting %.2f s, updates %.2f s, "
-         "evaluation %.2f s, checkpoints %.2f s, other %.2f s; final eval return %.2f -> %s\n",
-         rs.agent_name, rs.env_name, tc.steps, tc.seed, total, t_env, t_act, t_upd, t_eval, t_log,
-         total - t_env - t_act - t_upd - t_eval - t_log, last_eval, out);
-  rc = AF_EXIT_OK;
+  return 0;
+}
 
-done:
-  if (prog && fclose(prog) != 0) rc = AF_EXIT_FAIL;
-  if (evf && fclose(evf) != 0) rc = AF_EXIT_FAIL;
-  for (int i = 0; i < MAX_EVAL_ENVS; i++)
-    if (extra_f[i] && fclose(extra_f[i]) != 0) rc = AF_EXIT_FAIL;
-  free(sets);
+// ---- the command ----
+typedef struct {
+  const char *env_name, *agent_name, *config_file, *out;
+  long steps, seed, eval_every, eval_eps, ckpt_every;
+  char **sets;
+  int nsets, help, resume;
+} train_opts;
+
+// 0, or an exit code
+static int parse_options(train_opts *o, int argc, char **argv) {
+  static const char *takes[] = {"--env", "--agent", "--config", "--set", "--steps", "--seed", "--out", "--eval-every",
+                                "--eval-episodes", "--checkpoint-every"};
+  o->steps = o->seed = o->eval_every = o->eval_eps = o->ckpt_every = -1;
+  if (!(o->sets = calloc((size_t)argc + 1, sizeof *o->sets))) return AF_EXIT_FAIL;
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+    if (!strcmp(a, "--help") || !strcmp(a, "-h")) { o->help = 1; continue; }
+    if (!strcmp(a, "--resume")) { o->resume = 1; continue; }
+    int k = 0;
+    while (k < 10 && strcmp(a, takes[k])) k++;
+    if (k == 10) { fprintf(stderr, "armfarm train: unknown option '%s' (try --help)\n", a); return AF_EXIT_USAGE; }
+    if (!val) { fprintf(stderr, "armfarm train: %s needs a value\n", a); return AF_EXIT_USAGE; }
+    i++;
+    const char **str[] = {&o->env_name, &o->agent_name, &o->config_file, NULL, NULL, NULL, &o->out};
+    long *num[] = {NULL, NULL, NULL, NULL, &o->steps, &o->seed, NULL, &o->eval_every, &o->eval_eps, &o->ckpt_every};
+    static const long hi[] = {0, 0, 0, 0, 1000000000, 2147483647, 0, 1000000000, 10000, 1000000000};
+    if (k == 3) o->sets[o->nsets++] = (char *)val;
+    else if (k < 7 && str[k]) *str[k] = val;
+    else if ((*num[k] = af_cli_long(a, val, k == 5 ? 0 : 1, hi[k])) < 0) return AF_EXIT_USAGE;
+  }
+  return 0;
+}
+
+// the run document: file, then flags, then --set; NULL after a message on stderr
+static cJSON *build_document(const train_opts *o) {
+  char *docs = af_cli_env_config(o->config_file, o->sets, 0), err[512];
+  cJSON *doc = docs ? cJSON_Parse(docs) : NULL;
+  int parsed = docs != NULL;
   free(docs);
+  if (!doc || !cJSON_IsObject(doc)) {
+    if (parsed) fprintf(stderr, "armfarm train: the run document must be a JSON object\n");
+    cJSON_Delete(doc);
+    return NULL;
+  }
+  cJSON *es = section(doc, "env"), *as = section(doc, "agent"), *ts = section(doc, "train");
+  if (o->env_name && cJSON_IsObject(es)) { cJSON_DeleteItemFromObject(es, "name"); cJSON_AddStringToObject(es, "name", o->env_name); }
+  if (o->agent_name && cJSON_IsObject(as)) { cJSON_DeleteItemFromObject(as, "name"); cJSON_AddStringToObject(as, "name", o->agent_name); }
+  const struct { const char *key; long v; } flags[] = {{"steps", o->steps}, {"seed", o->seed}, {"eval_every", o->eval_every},
+                                                       {"eval_episodes", o->eval_eps}, {"checkpoint_every", o->ckpt_every}};
+  for (int i = 0; i < 5 && cJSON_IsObject(ts); i++)
+    if (flags[i].v >= 0) { cJSON_DeleteItemFromObject(ts, flags[i].key); cJSON_AddNumberToObject(ts, flags[i].key, (double)flags[i].v); }
+  for (int i = 0; i < o->nsets; i++) {
+    char *eq = strchr(o->sets[i], '=');
+    if (!eq) { fprintf(stderr, "armfarm train: --set expects key=value, got '%s'\n", o->sets[i]); cJSON_Delete(doc); return NULL; }
+    *eq = 0;
+    int bad = af_json_set_path(doc, o->sets[i], eq + 1, err, sizeof err);
+    *eq = '=';
+    if (bad) { fprintf(stderr, "armfarm train: --set %s\n", err); cJSON_Delete(doc); return NULL; }
+  }
+  return doc;
+}
+
+static void report(const trainer *t, const run_setup *rs, const char *out) {
+  double total = af_now() - t->t0;
+  printf("trained %s on %s for %ld steps (seed %d) in %.2f s: environment %.2f s, acting %.2f s, updates %.2f s, "
+         "evaluation %.2f s, checkpoints %.2f s, other %.2f s; final eval return %.2f -> %s\n",
+         rs->agent_name, rs->env_name, t->step, rs->tc.seed, total, t->t_env, t->t_act, t->t_upd, t->t_eval, t->t_log,
+         total - t->t_env - t->t_act - t->t_upd - t->t_eval - t->t_log, t->last_eval, out);
+}
+
+int af_cmd_train(int argc, char **argv) {
+  train_opts o = {0};
+  run_setup rs = {0};
+  trainer t = {0};
+  cJSON *doc = NULL;
+  char *resolved = NULL, err[512];
+  int rc = parse_options(&o, argc, argv), folder;
+  // help, the document, the setup
+  if (rc) goto done;
+  if (o.help) {
+    if (!o.agent_name || af_agent_describe(stdout, o.agent_name) != 0) train_usage(stdout);
+    goto done;
+  }
+  rc = AF_EXIT_USAGE;
+  if (!(doc = build_document(&o))) goto done;
+  if (!o.out) { fprintf(stderr, "armfarm train: --out DIR is required\n"); goto done; }
+  if (setup(doc, &rs, err, sizeof err)) { fprintf(stderr, "armfarm train: %s\n", err); goto done; }
+  // the run folder, the trainer and the curves; a resumed run's environments replayed
+  rc = AF_EXIT_FAIL;
+  if (!(resolved = resolved_config(&rs, doc)) || trainer_make(&t, &rs)) { fprintf(stderr, "armfarm train: out of memory\n"); goto done; }
+  if ((folder = open_run_folder(o.out, resolved, o.resume, &t, rs.ag)) < 0) { rc = folder == -1 ? AF_EXIT_USAGE : AF_EXIT_FAIL; goto done; }
+  if (open_curves(&t, &rs, o.out, folder == 1)) goto done;
+  if (folder == 1) {
+    fprintf(stderr, "armfarm train: resuming %s at step %ld, episode %ld\n", o.out, t.step, t.episode);
+    if (replay_episodes(&t, &rs, err, sizeof err)) { fprintf(stderr, "armfarm train: cannot resume: %s\n", err); goto done; }
+  } else {
+    t.t0 = af_now();
+    if (af_vecenv_reset(rs.vec, (uint64_t)rs.tc.seed, t.obs)) { fprintf(stderr, "armfarm train: cannot reset the environments\n"); goto done; }
+  }
+  // train, then say where the time went
+  if (train_loop(&t, &rs, o.out, err, sizeof err)) { fprintf(stderr, "armfarm train: %s\n", err); goto done; }
+  report(&t, &rs, o.out);
+  rc = AF_EXIT_OK;
+done:
+  if (t.prog && fclose(t.prog) != 0) rc = AF_EXIT_FAIL;
+  if (t.evf && fclose(t.evf) != 0) rc = AF_EXIT_FAIL;
+  t.prog = t.evf = NULL;
+  trainer_free(&t);
+  free(o.sets);
+  cJSON_free(resolved);
   setup_free(&rs);
   cJSON_Delete(doc);
-  free(obs);
-  free(next);
-  free(act);
   return rc;
 }

@@ -80,7 +80,7 @@ static int setup(const char *env_name, const char *pol, const char *ckpt, char *
   free(cfg);
   if (!*env) { cJSON_Delete(run); free(agent_cfg); return -1; }
   if (p->kind == 3) {
-    p->ag = af_agent_make(agent_name, agent_cfg, af_env_get_spec(*env), 0, err, errsz);
+    p->ag = af_agent_make(agent_name, agent_cfg, &(af_agent_setup){.spec = af_env_get_spec(*env), .num_envs = 1, .env = *env}, err, errsz);
     if (!p->ag || af_agent_load(p->ag, ckpt, err, errsz)) { cJSON_Delete(run); free(agent_cfg); af_env_free(*env); return -1; }
   } else if (!pol || !strcmp(pol, "scripted")) {
     float probe[16];
@@ -96,7 +96,7 @@ static int setup(const char *env_name, const char *pol, const char *ckpt, char *
 
 static void act(policy *p, af_env *e, const float *obs, float *a) {
   int n = af_env_get_spec(e)->act_dim;
-  if (p->kind == 3) af_agent_act(p->ag, obs, 1, a);
+  if (p->kind == 3) af_agent_act(p->ag, a, obs, 1, 1);
   else if (p->kind == 2) af_env_scripted_action(e, a);
   else for (int i = 0; i < n; i++) a[i] = p->kind == 0 ? (float)af_rng_range(&p->rng, -1, 1) : 0.0f;
 }

@@ -13,7 +13,7 @@
 static af_nn_ctx *ctx;
 static void setup(void) {
   char err[256];
-  ctx = af_nn_ctx_make(err, sizeof err);
+  ctx = af_nn_ctx_make(1, err, sizeof err);
   cr_assert(ctx, "%s", err);
 }
 static void teardown(void) { af_nn_ctx_free(ctx); }

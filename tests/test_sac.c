@@ -90,8 +90,7 @@ static void check(const char *what, double *p, const float *g, int n, double (*l
 Test(sac, loss_gradients_match_finite_differences) {
   af_env_spec spec = {.obs_dim = OD, .act_dim = AD};
   char err[256];
-  af_agent *ag = af_agent_make("sac", "{\"batch\": 5, \"hidden\": 8, \"buffer\": 64, \"log_std_min\": -5, \"init_alpha\": 0.3, \"gamma\": 0.9}",
-                               &spec, 7, err, sizeof err);
+  af_agent *ag = af_agent_make("sac", "{\"batch\": 5, \"hidden\": 8, \"buffer\": 64, \"log_std_min\": -5, \"init_alpha\": 0.3, \"gamma\": 0.9}", &(af_agent_setup){.spec = &spec, .num_envs = 1, .seed = 7}, err, sizeof err);
   cr_assert(ag, "%s", err);
   af_sac *s = af_agent_impl(ag);
   // make the targets differ from the critics, as after some training
@@ -146,43 +145,47 @@ Test(sac, loss_gradients_match_finite_differences) {
 Test(sac, bad_hyperparameters_are_named) {
   af_env_spec spec = {.obs_dim = 3, .act_dim = 1};
   char err[256];
-  cr_assert_null(af_agent_make("sac", "{\"lrr\": 0.001}", &spec, 0, err, sizeof err));
+  cr_assert_null(af_agent_make("sac", "{\"lrr\": 0.001}", &(af_agent_setup){.spec = &spec, .num_envs = 1, .seed = 0}, err, sizeof err));
   cr_assert(strstr(err, "agent.lrr: unknown sac hyperparameter (did you mean 'lr'?)") != NULL, "%s", err);
-  cr_assert_null(af_agent_make("sac", "{\"batch\": 0}", &spec, 0, err, sizeof err));
+  cr_assert_null(af_agent_make("sac", "{\"batch\": 0}", &(af_agent_setup){.spec = &spec, .num_envs = 1, .seed = 0}, err, sizeof err));
   cr_assert(strstr(err, "agent.batch: 0 is out of range") != NULL, "%s", err);
-  cr_assert_null(af_agent_make("sac", "{\"gamma\": \"high\"}", &spec, 0, err, sizeof err));
+  cr_assert_null(af_agent_make("sac", "{\"gamma\": \"high\"}", &(af_agent_setup){.spec = &spec, .num_envs = 1, .seed = 0}, err, sizeof err));
   cr_assert(strstr(err, "agent.gamma: expected a number") != NULL, "%s", err);
-  cr_assert_null(af_agent_make("ppo2", NULL, &spec, 0, err, sizeof err));
+  cr_assert_null(af_agent_make("ppo2", NULL, &(af_agent_setup){.spec = &spec, .num_envs = 1, .seed = 0}, err, sizeof err));
   cr_assert(strstr(err, "unknown agent 'ppo2'") != NULL, "%s", err);
 }
 
 Test(sac, save_load_round_trip_and_shape_mismatch) {
   af_env_spec spec = {.obs_dim = 3, .act_dim = 1};
   char err[256];
-  af_agent *a = af_agent_make("sac", "{\"hidden\": 16, \"batch\": 8, \"buffer\": 100, \"warmup\": 0}", &spec, 1, err, sizeof err);
-  af_agent *b = af_agent_make("sac", "{\"hidden\": 16, \"batch\": 8, \"buffer\": 100, \"warmup\": 0}", &spec, 2, err, sizeof err);
+  af_agent *a = af_agent_make("sac", "{\"hidden\": 16, \"batch\": 8, \"buffer\": 100, \"warmup\": 0}", &(af_agent_setup){.spec = &spec, .num_envs = 1, .seed = 1}, err, sizeof err);
+  af_agent *b = af_agent_make("sac", "{\"hidden\": 16, \"batch\": 8, \"buffer\": 100, \"warmup\": 0}", &(af_agent_setup){.spec = &spec, .num_envs = 1, .seed = 2}, err, sizeof err);
   cr_assert(a && b, "%s", err);
   // train a little so the optimizer state is not trivial
   float o[3] = {0.1f, -0.2f, 0.3f}, act[1], o2[3] = {0.2f, 0.1f, 0}, x;
   af_agent_stats st;
   for (int t = 0; t < 20; t++) {
-    af_agent_act(a, o, 0, act);
-    af_agent_observe(a, o, act, -1, o2, 0);
-    af_agent_update(a, &st);
+    float r = -1;
+    uint8_t no = 0;
+    af_info info = {0};
+    cr_assert_eq(af_agent_act(a, act, o, 1, 0), AF_OK);
+    af_batch batch = {.n = 1, .obs = o, .act = act, .reward = &r, .next_obs = o2, .terminated = &no, .truncated = &no, .info = &info};
+    cr_assert_eq(af_agent_observe(a, &batch), AF_OK);
+    cr_assert_eq(af_agent_update(a, &st), AF_OK);
   }
   cr_assert_eq(st.updates, 1);
   cr_assert_eq(af_agent_save(a, "sac_ckpt.bin", err, sizeof err), 0, "%s", err);
   cr_assert_eq(af_agent_load(b, "sac_ckpt.bin", err, sizeof err), 0, "%s", err);
   float da, db;
-  af_agent_act(a, o, 1, &da);
-  af_agent_act(b, o, 1, &db);
+  af_agent_act(a, &da, o, 1, 1);
+  af_agent_act(b, &db, o, 1, 1);
   cr_assert_eq(da, db, "the loaded policy acts as the saved one");
   af_sac *sa = af_agent_impl(a), *sb = af_agent_impl(b);
   cr_assert(memcmp(sa->opt_q1.m, sb->opt_q1.m, sizeof(float) * sa->opt_q1.n) == 0);
   cr_assert_eq(sa->opt_q1.t, sb->opt_q1.t);
   cr_assert_eq(sa->log_alpha, sb->log_alpha);
   // a network of another shape refuses the file
-  af_agent *c = af_agent_make("sac", "{\"hidden\": 32, \"batch\": 8, \"buffer\": 100}", &spec, 2, err, sizeof err);
+  af_agent *c = af_agent_make("sac", "{\"hidden\": 32, \"batch\": 8, \"buffer\": 100}", &(af_agent_setup){.spec = &spec, .num_envs = 1, .seed = 2}, err, sizeof err);
   cr_assert_eq(af_agent_load(c, "sac_ckpt.bin", err, sizeof err), -1);
   cr_assert(strstr(err, "different network shape") != NULL, "%s", err);
   (void)x;

@@ -35,7 +35,7 @@ static void check_equal_to_sequential(const char *name, int threads) {
   for (int i = 0; i < N; i++) {
     ref[i] = af_env_make(name, cfg, err, sizeof err);
     cr_assert(ref[i], "%s", err);
-    af_env_reset(ref[i], af_vecenv_seed(77, i, 0), robs + i * od);
+    af_env_reset(ref[i], af_vecenv_seed(77, N, i, 0), robs + i * od);
     episode[i] = 1;
   }
   cr_assert_eq(af_vecenv_reset(v, 77, obs), AF_OK);
@@ -57,7 +57,7 @@ static void check_equal_to_sequential(const char *name, int threads) {
         // the final observation is the reference's last, obs the next episode's first
         cr_assert(memcmp(fin + i * od, robs + i * od, sizeof(float) * od) == 0);
         cr_assert_eq(ri.episode.ret, info[i].episode.ret);
-        af_env_reset(ref[i], af_vecenv_seed(77, i, episode[i]++), robs + i * od);
+        af_env_reset(ref[i], af_vecenv_seed(77, N, i, episode[i]++), robs + i * od);
         resets++;
       }
       cr_assert(memcmp(obs + i * od, robs + i * od, sizeof(float) * od) == 0, "%s env %d step %d: obs differs", name, i, t);
@@ -100,9 +100,9 @@ Test(vecenv, episode_seeds_are_distinct) {
   int n = 0;
   for (int i = 0; i < 8; i++)
     for (long ep = 0; ep < 8; ep++) {
-      uint64_t s = af_vecenv_seed(5, i, ep);
+      uint64_t s = af_vecenv_seed(5, 8, i, ep);
       for (int k = 0; k < n; k++) cr_assert_neq(seen[k], s);
       seen[n++] = s;
     }
-  cr_assert_neq(af_vecenv_seed(5, 0, 0), af_vecenv_seed(6, 0, 0));
+  cr_assert_neq(af_vecenv_seed(5, 8, 0, 0), af_vecenv_seed(6, 8, 0, 0));
 }

@@ -4,7 +4,7 @@
 
 #include <math.h>    // sqrtf, sqrt
 #include <stdio.h>   // FILE, snprintf
-#include <stdlib.h>  // calloc, free, abort
+#include <stdlib.h>  // calloc, free
 #include <string.h>  // memcpy, memset, strlen
 
 #include <oneapi/dnnl/dnnl.h>
@@ -30,38 +30,47 @@ int af_dnnl_check(int status, const char *what, char *err, size_t errsz) {
   return -1;
 }
 
-static void default_fatal(const char *msg) {
-  fprintf(stderr, "armfarm: fatal: %s\n", msg);
-  abort();
-}
-void (*af_nn_fatal)(const char *msg) = default_fatal;
-
-// run a primitive; a failure here is a broken invariant
-static void exec(dnnl_primitive_t p, dnnl_stream_t s, int nargs, const dnnl_exec_arg_t *args) {
-  dnnl_status_t st = dnnl_primitive_execute(p, s, nargs, args);
-  if (st != dnnl_success) {
-    char msg[128];
-    af_dnnl_check(st, "primitive execution", msg, sizeof msg);
-    af_nn_fatal(msg);
-  }
-}
-
-void af_nn_set_threads(int n) {
-  if (n <= 0) {
-    const char *env = getenv("OMP_NUM_THREADS");
-    n = env && atoi(env) > 0 ? atoi(env) : 1;
-  }
-  omp_set_num_threads(n);
-}
-
 struct af_nn_ctx {
   dnnl_engine_t engine;
   dnnl_stream_t stream;
+  int threads;     // OpenMP threads of this context's primitives
+  int failed;      // a primitive failed since make (sticky)
+  char error[128];
 };
 
-af_nn_ctx *af_nn_ctx_make(char *err, size_t errsz) {
+// a failure at run time is recorded in the context, never fatal: callers check
+// af_nn_ctx_error after a forward, backward or update
+static void fail(af_nn_ctx *c, const char *msg) {
+  if (c->failed) return;
+  c->failed = 1;
+  snprintf(c->error, sizeof c->error, "%s", msg);
+}
+
+static void exec(af_nn_ctx *c, dnnl_primitive_t p, int nargs, const dnnl_exec_arg_t *args) {
+  dnnl_status_t st = dnnl_primitive_execute(p, c->stream, nargs, args);
+  if (st != dnnl_success) {
+    char msg[128];
+    af_dnnl_check(st, "primitive execution", msg, sizeof msg);
+    fail(c, msg);
+  }
+}
+
+// the context's thread count for the duration of a call, the caller's own restored after:
+// OpenMP's thread count is a per-thread setting, and ours is not imposed on the caller
+static int threads_enter(const af_nn_ctx *c) {
+  int prev = omp_get_max_threads();
+  if (prev != c->threads) omp_set_num_threads(c->threads);
+  return prev;
+}
+static void threads_leave(const af_nn_ctx *c, int prev) {
+  if (prev != c->threads) omp_set_num_threads(prev);
+}
+
+af_nn_ctx *af_nn_ctx_make(int threads, char *err, size_t errsz) {
+  if (threads < 1 || threads > 1024) { snprintf(err, errsz, "network threads %d out of range [1, 1024]", threads); return NULL; }
   af_nn_ctx *c = calloc(1, sizeof *c);
   if (!c) { snprintf(err, errsz, "out of memory"); return NULL; }
+  c->threads = threads;
   if (af_dnnl_check(dnnl_engine_create(&c->engine, dnnl_cpu, 0), "engine", err, errsz) ||
       af_dnnl_check(dnnl_stream_create(&c->stream, c->engine, dnnl_stream_default_flags), "stream", err, errsz)) {
     af_nn_ctx_free(c);
@@ -76,6 +85,8 @@ void af_nn_ctx_free(af_nn_ctx *c) {
   if (c->engine) dnnl_engine_destroy(c->engine);
   free(c);
 }
+
+const char *af_nn_ctx_error(const af_nn_ctx *c) { return c->failed ? c->error : NULL; }
 
 // ---- MLP ----
 // per layer and batch size: forward, backward-data and backward-weights matmuls with their
@@ -231,11 +242,15 @@ af_mlp *af_mlp_make(af_nn_ctx *ctx, int nlayers, const int *sizes, af_act hidden
   n->params = calloc((size_t)off, sizeof(float));
   n->grads = calloc((size_t)off, sizeof(float));
   if (!n->params || !n->grads) { snprintf(err, errsz, "out of memory"); af_mlp_free(n); return NULL; }
-  for (int i = 0; i < nbatch; i++) {
-    if (batch_sizes[i] < 1) { snprintf(err, errsz, "network: batch size %d", batch_sizes[i]); af_mlp_free(n); return NULL; }
+  // primitives are planned for the thread count they will run with
+  int prev = threads_enter(ctx), rc = 0;
+  for (int i = 0; i < nbatch && rc == 0; i++) {
+    if (batch_sizes[i] < 1) { snprintf(err, errsz, "network: batch size %d", batch_sizes[i]); rc = -1; break; }
     n->nplan++;
-    if (make_plan(n, &n->plans[i], batch_sizes[i], err, errsz)) { af_mlp_free(n); return NULL; }
+    rc = make_plan(n, &n->plans[i], batch_sizes[i], err, errsz);
   }
+  threads_leave(ctx, prev);
+  if (rc) { af_mlp_free(n); return NULL; }
   return n;
 }
 
@@ -261,17 +276,20 @@ static plan *find_plan(af_mlp *n, int B) {
     if (n->plans[i].B == B) return &n->plans[i];
   char msg[96];
   snprintf(msg, sizeof msg, "network used with batch size %d, not planned at make", B);
-  af_nn_fatal(msg);
+  fail(n->ctx, msg);
   return NULL;
 }
 
 const float *af_mlp_forward(af_mlp *n, int B, const float *x) {
   plan *pl = find_plan(n, B);
+  if (!pl) return NULL;
+  int prev = threads_enter(n->ctx);
   pl->acts[0] = (float *)x;
   dnnl_memory_set_data_handle(pl->lp[0].src, (void *)x);
   dnnl_memory_set_data_handle(pl->lp[0].srct, (void *)x);
-  for (int l = 0; l < n->L; l++) exec(pl->lp[l].fwd, n->ctx->stream, 4, pl->lp[l].a_fwd);
+  for (int l = 0; l < n->L; l++) exec(n->ctx, pl->lp[l].fwd, 4, pl->lp[l].a_fwd);
   dnnl_stream_wait(n->ctx->stream);
+  threads_leave(n->ctx, prev);
   return pl->acts[n->L];
 }
 
@@ -285,6 +303,8 @@ static void act_backward(float *dz, const float *y, size_t k, af_act act) {
 
 void af_mlp_backward(af_mlp *n, int B, const float *dout, float *dx, int want_params, int accumulate) {
   plan *pl = find_plan(n, B);
+  if (!pl) return;
+  int prev = threads_enter(n->ctx);
   dnnl_stream_t s = n->ctx->stream;
   int L = n->L;
   // the output layer's dz
@@ -296,7 +316,7 @@ void af_mlp_backward(af_mlp *n, int B, const float *dout, float *dx, int want_pa
     int out = n->sizes[l + 1];
     if (want_params) {
       // dW = x' dz (matmul), db = column sums of dz
-      exec(accumulate ? lp->bwd_w_acc : lp->bwd_w, s, 3, lp->a_w);
+      exec(n->ctx, accumulate ? lp->bwd_w_acc : lp->bwd_w, 3, lp->a_w);
       float *db = n->grads + n->boff[l];
       if (!accumulate) memset(db, 0, sizeof(float) * (size_t)out);
       for (int b = 0; b < B; b++) {
@@ -306,15 +326,16 @@ void af_mlp_backward(af_mlp *n, int B, const float *dout, float *dx, int want_pa
     }
     if (l > 0) {
       // into the previous layer, through its activation
-      exec(lp->bwd_data, s, 3, lp->a_data);
+      exec(n->ctx, lp->bwd_data, 3, lp->a_data);
       dnnl_stream_wait(s);
       act_backward(pl->dz[l - 1], pl->acts[l], (size_t)B * n->sizes[l], n->hidden);
     } else if (dx) {
       dnnl_memory_set_data_handle(lp->dsrc, dx);
-      exec(lp->bwd_data, s, 3, lp->a_data);
+      exec(n->ctx, lp->bwd_data, 3, lp->a_data);
     }
   }
   dnnl_stream_wait(s);
+  threads_leave(n->ctx, prev);
 }
 
 double af_mlp_flops(const af_mlp *n, int B, int pass) {

@@ -16,20 +16,24 @@
 
 typedef enum { AF_ACT_NONE, AF_ACT_RELU, AF_ACT_TANH } af_act;
 
-// oneDNN's CPU threads (OpenMP): n > 0 sets them; 0 means OMP_NUM_THREADS if set, else 1.
-// Small networks run fastest, and reproducibly, on one thread.
-void af_nn_set_threads(int n);
-
-// a oneDNN CPU engine and stream, shared by the networks of one agent
+// a oneDNN CPU engine and stream shared by the networks of one agent, and the number of
+// OpenMP threads its primitives run with (1 is the fastest and reproducible setting for
+// these sizes). The count is applied for the duration of each network call and the calling
+// thread's own OpenMP setting restored after it, so nothing process-wide changes. Not
+// thread-safe: one context, and its networks, are used by one thread at a time.
+// NULL with a message when threads is outside [1, 1024] or oneDNN fails.
 typedef struct af_nn_ctx af_nn_ctx;
-af_nn_ctx *af_nn_ctx_make(char *err, size_t errsz);
-void af_nn_ctx_free(af_nn_ctx *ctx);
+af_nn_ctx *af_nn_ctx_make(int threads, char *err, size_t errsz);
+void af_nn_ctx_free(af_nn_ctx *ctx);  // NULL is a no-op
+
+// the first run-time failure of a network of this context (a primitive that failed to
+// execute, or a batch size that was not planned), or NULL when there was none. Failures are
+// sticky: a forward or backward after one leaves its outputs unspecified, and the agent that
+// owns the context reports the message as an error code instead of continuing silently.
+const char *af_nn_ctx_error(const af_nn_ctx *ctx);
 
 // the one place oneDNN statuses become armfarm errors: 0, or -1 with "what: reason" in err
 int af_dnnl_check(int status, const char *what, char *err, size_t errsz);
-
-// broken invariants at run time (a primitive failing to execute) end here; tests may hook it
-extern void (*af_nn_fatal)(const char *msg);
 
 // ---- multi-layer perceptron ----
 // sizes[0] inputs, sizes[nlayers] outputs; hidden layers use `hidden`, the last `out`.
@@ -49,9 +53,9 @@ float *af_mlp_grads(af_mlp *net);
 // uniform(-1/sqrt(in), 1/sqrt(in)) weights and biases, as PyTorch's nn.Linear
 void af_mlp_init(af_mlp *net, af_rng *rng);
 
-// out (B, out) = net(x (B, in)); B must be one of the batch sizes given at make. The returned
-// buffer belongs to the network and holds until the next forward with the same B; x must stay
-// valid until the matching backward.
+// out (B, out) = net(x (B, in)); B must be one of the batch sizes given at make (else NULL,
+// recorded as the context's error). The returned buffer belongs to the network and holds
+// until the next forward with the same B; x must stay valid until the matching backward.
 const float *af_mlp_forward(af_mlp *net, int B, const float *x);
 
 // gradients of a loss given dout (B, out) = dL/d(output) of the last forward with B:
