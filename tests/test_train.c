@@ -92,3 +92,78 @@ Test(train, same_seed_same_curves_and_existing_runs_are_kept, .timeout = 300) {
   cr_assert_eq(run("train --env pendulum --agent dqn --steps 10 --out train_x"), 2);
   cr_assert_eq(run("train --env pendulum --agent sac --steps 10 --out train_x --set train.stpes=5"), 2);
 }
+
+// ---- training over the vectorized runner ----
+#include <signal.h>    // kill
+#include <sys/stat.h>  // stat
+#include <time.h>      // nanosleep
+#include <unistd.h>    // fork, execl, mkdtemp
+
+// armfarm train with `args` in a private folder, its output in log files there
+static int train_in(const char *dir, const char *args) {
+  char cmd[4096];
+  snprintf(cmd, sizeof cmd, "cd %s && %s %s >out.txt 2>err.txt </dev/null", dir, getenv("ARMFARM_BIN"), args);
+  int st = system(cmd);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void curves_of(const char *dir, const char *run, const char *file, char *out, size_t n) {
+  char path[1024];
+  snprintf(path, sizeof path, "%s/%s/%s", dir, run, file);
+  strip_clock(path, out, n);
+}
+
+// eight puck pushers with 40-step episodes, checkpoints mid-episode (every 280 steps, 35
+// steps of each environment, while the horizon has 5 to go)
+#define VEC_ARGS "train --env puck_push --agent sac --steps 2400 --eval-every 800 --eval-episodes 2 --seed 11 " \
+                 "--checkpoint-every 280 --set env.horizon=40 --set train.num_envs=8 --set agent.hidden=32 " \
+                 "--set agent.batch=32 --set agent.warmup=400 --set agent.update_every=4"
+
+Test(train, vectorized_curves_do_not_depend_on_threads_and_resume_bit_for_bit, .timeout = 300) {
+  char dir[] = "/tmp/af_vectrain_XXXXXX";
+  cr_assert(mkdtemp(dir));
+  cr_assert_eq(train_in(dir, VEC_ARGS " --set train.threads=1 --out t1"), 0);
+  cr_assert_eq(train_in(dir, VEC_ARGS " --set train.threads=2 --out t2"), 0);
+  static char a[1 << 17], b[1 << 17];
+  const char *files[2] = {"progress.csv", "eval.csv"};
+  for (int i = 0; i < 2; i++) {
+    curves_of(dir, "t1", files[i], a, sizeof a);
+    curves_of(dir, "t2", files[i], b, sizeof b);
+    cr_assert(strlen(a) > (i ? 80u : 1000u), "%s is nearly empty", files[i]);
+    cr_assert_str_eq(a, b, "%s differs between 1 and 2 threads", files[i]);
+  }
+  // 8 environments x 300 steps: at most 7 full episodes each (fewer when the pushes that
+  // succeed end theirs early and leave the last ones unfinished)
+  curves_of(dir, "t1", "progress.csv", a, sizeof a);
+  int rows = 0;
+  for (char *p = a; *p; p++) rows += *p == '\n';
+  cr_assert(rows > 1 + 40 && rows <= 1 + 8 * 300 / 5, "progress.csv has %d rows", rows);
+
+  // killed after its first checkpoint, then resumed: the same curves as uninterrupted
+  char run_dir[1024], latest[1100], args[2048];
+  snprintf(run_dir, sizeof run_dir, "%s/k", dir);
+  snprintf(latest, sizeof latest, "%s/resume/latest", run_dir);
+  pid_t pid = fork();
+  if (pid == 0) {
+    cr_assert(freopen("/dev/null", "w", stdout) && freopen("/dev/null", "w", stderr));
+    execl("/bin/sh", "sh", "-c", "cd \"$0\" && exec \"$1\" $2 --set train.threads=2 --out k", dir, getenv("ARMFARM_BIN"), VEC_ARGS, (char *)NULL);
+    _exit(127);
+  }
+  struct stat st;
+  for (int i = 0; i < 6000 && stat(latest, &st) != 0; i++) nanosleep(&(struct timespec){0, 5000000}, NULL);
+  cr_assert_eq(stat(latest, &st), 0, "no checkpoint appeared");
+  kill(pid, SIGKILL);
+  int status;
+  waitpid(pid, &status, 0);
+  cr_assert(WIFSIGNALED(status), "the run ended before it was killed; the test did not test resuming");
+  snprintf(args, sizeof args, "%s --set train.threads=2 --out k --resume", VEC_ARGS);
+  cr_assert_eq(train_in(dir, args), 0);
+  for (int i = 0; i < 2; i++) {
+    curves_of(dir, "t2", files[i], a, sizeof a);
+    curves_of(dir, "k", files[i], b, sizeof b);
+    cr_assert_str_eq(a, b, "%s differs after SIGKILL and --resume", files[i]);
+  }
+  char rm[1100];
+  snprintf(rm, sizeof rm, "rm -rf %s", dir);
+  cr_assert_eq(system(rm), 0);
+}
