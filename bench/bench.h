@@ -6,5 +6,6 @@
 // armfarm bench envs|render|sac ...: exit code
 int af_cmd_bench(int argc, char **argv);
 int af_cmd_bench_sac(int argc, char **argv);
+int af_cmd_bench_train(int argc, char **argv);
 
 #endif
