@@ -6,7 +6,6 @@
 #include "base/config.h"
 #include "agents/nn/nn.h"
 #include "envs/env.h"
-#include "analysis/analyze.h"
 #include "bench/bench.h"
 #include "experiments/cli.h"
 
