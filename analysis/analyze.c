@@ -1,57 +1,116 @@
-// armfarm analyze: the runs of an experiment folder aggregated per variant and evaluation
-// setting: curves on a common step grid (IQM, mean, median, 95% stratified-bootstrap interval
-// of the IQM), a final-performance table with the probability of improvement between
-// variants, and learning-curve plots (PNG and SVG) through gnuplot.
-#include <dirent.h>    // opendir
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
+// Analysis of an experiment folder (analysis/analyze.h): the finished runs read into curves,
+// grouped by variant label and evaluation setting, aggregated on the steps all members share,
+// written as CSV and Markdown tables and plotted through gnuplot. Every name, path and count
+// here comes from the folder, so nothing is held in a fixed-size buffer or array.
+#include <dirent.h>    // opendir, readdir
+#include <stdio.h>     // FILE, fprintf, popen
+#include <stdlib.h>    // malloc, realloc, qsort
+#include <string.h>    // strcmp, strncmp, strdup
+#include <sys/stat.h>  // stat, mkdir
+#include <sys/wait.h>  // WIFEXITED
 
 #include <cjson/cJSON.h>
+#include "analysis/analyze.h"
 #include "analysis/stats.h"
 #include "base/base.h"
-#include "analysis/analyze.h"
 
-#define MAX_RUNS 4096
-#define MAX_EVALS 9
-#define MAX_VARIANTS 256
-
+// one evaluation curve of one run: (step, value) pairs in file order
 typedef struct { int n; long *step; double *val; } series;
+
+// one finished run: its variant label and a curve per evaluation setting
 typedef struct {
   char *label;
-  series ev[MAX_EVALS];  // per evaluation setting (index into eval names), n = 0 if absent
+  int nev;     // curves held; settings from nev on are absent in this run
+  series *ev;  // indexed like the analysis's evaluation names; n = 0 if absent
 } run_data;
 
-static char eval_names[MAX_EVALS][40];
-static int n_evals;
+// a growable list of strings
+typedef struct { char **s; int n, cap; } strlist;
 
-static int eval_index(const char *name) {
-  for (int i = 0; i < n_evals; i++)
-    if (!strcmp(eval_names[i], name)) return i;
-  if (n_evals == MAX_EVALS) return -1;
-  snprintf(eval_names[n_evals], sizeof eval_names[0], "%s", name);
-  return n_evals++;
+// the whole analysis: the runs, the names, per (evaluation, variant) results and scratch
+typedef struct {
+  const af_analyze_opts *o;
+  const char *out;
+  run_data *runs;
+  int nr, rcap;
+  strlist evals;          // evaluation setting names (owned), "train" first
+  strlist labels;         // variant labels (borrowed from the runs), sorted
+  double **finals;        // [e * nv + v]: each member's value at the last shared step
+  int *nfin, *has_curve;  // [e * nv + v]: members with a final value; a curve was written
+  int *members;           // scratch: the runs of one variant (nr)
+  double *vals, *work;    // scratch: one value per run (nr); statistics (2 nr + reps)
+  af_rng rng;
+} analysis;
+
+void af_analyze_default(af_analyze_opts *o) {
+  *o = (af_analyze_opts){.dir = NULL, .out = NULL, .metric = "return", .reps = 2000, .final_reps = 50000, .seed = 0};
 }
 
+// ---- small containers ----
 
-// the (step, metric) pairs of an evaluation CSV; -1 if the metric is not a column
+static int list_find(const strlist *l, const char *name) {
+  for (int i = 0; i < l->n; i++)
+    if (!strcmp(l->s[i], name)) return i;
+  return -1;
+}
+
+// append s (the list takes it as it is); -1 when out of memory
+static int list_push(strlist *l, char *s) {
+  if (l->n == l->cap) {
+    int cap = l->cap ? 2 * l->cap : 16;
+    char **ns = realloc(l->s, sizeof *ns * (size_t)cap);
+    if (!ns) return -1;
+    l->s = ns;
+    l->cap = cap;
+  }
+  l->s[l->n++] = s;
+  return 0;
+}
+
+// the index of evaluation setting `name`, added when new; -1 when out of memory
+static int eval_index(analysis *a, const char *name) {
+  int i = list_find(&a->evals, name);
+  if (i >= 0) return i;
+  char *copy = strdup(name);
+  if (!copy || list_push(&a->evals, copy)) { free(copy); return -1; }
+  return a->evals.n - 1;
+}
+
+// run r's curve of evaluation e; an empty one when the run lacks it
+static const series *curve(const run_data *r, int e) {
+  static const series none = {0, NULL, NULL};
+  return e < r->nev ? &r->ev[e] : &none;
+}
+
+// ---- reading the runs ----
+
+// the (step, metric) pairs of an evaluation CSV; -1 if the metric is not a column (or no memory)
 static int read_csv(const char *path, const char *metric, series *s) {
   char *t = af_read_file(path);
   if (!t) return -1;
+  // the metric's column in the header
+  size_t ml = strlen(metric);
   int col = -1, k = 0;
   char *line = strtok(t, "\n");
   if (line)
     for (char *c = line; c; c = strchr(c, ','), c = c ? c + 1 : NULL, k++)
-      if (!strncmp(c, metric, strlen(metric)) && (c[strlen(metric)] == ',' || c[strlen(metric)] == 0 || c[strlen(metric)] == '\r')) col = k;
+      if (!strncmp(c, metric, ml) && (c[ml] == ',' || c[ml] == 0 || c[ml] == '\r')) col = k;
   if (col < 0) { free(t); return -1; }
-  int cap = 64;
+  // the rows: the step first, the metric in its column
+  int cap = 64, ok = 1;
+  s->n = 0;
   s->step = malloc(sizeof(long) * cap);
   s->val = malloc(sizeof(double) * cap);
-  s->n = 0;
-  while ((line = strtok(NULL, "\n"))) {
-    if (s->n == cap) { cap *= 2; s->step = realloc(s->step, sizeof(long) * cap); s->val = realloc(s->val, sizeof(double) * cap); }
+  while (ok && s->step && s->val && (line = strtok(NULL, "\n"))) {
+    if (s->n == cap) {
+      cap *= 2;
+      long *ns = realloc(s->step, sizeof(long) * cap);
+      if (ns) s->step = ns;
+      double *nv = realloc(s->val, sizeof(double) * cap);
+      if (nv) s->val = nv;
+      ok = ns && nv;
+      if (!ok) break;
+    }
     char *c = line;
     for (int i = 0; i < col && c; i++) { c = strchr(c, ','); if (c) c++; }
     if (!c) continue;
@@ -59,252 +118,385 @@ static int read_csv(const char *path, const char *metric, series *s) {
     s->val[s->n++] = atof(c);
   }
   free(t);
+  return ok && s->step && s->val ? 0 : -1;
+}
+
+// the evaluation setting of a run file: "train" for eval.csv (and evalX.csv), NAME for
+// eval_NAME.csv; NULL when the file is no evaluation file (or no memory)
+static char *eval_name_of(const char *file) {
+  size_t L = strlen(file);
+  if (strncmp(file, "eval", 4) || L < 8 || strcmp(file + L - 4, ".csv")) return NULL;
+  if (file[4] != '_') return strdup("train");
+  return af_strfmt("%.*s", (int)(L - 9), file + 5);
+}
+
+// is rd a finished run: an eval.csv, and a status.json, if there is one, that says finished
+static int is_finished_run(const char *rd) {
+  char *ev = af_path_join(rd, "eval.csv"), *sp = af_path_join(rd, "status.json");
+  struct stat st;
+  int yes = ev && sp && stat(ev, &st) == 0;
+  char *stt = yes ? af_read_file(sp) : NULL;
+  if (stt && !strstr(stt, "\"finished\"")) yes = 0;
+  free(stt);
+  free(ev);
+  free(sp);
+  return yes;
+}
+
+// the run's variant label from its manifest, "default" without one
+static char *run_label(const char *rd) {
+  char *path = af_path_join(rd, "manifest.json");
+  char *mt = path ? af_read_file(path) : NULL;
+  cJSON *m = mt ? cJSON_Parse(mt) : NULL;
+  const cJSON *lab = m ? cJSON_GetObjectItemCaseSensitive(m, "variant") : NULL;
+  char *label = strdup(cJSON_IsString(lab) ? lab->valuestring : "default");
+  cJSON_Delete(m);
+  free(mt);
+  free(path);
+  return label;
+}
+
+// room for run r to hold evaluation e's curve
+static int grow_curves(run_data *r, int e) {
+  if (e < r->nev) return 0;
+  series *ns = realloc(r->ev, sizeof *ns * (size_t)(e + 1));
+  if (!ns) return -1;
+  memset(ns + r->nev, 0, sizeof *ns * (size_t)(e + 1 - r->nev));
+  r->ev = ns;
+  r->nev = e + 1;
   return 0;
 }
 
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+// every evaluation file of run folder rd into r
+static int read_run_curves(analysis *a, const char *rd, run_data *r, char *err, size_t errsz) {
+  DIR *rdir = opendir(rd);
+  struct dirent *fe;
+  int rc = AF_OK;
+  while (rc == AF_OK && rdir && (fe = readdir(rdir))) {
+    char *en = eval_name_of(fe->d_name);
+    if (!en) continue;
+    int e = eval_index(a, en);
+    char *path = af_path_join(rd, fe->d_name);
+    if (e < 0 || !path || grow_curves(r, e)) { snprintf(err, errsz, "out of memory"); rc = AF_ERR_IO; }
+    else if (read_csv(path, a->o->metric, &r->ev[e])) { snprintf(err, errsz, "%s has no column '%s'", path, a->o->metric); rc = AF_ERR_ARG; }
+    free(path);
+    free(en);
+  }
+  if (rdir) closedir(rdir);
+  return rc;
+}
 
-// the value of a run's series at `step`, or NAN
+// one more run slot, zeroed
+static run_data *new_run(analysis *a) {
+  if (a->nr == a->rcap) {
+    int cap = a->rcap ? 2 * a->rcap : 64;
+    run_data *nr = realloc(a->runs, sizeof *nr * (size_t)cap);
+    if (!nr) return NULL;
+    a->runs = nr;
+    a->rcap = cap;
+  }
+  run_data *r = &a->runs[a->nr++];
+  memset(r, 0, sizeof *r);
+  return r;
+}
+
+// the runs: every folder of DIR with an eval.csv, finished if the runner says so
+static int read_runs(analysis *a, char *err, size_t errsz) {
+  DIR *d = opendir(a->o->dir);
+  if (!d) { snprintf(err, errsz, "cannot open %s", a->o->dir); return AF_ERR_ARG; }
+  if (eval_index(a, "train") < 0) { closedir(d); snprintf(err, errsz, "out of memory"); return AF_ERR_IO; }
+  struct dirent *de;
+  int rc = AF_OK;
+  while (rc == AF_OK && (de = readdir(d))) {
+    if (de->d_name[0] == '.' || !strcmp(de->d_name, "analysis")) continue;
+    char *rd = af_path_join(a->o->dir, de->d_name);
+    if (rd && is_finished_run(rd)) {
+      run_data *r = new_run(a);
+      if (!r || !(r->label = run_label(rd))) { snprintf(err, errsz, "out of memory"); rc = AF_ERR_IO; }
+      else rc = read_run_curves(a, rd, r, err, errsz);
+    }
+    free(rd);
+  }
+  closedir(d);
+  if (rc == AF_OK && a->nr == 0) { snprintf(err, errsz, "no finished runs with an eval.csv in %s", a->o->dir); rc = AF_ERR_ARG; }
+  return rc;
+}
+
+static int cmp_str(const void *x, const void *y) { return strcmp(*(char *const *)x, *(char *const *)y); }
+
+// the variants: the distinct labels, sorted
+static int collect_variants(analysis *a) {
+  for (int i = 0; i < a->nr; i++)
+    if (list_find(&a->labels, a->runs[i].label) < 0 && list_push(&a->labels, a->runs[i].label)) return -1;
+  qsort(a->labels.s, (size_t)a->labels.n, sizeof(char *), cmp_str);
+  return 0;
+}
+
+// the per (evaluation, variant) tables and the scratch space the statistics need
+static int alloc_results(analysis *a) {
+  size_t cells = (size_t)a->evals.n * (size_t)a->labels.n, nr = (size_t)a->nr;
+  long reps = a->o->final_reps > a->o->reps ? a->o->final_reps : a->o->reps;
+  a->finals = calloc(cells, sizeof *a->finals);
+  a->nfin = calloc(cells, sizeof *a->nfin);
+  a->has_curve = calloc(cells, sizeof *a->has_curve);
+  a->members = malloc(sizeof *a->members * nr);
+  a->vals = malloc(sizeof *a->vals * nr);
+  a->work = malloc(sizeof *a->work * (2 * nr + (size_t)reps));
+  return a->finals && a->nfin && a->has_curve && a->members && a->vals && a->work ? 0 : -1;
+}
+
+// ---- the tables ----
+
+// the value of a run's curve at `step`: 1, or 0 when the curve has no such step
 static int value_at(const series *s, long step, double *v) {
   for (int i = 0; i < s->n; i++)
     if (s->step[i] == step) { *v = s->val[i]; return 1; }
   return 0;
 }
 
-static int run_gnuplot(const char *script) {
-  char cmd[8400];
-  snprintf(cmd, sizeof cmd, "gnuplot '%s' 2>&1", script);
-  FILE *p = popen(cmd, "r");
-  if (!p) return -1;
-  char buf[512];
-  int printed = 0;
-  while (fgets(buf, sizeof buf, p))
-    if (printed++ < 3) fprintf(stderr, "armfarm analyze: gnuplot: %s", buf);
-  int st = pclose(p);
-  return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
+// the file a curve's plot data goes to, relative to the output folder
+static char *datafile(const analysis *a, int e, int v) { return af_strfmt("curve_%s_%d.dat", a->evals.s[e], v); }
+
+// the runs of variant v that have evaluation e, into a->members; their count
+static int variant_members(analysis *a, int e, int v) {
+  int nm = 0;
+  for (int i = 0; i < a->nr; i++)
+    if (!strcmp(a->runs[i].label, a->labels.s[v]) && curve(&a->runs[i], e)->n > 0) a->members[nm++] = i;
+  return nm;
 }
 
-int af_cmd_analyze(int argc, char **argv) {
-  const char *dir = NULL, *out = NULL, *metric = "return";
-  long reps = 2000, final_reps = 50000, seed = 0;
-  for (int i = 1; i < argc; i++) {
-    const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-    if (!strcmp(o, "--help") || !strcmp(o, "-h")) {
-      printf("usage: armfarm analyze DIR [--metric return|success|length] [--out DIR] [--reps N] [--final-reps N] [--seed S]\n"
-             "  aggregates the runs of an experiment folder per variant and evaluation setting:\n"
-             "  curves.csv files (IQM, mean, median, 95%% bootstrap interval of the IQM over %ld resamples),\n"
-             "  summary.md and summary.csv (final performance, %ld resamples; probability of improvement),\n"
-             "  and plots curves_EVAL.png/.svg and variant_N.png/.svg (gnuplot). Default output: DIR/analysis\n", reps, final_reps);
-      return AF_EXIT_OK;
+// the curve of variant v on evaluation e at every step its nm members share, into the
+// curves CSV and the plot data; the last shared step, or -1 when they share none
+static long write_curve(analysis *a, int e, int v, int nm, FILE *cf, FILE *df) {
+  const series *s0 = curve(&a->runs[a->members[0]], e);
+  long last = -1;
+  for (int k = 0; k < s0->n; k++) {
+    long step = s0->step[k];
+    int all = 1;
+    for (int j = 0; j < nm && all; j++) all = value_at(curve(&a->runs[a->members[j]], e), step, &a->vals[j]);
+    if (!all) continue;
+    double lo, hi, iqm = af_stats_iqm(a->vals, nm, a->work), mean = af_stats_mean(a->vals, nm), med = af_stats_median(a->vals, nm, a->work);
+    af_stats_bootstrap_ci(&lo, &hi, AF_STAT_IQM, a->vals, nm, (int)a->o->reps, &a->rng, a->work);
+    fprintf(cf, "\"%s\",%ld,%d,%.6g,%.6g,%.6g,%.6g,%.6g\n", a->labels.s[v], step, nm, iqm, mean, med, lo, hi);
+    fprintf(df, "%ld %.6g %.6g %.6g\n", step, iqm, lo, hi);
+    last = step;
+  }
+  return last;
+}
+
+// final performance of variant v on evaluation e at its last shared step, into the summaries
+static void write_final(analysis *a, int e, int v, int nm, long last, FILE *sc, FILE *sm) {
+  int cell = e * a->labels.n + v;
+  double lo, hi, *fv = a->finals[cell];
+  for (int j = 0; j < nm; j++) value_at(curve(&a->runs[a->members[j]], e), last, &fv[j]);
+  a->nfin[cell] = nm;
+  double iqm = af_stats_iqm(fv, nm, a->work), mean = af_stats_mean(fv, nm), med = af_stats_median(fv, nm, a->work);
+  af_stats_bootstrap_ci(&lo, &hi, AF_STAT_IQM, fv, nm, (int)a->o->final_reps, &a->rng, a->work);
+  const char *label = a->labels.s[v], *ev = a->evals.s[e];
+  fprintf(sc, "\"%s\",%s,%d,%.6g,%.6g,%.6g,%.6g,%.6g\n", label, ev, nm, iqm, mean, med, lo, hi);
+  fprintf(sm, "| %s | %s | %d | %ld | %.4g | [%.4g, %.4g] | %.4g | %.4g |\n", label, ev, nm, last, iqm, lo, hi, mean, med);
+}
+
+// variant v on evaluation e: its members, their curve and their final performance
+static int write_variant(analysis *a, int e, int v, FILE *cf, FILE *sc, FILE *sm, char *err, size_t errsz) {
+  int nm = variant_members(a, e, v), cell = e * a->labels.n + v;
+  if (!(a->finals[cell] = calloc((size_t)(nm ? nm : 1), sizeof(double)))) { snprintf(err, errsz, "out of memory"); return AF_ERR_IO; }
+  if (nm == 0) return AF_OK;
+  char *name = datafile(a, e, v), *path = name ? af_path_join(a->out, name) : NULL;
+  FILE *df = path ? fopen(path, "w") : NULL;
+  free(name);
+  if (!df) { snprintf(err, errsz, "cannot write %s", path ? path : a->out); free(path); return AF_ERR_IO; }
+  free(path);
+  long last = write_curve(a, e, v, nm, cf, df);
+  fclose(df);
+  a->has_curve[cell] = last >= 0;
+  if (last >= 0) write_final(a, e, v, nm, last, sc, sm);
+  return AF_OK;
+}
+
+// evaluation setting e: curves_EVAL.csv and its variants' rows of the summaries
+static int write_eval(analysis *a, int e, FILE *sc, FILE *sm, char *err, size_t errsz) {
+  char *name = af_strfmt("curves_%s.csv", a->evals.s[e]), *path = name ? af_path_join(a->out, name) : NULL;
+  FILE *cf = path ? fopen(path, "w") : NULL;
+  free(name);
+  if (!cf) { snprintf(err, errsz, "cannot write %s", path ? path : a->out); free(path); return AF_ERR_IO; }
+  free(path);
+  fprintf(cf, "variant,step,n,iqm,mean,median,ci_low,ci_high\n");
+  int rc = AF_OK;
+  for (int v = 0; v < a->labels.n && rc == AF_OK; v++) rc = write_variant(a, e, v, cf, sc, sm, err, errsz);
+  fclose(cf);
+  return rc;
+}
+
+// probability of improvement between every pair of variants, per evaluation setting
+static void write_improvement(const analysis *a, FILE *sm) {
+  int nv = a->labels.n;
+  if (nv < 2) return;
+  fprintf(sm, "\n## Probability of improvement\n\nP(row > column) on the final %s, over all pairs of runs (ties count half).\n", a->o->metric);
+  for (int e = 0; e < a->evals.n; e++) {
+    const double *const *fin = (const double *const *)a->finals + e * nv;
+    const int *nfin = a->nfin + e * nv;
+    fprintf(sm, "\n%s:\n\n| | ", a->evals.s[e]);
+    for (int v = 0; v < nv; v++) fprintf(sm, "%s | ", a->labels.s[v]);
+    fprintf(sm, "\n|---|");
+    for (int v = 0; v < nv; v++) fprintf(sm, "---|");
+    fprintf(sm, "\n");
+    for (int x = 0; x < nv; x++) {
+      fprintf(sm, "| %s | ", a->labels.s[x]);
+      for (int y = 0; y < nv; y++) {
+        if (x == y || !nfin[x] || !nfin[y]) fprintf(sm, "- | ");
+        else fprintf(sm, "%.3f | ", af_stats_prob_improvement(fin[x], nfin[x], fin[y], nfin[y]));
+      }
+      fprintf(sm, "\n");
     }
-    int takes = !strcmp(o, "--metric") || !strcmp(o, "--out") || !strcmp(o, "--reps") || !strcmp(o, "--final-reps") || !strcmp(o, "--seed");
-    if (takes && !v) { fprintf(stderr, "armfarm analyze: %s needs a value\n", o); return AF_EXIT_USAGE; }
-    if (!strcmp(o, "--metric")) metric = argv[++i];
-    else if (!strcmp(o, "--out")) out = argv[++i];
-    else if (!strcmp(o, "--reps")) { if ((reps = af_cli_long(o, argv[++i], 100, 1000000)) < 0) return AF_EXIT_USAGE; }
-    else if (!strcmp(o, "--final-reps")) { if ((final_reps = af_cli_long(o, argv[++i], 100, 10000000)) < 0) return AF_EXIT_USAGE; }
-    else if (!strcmp(o, "--seed")) { if ((seed = af_cli_long(o, argv[++i], 0, 2147483647)) < 0) return AF_EXIT_USAGE; }
-    else if (o[0] == '-') { fprintf(stderr, "armfarm analyze: unknown option '%s'\n", o); return AF_EXIT_USAGE; }
-    else if (!dir) dir = o;
-    else { fprintf(stderr, "armfarm analyze: one folder only ('%s')\n", o); return AF_EXIT_USAGE; }
   }
-  if (!dir) { fprintf(stderr, "armfarm analyze: a run folder DIR is required (try --help)\n"); return AF_EXIT_USAGE; }
-  if (strcmp(metric, "return") && strcmp(metric, "success") && strcmp(metric, "length") && strcmp(metric, "return_std")) {
-    fprintf(stderr, "armfarm analyze: unknown metric '%s' (return, success, length, return_std)\n", metric);
-    return AF_EXIT_USAGE;
-  }
+}
 
-  // ---- the runs: every folder with an eval.csv, finished if the runner says so ----
-  DIR *d = opendir(dir);
-  if (!d) { fprintf(stderr, "armfarm analyze: cannot open %s\n", dir); return AF_EXIT_USAGE; }
-  static run_data runs[MAX_RUNS];
-  int nr = 0;
-  n_evals = 0;
-  eval_index("train");
-  struct dirent *de;
-  char path[4400];
-  while ((de = readdir(d)) && nr < MAX_RUNS) {
-    if (de->d_name[0] == '.' || !strcmp(de->d_name, "analysis")) continue;
-    char rd[4200];
-    snprintf(rd, sizeof rd, "%s/%s", dir, de->d_name);
-    snprintf(path, sizeof path, "%s/eval.csv", rd);
-    struct stat st;
-    if (stat(path, &st) != 0) continue;
-    snprintf(path, sizeof path, "%s/status.json", rd);
-    char *stt = af_read_file(path);
-    if (stt && !strstr(stt, "\"finished\"")) { free(stt); continue; }
-    free(stt);
-    run_data *r = &runs[nr];
-    memset(r, 0, sizeof *r);
-    snprintf(path, sizeof path, "%s/manifest.json", rd);
-    char *mt = af_read_file(path);
-    cJSON *m = mt ? cJSON_Parse(mt) : NULL;
-    const cJSON *lab = m ? cJSON_GetObjectItemCaseSensitive(m, "variant") : NULL;
-    r->label = strdup(cJSON_IsString(lab) ? lab->valuestring : "default");
-    cJSON_Delete(m);
-    free(mt);
-    // every evaluation setting of the run
-    DIR *rdir = opendir(rd);
-    struct dirent *fe;
-    while (rdir && (fe = readdir(rdir))) {
-      size_t L = strlen(fe->d_name);
-      if (strncmp(fe->d_name, "eval", 4) || L < 8 || strcmp(fe->d_name + L - 4, ".csv")) continue;
-      char en[40] = "train";
-      if (fe->d_name[4] == '_') snprintf(en, sizeof en, "%.*s", (int)(L - 9), fe->d_name + 5);
-      int ei = eval_index(en);
-      if (ei < 0) continue;
-      snprintf(path, sizeof path, "%s/%s", rd, fe->d_name);
-      if (read_csv(path, metric, &r->ev[ei])) { fprintf(stderr, "armfarm analyze: %s has no column '%s'\n", path, metric); closedir(rdir); closedir(d); return AF_EXIT_USAGE; }
-    }
-    if (rdir) closedir(rdir);
-    nr++;
-  }
-  closedir(d);
-  if (nr == 0) { fprintf(stderr, "armfarm analyze: no finished runs with an eval.csv in %s\n", dir); return AF_EXIT_USAGE; }
+// a file in the output folder opened for writing, or NULL
+static FILE *open_out(const analysis *a, const char *name) {
+  char *path = af_path_join(a->out, name);
+  FILE *f = path ? fopen(path, "w") : NULL;
+  free(path);
+  return f;
+}
 
-  // ---- the variants, sorted by label ----
-  char *labels[MAX_VARIANTS];
-  int nv = 0;
-  for (int i = 0; i < nr; i++) {
-    int seen = 0;
-    for (int v = 0; v < nv; v++) seen |= !strcmp(labels[v], runs[i].label);
-    if (!seen && nv < MAX_VARIANTS) labels[nv++] = runs[i].label;
-  }
-  qsort(labels, (size_t)nv, sizeof(char *), cmp_str);
-
-  char outbuf[4200];
-  if (!out) { snprintf(outbuf, sizeof outbuf, "%s/analysis", dir); out = outbuf; }
-  mkdir(out, 0755);
-  snprintf(path, sizeof path, "%s/summary.csv", out);
-  FILE *sc = fopen(path, "w");
-  snprintf(path, sizeof path, "%s/summary.md", out);
-  FILE *sm = fopen(path, "w");
-  if (!sc || !sm) { fprintf(stderr, "armfarm analyze: cannot write in %s\n", out); if (sc) fclose(sc); if (sm) fclose(sm); return AF_EXIT_FAIL; }
+// summary.csv and summary.md with the curves of every evaluation setting on the way
+static int write_tables(analysis *a, char *err, size_t errsz) {
+  mkdir(a->out, 0755);
+  FILE *sc = open_out(a, "summary.csv"), *sm = open_out(a, "summary.md");
+  if (!sc || !sm) { snprintf(err, errsz, "cannot write in %s", a->out); if (sc) fclose(sc); if (sm) fclose(sm); return AF_ERR_IO; }
   fprintf(sc, "variant,eval,n,iqm,mean,median,ci_low,ci_high\n");
   fprintf(sm, "# %s: final %s\n\nIQM, mean and median over runs at the last evaluation step they share; 95%% interval of the IQM by percentile bootstrap (%ld resamples, seed %ld).\n\n",
-          dir, metric, final_reps, seed);
+          a->o->dir, a->o->metric, a->o->final_reps, a->o->seed);
   fprintf(sm, "| variant | eval | n | step | IQM | 95%% CI | mean | median |\n|---|---|---|---|---|---|---|---|\n");
-
-  af_rng rng;
-  af_rng_seed(&rng, (uint64_t)seed);
-  double *vals = malloc(sizeof(double) * nr), *work = malloc(sizeof(double) * (2 * (size_t)nr + (size_t)(final_reps > reps ? final_reps : reps)));
-  double *finals[MAX_EVALS][MAX_VARIANTS];
-  int nfin[MAX_EVALS][MAX_VARIANTS];
-  memset(nfin, 0, sizeof nfin);
-  char script[4400];
-  snprintf(script, sizeof script, "%s/plots.gp", out);
-  FILE *gp = fopen(script, "w");
-  char datafiles[MAX_EVALS][MAX_VARIANTS][64];
-  int has_curve[MAX_EVALS][MAX_VARIANTS];
-  memset(has_curve, 0, sizeof has_curve);
-
-  for (int e = 0; e < n_evals; e++) {
-    snprintf(path, sizeof path, "%s/curves_%s.csv", out, eval_names[e]);
-    FILE *cf = fopen(path, "w");
-    fprintf(cf, "variant,step,n,iqm,mean,median,ci_low,ci_high\n");
-    for (int v = 0; v < nv; v++) {
-      // this variant's runs that have this evaluation, and the steps all of them share
-      int members[MAX_RUNS], nm = 0;
-      for (int i = 0; i < nr; i++)
-        if (!strcmp(runs[i].label, labels[v]) && runs[i].ev[e].n > 0) members[nm++] = i;
-      finals[e][v] = calloc((size_t)(nm ? nm : 1), sizeof(double));
-      if (nm == 0) continue;
-      const series *s0 = &runs[members[0]].ev[e];
-      snprintf(datafiles[e][v], sizeof datafiles[0][0], "curve_%s_%d.dat", eval_names[e], v);
-      snprintf(path, sizeof path, "%s/%s", out, datafiles[e][v]);
-      FILE *df = fopen(path, "w");
-      long last = -1;
-      for (int k = 0; k < s0->n; k++) {
-        long step = s0->step[k];
-        int all = 1;
-        for (int j = 0; j < nm && all; j++) all = value_at(&runs[members[j]].ev[e], step, &vals[j]);
-        if (!all) continue;
-        double lo, hi, iqm = af_stats_iqm(vals, nm, work), mean = af_stats_mean(vals, nm), med = af_stats_median(vals, nm, work);
-        af_stats_bootstrap_ci(&lo, &hi, AF_STAT_IQM, vals, nm, (int)reps, &rng, work);
-        fprintf(cf, "\"%s\",%ld,%d,%.6g,%.6g,%.6g,%.6g,%.6g\n", labels[v], step, nm, iqm, mean, med, lo, hi);
-        fprintf(df, "%ld %.6g %.6g %.6g\n", step, iqm, lo, hi);
-        last = step;
-      }
-      fclose(df);
-      has_curve[e][v] = last >= 0;
-      if (last < 0) continue;
-      // final performance at the last shared step
-      for (int j = 0; j < nm; j++) value_at(&runs[members[j]].ev[e], last, &finals[e][v][j]);
-      nfin[e][v] = nm;
-      double lo, hi, *fv = finals[e][v];
-      double iqm = af_stats_iqm(fv, nm, work), mean = af_stats_mean(fv, nm), med = af_stats_median(fv, nm, work);
-      af_stats_bootstrap_ci(&lo, &hi, AF_STAT_IQM, fv, nm, (int)final_reps, &rng, work);
-      fprintf(sc, "\"%s\",%s,%d,%.6g,%.6g,%.6g,%.6g,%.6g\n", labels[v], eval_names[e], nm, iqm, mean, med, lo, hi);
-      fprintf(sm, "| %s | %s | %d | %ld | %.4g | [%.4g, %.4g] | %.4g | %.4g |\n", labels[v], eval_names[e], nm, last, iqm, lo, hi, mean, med);
-    }
-    fclose(cf);
-  }
-  // probability of improvement between every pair of variants
-  if (nv > 1) {
-    fprintf(sm, "\n## Probability of improvement\n\nP(row > column) on the final %s, over all pairs of runs (ties count half).\n", metric);
-    for (int e = 0; e < n_evals; e++) {
-      fprintf(sm, "\n%s:\n\n| | ", eval_names[e]);
-      for (int v = 0; v < nv; v++) fprintf(sm, "%s | ", labels[v]);
-      fprintf(sm, "\n|---|");
-      for (int v = 0; v < nv; v++) fprintf(sm, "---|");
-      fprintf(sm, "\n");
-      for (int a = 0; a < nv; a++) {
-        fprintf(sm, "| %s | ", labels[a]);
-        for (int b = 0; b < nv; b++) {
-          if (a == b || !nfin[e][a] || !nfin[e][b]) fprintf(sm, "- | ");
-          else fprintf(sm, "%.3f | ", af_stats_prob_improvement(finals[e][a], nfin[e][a], finals[e][b], nfin[e][b]));
-        }
-        fprintf(sm, "\n");
-      }
-    }
-  }
+  int rc = AF_OK;
+  for (int e = 0; e < a->evals.n && rc == AF_OK; e++) rc = write_eval(a, e, sc, sm, err, errsz);
+  if (rc == AF_OK) write_improvement(a, sm);
   fclose(sc);
   fclose(sm);
+  return rc;
+}
 
-  // ---- plots: per evaluation setting (variants together), per variant (settings together) ----
-  const char *terms[2][2] = {{"pngcairo size 960,600 font ',11'", "png"}, {"svg size 960,600 dynamic", "svg"}};
+// ---- the plots ----
+
+// one plot command line over the curves of the cells given, colour by position
+static void plot_line(const analysis *a, FILE *gp, const int *es, const int *vs, int n, int by_eval) {
+  int first = 1;
+  for (int k = 0; k < n; k++) {
+    int e = es[k], v = vs[k];
+    if (!a->has_curve[e * a->labels.n + v]) continue;
+    char *df = datafile(a, e, v);
+    int lc = by_eval ? e + 1 : v + 1;
+    fprintf(gp, "%s'%s/%s' using 1:3:4 with filledcurves lc %d notitle, '%s/%s' using 1:2 with lines lw 2 lc %d title '%s'", first ? "" : ", ",
+            a->out, df, lc, a->out, df, lc, by_eval ? a->evals.s[e] : a->labels.s[v]);
+    free(df);
+    first = 0;
+  }
+  fprintf(gp, "\n");
+}
+
+// plots.gp: per evaluation setting (variants together), per variant (settings together), PNG and SVG
+static void write_plot_script(const analysis *a, FILE *gp) {
+  static const char *const terms[2][2] = {{"pngcairo size 960,600 font ',11'", "png"}, {"svg size 960,600 dynamic", "svg"}};
+  int nv = a->labels.n, ne = a->evals.n, n = nv > ne ? nv : ne;
+  int *es = malloc(sizeof(int) * (size_t)n), *vs = malloc(sizeof(int) * (size_t)n);
+  if (!es || !vs) { free(es); free(vs); return; }
+  const char *metric = a->o->metric;
   for (int t = 0; t < 2; t++) {
     fprintf(gp, "set terminal %s\nset grid\nset key bottom right\nset xlabel 'environment steps'\nset ylabel 'evaluation %s (IQM)'\n", terms[t][0], metric);
     fprintf(gp, "set style fill transparent solid 0.2 noborder\nset termoption noenhanced\n");
-    for (int e = 0; e < n_evals; e++) {
+    for (int e = 0; e < ne; e++) {
       int any = 0;
-      for (int v = 0; v < nv; v++) any |= has_curve[e][v];
+      for (int v = 0; v < nv; v++) { any |= a->has_curve[e * nv + v]; es[v] = e; vs[v] = v; }
       if (!any) continue;
-      fprintf(gp, "set output '%s/curves_%s.%s'\nset title '%s: %s, IQM and 95%% bootstrap interval'\nplot ", out, eval_names[e], terms[t][1], eval_names[e], metric);
-      int first = 1;
-      for (int v = 0; v < nv; v++) {
-        if (!has_curve[e][v]) continue;
-        fprintf(gp, "%s'%s/%s' using 1:3:4 with filledcurves lc %d notitle, '%s/%s' using 1:2 with lines lw 2 lc %d title '%s'", first ? "" : ", ",
-                out, datafiles[e][v], v + 1, out, datafiles[e][v], v + 1, labels[v]);
-        first = 0;
-      }
-      fprintf(gp, "\n");
+      fprintf(gp, "set output '%s/curves_%s.%s'\nset title '%s: %s, IQM and 95%% bootstrap interval'\nplot ", a->out, a->evals.s[e], terms[t][1], a->evals.s[e], metric);
+      plot_line(a, gp, es, vs, nv, 0);
     }
-    for (int v = 0; v < nv && n_evals > 1; v++) {
-      fprintf(gp, "set output '%s/variant_%d.%s'\nset title '%s: %s per evaluation setting'\nplot ", out, v, terms[t][1], labels[v], metric);
-      int first = 1;
-      for (int e = 0; e < n_evals; e++) {
-        if (!has_curve[e][v]) continue;
-        fprintf(gp, "%s'%s/%s' using 1:3:4 with filledcurves lc %d notitle, '%s/%s' using 1:2 with lines lw 2 lc %d title '%s'", first ? "" : ", ",
-                out, datafiles[e][v], e + 1, out, datafiles[e][v], e + 1, eval_names[e]);
-        first = 0;
-      }
-      fprintf(gp, "\n");
+    for (int v = 0; v < nv && ne > 1; v++) {
+      for (int e = 0; e < ne; e++) { es[e] = e; vs[e] = v; }
+      fprintf(gp, "set output '%s/variant_%d.%s'\nset title '%s: %s per evaluation setting'\nplot ", a->out, v, terms[t][1], a->labels.s[v], metric);
+      plot_line(a, gp, es, vs, ne, 1);
     }
   }
-  fclose(gp);
-  int plots = run_gnuplot(script);
+  free(es);
+  free(vs);
+}
 
-  printf("%d runs in %d variant%s and %d evaluation setting%s -> %s/summary.md, summary.csv, curves_*.csv%s\n", nr, nv, nv > 1 ? "s" : "", n_evals,
-         n_evals > 1 ? "s" : "", out, plots == 0 ? ", curves_*.png and .svg" : "");
-  for (int e = 0; e < n_evals; e++)
-    for (int v = 0; v < nv; v++) free(finals[e][v]);
-  for (int i = 0; i < nr; i++) {
-    free(runs[i].label);
-    for (int e = 0; e < MAX_EVALS; e++) { free(runs[i].ev[e].step); free(runs[i].ev[e].val); }
+// gnuplot over the script: 1 when it succeeded; its first three output lines into rep
+static int run_gnuplot(const char *script, af_analyze_report *rep) {
+  char *cmd = af_strfmt("gnuplot '%s' 2>&1", script);
+  FILE *p = cmd ? popen(cmd, "r") : NULL;
+  free(cmd);
+  if (!p) return 0;
+  char buf[512];
+  while (fgets(buf, sizeof buf, p))
+    if (rep->nlog < 3) snprintf(rep->log[rep->nlog++], sizeof rep->log[0], "%s", buf);
+  int st = pclose(p);
+  return WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+
+// the script, then gnuplot
+static int write_plots(const analysis *a, af_analyze_report *rep, char *err, size_t errsz) {
+  FILE *gp = fopen(rep->script, "w");
+  if (!gp) { snprintf(err, errsz, "cannot write %s", rep->script); return AF_ERR_IO; }
+  write_plot_script(a, gp);
+  fclose(gp);
+  rep->plots_ok = run_gnuplot(rep->script, rep);
+  return AF_OK;
+}
+
+// ---- the analysis ----
+
+static void analysis_free(analysis *a) {
+  int cells = a->evals.n * a->labels.n;
+  for (int c = 0; a->finals && c < cells; c++) free(a->finals[c]);
+  for (int i = 0; i < a->nr; i++) {
+    free(a->runs[i].label);
+    for (int e = 0; e < a->runs[i].nev; e++) { free(a->runs[i].ev[e].step); free(a->runs[i].ev[e].val); }
+    free(a->runs[i].ev);
   }
-  free(vals);
-  free(work);
-  if (plots) { fprintf(stderr, "armfarm analyze: plots failed (is gnuplot installed? scripts/setup.sh installs gnuplot-nox); script: %s\n", script); return AF_EXIT_FAIL; }
-  return AF_EXIT_OK;
+  for (int e = 0; e < a->evals.n; e++) free(a->evals.s[e]);
+  free(a->evals.s);
+  free(a->labels.s);
+  free(a->runs);
+  free(a->finals);
+  free(a->nfin);
+  free(a->has_curve);
+  free(a->members);
+  free(a->vals);
+  free(a->work);
+}
+
+static int known_metric(const char *m) {
+  return !strcmp(m, "return") || !strcmp(m, "success") || !strcmp(m, "length") || !strcmp(m, "return_std");
+}
+
+int af_analyze(const af_analyze_opts *o, af_analyze_report *rep, char *err, size_t errsz) {
+  memset(rep, 0, sizeof *rep);
+  if (!o->metric || !known_metric(o->metric)) {
+    snprintf(err, errsz, "unknown metric '%s' (return, success, length, return_std)", o->metric ? o->metric : "");
+    return AF_ERR_ARG;
+  }
+  if (!o->dir) { snprintf(err, errsz, "a run folder is required"); return AF_ERR_ARG; }
+  analysis a = {.o = o};
+  af_rng_seed(&a.rng, (uint64_t)o->seed);
+  // read, group, then write the tables and the plots
+  int rc = read_runs(&a, err, errsz);
+  rep->out = o->out ? strdup(o->out) : af_path_join(o->dir, "analysis");
+  rep->script = rep->out ? af_path_join(rep->out, "plots.gp") : NULL;
+  a.out = rep->out;
+  if (rc == AF_OK && (!rep->script || collect_variants(&a) || alloc_results(&a))) { snprintf(err, errsz, "out of memory"); rc = AF_ERR_IO; }
+  if (rc == AF_OK) rc = write_tables(&a, err, errsz);
+  if (rc == AF_OK) rc = write_plots(&a, rep, err, errsz);
+  rep->runs = a.nr;
+  rep->variants = a.labels.n;
+  rep->evals = a.evals.n;
+  analysis_free(&a);
+  return rc;
+}
+
+void af_analyze_report_free(af_analyze_report *rep) {
+  free(rep->out);
+  free(rep->script);
+  rep->out = rep->script = NULL;
 }

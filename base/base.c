@@ -3,7 +3,8 @@
 
 #include <errno.h>   // errno
 #include <math.h>    // isfinite
-#include <stdio.h>   // FILE, snprintf
+#include <stdarg.h>  // va_list
+#include <stdio.h>   // FILE, snprintf, vsnprintf
 #include <stdlib.h>  // malloc, strtol, strtod
 #include <string.h>  // strlen, memcpy
 #include <time.h>    // clock_gettime
@@ -67,6 +68,19 @@ char *af_path_join(const char *dir, const char *name) {
   p[a] = '/';
   memcpy(p + a + 1, name, b + 1);
   return p;
+}
+
+char *af_strfmt(const char *fmt, ...) {
+  // measure, then print into a string of that size
+  va_list ap, aq;
+  va_start(ap, fmt);
+  va_copy(aq, ap);
+  int n = vsnprintf(NULL, 0, fmt, ap);
+  va_end(ap);
+  char *s = n >= 0 ? malloc((size_t)n + 1) : NULL;
+  if (s) vsnprintf(s, (size_t)n + 1, fmt, aq);
+  va_end(aq);
+  return s;
 }
 
 int af_parse_long(const char *s, long lo, long hi, long *out) {

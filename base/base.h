@@ -1,6 +1,7 @@
 // The base layer under environments, agents and analysis: return and exit codes, monotonic
-// time, whole-file reading and atomic writing, path joining, and strict number parsing. No
-// MuJoCo and no oneDNN here; nothing in it knows about environments or agents.
+// time, whole-file reading and atomic writing, path joining, allocating formatting, and
+// strict number parsing. No MuJoCo and no oneDNN here; nothing in it knows about environments
+// or agents.
 #ifndef AF_BASE_H
 #define AF_BASE_H
 
@@ -34,6 +35,13 @@ int af_write_file_atomic(const char *path, const void *data, size_t n, char *err
 
 // "a/b" from "a" and "b", owned by the caller (free); NULL only when out of memory
 char *af_path_join(const char *dir, const char *name);
+
+// printf into a new string of whatever length it needs, owned by the caller (free); NULL only
+// when out of memory. For paths and commands built from user input, which must not be cut.
+#if defined(__GNUC__)
+__attribute__((format(printf, 1, 2)))
+#endif
+char *af_strfmt(const char *fmt, ...);
 
 // strict numbers: the whole string must be the number (no trailing text, no empty string),
 // within [lo, hi]; 0, or -1 when malformed or out of range

@@ -91,9 +91,9 @@ static double matmul_gflops(void) {
 
 // the PyTorch peer, one thread, in a child process; 0 when it cannot run
 static double time_peer(int updates, char *why, size_t whysz) {
-  char cmd[2048];
-  snprintf(cmd, sizeof cmd, "OMP_NUM_THREADS=1 /usr/bin/python3 %s/bench/peers/sac_update_torch.py %d %d %d 1 2>&1", AF_SOURCE_DIR, OBS, ACT, updates);
-  FILE *f = popen(cmd, "r");
+  char *cmd = af_strfmt("OMP_NUM_THREADS=1 /usr/bin/python3 %s/bench/peers/sac_update_torch.py %d %d %d 1 2>&1", AF_SOURCE_DIR, OBS, ACT, updates);
+  FILE *f = cmd ? popen(cmd, "r") : NULL;
+  free(cmd);
   if (!f) { snprintf(why, whysz, "cannot start python3"); return 0; }
   char line[512];
   double ups = 0;

@@ -5,7 +5,6 @@
 
 #include "base/config.h"
 #include "envs/env.h"
-#include "analysis/analyze.h"
 #include "bench/bench.h"
 #include "experiments/cli.h"
 

@@ -11,8 +11,13 @@ int af_cmd_rollout(int argc, char **argv);
 int af_cmd_examples(int argc, char **argv);
 int af_cmd_train(int argc, char **argv);
 int af_cmd_run(int argc, char **argv);
+int af_cmd_analyze(int argc, char **argv);
 int af_cmd_view(int argc, char **argv);
 int af_cmd_record(int argc, char **argv);
+
+// what a command's option parser returns to let the command go on (else it returns the exit
+// code to stop with: AF_EXIT_OK after --help, AF_EXIT_USAGE after a bad option)
+#define AF_CLI_GO_ON (-1)
 
 // check a run document (env, agent, train, eval_envs) by making what it names; 0, or -1
 // with a one-line message naming the JSON path

@@ -27,10 +27,12 @@
 #define AF_VERSION "0.0.0"
 #endif
 
+// one run: a variant's document with one seed
 typedef struct {
-  char id[16], variant[16];
+  char id[16], variant[16];  // hex digests of the run's and the variant's documents
   char *label;  // "agent.lr=0.001 agent.batch=128" or "default"
   char *doc;    // the run document (JSON)
+  char *dir;    // OUT/ID
   int seed;
   long steps;
   int state;    // 0 pending, 1 running, 2 finished, 3 failed
@@ -61,165 +63,194 @@ static int is_whole(const cJSON *v, double lo, double hi) {
   return cJSON_IsNumber(v) && v->valuedouble == (double)(long)v->valuedouble && v->valuedouble >= lo && v->valuedouble <= hi;
 }
 
-// set `path` (a.b.c) in doc to a copy of v, creating objects on the way
+// set `path` (a.b.c) in doc to a copy of v, creating objects on the way; -1 when a step of the
+// path is no object
 static int set_value(cJSON *doc, const char *path, const cJSON *v) {
-  char buf[256];
-  snprintf(buf, sizeof buf, "%s", path);
+  char *buf = strdup(path);
+  if (!buf) return -1;
   cJSON *cur = doc;
   char *s = buf;
-  for (char *dot; (dot = strchr(s, '.')); s = dot + 1) {
+  int rc = 0;
+  for (char *dot; rc == 0 && (dot = strchr(s, '.')); s = dot + 1) {
     *dot = 0;
     cJSON *next = cJSON_GetObjectItemCaseSensitive(cur, s);
     if (!next) next = cJSON_AddObjectToObject(cur, s);
-    if (!cJSON_IsObject(next)) return -1;
-    cur = next;
+    if (cJSON_IsObject(next)) cur = next;
+    else rc = -1;
   }
-  if (cJSON_GetObjectItemCaseSensitive(cur, s)) cJSON_ReplaceItemInObjectCaseSensitive(cur, s, cJSON_Duplicate(v, 1));
-  else cJSON_AddItemToObject(cur, s, cJSON_Duplicate(v, 1));
+  if (rc == 0 && cJSON_GetObjectItemCaseSensitive(cur, s)) cJSON_ReplaceItemInObjectCaseSensitive(cur, s, cJSON_Duplicate(v, 1));
+  else if (rc == 0) cJSON_AddItemToObject(cur, s, cJSON_Duplicate(v, 1));
+  free(buf);
+  return rc;
+}
+
+// ---- the sweep: seeds, a grid and random draws, expanded into variants ----
+
+// a grid axis: a path and its list of values, both inside the experiment document
+typedef struct { const char *path; const cJSON *values; } grid_axis;
+
+// a variant: the (path, value) pairs it sets; paths inside the experiment document, values owned
+typedef struct { int n; const char **path; cJSON **value; } variant;
+
+// the sweep as the file gives it
+typedef struct {
+  int *seeds, nseeds;
+  grid_axis *axes;
+  int naxes;
+  const cJSON *rparams;  // the random sweep's params (path: range), NULL without one
+  int nparams, nrand;    // their count, and the number of draws (0: no random sweep)
+  af_rng rng;
+} sweep;
+
+// only seeds, grid and random
+static int check_sweep_keys(const cJSON *sw, char *err, size_t errsz) {
+  static const char *const keys[] = {"seeds", "grid", "random"};
+  if (!cJSON_IsObject(sw)) { snprintf(err, errsz, "sweep: expected an object with seeds, grid or random"); return -1; }
+  for (const cJSON *it = sw->child; it; it = it->next) {
+    if (!strcmp(it->string, "seeds") || !strcmp(it->string, "grid") || !strcmp(it->string, "random")) continue;
+    const char *n = nearest(it->string, keys, 3);
+    snprintf(err, errsz, "sweep.%s: unknown key%s%s%s", it->string, n ? " (did you mean '" : " (seeds, grid, random)", n ? n : "", n ? "'?)" : "");
+    return -1;
+  }
   return 0;
 }
 
-typedef struct { char path[128]; cJSON *values; } grid_axis;
-
-// the variants: grid combinations times random samples, as lists of (path, value)
-typedef struct { int n; char path[16][128]; cJSON *value[16]; } variant;
-
-static int check_sweep(const cJSON *sw, int **seeds, int *nseeds, variant **vars, int *nvars, char *err, size_t errsz) {
-  static const char *const keys[] = {"seeds", "grid", "random"};
-  *nseeds = 1;
-  *seeds = calloc(1, sizeof(int));
-  *nvars = 1;
-  *vars = calloc(1, sizeof(variant));
-  if (!sw) return 0;
-  if (!cJSON_IsObject(sw)) { snprintf(err, errsz, "sweep: expected an object with seeds, grid or random"); return -1; }
-  for (const cJSON *it = sw->child; it; it = it->next) {
-    int known = !strcmp(it->string, "seeds") || !strcmp(it->string, "grid") || !strcmp(it->string, "random");
-    if (!known) {
-      const char *n = nearest(it->string, keys, 3);
-      snprintf(err, errsz, "sweep.%s: unknown key%s%s%s", it->string, n ? " (did you mean '" : " (seeds, grid, random)", n ? n : "", n ? "'?)" : "");
-      return -1;
-    }
-  }
-  // seeds: a count or a list
+// seeds: none (seed 0), a count n (seeds 0 to n - 1) or a list of distinct whole numbers
+static int read_seeds(const cJSON *sw, sweep *sp, char *err, size_t errsz) {
   const cJSON *sd = cJSON_GetObjectItemCaseSensitive(sw, "seeds");
-  if (sd) {
-    if (is_whole(sd, 1, 10000)) {
-      *nseeds = (int)sd->valuedouble;
-      *seeds = realloc(*seeds, sizeof(int) * (size_t)*nseeds);
-      for (int i = 0; i < *nseeds; i++) (*seeds)[i] = i;
-    } else if (cJSON_IsArray(sd)) {
-      *nseeds = cJSON_GetArraySize(sd);
-      if (*nseeds == 0) { snprintf(err, errsz, "sweep.seeds: the list is empty"); return -1; }
-      *seeds = realloc(*seeds, sizeof(int) * (size_t)*nseeds);
-      int i = 0;
-      for (const cJSON *v = sd->child; v; v = v->next, i++) {
-        if (!is_whole(v, 0, 2147483647)) { snprintf(err, errsz, "sweep.seeds[%d]: expected a whole number >= 0", i); return -1; }
-        (*seeds)[i] = (int)v->valuedouble;
-        for (int j = 0; j < i; j++)
-          if ((*seeds)[j] == (*seeds)[i]) { snprintf(err, errsz, "sweep.seeds[%d]: seed %d is listed twice", i, (*seeds)[i]); return -1; }
-      }
-    } else {
-      snprintf(err, errsz, "sweep.seeds: expected a count (1 to 10000) or a list of whole numbers");
-      return -1;
-    }
+  int list = cJSON_IsArray(sd);
+  int n = !sd ? 1 : is_whole(sd, 1, 10000) ? (int)sd->valuedouble : list ? cJSON_GetArraySize(sd) : -1;
+  if (n < 0) { snprintf(err, errsz, "sweep.seeds: expected a count (1 to 10000) or a list of whole numbers"); return -1; }
+  if (n == 0) { snprintf(err, errsz, "sweep.seeds: the list is empty"); return -1; }
+  if (!(sp->seeds = calloc((size_t)n, sizeof(int)))) { snprintf(err, errsz, "out of memory"); return -1; }
+  sp->nseeds = n;
+  if (!list) {
+    for (int i = 0; i < n; i++) sp->seeds[i] = i;
+    return 0;
   }
-  // grid: path -> list of values
-  const cJSON *gr = cJSON_GetObjectItemCaseSensitive(sw, "grid");
-  grid_axis axes[16];
-  int naxes = 0;
-  if (gr) {
-    if (!cJSON_IsObject(gr)) { snprintf(err, errsz, "sweep.grid: expected an object of path: [values]"); return -1; }
-    for (const cJSON *it = gr->child; it; it = it->next) {
-      if (naxes == 16) { snprintf(err, errsz, "sweep.grid: at most 16 axes"); return -1; }
-      if (strncmp(it->string, "env.", 4) && strncmp(it->string, "agent.", 6) && strncmp(it->string, "train.", 6)) {
-        snprintf(err, errsz, "sweep.grid.%s: a path must start with env., agent. or train.", it->string);
-        return -1;
-      }
-      if (!cJSON_IsArray(it) || cJSON_GetArraySize(it) == 0) { snprintf(err, errsz, "sweep.grid.%s: expected a non-empty list of values", it->string); return -1; }
-      snprintf(axes[naxes].path, sizeof axes[0].path, "%s", it->string);
-      axes[naxes++].values = (cJSON *)it;
-    }
-  }
-  // random: count samples of ranges
-  const cJSON *rd = cJSON_GetObjectItemCaseSensitive(sw, "random");
-  int nrand = 0;
-  const cJSON *rparams = NULL;
-  af_rng rng;
-  af_rng_seed(&rng, 0);
-  if (rd) {
-    const cJSON *c = cJSON_GetObjectItemCaseSensitive(rd, "count"), *s = cJSON_GetObjectItemCaseSensitive(rd, "seed");
-    rparams = cJSON_GetObjectItemCaseSensitive(rd, "params");
-    if (!cJSON_IsObject(rd) || !is_whole(c, 1, 10000)) { snprintf(err, errsz, "sweep.random.count: expected a whole number from 1 to 10000"); return -1; }
-    if (s && !is_whole(s, 0, 2147483647)) { snprintf(err, errsz, "sweep.random.seed: expected a whole number >= 0"); return -1; }
-    if (!cJSON_IsObject(rparams) || !rparams->child) { snprintf(err, errsz, "sweep.random.params: expected an object of path: [lo, hi] or {\"log_uniform\": [lo, hi]}"); return -1; }
-    nrand = (int)c->valuedouble;
-    af_rng_seed(&rng, s ? (uint64_t)s->valuedouble : 0);
-    for (const cJSON *it = rparams->child; it; it = it->next) {
-      const cJSON *r = cJSON_IsObject(it) ? cJSON_GetObjectItemCaseSensitive(it, "log_uniform") : it;
-      int ok = cJSON_IsArray(r) && cJSON_GetArraySize(r) == 2 && cJSON_IsNumber(r->child) && cJSON_IsNumber(r->child->next) &&
-               r->child->valuedouble <= r->child->next->valuedouble && (r == it || r->child->valuedouble > 0);
-      if (!ok) { snprintf(err, errsz, "sweep.random.params.%s: expected [lo, hi] or {\"log_uniform\": [lo, hi]} with 0 < lo <= hi for log", it->string); return -1; }
-    }
-  }
-  // the product
-  int ncomb = 1;
-  for (int a = 0; a < naxes; a++) ncomb *= cJSON_GetArraySize(axes[a].values);
-  int total = ncomb * (nrand ? nrand : 1);
-  if (total > 10000) { snprintf(err, errsz, "sweep: %d variants is more than 10000", total); return -1; }
-  *nvars = total;
-  *vars = realloc(*vars, sizeof(variant) * (size_t)total);
-  memset(*vars, 0, sizeof(variant) * (size_t)total);
-  for (int v = 0; v < total; v++) {
-    variant *var = &(*vars)[v];
-    int c = v / (nrand ? nrand : 1);
-    for (int a = naxes - 1; a >= 0; a--) {
-      int k = cJSON_GetArraySize(axes[a].values);
-      snprintf(var->path[var->n], sizeof var->path[0], "%s", axes[a].path);
-      var->value[var->n++] = cJSON_Duplicate(cJSON_GetArrayItem(axes[a].values, c % k), 1);
-      c /= k;
-    }
-    for (const cJSON *it = rparams && nrand ? rparams->child : NULL; it && var->n < 16; it = it->next) {
-      const cJSON *r = cJSON_IsObject(it) ? cJSON_GetObjectItemCaseSensitive(it, "log_uniform") : it;
-      double lo = r->child->valuedouble, hi = r->child->next->valuedouble;
-      double x = r == it ? af_rng_range(&rng, lo, hi) : exp(af_rng_range(&rng, log(lo), log(hi)));
-      snprintf(var->path[var->n], sizeof var->path[0], "%s", it->string);
-      var->value[var->n++] = cJSON_CreateNumber(x);
-    }
+  int i = 0;
+  for (const cJSON *v = sd->child; v; v = v->next, i++) {
+    if (!is_whole(v, 0, 2147483647)) { snprintf(err, errsz, "sweep.seeds[%d]: expected a whole number >= 0", i); return -1; }
+    sp->seeds[i] = (int)v->valuedouble;
+    for (int j = 0; j < i; j++)
+      if (sp->seeds[j] == sp->seeds[i]) { snprintf(err, errsz, "sweep.seeds[%d]: seed %d is listed twice", i, sp->seeds[i]); return -1; }
   }
   return 0;
+}
+
+// grid: path -> non-empty list of values, as many axes as the file has
+static int read_grid(const cJSON *sw, sweep *sp, char *err, size_t errsz) {
+  const cJSON *gr = cJSON_GetObjectItemCaseSensitive(sw, "grid");
+  if (!gr) return 0;
+  if (!cJSON_IsObject(gr)) { snprintf(err, errsz, "sweep.grid: expected an object of path: [values]"); return -1; }
+  if (!(sp->axes = calloc((size_t)cJSON_GetArraySize(gr) + 1, sizeof *sp->axes))) { snprintf(err, errsz, "out of memory"); return -1; }
+  for (const cJSON *it = gr->child; it; it = it->next) {
+    if (strncmp(it->string, "env.", 4) && strncmp(it->string, "agent.", 6) && strncmp(it->string, "train.", 6)) {
+      snprintf(err, errsz, "sweep.grid.%s: a path must start with env., agent. or train.", it->string);
+      return -1;
+    }
+    if (!cJSON_IsArray(it) || cJSON_GetArraySize(it) == 0) { snprintf(err, errsz, "sweep.grid.%s: expected a non-empty list of values", it->string); return -1; }
+    sp->axes[sp->naxes++] = (grid_axis){it->string, it};
+  }
+  return 0;
+}
+
+// a random parameter's range: [lo, hi] (uniform) or {"log_uniform": [lo, hi]}
+static const cJSON *param_range(const cJSON *it) { return cJSON_IsObject(it) ? cJSON_GetObjectItemCaseSensitive(it, "log_uniform") : it; }
+
+// random: count draws of every parameter's range, from the sweep's own seed
+static int read_random(const cJSON *sw, sweep *sp, char *err, size_t errsz) {
+  const cJSON *rd = cJSON_GetObjectItemCaseSensitive(sw, "random");
+  af_rng_seed(&sp->rng, 0);
+  if (!rd) return 0;
+  const cJSON *c = cJSON_GetObjectItemCaseSensitive(rd, "count"), *s = cJSON_GetObjectItemCaseSensitive(rd, "seed");
+  const cJSON *params = cJSON_GetObjectItemCaseSensitive(rd, "params");
+  if (!cJSON_IsObject(rd) || !is_whole(c, 1, 10000)) { snprintf(err, errsz, "sweep.random.count: expected a whole number from 1 to 10000"); return -1; }
+  if (s && !is_whole(s, 0, 2147483647)) { snprintf(err, errsz, "sweep.random.seed: expected a whole number >= 0"); return -1; }
+  if (!cJSON_IsObject(params) || !params->child) { snprintf(err, errsz, "sweep.random.params: expected an object of path: [lo, hi] or {\"log_uniform\": [lo, hi]}"); return -1; }
+  sp->nrand = (int)c->valuedouble;
+  sp->rparams = params;
+  af_rng_seed(&sp->rng, s ? (uint64_t)s->valuedouble : 0);
+  for (const cJSON *it = params->child; it; it = it->next, sp->nparams++) {
+    const cJSON *r = param_range(it);
+    int ok = cJSON_IsArray(r) && cJSON_GetArraySize(r) == 2 && cJSON_IsNumber(r->child) && cJSON_IsNumber(r->child->next) &&
+             r->child->valuedouble <= r->child->next->valuedouble && (r == it || r->child->valuedouble > 0);
+    if (!ok) { snprintf(err, errsz, "sweep.random.params.%s: expected [lo, hi] or {\"log_uniform\": [lo, hi]} with 0 < lo <= hi for log", it->string); return -1; }
+  }
+  return 0;
+}
+
+// variant v of the product: its grid combination (last axis fastest), then its random draws
+static int fill_variant(sweep *sp, int v, variant *var) {
+  int cap = sp->naxes + (sp->nrand ? sp->nparams : 0);
+  var->path = calloc((size_t)cap + 1, sizeof *var->path);
+  var->value = calloc((size_t)cap + 1, sizeof *var->value);
+  if (!var->path || !var->value) return -1;
+  int c = v / (sp->nrand ? sp->nrand : 1);
+  for (int a = sp->naxes - 1; a >= 0; a--) {
+    int k = cJSON_GetArraySize(sp->axes[a].values);
+    var->path[var->n] = sp->axes[a].path;
+    var->value[var->n++] = cJSON_Duplicate(cJSON_GetArrayItem(sp->axes[a].values, c % k), 1);
+    c /= k;
+  }
+  for (const cJSON *it = sp->nrand ? sp->rparams->child : NULL; it; it = it->next) {
+    const cJSON *r = param_range(it);
+    double lo = r->child->valuedouble, hi = r->child->next->valuedouble;
+    double x = r == it ? af_rng_range(&sp->rng, lo, hi) : exp(af_rng_range(&sp->rng, log(lo), log(hi)));
+    var->path[var->n] = it->string;
+    var->value[var->n++] = cJSON_CreateNumber(x);
+  }
+  return 0;
+}
+
+// the variants: grid combinations times random draws, at most 10000
+static int make_variants(sweep *sp, variant **vars, int *nvars, char *err, size_t errsz) {
+  double total = sp->nrand ? sp->nrand : 1;
+  for (int a = 0; a < sp->naxes; a++) total *= cJSON_GetArraySize(sp->axes[a].values);
+  if (total > 10000) { snprintf(err, errsz, "sweep: %.0f variants is more than 10000", total); return -1; }
+  *nvars = (int)total;
+  if (!(*vars = calloc((size_t)*nvars, sizeof **vars))) { snprintf(err, errsz, "out of memory"); return -1; }
+  for (int v = 0; v < *nvars; v++)
+    if (fill_variant(sp, v, &(*vars)[v])) { snprintf(err, errsz, "out of memory"); return -1; }
+  return 0;
+}
+
+// the sweep (may be NULL: one variant, seed 0), checked and expanded
+static int check_sweep(const cJSON *sw, sweep *sp, variant **vars, int *nvars, char *err, size_t errsz) {
+  if (sw && check_sweep_keys(sw, err, errsz)) return -1;
+  if (read_seeds(sw, sp, err, errsz) || read_grid(sw, sp, err, errsz) || read_random(sw, sp, err, errsz)) return -1;
+  return make_variants(sp, vars, nvars, err, errsz);
 }
 
 static char *variant_label(const variant *v) {
   if (v->n == 0) return strdup("default");
-  char buf[2048] = "";
+  char *s = NULL;
+  size_t n = 0;
+  FILE *f = open_memstream(&s, &n);
+  if (!f) return NULL;
   for (int i = 0; i < v->n; i++) {
     char *val = cJSON_PrintUnformatted(v->value[i]);
-    snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "%s%s=%s", i ? " " : "", v->path[i], val);
+    fprintf(f, "%s%s=%s", i ? " " : "", v->path[i], val);
     cJSON_free(val);
   }
-  return strdup(buf);
+  fclose(f);
+  return s;
 }
 
 // ---- files the runner writes for each run ----
 static void iso_time(char *buf, size_t n, time_t t) { strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", gmtime(&t)); }
 
-static int write_atomic(const char *path, const char *text) {
-  char tmp[4700];
-  snprintf(tmp, sizeof tmp, "%s.tmp", path);
-  FILE *f = fopen(tmp, "w");
-  if (!f) return -1;
-  int ok = fputs(text, f) >= 0;
-  if (fclose(f) != 0) ok = 0;
-  if (!ok || rename(tmp, path) != 0) { remove(tmp); return -1; }
-  return 0;
+// text into path, atomically; 0 or -1
+static int write_text(const char *path, const char *text) {
+  char err[256];
+  return af_write_file_atomic(path, text, strlen(text), err, sizeof err);
 }
 
 static void write_json(const char *dir, const char *name, cJSON *o) {
-  char path[4400];
-  snprintf(path, sizeof path, "%s/%s", dir, name);
-  char *t = cJSON_Print(o);
-  write_atomic(path, t);
+  char *path = af_path_join(dir, name), *t = cJSON_Print(o);
+  if (path && t) write_text(path, t);
   cJSON_free(t);
+  free(path);
 }
 
 static void manifest(const char *dir, const run_t *r, time_t start, time_t end) {
@@ -260,14 +291,14 @@ static void status(const char *dir, const char *state, int exit_status, const ch
 
 // the run's recorded state: 2 finished, anything else unfinished
 static int recorded_state(const char *dir) {
-  char path[4400];
-  snprintf(path, sizeof path, "%s/status.json", dir);
-  char *t = af_read_file(path);
+  char *path = af_path_join(dir, "status.json");
+  char *t = path ? af_read_file(path) : NULL;
   cJSON *o = t ? cJSON_Parse(t) : NULL;
   const cJSON *s = o ? cJSON_GetObjectItemCaseSensitive(o, "state") : NULL;
   int finished = cJSON_IsString(s) && !strcmp(s->valuestring, "finished");
   cJSON_Delete(o);
   free(t);
+  free(path);
   return finished ? 2 : 0;
 }
 
@@ -281,17 +312,18 @@ static char *tail_of(const char *path, int lines) {
   for (int k = 0; p > t && k < lines; ) if (*--p == '\n') k++;
   if (*p == '\n') p++;
   char *out = strdup(p);
-  for (char *c = out; *c; c++) if (*c == '\n') *c = '|';
+  for (char *c = out; c && *c; c++) if (*c == '\n') *c = '|';
   free(t);
   return out;
 }
 
 // steps a run has done: the step of its last progress row
 static long steps_done(const char *dir) {
-  char path[4400];
-  snprintf(path, sizeof path, "%s/progress.csv", dir);
-  FILE *f = fopen(path, "rb");
+  char *path = af_path_join(dir, "progress.csv");
+  FILE *f = path ? fopen(path, "rb") : NULL;
+  free(path);
   if (!f) return 0;
+  // the last 512 bytes hold the last row
   fseek(f, 0, SEEK_END);
   long size = ftell(f), off = size > 512 ? size - 512 : 0;
   fseek(f, off, SEEK_SET);
@@ -305,6 +337,30 @@ static long steps_done(const char *dir) {
   return last ? atol(last) : 0;
 }
 
+// mkdir -p; 0, or -1 when path is no folder afterwards
+static int make_folders(const char *path) {
+  char *p = strdup(path);
+  if (!p) return -1;
+  for (char *c = p; *c; c++)
+    if (*c == '/' && c > p) { *c = 0; mkdir(p, 0755); *c = '/'; }
+  free(p);
+  return mkdir(path, 0755) && errno != EEXIST ? -1 : 0;
+}
+
+// this program's path, for the training processes (owned), or NULL
+static char *self_exe(void) {
+  for (size_t cap = 256; cap <= ((size_t)1 << 20); cap *= 2) {
+    char *b = malloc(cap);
+    ssize_t n = b ? readlink("/proc/self/exe", b, cap) : -1;
+    if (n > 0 && (size_t)n < cap) { b[n] = 0; return b; }
+    free(b);
+    if (n <= 0) return NULL;
+  }
+  return NULL;
+}
+
+// ---- the command ----
+
 static void usage(FILE *f) {
   fprintf(f,
     "usage: armfarm run FILE [--jobs N] [--out DIR] [--dry-run] [--resume]\n"
@@ -317,243 +373,346 @@ static void usage(FILE *f) {
     "  2 a bad file or folder (nothing is run or overwritten then)\n");
 }
 
-int af_cmd_run(int argc, char **argv) {
-  const char *file = NULL, *out = NULL;
-  long jobs = -1;
-  int dry = 0, resume = 0, rc = AF_EXIT_USAGE, nruns = 0, nseeds = 0, nvars = 0;
-  char err[512], *text = NULL, *canon = NULL;
-  cJSON *exp = NULL;
-  run_t *runs = NULL;
-  int *seeds = NULL;
-  variant *vars = NULL;
-  char outbuf[4096];
+// the options of armfarm run
+typedef struct {
+  const char *file, *out;  // the experiment file; the output folder (NULL: runs/NAME)
+  long jobs;               // runs at a time (-1: the file's jobs, else the number of cores)
+  int dry, resume;
+} run_opts;
 
+// the experiment: the file's text and document, its name and folder, the sweep and the runs
+typedef struct {
+  const char *file;
+  char *text, *name, *out;
+  cJSON *exp;
+  long jobs;
+  sweep sw;
+  variant *vars;
+  int nvars;
+  run_t *runs;
+  int nruns;
+} experiment;
+
+// the options into o; AF_CLI_GO_ON, or the exit code to stop with
+static int parse_run_opts(int argc, char **argv, run_opts *o) {
+  *o = (run_opts){.jobs = -1};
   for (int i = 1; i < argc; i++) {
-    const char *o = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
-    if (!strcmp(o, "--help") || !strcmp(o, "-h")) { usage(stdout); return AF_EXIT_OK; }
-    if (!strcmp(o, "--dry-run")) dry = 1;
-    else if (!strcmp(o, "--resume")) resume = 1;
-    else if (!strcmp(o, "--jobs")) { if (!val || (jobs = af_cli_long(o, val, 1, 256)) < 0) { if (!val) fprintf(stderr, "armfarm run: --jobs needs a value\n"); return AF_EXIT_USAGE; } i++; }
-    else if (!strcmp(o, "--out")) { if (!val) { fprintf(stderr, "armfarm run: --out needs a value\n"); return AF_EXIT_USAGE; } out = val; i++; }
-    else if (o[0] == '-') { fprintf(stderr, "armfarm run: unknown option '%s' (try --help)\n", o); return AF_EXIT_USAGE; }
-    else if (!file) file = o;
-    else { fprintf(stderr, "armfarm run: one experiment file only ('%s')\n", o); return AF_EXIT_USAGE; }
+    const char *opt = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+    if (!strcmp(opt, "--help") || !strcmp(opt, "-h")) { usage(stdout); return AF_EXIT_OK; }
+    if (!strcmp(opt, "--dry-run")) o->dry = 1;
+    else if (!strcmp(opt, "--resume")) o->resume = 1;
+    else if (!strcmp(opt, "--jobs")) { if (!val || (o->jobs = af_cli_long(opt, val, 1, 256)) < 0) { if (!val) fprintf(stderr, "armfarm run: --jobs needs a value\n"); return AF_EXIT_USAGE; } i++; }
+    else if (!strcmp(opt, "--out")) { if (!val) { fprintf(stderr, "armfarm run: --out needs a value\n"); return AF_EXIT_USAGE; } o->out = val; i++; }
+    else if (opt[0] == '-') { fprintf(stderr, "armfarm run: unknown option '%s' (try --help)\n", opt); return AF_EXIT_USAGE; }
+    else if (!o->file) o->file = opt;
+    else { fprintf(stderr, "armfarm run: one experiment file only ('%s')\n", opt); return AF_EXIT_USAGE; }
   }
-  if (!file) { fprintf(stderr, "armfarm run: an experiment FILE is required (try --help)\n"); return AF_EXIT_USAGE; }
+  if (!o->file) { fprintf(stderr, "armfarm run: an experiment FILE is required (try --help)\n"); return AF_EXIT_USAGE; }
+  return AF_CLI_GO_ON;
+}
 
-  // ---- parse: syntax errors with line and column ----
-  if (!(text = af_read_file(file))) { fprintf(stderr, "armfarm run: cannot read %s\n", file); return AF_EXIT_USAGE; }
-  exp = cJSON_Parse(text);
-  if (!exp) {
+// the file parsed: syntax errors with line and column
+static int read_experiment(experiment *x) {
+  if (!(x->text = af_read_file(x->file))) { fprintf(stderr, "armfarm run: cannot read %s\n", x->file); return -1; }
+  if (!(x->exp = cJSON_Parse(x->text))) {
     const char *at = cJSON_GetErrorPtr();
     int line = 1, col = 1;
-    for (const char *p = text; at && p < at && *p; p++) { if (*p == '\n') { line++; col = 1; } else col++; }
-    fprintf(stderr, "armfarm run: %s:%d:%d: JSON syntax error\n", file, line, col);
-    goto done;
+    for (const char *p = x->text; at && p < at && *p; p++) { if (*p == '\n') { line++; col = 1; } else col++; }
+    fprintf(stderr, "armfarm run: %s:%d:%d: JSON syntax error\n", x->file, line, col);
+    return -1;
   }
-  if (!cJSON_IsObject(exp)) { fprintf(stderr, "armfarm run: %s: the experiment must be a JSON object\n", file); goto done; }
+  if (!cJSON_IsObject(x->exp)) { fprintf(stderr, "armfarm run: %s: the experiment must be a JSON object\n", x->file); return -1; }
+  return 0;
+}
 
-  // ---- the top level, the sweep, jobs ----
-  const cJSON *nm = cJSON_GetObjectItemCaseSensitive(exp, "name"), *jb = cJSON_GetObjectItemCaseSensitive(exp, "jobs");
+// the experiment's name: its "name", else the file's name without the extension
+static char *experiment_name(const cJSON *nm, const char *file) {
+  if (nm) return strdup(nm->valuestring);
+  const char *b = strrchr(file, '/');
+  char *name = strdup(b ? b + 1 : file), *dot = name ? strrchr(name, '.') : NULL;
+  if (dot) *dot = 0;
+  return name;
+}
+
+// the top level, the sweep, jobs, the name and the output folder
+static int read_settings(experiment *x, const run_opts *o) {
+  char err[512];
+  const cJSON *nm = cJSON_GetObjectItemCaseSensitive(x->exp, "name"), *jb = cJSON_GetObjectItemCaseSensitive(x->exp, "jobs");
   if (nm && (!cJSON_IsString(nm) || !*nm->valuestring || strspn(nm->valuestring, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != strlen(nm->valuestring))) {
-    fprintf(stderr, "armfarm run: %s: name: expected a name of letters, digits, '_', '.' and '-'\n", file);
-    goto done;
+    fprintf(stderr, "armfarm run: %s: name: expected a name of letters, digits, '_', '.' and '-'\n", x->file);
+    return -1;
   }
-  if (jb && !is_whole(jb, 1, 256)) { fprintf(stderr, "armfarm run: %s: jobs: expected a whole number from 1 to 256\n", file); goto done; }
-  if (check_sweep(cJSON_GetObjectItemCaseSensitive(exp, "sweep"), &seeds, &nseeds, &vars, &nvars, err, sizeof err)) {
-    fprintf(stderr, "armfarm run: %s: %s\n", file, err);
-    goto done;
+  if (jb && !is_whole(jb, 1, 256)) { fprintf(stderr, "armfarm run: %s: jobs: expected a whole number from 1 to 256\n", x->file); return -1; }
+  if (check_sweep(cJSON_GetObjectItemCaseSensitive(x->exp, "sweep"), &x->sw, &x->vars, &x->nvars, err, sizeof err)) {
+    fprintf(stderr, "armfarm run: %s: %s\n", x->file, err);
+    return -1;
   }
-  if (jobs < 0) jobs = jb ? (long)jb->valuedouble : sysconf(_SC_NPROCESSORS_ONLN);
-  if (jobs < 1) jobs = 1;
-  char name[256];
-  if (nm) snprintf(name, sizeof name, "%s", nm->valuestring);
-  else {
-    const char *b = strrchr(file, '/');
-    snprintf(name, sizeof name, "%s", b ? b + 1 : file);
-    char *dot = strrchr(name, '.');
-    if (dot) *dot = 0;
-  }
-  if (!out) { snprintf(outbuf, sizeof outbuf, "runs/%s", name); out = outbuf; }
+  x->jobs = o->jobs >= 0 ? o->jobs : jb ? (long)jb->valuedouble : sysconf(_SC_NPROCESSORS_ONLN);
+  if (x->jobs < 1) x->jobs = 1;
+  x->name = experiment_name(nm, x->file);
+  x->out = !x->name ? NULL : o->out ? strdup(o->out) : af_strfmt("runs/%s", x->name);
+  if (!x->out) { fprintf(stderr, "armfarm run: out of memory\n"); return -1; }
+  return 0;
+}
 
-  // ---- every variant checked by making what it names; the runs with their ids ----
-  nruns = nvars * nseeds;
-  runs = calloc((size_t)nruns, sizeof *runs);
-  for (int v = 0; v < nvars; v++) {
-    cJSON *base = cJSON_Duplicate(exp, 1);
-    cJSON_DeleteItemFromObjectCaseSensitive(base, "sweep");
-    cJSON_DeleteItemFromObjectCaseSensitive(base, "jobs");
-    cJSON_DeleteItemFromObjectCaseSensitive(base, "name");
-    for (int k = 0; k < vars[v].n; k++)
-      if (set_value(base, vars[v].path[k], vars[v].value[k])) {
-        fprintf(stderr, "armfarm run: %s: sweep: %s does not lead into an object\n", file, vars[v].path[k]);
-        cJSON_Delete(base);
-        goto done;
-      }
-    char *label = variant_label(&vars[v]);
-    char *bt = cJSON_PrintUnformatted(base);
-    if (af_train_check(bt, err, sizeof err)) {
-      if (vars[v].n) fprintf(stderr, "armfarm run: %s: variant %s: %s\n", file, label, err);
-      else fprintf(stderr, "armfarm run: %s: %s\n", file, err);
-      cJSON_free(bt);
-      free(label);
+// variant v's document: the experiment without its runner keys, with the variant's settings;
+// NULL after a message when a setting does not lead into an object
+static cJSON *variant_doc(const experiment *x, int v) {
+  cJSON *base = cJSON_Duplicate(x->exp, 1);
+  cJSON_DeleteItemFromObjectCaseSensitive(base, "sweep");
+  cJSON_DeleteItemFromObjectCaseSensitive(base, "jobs");
+  cJSON_DeleteItemFromObjectCaseSensitive(base, "name");
+  const variant *var = &x->vars[v];
+  for (int k = 0; k < var->n; k++)
+    if (set_value(base, var->path[k], var->value[k])) {
+      fprintf(stderr, "armfarm run: %s: sweep: %s does not lead into an object\n", x->file, var->path[k]);
       cJSON_Delete(base);
-      goto done;
+      return NULL;
     }
-    char vid[16];
+  return base;
+}
+
+// run r: the variant's document with `seed` in train, and its id and folder
+static int make_run(const experiment *x, run_t *r, const cJSON *base, int seed, const char *label, const char *vid) {
+  cJSON *d = cJSON_Duplicate(base, 1);
+  cJSON *tr = cJSON_GetObjectItemCaseSensitive(d, "train");
+  if (!tr) tr = cJSON_AddObjectToObject(d, "train");
+  cJSON_DeleteItemFromObjectCaseSensitive(tr, "seed");
+  cJSON_AddNumberToObject(tr, "seed", seed);
+  const cJSON *st = cJSON_GetObjectItemCaseSensitive(tr, "steps");
+  r->steps = cJSON_IsNumber(st) ? (long)st->valuedouble : 100000;
+  r->doc = cJSON_PrintUnformatted(d);
+  cJSON_Delete(d);
+  r->seed = seed;
+  r->label = strdup(label);
+  snprintf(r->variant, sizeof r->variant, "%s", vid);
+  if (!r->doc || !r->label) return -1;
+  snprintf(r->id, sizeof r->id, "%012llx", (unsigned long long)(fnv1a(r->doc) & 0xFFFFFFFFFFFFull));
+  return (r->dir = af_path_join(x->out, r->id)) ? 0 : -1;
+}
+
+// variant v checked by making what it names, then its runs, one per seed
+static int expand_variant(experiment *x, int v) {
+  cJSON *base = variant_doc(x, v);
+  if (!base) return -1;
+  char err[512], vid[16], *label = variant_label(&x->vars[v]), *bt = cJSON_PrintUnformatted(base);
+  int rc = label && bt ? 0 : -1;
+  if (rc) fprintf(stderr, "armfarm run: out of memory\n");
+  else if ((rc = af_train_check(bt, err, sizeof err))) {
+    if (x->vars[v].n) fprintf(stderr, "armfarm run: %s: variant %s: %s\n", x->file, label, err);
+    else fprintf(stderr, "armfarm run: %s: %s\n", x->file, err);
+  } else {
     snprintf(vid, sizeof vid, "%08llx", (unsigned long long)(fnv1a(bt) & 0xFFFFFFFFull));
-    cJSON_free(bt);
-    for (int si = 0; si < nseeds; si++) {
-      run_t *r = &runs[v * nseeds + si];
-      cJSON *d = cJSON_Duplicate(base, 1);
-      cJSON *tr = cJSON_GetObjectItemCaseSensitive(d, "train");
-      if (!tr) tr = cJSON_AddObjectToObject(d, "train");
-      cJSON_DeleteItemFromObjectCaseSensitive(tr, "seed");
-      cJSON_AddNumberToObject(tr, "seed", seeds[si]);
-      const cJSON *st = cJSON_GetObjectItemCaseSensitive(tr, "steps");
-      r->steps = cJSON_IsNumber(st) ? (long)st->valuedouble : 100000;
-      r->doc = cJSON_PrintUnformatted(d);
-      cJSON_Delete(d);
-      r->seed = seeds[si];
-      r->label = strdup(label);
-      snprintf(r->variant, sizeof r->variant, "%s", vid);
-      snprintf(r->id, sizeof r->id, "%012llx", (unsigned long long)(fnv1a(r->doc) & 0xFFFFFFFFFFFFull));
-    }
-    free(label);
-    cJSON_Delete(base);
+    for (int si = 0; si < x->sw.nseeds && rc == 0; si++) rc = make_run(x, &x->runs[v * x->sw.nseeds + si], base, x->sw.seeds[si], label, vid);
+    if (rc) fprintf(stderr, "armfarm run: out of memory\n");
   }
+  cJSON_free(bt);
+  free(label);
+  cJSON_Delete(base);
+  return rc;
+}
 
-  if (dry) {
-    printf("experiment %s: %d variant%s x %d seed%s = %d runs -> %s (%ld at a time)\n", name, nvars, nvars > 1 ? "s" : "", nseeds,
-           nseeds > 1 ? "s" : "", nruns, out, jobs);
-    printf("%-14s %-10s %6s %10s  %s\n", "run", "variant", "seed", "steps", "settings");
-    for (int i = 0; i < nruns; i++) printf("%-14s %-10s %6d %10ld  %s\n", runs[i].id, runs[i].variant, runs[i].seed, runs[i].steps, runs[i].label);
-    rc = AF_EXIT_OK;
-    goto done;
-  }
+// every variant times every seed
+static int expand_runs(experiment *x) {
+  x->nruns = x->nvars * x->sw.nseeds;
+  if (!(x->runs = calloc((size_t)x->nruns, sizeof *x->runs))) { fprintf(stderr, "armfarm run: out of memory\n"); return -1; }
+  for (int v = 0; v < x->nvars; v++)
+    if (expand_variant(x, v)) return -1;
+  return 0;
+}
 
-  // ---- the output folder belongs to this experiment, or is new ----
-  canon = cJSON_PrintUnformatted(exp);
-  char path[4400];
-  snprintf(path, sizeof path, "%s/experiment.json", out);
-  char *prev = af_read_file(path);
-  if (prev) {
-    int same = strcmp(prev, canon) == 0;
-    free(prev);
-    if (!same) { fprintf(stderr, "armfarm run: %s holds a different experiment (experiment.json differs); choose another --out\n", out); goto done; }
-    if (!resume) { fprintf(stderr, "armfarm run: %s already holds this experiment; add --resume to continue it\n", out); goto done; }
+// --dry-run: the plan
+static int print_runs(const experiment *x) {
+  printf("experiment %s: %d variant%s x %d seed%s = %d runs -> %s (%ld at a time)\n", x->name, x->nvars, x->nvars > 1 ? "s" : "",
+         x->sw.nseeds, x->sw.nseeds > 1 ? "s" : "", x->nruns, x->out, x->jobs);
+  printf("%-14s %-10s %6s %10s  %s\n", "run", "variant", "seed", "steps", "settings");
+  for (int i = 0; i < x->nruns; i++) {
+    const run_t *r = &x->runs[i];
+    printf("%-14s %-10s %6d %10ld  %s\n", r->id, r->variant, r->seed, r->steps, r->label);
   }
-  char mk[4200];
-  snprintf(mk, sizeof mk, "%s", out);
-  for (char *p = mk + 1; *p; p++) if (*p == '/') { *p = 0; mkdir(mk, 0755); *p = '/'; }
-  if ((mkdir(out, 0755) && errno != EEXIST) || write_atomic(path, canon)) { fprintf(stderr, "armfarm run: cannot write %s\n", path); rc = AF_EXIT_FAIL; goto done; }
+  return AF_EXIT_OK;
+}
 
-  // ---- run them, N at a time ----
-  char self[4096];
-  ssize_t sl = readlink("/proc/self/exe", self, sizeof self - 1);
-  if (sl <= 0) { fprintf(stderr, "armfarm run: cannot find the armfarm program\n"); rc = AF_EXIT_FAIL; goto done; }
-  self[sl] = 0;
-  long total_steps = 0, base_steps = 0;
-  int done_n = 0, failed = 0, skipped = 0;
-  for (int i = 0; i < nruns; i++) {
-    char dir[4200];
-    snprintf(dir, sizeof dir, "%s/%s", out, runs[i].id);
-    total_steps += runs[i].steps;
-    if (resume && recorded_state(dir) == 2) { runs[i].state = 2; done_n++; skipped++; base_steps += runs[i].steps; }
+// the output folder belongs to this experiment, or is new: then it gets experiment.json
+static int claim_out(const experiment *x, int resume) {
+  char *canon = cJSON_PrintUnformatted(x->exp), *path = af_path_join(x->out, "experiment.json");
+  char *prev = path ? af_read_file(path) : NULL;
+  int rc = AF_EXIT_OK;
+  if (!canon || !path) { fprintf(stderr, "armfarm run: out of memory\n"); rc = AF_EXIT_FAIL; }
+  else if (prev && strcmp(prev, canon)) { fprintf(stderr, "armfarm run: %s holds a different experiment (experiment.json differs); choose another --out\n", x->out); rc = AF_EXIT_USAGE; }
+  else if (prev && !resume) { fprintf(stderr, "armfarm run: %s already holds this experiment; add --resume to continue it\n", x->out); rc = AF_EXIT_USAGE; }
+  else if (make_folders(x->out) || write_text(path, canon)) { fprintf(stderr, "armfarm run: cannot write %s\n", path); rc = AF_EXIT_FAIL; }
+  free(prev);
+  free(path);
+  cJSON_free(canon);
+  return rc;
+}
+
+// ---- running the runs, N at a time ----
+
+// the runner's state while the runs go
+typedef struct {
+  experiment *x;
+  char *self;                      // this program, started as `armfarm train` for each run
+  int tty, running, next, done_n, failed, skipped;
+  long total_steps, base_steps;    // steps of all runs; steps done before this invocation
+  double t0, last_show;
+} runner;
+
+// with --resume, the finished runs count as done; the steps done before, for the speed
+static void count_done(runner *s, int resume) {
+  experiment *x = s->x;
+  for (int i = 0; i < x->nruns; i++) {
+    s->total_steps += x->runs[i].steps;
+    if (resume && recorded_state(x->runs[i].dir) == 2) { x->runs[i].state = 2; s->done_n++; s->skipped++; s->base_steps += x->runs[i].steps; }
   }
-  for (int i = 0; i < nruns; i++) {
-    char dir[4200];
-    snprintf(dir, sizeof dir, "%s/%s", out, runs[i].id);
-    if (runs[i].state == 0) base_steps += steps_done(dir);
+  for (int i = 0; i < x->nruns; i++)
+    if (x->runs[i].state == 0) s->base_steps += steps_done(x->runs[i].dir);
+}
+
+// the child: one single-threaded training process, its output in train.log
+static void exec_train(const char *self, const char *cfg, const char *logp, const char *dir) {
+  int fd = open(logp, O_WRONLY | O_CREAT | O_APPEND, 0644), nul = open("/dev/null", O_RDONLY);
+  if (fd >= 0) { dup2(fd, 1); dup2(fd, 2); }
+  if (nul >= 0) dup2(nul, 0);
+  setenv("OMP_NUM_THREADS", "1", 1);
+  execl(self, "armfarm", "train", "--config", cfg, "--out", dir, "--resume", (char *)NULL);
+  _exit(127);
+}
+
+// run r: its folder, document, status and manifest, then its training process
+static int start_run(runner *s, run_t *r) {
+  mkdir(r->dir, 0755);
+  char *cfg = af_path_join(r->dir, "run.json"), *logp = af_path_join(r->dir, "train.log");
+  if (!cfg || !logp || write_text(cfg, r->doc)) {
+    fprintf(stderr, "armfarm run: cannot write %s\n", cfg ? cfg : r->dir);
+    free(cfg);
+    free(logp);
+    return AF_EXIT_FAIL;
   }
-  int tty = isatty(2), running = 0, next = 0;
-  double t0 = af_now(), last_show = 0;
-  if (!tty) fprintf(stderr, "armfarm run: %s: %d runs (%d finished before) -> %s, %ld at a time\n", name, nruns, skipped, out, jobs);
-  while (done_n < nruns) {
-    // start runs while there are free slots
-    while (running < jobs && next < nruns) {
-      run_t *r = &runs[next++];
-      if (r->state == 2) continue;
-      char dir[4200], cfg[4300], logp[4300];
-      snprintf(dir, sizeof dir, "%s/%s", out, r->id);
-      mkdir(dir, 0755);
-      snprintf(cfg, sizeof cfg, "%s/run.json", dir);
-      snprintf(logp, sizeof logp, "%s/train.log", dir);
-      if (write_atomic(cfg, r->doc)) { fprintf(stderr, "armfarm run: cannot write %s\n", cfg); rc = AF_EXIT_FAIL; goto done; }
-      status(dir, "running", -1, NULL);
-      manifest(dir, r, time(NULL), 0);
-      r->start = af_now();
-      pid_t pid = fork();
-      if (pid == 0) {
-        // the child: one single-threaded training process, its output in train.log
-        int fd = open(logp, O_WRONLY | O_CREAT | O_APPEND, 0644), nul = open("/dev/null", O_RDONLY);
-        if (fd >= 0) { dup2(fd, 1); dup2(fd, 2); }
-        if (nul >= 0) dup2(nul, 0);
-        setenv("OMP_NUM_THREADS", "1", 1);
-        execl(self, "armfarm", "train", "--config", cfg, "--out", dir, "--resume", (char *)NULL);
-        _exit(127);
-      }
-      if (pid < 0) { fprintf(stderr, "armfarm run: cannot start a process\n"); rc = AF_EXIT_FAIL; goto done; }
-      r->pid = pid;
-      r->state = 1;
-      running++;
-      if (!tty) fprintf(stderr, "armfarm run: started %s (%s, seed %d)\n", r->id, r->label, r->seed);
-    }
-    // collect the ones that ended
-    int st;
-    pid_t pid = waitpid(-1, &st, WNOHANG);
-    if (pid > 0) {
-      for (int i = 0; i < nruns; i++) {
-        run_t *r = &runs[i];
-        if (r->state != 1 || r->pid != pid) continue;
-        char dir[4200], logp[4300];
-        snprintf(dir, sizeof dir, "%s/%s", out, r->id);
-        snprintf(logp, sizeof logp, "%s/train.log", dir);
-        int ok = WIFEXITED(st) && WEXITSTATUS(st) == 0;
-        int code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-        char *tail = ok ? NULL : tail_of(logp, 3);
-        status(dir, ok ? "finished" : "failed", code, tail);
-        manifest(dir, r, (time_t)(time(NULL) - (long)(af_now() - r->start)), time(NULL));
-        r->state = ok ? 2 : 3;
-        running--;
-        done_n++;
-        failed += !ok;
-        if (!tty || !ok) fprintf(stderr, "%sarmfarm run: %s %s (%s, seed %d) in %.0f s%s%s\n", tty ? "\n" : "", ok ? "finished" : "FAILED", r->id,
-                                 r->label, r->seed, af_now() - r->start, ok ? "" : ": ", ok ? "" : tail);
-        free(tail);
-      }
-      continue;
-    }
-    // progress on a terminal
-    if (tty && af_now() - last_show > 0.5) {
-      long sum = 0;
-      for (int i = 0; i < nruns; i++) {
-        char dir[4200];
-        snprintf(dir, sizeof dir, "%s/%s", out, runs[i].id);
-        sum += runs[i].state == 2 ? runs[i].steps : steps_done(dir);
-      }
-      double el = af_now() - t0, rate = el > 0 ? (sum - base_steps) / el : 0;
-      fprintf(stderr, "\r  runs %d/%d done, %d running, %d failed  |  %.0f env steps/s  |  ETA %.0f s   ", done_n, nruns, running, failed,
-              rate, rate > 0 ? (total_steps - sum) / rate : 0);
-      last_show = af_now();
-    }
+  status(r->dir, "running", -1, NULL);
+  manifest(r->dir, r, time(NULL), 0);
+  r->start = af_now();
+  pid_t pid = fork();
+  if (pid == 0) exec_train(s->self, cfg, logp, r->dir);
+  free(cfg);
+  free(logp);
+  if (pid < 0) { fprintf(stderr, "armfarm run: cannot start a process\n"); return AF_EXIT_FAIL; }
+  r->pid = pid;
+  r->state = 1;
+  s->running++;
+  if (!s->tty) fprintf(stderr, "armfarm run: started %s (%s, seed %d)\n", r->id, r->label, r->seed);
+  return AF_EXIT_OK;
+}
+
+// start runs while there are free slots
+static int start_runs(runner *s) {
+  experiment *x = s->x;
+  while (s->running < x->jobs && s->next < x->nruns) {
+    run_t *r = &x->runs[s->next++];
+    if (r->state == 2) continue;
+    int rc = start_run(s, r);
+    if (rc != AF_EXIT_OK) return rc;
+  }
+  return AF_EXIT_OK;
+}
+
+// run r ended with wait status st: its status, manifest and a line
+static void finish_run(runner *s, run_t *r, int st) {
+  char *logp = af_path_join(r->dir, "train.log");
+  int ok = WIFEXITED(st) && WEXITSTATUS(st) == 0;
+  int code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  char *tail = ok || !logp ? NULL : tail_of(logp, 3);
+  status(r->dir, ok ? "finished" : "failed", code, tail);
+  manifest(r->dir, r, (time_t)(time(NULL) - (long)(af_now() - r->start)), time(NULL));
+  r->state = ok ? 2 : 3;
+  s->running--;
+  s->done_n++;
+  s->failed += !ok;
+  if (!s->tty || !ok) fprintf(stderr, "%sarmfarm run: %s %s (%s, seed %d) in %.0f s%s%s\n", s->tty ? "\n" : "", ok ? "finished" : "FAILED", r->id,
+                              r->label, r->seed, af_now() - r->start, ok ? "" : ": ", ok ? "" : tail ? tail : "");
+  free(tail);
+  free(logp);
+}
+
+// a process that ended, if any: 1 when one was collected
+static int collect_ended(runner *s) {
+  int st;
+  pid_t pid = waitpid(-1, &st, WNOHANG);
+  if (pid <= 0) return 0;
+  for (int i = 0; i < s->x->nruns; i++) {
+    run_t *r = &s->x->runs[i];
+    if (r->state == 1 && r->pid == pid) finish_run(s, r, st);
+  }
+  return 1;
+}
+
+// progress on a terminal, twice a second: runs, speed and the time left
+static void show_progress(runner *s) {
+  const experiment *x = s->x;
+  if (!s->tty || af_now() - s->last_show <= 0.5) return;
+  long sum = 0;
+  for (int i = 0; i < x->nruns; i++) sum += x->runs[i].state == 2 ? x->runs[i].steps : steps_done(x->runs[i].dir);
+  double el = af_now() - s->t0, rate = el > 0 ? (sum - s->base_steps) / el : 0;
+  fprintf(stderr, "\r  runs %d/%d done, %d running, %d failed  |  %.0f env steps/s  |  ETA %.0f s   ", s->done_n, x->nruns, s->running, s->failed,
+          rate, rate > 0 ? (s->total_steps - sum) / rate : 0);
+  s->last_show = af_now();
+}
+
+// every run not finished before, N at a time; 0 all finished, 1 some failed
+static int run_all(experiment *x, int resume) {
+  runner s = {.x = x, .tty = isatty(2)};
+  if (!(s.self = self_exe())) { fprintf(stderr, "armfarm run: cannot find the armfarm program\n"); return AF_EXIT_FAIL; }
+  count_done(&s, resume);
+  s.t0 = af_now();
+  if (!s.tty) fprintf(stderr, "armfarm run: %s: %d runs (%d finished before) -> %s, %ld at a time\n", x->name, x->nruns, s.skipped, x->out, x->jobs);
+  // start what fits, collect what ended, else show progress and wait a little
+  int rc = AF_EXIT_OK;
+  while (rc == AF_EXIT_OK && s.done_n < x->nruns) {
+    rc = start_runs(&s);
+    if (rc != AF_EXIT_OK || collect_ended(&s)) continue;
+    show_progress(&s);
     struct timespec ts = {0, 100 * 1000 * 1000};
     nanosleep(&ts, NULL);
   }
-  if (tty) fprintf(stderr, "\n");
-  printf("%s: %d runs, %d finished, %d failed, in %.0f s -> %s (analyse with: armfarm analyze %s)\n", name, nruns, nruns - failed, failed,
-         af_now() - t0, out, out);
-  rc = failed ? AF_EXIT_FAIL : AF_EXIT_OK;
+  free(s.self);
+  if (rc != AF_EXIT_OK) return rc;
+  if (s.tty) fprintf(stderr, "\n");
+  printf("%s: %d runs, %d finished, %d failed, in %.0f s -> %s (analyse with: armfarm analyze %s)\n", x->name, x->nruns, x->nruns - s.failed, s.failed,
+         af_now() - s.t0, x->out, x->out);
+  return s.failed ? AF_EXIT_FAIL : AF_EXIT_OK;
+}
 
-done:
-  for (int i = 0; runs && i < nruns; i++) { free(runs[i].doc); free(runs[i].label); }
-  free(runs);
-  for (int v = 0; vars && v < nvars; v++)
-    for (int k = 0; k < vars[v].n; k++) cJSON_Delete(vars[v].value[k]);
-  free(vars);
-  free(seeds);
-  free(text);
-  cJSON_free(canon);
-  cJSON_Delete(exp);
+static void experiment_free(experiment *x) {
+  for (int i = 0; x->runs && i < x->nruns; i++) { free(x->runs[i].doc); free(x->runs[i].label); free(x->runs[i].dir); }
+  for (int v = 0; x->vars && v < x->nvars; v++) {
+    for (int k = 0; k < x->vars[v].n; k++) cJSON_Delete(x->vars[v].value[k]);
+    free(x->vars[v].path);
+    free(x->vars[v].value);
+  }
+  free(x->runs);
+  free(x->vars);
+  free(x->sw.seeds);
+  free(x->sw.axes);
+  free(x->text);
+  free(x->name);
+  free(x->out);
+  cJSON_Delete(x->exp);
+}
+
+int af_cmd_run(int argc, char **argv) {
+  // the options
+  run_opts o;
+  int rc = parse_run_opts(argc, argv, &o);
+  if (rc != AF_CLI_GO_ON) return rc;
+  // the file read, checked and expanded into runs: nothing is run or written before that
+  experiment x = {.file = o.file};
+  rc = AF_EXIT_USAGE;
+  if (!read_experiment(&x) && !read_settings(&x, &o) && !expand_runs(&x)) {
+    // the plan only, or the runs in a folder of their own
+    if (o.dry) rc = print_runs(&x);
+    else if ((rc = claim_out(&x, o.resume)) == AF_EXIT_OK) rc = run_all(&x, o.resume);
+  }
+  experiment_free(&x);
   return rc;
 }

@@ -24,74 +24,102 @@ typedef struct {
   af_rng rng;
 } policy;
 
-// the environment and policy from the options; the checkpoint's run folder supplies the
-// environment config and the agent's hyperparameters
-static int setup(const char *env_name, const char *pol, const char *ckpt, char **sets, int nsets, af_env **env, policy *p,
-                 char *err, size_t errsz) {
-  memset(p, 0, sizeof *p);
-  af_rng_seed(&p->rng, 0xF1E);
-  char *cfg = NULL;
-  cJSON *run = NULL;
-  const char *agent_name = NULL;
-  char *agent_cfg = NULL;
-  if (ckpt) {
-    // <run>/checkpoint.bin next to <run>/config.json
-    char dir[4096], path[4200];
-    snprintf(dir, sizeof dir, "%s", ckpt);
-    char *slash = strrchr(dir, '/');
-    if (slash) *slash = 0; else snprintf(dir, sizeof dir, ".");
-    snprintf(path, sizeof path, "%s/config.json", dir);
-    char *txt = af_read_file(path);
-    run = txt ? cJSON_Parse(txt) : NULL;
-    free(txt);
-    cJSON *re = cJSON_GetObjectItemCaseSensitive(run, "env"), *ra = cJSON_GetObjectItemCaseSensitive(run, "agent");
-    if (!cJSON_IsObject(re) || !cJSON_IsObject(ra)) { snprintf(err, errsz, "checkpoint %s: no run config.json beside it", ckpt); cJSON_Delete(run); return -1; }
-    // the names are copied: the items are removed before the rest becomes the configs
-    static char env_buf[64], agent_buf[64];
-    const char *en = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(re, "name"));
-    const char *an = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ra, "name"));
-    snprintf(env_buf, sizeof env_buf, "%s", en ? en : "");
-    snprintf(agent_buf, sizeof agent_buf, "%s", an ? an : "");
-    if (!env_name && en) env_name = env_buf;
-    agent_name = agent_buf;
-    cJSON_DeleteItemFromObjectCaseSensitive(re, "name");
-    cJSON_DeleteItemFromObjectCaseSensitive(ra, "name");
-    cfg = cJSON_PrintUnformatted(re);
-    agent_cfg = cJSON_PrintUnformatted(ra);
-    p->kind = 3;
+// the options view and record share: what to watch and in which environment
+typedef struct {
+  const char *env_name, *pol, *ckpt;
+  long seed;
+  char **sets;  // the --set values (argc entries)
+  int nsets;
+} watch_opts;
+
+// what a checkpoint's run folder says: the environment and agent with their configs (owned)
+typedef struct { char *env_name, *agent_name, *env_cfg, *agent_cfg; } run_config;
+
+static void run_config_free(run_config *rc) {
+  free(rc->env_name);
+  free(rc->agent_name);
+  free(rc->env_cfg);
+  free(rc->agent_cfg);
+}
+
+// <run>/config.json beside <run>/checkpoint.bin: the names, and the rest of each section as its config
+static int read_run_config(const char *ckpt, run_config *rc, char *err, size_t errsz) {
+  *rc = (run_config){0};
+  char *dir = strdup(ckpt), *slash = dir ? strrchr(dir, '/') : NULL;
+  if (slash) *slash = 0;
+  char *path = dir ? af_path_join(slash ? dir : ".", "config.json") : NULL;
+  char *txt = path ? af_read_file(path) : NULL;
+  cJSON *run = txt ? cJSON_Parse(txt) : NULL;
+  free(txt);
+  free(path);
+  free(dir);
+  cJSON *re = cJSON_GetObjectItemCaseSensitive(run, "env"), *ra = cJSON_GetObjectItemCaseSensitive(run, "agent");
+  if (!cJSON_IsObject(re) || !cJSON_IsObject(ra)) { snprintf(err, errsz, "checkpoint %s: no run config.json beside it", ckpt); cJSON_Delete(run); return -1; }
+  // the names are copied: the items are removed before the rest becomes the configs
+  const char *en = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(re, "name"));
+  const char *an = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ra, "name"));
+  rc->env_name = en ? strdup(en) : NULL;
+  rc->agent_name = strdup(an ? an : "");
+  cJSON_DeleteItemFromObjectCaseSensitive(re, "name");
+  cJSON_DeleteItemFromObjectCaseSensitive(ra, "name");
+  rc->env_cfg = cJSON_PrintUnformatted(re);
+  rc->agent_cfg = cJSON_PrintUnformatted(ra);
+  cJSON_Delete(run);
+  return 0;
+}
+
+// --set edits on top of the environment config (*cfg may be NULL: an empty one)
+static int apply_sets(char **cfg, char **sets, int nsets, char *err, size_t errsz) {
+  if (!nsets) return 0;
+  cJSON *c = *cfg ? cJSON_Parse(*cfg) : cJSON_CreateObject();
+  for (int i = 0; i < nsets; i++) {
+    char *eq = strchr(sets[i], '=');
+    if (!eq) { snprintf(err, errsz, "--set expects key=value, got '%s'", sets[i]); cJSON_Delete(c); return -1; }
+    *eq = 0;
+    int bad = af_json_set_path(c, sets[i], eq + 1, err, errsz);
+    *eq = '=';
+    if (bad) { cJSON_Delete(c); return -1; }
   }
-  if (!env_name) { snprintf(err, errsz, "--env NAME (or --checkpoint) is required"); cJSON_Delete(run); free(cfg); free(agent_cfg); return -1; }
-  // --set edits on top
-  if (nsets) {
-    cJSON *c = cfg ? cJSON_Parse(cfg) : cJSON_CreateObject();
-    for (int i = 0; i < nsets; i++) {
-      char *eq = strchr(sets[i], '=');
-      if (!eq) { snprintf(err, errsz, "--set expects key=value, got '%s'", sets[i]); cJSON_Delete(c); cJSON_Delete(run); free(cfg); free(agent_cfg); return -1; }
-      *eq = 0;
-      int bad = af_json_set_path(c, sets[i], eq + 1, err, errsz);
-      *eq = '=';
-      if (bad) { cJSON_Delete(c); cJSON_Delete(run); free(cfg); free(agent_cfg); return -1; }
-    }
-    free(cfg);
-    cfg = cJSON_PrintUnformatted(c);
-    cJSON_Delete(c);
-  }
-  *env = af_env_make(env_name, cfg, err, errsz);
-  free(cfg);
-  if (!*env) { cJSON_Delete(run); free(agent_cfg); return -1; }
-  if (p->kind == 3) {
-    p->ag = af_agent_make(agent_name, agent_cfg, &(af_agent_setup){.spec = af_env_get_spec(*env), .num_envs = 1, .env = *env}, err, errsz);
-    if (!p->ag || af_agent_load(p->ag, ckpt, err, errsz)) { cJSON_Delete(run); free(agent_cfg); af_env_free(*env); return -1; }
-  } else if (!pol || !strcmp(pol, "scripted")) {
-    float probe[16];
-    p->kind = af_env_scripted_action(*env, probe) == AF_OK ? 2 : 0;
-    if (pol && p->kind != 2) { snprintf(err, errsz, "%s has no scripted controller (use random or zero)", env_name); af_env_free(*env); free(agent_cfg); cJSON_Delete(run); return -1; }
+  free(*cfg);
+  *cfg = cJSON_PrintUnformatted(c);
+  cJSON_Delete(c);
+  return 0;
+}
+
+// the fixed policy named by --policy (default: scripted when the environment has one)
+static int choose_policy(af_env *env, const char *env_name, const char *pol, policy *p, char *err, size_t errsz) {
+  if (!pol || !strcmp(pol, "scripted")) {
+    float *probe = calloc((size_t)af_env_get_spec(env)->act_dim + 1, sizeof *probe);
+    p->kind = probe && af_env_scripted_action(env, probe) == AF_OK ? 2 : 0;
+    free(probe);
+    if (pol && p->kind != 2) { snprintf(err, errsz, "%s has no scripted controller (use random or zero)", env_name); return -1; }
   } else if (!strcmp(pol, "random")) p->kind = 0;
   else if (!strcmp(pol, "zero")) p->kind = 1;
-  else { snprintf(err, errsz, "unknown policy '%s' (random, zero or scripted)", pol); af_env_free(*env); free(agent_cfg); cJSON_Delete(run); return -1; }
-  cJSON_Delete(run);
-  free(agent_cfg);
+  else { snprintf(err, errsz, "unknown policy '%s' (random, zero or scripted)", pol); return -1; }
   return 0;
+}
+
+// the environment and policy from the options; the checkpoint's run folder supplies the
+// environment config and the agent's hyperparameters
+static int setup(const watch_opts *o, af_env **env, policy *p, char *err, size_t errsz) {
+  memset(p, 0, sizeof *p);
+  af_rng_seed(&p->rng, 0xF1E);
+  *env = NULL;
+  run_config rc = {0};
+  if (o->ckpt && read_run_config(o->ckpt, &rc, err, errsz)) return -1;
+  const char *env_name = o->env_name ? o->env_name : rc.env_name;
+  int bad = 0;
+  if (!env_name) { snprintf(err, errsz, "--env NAME (or --checkpoint) is required"); bad = 1; }
+  // the environment, then the checkpoint's agent or a fixed policy
+  else if (apply_sets(&rc.env_cfg, o->sets, o->nsets, err, errsz) || !(*env = af_env_make(env_name, rc.env_cfg, err, errsz))) bad = 1;
+  else if (o->ckpt) {
+    p->kind = 3;
+    p->ag = af_agent_make(rc.agent_name, rc.agent_cfg, &(af_agent_setup){.spec = af_env_get_spec(*env), .num_envs = 1, .env = *env}, err, errsz);
+    bad = !p->ag || af_agent_load(p->ag, o->ckpt, err, errsz);
+  } else bad = choose_policy(*env, env_name, o->pol, p, err, errsz) != 0;
+  if (bad) { af_agent_free(p->ag); p->ag = NULL; af_env_free(*env); *env = NULL; }
+  run_config_free(&rc);
+  return bad ? -1 : 0;
 }
 
 static void act(policy *p, af_env *e, const float *obs, float *a) {
@@ -180,143 +208,220 @@ static void view_usage(FILE *f) {
              "  the last one and exits. Needs a display (or xvfb-run -a armfarm view ...).\n");
 }
 
-int af_cmd_view(int argc, char **argv) {
-  const char *env_name = NULL, *pol = NULL, *ckpt = NULL, *shot = NULL;
-  long frames = -1, seed = 0;
-  char **sets = calloc((size_t)argc + 1, sizeof *sets), err[512];
-  int nsets = 0, rc = AF_EXIT_USAGE;
+// the options of armfarm view
+typedef struct {
+  watch_opts w;
+  const char *shot;  // --screenshot FILE.png after --frames N, else NULL
+  long frames;
+} view_opts;
+
+// the options into o; AF_CLI_GO_ON, or the exit code to stop with
+static int parse_view_opts(int argc, char **argv, view_opts *o) {
+  *o = (view_opts){.frames = -1, .w.sets = calloc((size_t)argc + 1, sizeof(char *))};
+  if (!o->w.sets) { fprintf(stderr, "armfarm view: out of memory\n"); return AF_EXIT_FAIL; }
   for (int i = 1; i < argc; i++) {
-    const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-    if (!strcmp(o, "--help") || !strcmp(o, "-h")) { view_usage(stdout); free(sets); return AF_EXIT_OK; }
-    int takes = !strcmp(o, "--env") || !strcmp(o, "--policy") || !strcmp(o, "--checkpoint") || !strcmp(o, "--frames") ||
-                !strcmp(o, "--screenshot") || !strcmp(o, "--set") || !strcmp(o, "--seed");
-    if (!takes) { fprintf(stderr, "armfarm view: unknown option '%s' (try --help)\n", o); free(sets); return AF_EXIT_USAGE; }
-    if (!v) { fprintf(stderr, "armfarm view: %s needs a value\n", o); free(sets); return AF_EXIT_USAGE; }
+    const char *opt = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+    if (!strcmp(opt, "--help") || !strcmp(opt, "-h")) { view_usage(stdout); return AF_EXIT_OK; }
+    int takes = !strcmp(opt, "--env") || !strcmp(opt, "--policy") || !strcmp(opt, "--checkpoint") || !strcmp(opt, "--frames") ||
+                !strcmp(opt, "--screenshot") || !strcmp(opt, "--set") || !strcmp(opt, "--seed");
+    if (!takes) { fprintf(stderr, "armfarm view: unknown option '%s' (try --help)\n", opt); return AF_EXIT_USAGE; }
+    if (!v) { fprintf(stderr, "armfarm view: %s needs a value\n", opt); return AF_EXIT_USAGE; }
     i++;
-    if (!strcmp(o, "--env")) env_name = v;
-    else if (!strcmp(o, "--policy")) pol = v;
-    else if (!strcmp(o, "--checkpoint")) ckpt = v;
-    else if (!strcmp(o, "--screenshot")) shot = v;
-    else if (!strcmp(o, "--set")) sets[nsets++] = (char *)v;
-    else if (!strcmp(o, "--seed")) { if ((seed = af_cli_long(o, v, 0, 2147483647)) < 0) { free(sets); return AF_EXIT_USAGE; } }
-    else if ((frames = af_cli_long(o, v, 1, 100000000)) < 0) { free(sets); return AF_EXIT_USAGE; }
+    if (!strcmp(opt, "--env")) o->w.env_name = v;
+    else if (!strcmp(opt, "--policy")) o->w.pol = v;
+    else if (!strcmp(opt, "--checkpoint")) o->w.ckpt = v;
+    else if (!strcmp(opt, "--screenshot")) o->shot = v;
+    else if (!strcmp(opt, "--set")) o->w.sets[o->w.nsets++] = (char *)v;
+    else if (!strcmp(opt, "--seed")) { if ((o->w.seed = af_cli_long(opt, v, 0, 2147483647)) < 0) return AF_EXIT_USAGE; }
+    else if ((o->frames = af_cli_long(opt, v, 1, 100000000)) < 0) return AF_EXIT_USAGE;
   }
-  if ((shot != NULL) != (frames > 0)) { fprintf(stderr, "armfarm view: --frames and --screenshot go together\n"); free(sets); return AF_EXIT_USAGE; }
-  af_env *e = NULL;
-  policy p;
-  if (setup(env_name, pol, ckpt, sets, nsets, &e, &p, err, sizeof err)) { fprintf(stderr, "armfarm view: %s\n", err); free(sets); return AF_EXIT_USAGE; }
-  free(sets);
-  // a window: the display is checked here, with the same message as the renderer's
-  if (!glfwInit()) {
-    fprintf(stderr, "armfarm view: cannot open a display%s: run under Xvfb (xvfb-run -a armfarm view ...) or set DISPLAY\n",
-            getenv("DISPLAY") ? "" : " (DISPLAY is not set)");
-    af_env_free(e);
-    af_agent_free(p.ag);
-    return AF_EXIT_FAIL;
-  }
-  GLFWwindow *win = glfwCreateWindow(960, 640, "armfarm", NULL, NULL);
-  if (!win) { fprintf(stderr, "armfarm view: cannot create a window\n"); af_env_free(e); af_agent_free(p.ag); return AF_EXIT_FAIL; }
-  glfwMakeContextCurrent(win);
-  glfwSwapInterval(shot ? 0 : 1);
-  static view_state st;
-  vs = &st;
+  if ((o->shot != NULL) != (o->frames > 0)) { fprintf(stderr, "armfarm view: --frames and --screenshot go together\n"); return AF_EXIT_USAGE; }
+  return AF_CLI_GO_ON;
+}
+
+// the window and what draws into it
+typedef struct {
+  GLFWwindow *win;
   mjvScene scn;
   mjrContext con;
   mjvOption opt;
-  mjv_defaultScene(&scn);
-  mjr_defaultContext(&con);
-  mjv_defaultOption(&opt);
+} viewer;
+
+// a window on the environment's scene with the mouse and key callbacks; the display is
+// checked here, with the same message as the renderer's
+static int open_viewer(viewer *v, af_env *e, int fast) {
+  static view_state st;
+  if (!glfwInit()) {
+    fprintf(stderr, "armfarm view: cannot open a display%s: run under Xvfb (xvfb-run -a armfarm view ...) or set DISPLAY\n",
+            getenv("DISPLAY") ? "" : " (DISPLAY is not set)");
+    return AF_EXIT_FAIL;
+  }
+  if (!(v->win = glfwCreateWindow(960, 640, "armfarm", NULL, NULL))) { fprintf(stderr, "armfarm view: cannot create a window\n"); return AF_EXIT_FAIL; }
+  glfwMakeContextCurrent(v->win);
+  glfwSwapInterval(fast ? 0 : 1);
+  // the scene, the context and a camera on the model's first one (or looking at its centre)
+  vs = &st;
+  mjv_defaultScene(&v->scn);
+  mjr_defaultContext(&v->con);
+  mjv_defaultOption(&v->opt);
   mjv_defaultCamera(&st.cam);
-  mjv_makeScene(e->m, &scn, 4000);
-  mjr_makeContext(e->m, &con, mjFONTSCALE_150);
+  mjv_makeScene(e->m, &v->scn, 4000);
+  mjr_makeContext(e->m, &v->con, mjFONTSCALE_150);
   st.m = e->m;
-  st.scn = &scn;
+  st.scn = &v->scn;
   st.speed = 1;
   st.cam.type = e->m->ncam > 0 ? mjCAMERA_FIXED : mjCAMERA_FREE;
   st.cam.fixedcamid = 0;
   for (int k = 0; k < 3; k++) st.cam.lookat[k] = e->m->stat.center[k];
   st.cam.distance = 1.5 * e->m->stat.extent;
-  glfwSetKeyCallback(win, on_key);
-  glfwSetMouseButtonCallback(win, on_button);
-  glfwSetCursorPosCallback(win, on_move);
-  glfwSetScrollCallback(win, on_scroll);
+  glfwSetKeyCallback(v->win, on_key);
+  glfwSetMouseButtonCallback(v->win, on_button);
+  glfwSetCursorPosCallback(v->win, on_move);
+  glfwSetScrollCallback(v->win, on_scroll);
+  return AF_EXIT_OK;
+}
 
-  const af_env_spec *s = af_env_get_spec(e);
-  float obs[1024], a[16], r = 0;
-  int te = 0, tr = 0, t = 0, success = 0;
-  double ret = 0, fps = 0, last_frame = af_now(), next_step = af_now();
-  uint64_t ep_seed = (uint64_t)seed;
+// no glfwTerminate: it unloads the OpenGL driver, whose lifetime allocations would then be
+// reported as leaks from unknown modules; the process ends soon anyway
+static void close_viewer(viewer *v) {
+  mjr_freeContext(&v->con);
+  mjv_freeScene(&v->scn);
+  glfwDestroyWindow(v->win);
+}
+
+// the episode being watched
+typedef struct {
+  float *obs, *a, r;
+  int te, tr, t, success;
+  double ret;
+  uint64_t seed;
+} episode;
+
+static void episode_reset(af_env *e, episode *ep, uint64_t seed) {
+  ep->seed = seed;
+  af_env_reset(e, seed, ep->obs);
+  ep->t = 0;
+  ep->ret = 0;
+  ep->te = ep->tr = 0;
+}
+
+// keys: new episodes, randomization, cameras
+static void handle_keys(af_env *e, episode *ep) {
+  view_state *st = vs;
+  if (st->reset || st->redraw || st->toggle_dr) {
+    if (st->toggle_dr) e->dr.enabled = !e->dr.enabled;
+    uint64_t seed = st->reset || st->redraw ? ep->seed + 1 : ep->seed;
+    st->reset = st->redraw = st->toggle_dr = 0;
+    episode_reset(e, ep, seed);
+  }
+  if (st->cycle_cam) {
+    st->cycle_cam = 0;
+    if (st->cam.type == mjCAMERA_FREE && e->m->ncam > 0) { st->cam.type = mjCAMERA_FIXED; st->cam.fixedcamid = 0; }
+    else if (st->cam.type == mjCAMERA_FIXED && st->cam.fixedcamid + 1 < e->m->ncam) st->cam.fixedcamid++;
+    else st->cam.type = mjCAMERA_FREE;
+  }
+}
+
+// one control step when due (or every frame when taking a screenshot)
+static void step_when_due(af_env *e, policy *p, episode *ep, int every_frame, double *next_step) {
+  if (!(every_frame || (!vs->paused && af_now() >= *next_step) || vs->step_once)) return;
+  vs->step_once = 0;
+  *next_step = af_now() + 1.0 / (af_env_get_spec(e)->control_hz * vs->speed);
+  if (ep->te || ep->tr) episode_reset(e, ep, ep->seed + 1);
+  act(p, e, ep->obs, ep->a);
   af_info info;
-  af_env_reset(e, ep_seed, obs);
-  for (long frame = 0; !glfwWindowShouldClose(win); frame++) {
-    // keys: new episodes, randomization, cameras
-    if (st.reset || st.redraw || st.toggle_dr) {
-      if (st.toggle_dr) e->dr.enabled = !e->dr.enabled;
-      ep_seed = st.reset || st.redraw ? ep_seed + 1 : ep_seed;
-      st.reset = st.redraw = st.toggle_dr = 0;
-      af_env_reset(e, ep_seed, obs);
-      t = 0; ret = 0; te = tr = 0;
-    }
-    if (st.cycle_cam) {
-      st.cycle_cam = 0;
-      if (st.cam.type == mjCAMERA_FREE && e->m->ncam > 0) { st.cam.type = mjCAMERA_FIXED; st.cam.fixedcamid = 0; }
-      else if (st.cam.type == mjCAMERA_FIXED && st.cam.fixedcamid + 1 < e->m->ncam) st.cam.fixedcamid++;
-      else st.cam.type = mjCAMERA_FREE;
-    }
-    // one control step when due (or every frame when taking a screenshot)
-    int due = shot ? 1 : (!st.paused && af_now() >= next_step) || st.step_once;
-    if (due) {
-      st.step_once = 0;
-      next_step = af_now() + 1.0 / (s->control_hz * st.speed);
-      if (te || tr) { af_env_reset(e, ++ep_seed, obs); t = 0; ret = 0; te = tr = 0; }
-      act(&p, e, obs, a);
-      af_env_step(e, a, obs, &r, &te, &tr, &info);
-      t++;
-      ret += r;
-      success = info.success;
-    }
-    // draw
-    int w, h;
-    glfwGetFramebufferSize(win, &w, &h);
-    mjrRect vp = {0, 0, w, h};
-    mjv_updateScene(e->m, e->d, &opt, NULL, &st.cam, mjCAT_ALL, &scn);
-    mjr_render(vp, &scn, &con);
+  af_env_step(e, ep->a, ep->obs, &ep->r, &ep->te, &ep->tr, &info);
+  ep->t++;
+  ep->ret += ep->r;
+  ep->success = info.success;
+}
+
+// the scene and the overlay (help, or step, return, success, speed and randomization draws)
+static mjrRect draw(viewer *v, af_env *e, const episode *ep, double fps) {
+  int w, h;
+  glfwGetFramebufferSize(v->win, &w, &h);
+  mjrRect vp = {0, 0, w, h};
+  mjv_updateScene(e->m, e->d, &v->opt, NULL, &vs->cam, mjCAT_ALL, &v->scn);
+  mjr_render(vp, &v->scn, &v->con);
+  char text[4096], left[4096] = "", right[4096] = "";
+  if (vs->help) snprintf(text, sizeof text, "%s", help_text);
+  else overlay_text(text, sizeof text, e, ep->t, ep->ret, ep->success, fps, 1);
+  // "name\tvalue" lines into a left and a right column
+  for (const char *q = text; *q;) {
+    const char *nl = strchr(q, '\n'), *end = nl ? nl : q + strlen(q), *tab = memchr(q, '\t', (size_t)(end - q));
+    snprintf(left + strlen(left), sizeof left - strlen(left), "%.*s\n", (int)((tab ? tab : end) - q), q);
+    snprintf(right + strlen(right), sizeof right - strlen(right), "%.*s\n", tab ? (int)(end - tab - 1) : 0, tab ? tab + 1 : "");
+    q = nl ? nl + 1 : end;
+  }
+  mjr_overlay(mjFONT_NORMAL, mjGRID_TOPLEFT, vp, left, right, &v->con);
+  return vp;
+}
+
+// the frame just drawn, read back before it is shown, into a PNG; the exit code
+static int save_screenshot(viewer *v, mjrRect vp, const char *shot, long frames, const char *env) {
+  int w = vp.width, h = vp.height;
+  unsigned char *rows = malloc((size_t)w * h * 3), *img = malloc((size_t)w * h * 3);
+  int bad = !rows || !img;
+  if (!bad) {
+    mjr_readPixels(rows, NULL, vp, &v->con);
+    for (int y = 0; y < h; y++) memcpy(img + (size_t)y * w * 3, rows + (size_t)(h - 1 - y) * w * 3, (size_t)w * 3);
+    bad = af_write_png(shot, img, w, h);
+  }
+  free(rows);
+  free(img);
+  if (bad) { fprintf(stderr, "armfarm view: cannot write %s\n", shot); return AF_EXIT_FAIL; }
+  printf("%ld frames of %s; the last one in %s (%dx%d)\n", frames, env, shot, w, h);
+  return AF_EXIT_OK;
+}
+
+// frames until the window closes, or until the screenshot; the exit code
+static int view_loop(viewer *v, af_env *e, policy *p, const view_opts *o) {
+  const af_env_spec *s = af_env_get_spec(e);
+  episode ep = {.obs = calloc((size_t)s->obs_dim, sizeof(float)), .a = calloc((size_t)s->act_dim, sizeof(float))};
+  if (!ep.obs || !ep.a) { free(ep.obs); free(ep.a); fprintf(stderr, "armfarm view: out of memory\n"); return AF_EXIT_FAIL; }
+  int rc = AF_EXIT_USAGE;
+  double fps = 0, last_frame = af_now(), next_step = af_now();
+  episode_reset(e, &ep, (uint64_t)o->w.seed);
+  for (long frame = 0; !glfwWindowShouldClose(v->win); frame++) {
+    // keys, a step, a frame; the screenshot ends it
+    handle_keys(e, &ep);
+    step_when_due(e, p, &ep, o->shot != NULL, &next_step);
     double now = af_now();
     fps = 0.9 * fps + 0.1 / fmax(1e-6, now - last_frame);
     last_frame = now;
-    char text[4096], left[4096] = "", right[4096] = "";
-    if (st.help) snprintf(text, sizeof text, "%s", help_text);
-    else overlay_text(text, sizeof text, e, t, ret, success, fps, 1);
-    for (const char *q = text; *q;) {
-      const char *nl = strchr(q, '\n'), *end = nl ? nl : q + strlen(q), *tab = memchr(q, '\t', (size_t)(end - q));
-      snprintf(left + strlen(left), sizeof left - strlen(left), "%.*s\n", (int)((tab ? tab : end) - q), q);
-      snprintf(right + strlen(right), sizeof right - strlen(right), "%.*s\n", tab ? (int)(end - tab - 1) : 0, tab ? tab + 1 : "");
-      q = nl ? nl + 1 : end;
-    }
-    mjr_overlay(mjFONT_NORMAL, mjGRID_TOPLEFT, vp, left, right, &con);
-    if (shot && frame + 1 >= frames) {
-      // the last frame, read back before it is shown
-      unsigned char *rows = malloc((size_t)w * h * 3), *img = malloc((size_t)w * h * 3);
-      mjr_readPixels(rows, NULL, vp, &con);
-      for (int y = 0; y < h; y++) memcpy(img + (size_t)y * w * 3, rows + (size_t)(h - 1 - y) * w * 3, (size_t)w * 3);
-      int bad = af_write_png(shot, img, w, h);
-      free(rows);
-      free(img);
-      if (bad) { fprintf(stderr, "armfarm view: cannot write %s\n", shot); rc = AF_EXIT_FAIL; }
-      else { printf("%ld frames of %s; the last one in %s (%dx%d)\n", frames, s->name, shot, w, h); rc = AF_EXIT_OK; }
-      break;
-    }
-    glfwSwapBuffers(win);
+    mjrRect vp = draw(v, e, &ep, fps);
+    if (o->shot && frame + 1 >= o->frames) { rc = save_screenshot(v, vp, o->shot, o->frames, s->name); break; }
+    glfwSwapBuffers(v->win);
     glfwPollEvents();
     rc = AF_EXIT_OK;
   }
-  mjr_freeContext(&con);
-  mjv_freeScene(&scn);
-  glfwDestroyWindow(win);
-  // no glfwTerminate: it unloads the OpenGL driver, whose lifetime allocations would then be
-  // reported as leaks from unknown modules; the process ends here anyway
+  free(ep.obs);
+  free(ep.a);
+  return rc;
+}
+
+// the environment and policy, a window, the frames; the exit code
+static int view(const view_opts *o) {
+  char err[512];
+  af_env *e;
+  policy p;
+  if (setup(&o->w, &e, &p, err, sizeof err)) { fprintf(stderr, "armfarm view: %s\n", err); return AF_EXIT_USAGE; }
+  viewer v;
+  int rc = open_viewer(&v, e, o->shot != NULL);
+  if (rc == AF_EXIT_OK) {
+    rc = view_loop(&v, e, &p, o);
+    close_viewer(&v);
+  }
   af_agent_free(p.ag);
   af_env_free(e);
+  return rc;
+}
+
+int af_cmd_view(int argc, char **argv) {
+  view_opts o;
+  int rc = parse_view_opts(argc, argv, &o);
+  if (rc == AF_CLI_GO_ON) rc = view(&o);
+  free(o.w.sets);
   return rc;
 }
 
@@ -328,103 +433,154 @@ static void record_usage(FILE *f) {
              "  One frame per control step, at the control rate; multisampling and shadows on. Needs a display or Xvfb.\n");
 }
 
-int af_cmd_record(int argc, char **argv) {
-  const char *env_name = NULL, *pol = NULL, *ckpt = NULL, *out = NULL, *camera = NULL;
-  long episodes = 1, seed = 0, width = 640, height = 480;
-  int overlay = 0, nsets = 0;
-  char **sets = calloc((size_t)argc + 1, sizeof *sets), err[512];
+// the options of armfarm record
+typedef struct {
+  watch_opts w;
+  const char *out, *camera;  // FILE.mp4 or a folder of PNG frames; a camera name or NULL
+  long episodes, width, height;
+  int overlay;
+} record_opts;
+
+// the options into o; AF_CLI_GO_ON, or the exit code to stop with
+static int parse_record_opts(int argc, char **argv, record_opts *o) {
+  *o = (record_opts){.episodes = 1, .width = 640, .height = 480, .w.sets = calloc((size_t)argc + 1, sizeof(char *))};
+  if (!o->w.sets) { fprintf(stderr, "armfarm record: out of memory\n"); return AF_EXIT_FAIL; }
   for (int i = 1; i < argc; i++) {
-    const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-    if (!strcmp(o, "--help") || !strcmp(o, "-h")) { record_usage(stdout); free(sets); return AF_EXIT_OK; }
-    if (!strcmp(o, "--overlay")) { overlay = 1; continue; }
-    int takes = !strcmp(o, "--env") || !strcmp(o, "--policy") || !strcmp(o, "--checkpoint") || !strcmp(o, "--episodes") ||
-                !strcmp(o, "--out") || !strcmp(o, "--seed") || !strcmp(o, "--width") || !strcmp(o, "--height") ||
-                !strcmp(o, "--camera") || !strcmp(o, "--set");
-    if (!takes) { fprintf(stderr, "armfarm record: unknown option '%s' (try --help)\n", o); free(sets); return AF_EXIT_USAGE; }
-    if (!v) { fprintf(stderr, "armfarm record: %s needs a value\n", o); free(sets); return AF_EXIT_USAGE; }
+    const char *opt = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+    if (!strcmp(opt, "--help") || !strcmp(opt, "-h")) { record_usage(stdout); return AF_EXIT_OK; }
+    if (!strcmp(opt, "--overlay")) { o->overlay = 1; continue; }
+    int takes = !strcmp(opt, "--env") || !strcmp(opt, "--policy") || !strcmp(opt, "--checkpoint") || !strcmp(opt, "--episodes") ||
+                !strcmp(opt, "--out") || !strcmp(opt, "--seed") || !strcmp(opt, "--width") || !strcmp(opt, "--height") ||
+                !strcmp(opt, "--camera") || !strcmp(opt, "--set");
+    if (!takes) { fprintf(stderr, "armfarm record: unknown option '%s' (try --help)\n", opt); return AF_EXIT_USAGE; }
+    if (!v) { fprintf(stderr, "armfarm record: %s needs a value\n", opt); return AF_EXIT_USAGE; }
     i++;
     long x = 0;
-    if (!strcmp(o, "--env")) env_name = v;
-    else if (!strcmp(o, "--policy")) pol = v;
-    else if (!strcmp(o, "--checkpoint")) ckpt = v;
-    else if (!strcmp(o, "--out")) out = v;
-    else if (!strcmp(o, "--camera")) camera = v;
-    else if (!strcmp(o, "--set")) sets[nsets++] = (char *)v;
-    else if ((x = af_cli_long(o, v, 0, 100000000)) < 0) { free(sets); return AF_EXIT_USAGE; }
-    else if (!strcmp(o, "--episodes")) episodes = x;
-    else if (!strcmp(o, "--seed")) seed = x;
-    else if (!strcmp(o, "--width")) width = x;
-    else height = x;
+    if (!strcmp(opt, "--env")) o->w.env_name = v;
+    else if (!strcmp(opt, "--policy")) o->w.pol = v;
+    else if (!strcmp(opt, "--checkpoint")) o->w.ckpt = v;
+    else if (!strcmp(opt, "--out")) o->out = v;
+    else if (!strcmp(opt, "--camera")) o->camera = v;
+    else if (!strcmp(opt, "--set")) o->w.sets[o->w.nsets++] = (char *)v;
+    else if ((x = af_cli_long(opt, v, 0, 100000000)) < 0) return AF_EXIT_USAGE;
+    else if (!strcmp(opt, "--episodes")) o->episodes = x;
+    else if (!strcmp(opt, "--seed")) o->w.seed = x;
+    else if (!strcmp(opt, "--width")) o->width = x;
+    else o->height = x;
   }
-  if (!out) { fprintf(stderr, "armfarm record: --out FILE is required (FILE.mp4, or a folder for PNG frames)\n"); free(sets); return AF_EXIT_USAGE; }
-  if (episodes < 1 || width < 16 || height < 16 || width > 4096 || height > 4096 || (width % 2) || (height % 2)) {
+  if (!o->out) { fprintf(stderr, "armfarm record: --out FILE is required (FILE.mp4, or a folder for PNG frames)\n"); return AF_EXIT_USAGE; }
+  if (o->episodes < 1 || o->width < 16 || o->height < 16 || o->width > 4096 || o->height > 4096 || (o->width % 2) || (o->height % 2)) {
     fprintf(stderr, "armfarm record: --episodes >= 1 and an even --width/--height in [16, 4096]\n");
-    free(sets);
     return AF_EXIT_USAGE;
   }
-  af_env *e = NULL;
-  policy p;
-  if (setup(env_name, pol, ckpt, sets, nsets, &e, &p, err, sizeof err)) { fprintf(stderr, "armfarm record: %s\n", err); free(sets); return AF_EXIT_USAGE; }
-  free(sets);
-  int cam = camera ? mj_name2id(e->m, mjOBJ_CAMERA, camera) : (e->m->ncam > 0 ? 0 : -1);
-  if (camera && cam < 0) { fprintf(stderr, "armfarm record: no camera named '%s'\n", camera); af_env_free(e); af_agent_free(p.ag); return AF_EXIT_USAGE; }
-  af_render *rd = af_render_make(e->m, (int)width, (int)height, 4, 1, err, sizeof err);
-  if (!rd) { fprintf(stderr, "armfarm record: %s\n", err); af_env_free(e); af_agent_free(p.ag); return AF_EXIT_FAIL; }
-  const af_env_spec *s = af_env_get_spec(e);
-  size_t n = strlen(out);
-  int mp4 = n > 4 && !strcmp(out + n - 4, ".mp4");
-  FILE *pipe = NULL;
-  if (mp4) {
-    char cmd[4600];
-    snprintf(cmd, sizeof cmd, "ffmpeg -loglevel error -y -f rawvideo -pix_fmt rgb24 -s %ldx%ld -r %g -i - -c:v libx264 -pix_fmt yuv420p '%s'",
-             width, height, s->control_hz, out);
-    pipe = popen(cmd, "w");
-    if (!pipe) { fprintf(stderr, "armfarm record: cannot start ffmpeg (install ffmpeg, or give a folder for PNG frames)\n"); af_render_free(rd); af_env_free(e); af_agent_free(p.ag); return AF_EXIT_FAIL; }
-  } else if (mkdir(out, 0755) && errno != EEXIST) {
-    fprintf(stderr, "armfarm record: cannot create %s\n", out);
-    af_render_free(rd); af_env_free(e); af_agent_free(p.ag);
+  return AF_CLI_GO_ON;
+}
+
+// where the frames go: ffmpeg's stdin for FILE.mp4, else PNG files in a folder
+typedef struct {
+  const char *out;
+  int mp4;
+  FILE *pipe;
+  long width, height, frame;  // frame: frames written so far
+} frame_sink;
+
+// the sink opened: ffmpeg started, or the folder made; the exit code
+static int open_sink(frame_sink *k, const record_opts *o, double hz) {
+  size_t n = strlen(o->out);
+  *k = (frame_sink){.out = o->out, .mp4 = n > 4 && !strcmp(o->out + n - 4, ".mp4"), .width = o->width, .height = o->height};
+  if (k->mp4) {
+    char *cmd = af_strfmt("ffmpeg -loglevel error -y -f rawvideo -pix_fmt rgb24 -s %ldx%ld -r %g -i - -c:v libx264 -pix_fmt yuv420p '%s'",
+                          o->width, o->height, hz, o->out);
+    k->pipe = cmd ? popen(cmd, "w") : NULL;
+    free(cmd);
+    if (!k->pipe) { fprintf(stderr, "armfarm record: cannot start ffmpeg (install ffmpeg, or give a folder for PNG frames)\n"); return AF_EXIT_FAIL; }
+  } else if (mkdir(o->out, 0755) && errno != EEXIST) {
+    fprintf(stderr, "armfarm record: cannot create %s\n", o->out);
     return AF_EXIT_FAIL;
   }
-  unsigned char *img = malloc((size_t)width * height * 3);
-  float obs[1024], a[16], r;
-  int te, tr, ok = 1;
-  long frame = 0;
-  double ret;
-  af_info info;
+  return AF_EXIT_OK;
+}
+
+// one frame into the sink; 1 when it was written
+static int write_frame(frame_sink *k, const unsigned char *img) {
+  size_t bytes = (size_t)k->width * k->height * 3;
+  int ok;
+  if (k->mp4) ok = fwrite(img, 1, bytes, k->pipe) == bytes;
+  else {
+    char *path = af_strfmt("%s/frame_%06ld.png", k->out, k->frame);
+    ok = path && af_write_png(path, img, (int)k->width, (int)k->height) == 0;
+    free(path);
+  }
+  k->frame++;
+  return ok;
+}
+
+// ffmpeg's end; 1 when everything was written
+static int close_sink(frame_sink *k, int ok) {
+  if (!k->pipe) return ok;
+  int st = pclose(k->pipe);
+  return ok && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+
+// every episode: one frame at its reset and one after each control step; 1 when all were written
+static int record_episodes(af_env *e, policy *p, af_render *rd, int cam, const record_opts *o, frame_sink *k, unsigned char *img) {
+  const af_env_spec *s = af_env_get_spec(e);
+  float *obs = calloc((size_t)s->obs_dim, sizeof *obs), *a = calloc((size_t)s->act_dim, sizeof *a), r;
+  int ok = obs && a && img;
   char text[4096];
-  // one frame at each reset and after each control step
-  for (long ep = 0; ep < episodes && ok; ep++) {
-    af_env_reset(e, af_seed_derive((uint64_t)seed, (uint64_t)ep), obs);
-    te = tr = 0;
-    ret = 0;
-    int t = 0, success = 0;
+  af_info info;
+  for (long ep = 0; ep < o->episodes && ok; ep++) {
+    af_env_reset(e, af_seed_derive((uint64_t)o->w.seed, (uint64_t)ep), obs);
+    int te = 0, tr = 0, t = 0, success = 0;
+    double ret = 0;
     for (;;) {
       overlay_text(text, sizeof text, e, t, ret, success, s->control_hz, 0);
-      af_render_frame(rd, e->m, e->d, cam, overlay ? text : NULL, img);
-      if (mp4) ok = fwrite(img, 1, (size_t)width * height * 3, pipe) == (size_t)width * height * 3;
-      else {
-        char path[4600];
-        snprintf(path, sizeof path, "%s/frame_%06ld.png", out, frame);
-        ok = af_write_png(path, img, (int)width, (int)height) == 0;
-      }
-      frame++;
+      af_render_frame(rd, e->m, e->d, cam, o->overlay ? text : NULL, img);
+      ok = write_frame(k, img);
       if (!ok || te || tr) break;
-      act(&p, e, obs, a);
+      act(p, e, obs, a);
       af_env_step(e, a, obs, &r, &te, &tr, &info);
       ret += r;
       t++;
       success = info.success;
     }
   }
-  if (pipe) {
-    int st = pclose(pipe);
-    ok = ok && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+  free(obs);
+  free(a);
+  return ok;
+}
+
+// the environment and policy, the camera, the renderer and the sink, then the episodes; the exit code
+static int record(const record_opts *o) {
+  char err[512];
+  af_env *e;
+  policy p;
+  if (setup(&o->w, &e, &p, err, sizeof err)) { fprintf(stderr, "armfarm record: %s\n", err); return AF_EXIT_USAGE; }
+  const af_env_spec *s = af_env_get_spec(e);
+  int cam = o->camera ? mj_name2id(e->m, mjOBJ_CAMERA, o->camera) : (e->m->ncam > 0 ? 0 : -1);
+  af_render *rd = NULL;
+  frame_sink k = {0};
+  int rc = AF_EXIT_FAIL;
+  if (o->camera && cam < 0) { fprintf(stderr, "armfarm record: no camera named '%s'\n", o->camera); rc = AF_EXIT_USAGE; }
+  else if (!(rd = af_render_make(e->m, (int)o->width, (int)o->height, 4, 1, err, sizeof err))) fprintf(stderr, "armfarm record: %s\n", err);
+  else if (open_sink(&k, o, s->control_hz) == AF_EXIT_OK) {
+    unsigned char *img = malloc((size_t)o->width * o->height * 3);
+    int ok = close_sink(&k, record_episodes(e, &p, rd, cam, o, &k, img));
+    free(img);
+    if (ok) printf("%ld frames (%ld episodes of %s at %g frames/s) -> %s\n", k.frame, o->episodes, s->name, s->control_hz, o->out);
+    else fprintf(stderr, "armfarm record: writing %s failed%s\n", o->out, k.mp4 ? " (ffmpeg)" : "");
+    rc = ok ? AF_EXIT_OK : AF_EXIT_FAIL;
   }
-  if (ok) printf("%ld frames (%ld episodes of %s at %g frames/s) -> %s\n", frame, episodes, s->name, s->control_hz, out);
-  else fprintf(stderr, "armfarm record: writing %s failed%s\n", out, mp4 ? " (ffmpeg)" : "");
-  free(img);
   af_render_free(rd);
   af_agent_free(p.ag);
   af_env_free(e);
-  return ok ? AF_EXIT_OK : AF_EXIT_FAIL;
+  return rc;
+}
+
+int af_cmd_record(int argc, char **argv) {
+  record_opts o;
+  int rc = parse_record_opts(argc, argv, &o);
+  if (rc == AF_CLI_GO_ON) rc = record(&o);
+  free(o.w.sets);
+  return rc;
 }

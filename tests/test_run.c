@@ -188,3 +188,73 @@ Test(run, malformed_experiment_files_are_refused) {
   cr_assert_eq(sh("diff -r run_e run_e_before >/dev/null"), 0, "the existing output changed");
   sh("rm -rf run_e_before");
 }
+
+// ---- names and counts the old fixed buffers cut or capped ----
+
+// a fresh temporary folder as the working directory (init), and back out of it, removed (fini)
+static char tmp_root[64];
+static void enter_tmp(void) {
+  snprintf(tmp_root, sizeof tmp_root, "/tmp/af_test_run_XXXXXX");
+  cr_assert(mkdtemp(tmp_root), "mkdtemp");
+  cr_assert_eq(chdir(tmp_root), 0);
+}
+static void leave_tmp(void) {
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp_root);
+  if (chdir("/") != 0 || sh(cmd) != 0) cr_log_error("cannot remove %s", tmp_root);
+}
+
+Test(run, a_long_experiment_name_is_kept_whole, .init = enter_tmp, .fini = leave_tmp) {
+  // 300 characters: the old name buffer held 255
+  char name[301], t[1024], line[800];
+  memset(name, 'x', 300);
+  name[300] = 0;
+  snprintf(t, sizeof t, "{\"name\": \"%s\", \"env\": {\"name\": \"pendulum\"}, \"agent\": {\"name\": \"sac\"}}", name);
+  write_file("long.json", t);
+  cr_assert_eq(armfarm("run long.json --dry-run --jobs 1"), 0, "%s", errbuf);
+  FILE *f = fopen("run_out.txt", "r");
+  static char first[4096];
+  cr_assert(f && fgets(first, sizeof first, f));
+  fclose(f);
+  snprintf(line, sizeof line, "experiment %s: 1 variant x 1 seed = 1 runs -> runs/%s (1 at a time)\n", name, name);
+  cr_assert_str_eq(first, line);
+}
+
+Test(run, more_than_sixteen_settings_per_variant, .init = enter_tmp, .fini = leave_tmp) {
+  // 17 grid axes of one value each and a random parameter: the old variants held 16 settings
+  const char *axes[17] = {"env.horizon", "env.control_hz", "env.timestep", "env.image_width", "env.image_height", "agent.lr",
+                          "agent.batch", "agent.hidden", "agent.layers", "agent.gamma", "agent.tau", "agent.buffer",
+                          "agent.warmup", "agent.updates_per_step", "agent.init_alpha", "agent.grad_clip", "agent.log_std_min"};
+  const char *vals[17] = {"200", "20", "0", "64", "64", "0.001", "64", "32", "2", "0.99", "0.005", "5000", "100", "1", "1", "0", "-20"};
+  static char t[4096];
+  int n = snprintf(t, sizeof t, "{\"env\": {\"name\": \"pendulum\"}, \"agent\": {\"name\": \"sac\"}, \"sweep\": {\"grid\": {");
+  for (int i = 0; i < 17; i++) n += snprintf(t + n, sizeof t - n, "%s\"%s\": [%s]", i ? ", " : "", axes[i], vals[i]);
+  snprintf(t + n, sizeof t - n, "}, \"random\": {\"count\": 1, \"params\": {\"agent.log_std_max\": [1, 1]}}}}");
+  write_file("many.json", t);
+  cr_assert_eq(armfarm("run many.json --dry-run"), 0, "%s", errbuf);
+  static char o[1 << 14];
+  FILE *f = fopen("run_out.txt", "r");
+  size_t k = fread(o, 1, sizeof o - 1, f);
+  o[k] = 0;
+  fclose(f);
+  for (int i = 0; i < 17; i++) {
+    char kv[64];
+    snprintf(kv, sizeof kv, "%s=%s", axes[i], vals[i]);
+    cr_assert(strstr(o, kv), "the settings lack %s: %s", kv, o);
+  }
+  cr_assert(strstr(o, "agent.log_std_max=1"), "the random draw is missing: %s", o);
+}
+
+Test(run, a_long_sweep_path_is_named_whole, .init = enter_tmp, .fini = leave_tmp) {
+  // a 150-character key: the old axis held 127 characters, and named a key the file lacks
+  char key[151], t[1024], needle[200];
+  memset(key, 'k', 150);
+  key[150] = 0;
+  snprintf(t, sizeof t, "{\"env\": {\"name\": \"pendulum\"}, \"agent\": {\"name\": \"sac\"}, \"sweep\": {\"grid\": {\"env.%s\": [1]}}}", key);
+  write_file("key.json", t);
+  cr_assert_eq(armfarm("run key.json --dry-run"), 2, "%s", errbuf);
+  snprintf(needle, sizeof needle, "variant env.%s=1: ", key);
+  cr_assert(strstr(errbuf, needle), "stderr lacks the whole key: %s", errbuf);
+  char *nl = strchr(errbuf, '\n');
+  cr_assert(nl && nl[1] == 0, "one line: '%s'", errbuf);
+}

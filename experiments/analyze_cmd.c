@@ -1,0 +1,64 @@
+// armfarm analyze: the options of the command, af_analyze (analysis/analyze.h) over them, and
+// its report and exit status.
+#include <stdio.h>   // printf, fprintf
+#include <string.h>  // strcmp
+
+#include "analysis/analyze.h"
+#include "experiments/cli.h"
+
+static void analyze_usage(const af_analyze_opts *o) {
+  printf("usage: armfarm analyze DIR [--metric return|success|length] [--out DIR] [--reps N] [--final-reps N] [--seed S]\n"
+         "  aggregates the runs of an experiment folder per variant and evaluation setting:\n"
+         "  curves.csv files (IQM, mean, median, 95%% bootstrap interval of the IQM over %ld resamples),\n"
+         "  summary.md and summary.csv (final performance, %ld resamples; probability of improvement),\n"
+         "  and plots curves_EVAL.png/.svg and variant_N.png/.svg (gnuplot). Default output: DIR/analysis\n", o->reps, o->final_reps);
+}
+
+// the options into o; AF_CLI_GO_ON, or the exit code to stop with
+static int parse_analyze_opts(int argc, char **argv, af_analyze_opts *o) {
+  af_analyze_default(o);
+  for (int i = 1; i < argc; i++) {
+    const char *opt = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+    if (!strcmp(opt, "--help") || !strcmp(opt, "-h")) { analyze_usage(o); return AF_EXIT_OK; }
+    int takes = !strcmp(opt, "--metric") || !strcmp(opt, "--out") || !strcmp(opt, "--reps") || !strcmp(opt, "--final-reps") || !strcmp(opt, "--seed");
+    if (takes && !v) { fprintf(stderr, "armfarm analyze: %s needs a value\n", opt); return AF_EXIT_USAGE; }
+    if (!strcmp(opt, "--metric")) o->metric = argv[++i];
+    else if (!strcmp(opt, "--out")) o->out = argv[++i];
+    else if (!strcmp(opt, "--reps")) { if ((o->reps = af_cli_long(opt, argv[++i], 100, 1000000)) < 0) return AF_EXIT_USAGE; }
+    else if (!strcmp(opt, "--final-reps")) { if ((o->final_reps = af_cli_long(opt, argv[++i], 100, 10000000)) < 0) return AF_EXIT_USAGE; }
+    else if (!strcmp(opt, "--seed")) { if ((o->seed = af_cli_long(opt, argv[++i], 0, 2147483647)) < 0) return AF_EXIT_USAGE; }
+    else if (opt[0] == '-') { fprintf(stderr, "armfarm analyze: unknown option '%s'\n", opt); return AF_EXIT_USAGE; }
+    else if (!o->dir) o->dir = opt;
+    else { fprintf(stderr, "armfarm analyze: one folder only ('%s')\n", opt); return AF_EXIT_USAGE; }
+  }
+  if (!o->dir) { fprintf(stderr, "armfarm analyze: a run folder DIR is required (try --help)\n"); return AF_EXIT_USAGE; }
+  return AF_CLI_GO_ON;
+}
+
+// what was written, and gnuplot's complaints when the plots failed; the exit code
+static int report(const af_analyze_report *r) {
+  for (int k = 0; k < r->nlog; k++) fprintf(stderr, "armfarm analyze: gnuplot: %s", r->log[k]);
+  printf("%d runs in %d variant%s and %d evaluation setting%s -> %s/summary.md, summary.csv, curves_*.csv%s\n", r->runs, r->variants,
+         r->variants > 1 ? "s" : "", r->evals, r->evals > 1 ? "s" : "", r->out, r->plots_ok ? ", curves_*.png and .svg" : "");
+  if (r->plots_ok) return AF_EXIT_OK;
+  fprintf(stderr, "armfarm analyze: plots failed (is gnuplot installed? scripts/setup.sh installs gnuplot-nox); script: %s\n", r->script);
+  return AF_EXIT_FAIL;
+}
+
+int af_cmd_analyze(int argc, char **argv) {
+  // the options
+  af_analyze_opts o;
+  int rc = parse_analyze_opts(argc, argv, &o);
+  if (rc != AF_CLI_GO_ON) return rc;
+  // the analysis: a bad folder or metric is a usage error, a write failure a run-time one
+  af_analyze_report rep;
+  char err[8192];  // room for a message naming a path of PATH_MAX bytes
+  int src = af_analyze(&o, &rep, err, sizeof err);
+  if (src == AF_OK) rc = report(&rep);
+  else {
+    fprintf(stderr, "armfarm analyze: %s\n", err);
+    rc = src == AF_ERR_ARG ? AF_EXIT_USAGE : AF_EXIT_FAIL;
+  }
+  af_analyze_report_free(&rep);
+  return rc;
+}

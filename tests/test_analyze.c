@@ -1,0 +1,161 @@
+// armfarm analyze over experiment folders written here by hand: evaluation settings with long
+// names keep them whole, more settings and variants than the old fixed tables held are all
+// reported, and a folder deeper than PATH_MAX (reached by relative paths) is analysed like
+// any other. Everything is written into a temporary folder that is removed afterwards.
+#include <criterion/criterion.h>
+#include <limits.h>  // PATH_MAX
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static char root[64], out[1 << 16], errbuf[1 << 14];
+
+// a fresh temporary folder as the working directory (the test's init)
+static void enter_tmp(void) {
+  snprintf(root, sizeof root, "/tmp/af_test_analyze_XXXXXX");
+  cr_assert(mkdtemp(root), "mkdtemp");
+  cr_assert_eq(chdir(root), 0);
+}
+
+// removed also after a failed assertion (it runs as the test's fini)
+static void leave_tmp(void) {
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
+  if (chdir("/") != 0 || system(cmd) != 0) cr_log_error("cannot remove %s", root);
+}
+
+static void slurp(const char *path, char *buf, size_t n) {
+  FILE *f = fopen(path, "r");
+  size_t k = f ? fread(buf, 1, n - 1, f) : 0;
+  buf[k] = 0;
+  if (f) fclose(f);
+}
+
+// `armfarm ARGS` in the working directory; stdout and stderr captured; the exit status
+static int armfarm(const char *args) {
+  const char *bin = getenv("ARMFARM_BIN");
+  cr_assert(bin, "ARMFARM_BIN must point at the armfarm program (ctest sets it)");
+  char cmd[4096];
+  snprintf(cmd, sizeof cmd, "%s %s >an_out.txt 2>an_err.txt </dev/null", bin, args);
+  int st = system(cmd);
+  slurp("an_out.txt", out, sizeof out);
+  slurp("an_err.txt", errbuf, sizeof errbuf);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void write_file(const char *path, const char *text) {
+  FILE *f = fopen(path, "w");
+  cr_assert(f, "cannot write %s", path);
+  fputs(text, f);
+  fclose(f);
+}
+
+static int exists(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0;
+}
+
+// a finished run folder exp/RUN with a variant label and evaluation files eval.csv and
+// eval_NAME.csv for each name; returns rise with the step, offset by `level`
+static void make_run(const char *exp, const char *run, const char *label, const char *const *evals, int nevals, double level) {
+  char dir[512], path[1024], text[1024];
+  mkdir(exp, 0755);
+  snprintf(dir, sizeof dir, "%s/%s", exp, run);
+  cr_assert_eq(mkdir(dir, 0755), 0);
+  snprintf(path, sizeof path, "%s/manifest.json", dir);
+  snprintf(text, sizeof text, "{\"variant\": \"%s\"}", label);
+  write_file(path, text);
+  snprintf(path, sizeof path, "%s/status.json", dir);
+  write_file(path, "{\"state\": \"finished\"}");
+  for (int e = -1; e < nevals; e++) {
+    if (e < 0) snprintf(path, sizeof path, "%s/eval.csv", dir);
+    else snprintf(path, sizeof path, "%s/eval_%s.csv", dir, evals[e]);
+    snprintf(text, sizeof text, "step,return,return_std,success,length,time_s\n0,%g,1,0,200,1\n500,%g,1,0.5,200,2\n1000,%g,1,1,200,3\n",
+             level, level + 1, level + 2);
+    write_file(path, text);
+  }
+}
+
+// lines of a file that contain `needle`
+static int count_lines(const char *path, const char *needle) {
+  FILE *f = fopen(path, "r");
+  cr_assert(f, "%s missing", path);
+  static char line[1 << 16];
+  int n = 0;
+  while (fgets(line, sizeof line, f)) n += strstr(line, needle) != NULL;
+  fclose(f);
+  return n;
+}
+
+Test(analyze, long_evaluation_names_are_kept_whole, .init = enter_tmp, .fini = leave_tmp) {
+  // a 60-character name: the old table kept 39 characters of it
+  const char *name = "held_out_heavy_pole_and_long_arm_with_sensor_noise_at_0_05x_";
+  cr_assert_eq(strlen(name), 60);
+  const char *evals[1] = {name};
+  for (int s = 0; s < 3; s++) {
+    char run[16];
+    snprintf(run, sizeof run, "run%d", s);
+    make_run("exp", run, "default", evals, 1, s);
+  }
+  cr_assert_eq(armfarm("analyze exp --reps 100 --final-reps 100"), 0, "%s", errbuf);
+  char path[256];
+  snprintf(path, sizeof path, "exp/analysis/curves_%s.csv", name);
+  cr_assert(exists(path), "%s missing", path);
+  char row[128];
+  snprintf(row, sizeof row, ",%s,3,", name);
+  cr_assert_eq(count_lines("exp/analysis/summary.csv", row), 1, "summary.csv lacks the whole name");
+}
+
+Test(analyze, more_evaluation_settings_than_nine, .init = enter_tmp, .fini = leave_tmp) {
+  // two variants with twelve settings between them (train and eleven named ones)
+  const char *a[6] = {"a1", "a2", "a3", "a4", "a5", "a6"}, *b[5] = {"b1", "b2", "b3", "b4", "b5"};
+  make_run("exp", "r0", "lr=1", a, 6, 0);
+  make_run("exp", "r1", "lr=1", a, 6, 1);
+  make_run("exp", "r2", "lr=2", b, 5, 2);
+  make_run("exp", "r3", "lr=2", b, 5, 3);
+  cr_assert_eq(armfarm("analyze exp --reps 100 --final-reps 100"), 0, "%s", errbuf);
+  cr_assert(strstr(out, "4 runs in 2 variants and 12 evaluation settings"), "%s", out);
+  const char *all[12] = {"train", "a1", "a2", "a3", "a4", "a5", "a6", "b1", "b2", "b3", "b4", "b5"};
+  for (int e = 0; e < 12; e++) {
+    char path[128];
+    snprintf(path, sizeof path, "exp/analysis/curves_%s.csv", all[e]);
+    cr_assert(exists(path), "%s missing", path);
+  }
+  // one summary row per (variant, setting) it has: 2 x train, 6 a*, 5 b*
+  cr_assert_eq(count_lines("exp/analysis/summary.csv", ",2,"), 13);
+}
+
+Test(analyze, more_variants_than_256, .init = enter_tmp, .fini = leave_tmp, .timeout = 120) {
+  // 300 variants, one run each
+  for (int v = 0; v < 300; v++) {
+    char run[16], label[32];
+    snprintf(run, sizeof run, "r%03d", v);
+    snprintf(label, sizeof label, "agent.lr=%d", v);
+    make_run("exp", run, label, NULL, 0, v);
+  }
+  cr_assert_eq(armfarm("analyze exp --reps 100 --final-reps 100"), 0, "%s", errbuf);
+  cr_assert(strstr(out, "300 runs in 300 variants"), "%s", out);
+  cr_assert_eq(count_lines("exp/analysis/summary.csv", ",train,1,"), 300);
+}
+
+Test(analyze, a_folder_deeper_than_path_max, .init = enter_tmp, .fini = leave_tmp) {
+  // 24 levels of 200-character names: the absolute path is longer than PATH_MAX, and every
+  // path the program builds from the relative folder given to it stays short
+  char comp[201];
+  memset(comp, 'd', 200);
+  comp[200] = 0;
+  for (int k = 0; k < 24; k++) {
+    cr_assert_eq(mkdir(comp, 0755), 0);
+    cr_assert_eq(chdir(comp), 0);
+  }
+  cr_assert_gt(24 * 201, PATH_MAX);
+  const char *evals[1] = {"heavy"};
+  make_run("exp", "r0", "default", evals, 1, 0);
+  make_run("exp", "r1", "default", evals, 1, 1);
+  cr_assert_eq(armfarm("analyze exp --reps 100 --final-reps 100"), 0, "%s", errbuf);
+  cr_assert(exists("exp/analysis/summary.md") && exists("exp/analysis/curves_heavy.csv") && exists("exp/analysis/curves_heavy.png"));
+  cr_assert_eq(count_lines("exp/analysis/summary.csv", "\"default\","), 2);
+}
