@@ -16,10 +16,12 @@ static const af_agent_def *const agents[] = {
 #define N_AGENTS ((int)(sizeof agents / sizeof agents[0]))
 
 // keys every agent has
-typedef struct { int threads; } common_cfg;
+typedef af_agent_common common_cfg;
 static const af_param common_params[] = {
   {"threads", AF_P_INT, offsetof(common_cfg, threads), 1, 1, 1024, NULL,
    "threads of the network numerics (1: fastest at these sizes, and bit-reproducible)"},
+  {"flush_denormals", AF_P_BOOL, offsetof(common_cfg, flush_denormals), 1, 0, 1, NULL,
+   "flush denormal floats to zero in the numerics (x86 FTZ/DAZ; slow on some CPUs otherwise)"},
 };
 #define N_COMMON ((int)(sizeof common_params / sizeof common_params[0]))
 
@@ -94,7 +96,7 @@ af_agent *af_agent_make(const char *name, const char *config_json, const af_agen
   af_params_to_json(o, &a->common, common_params, N_COMMON);
   a->cfg_json = cJSON_PrintUnformatted(o);
   cJSON_Delete(o);
-  a->impl = def->make(a->cfg, setup, a->common.threads, err, errsz);
+  a->impl = def->make(a->cfg, setup, &a->common, err, errsz);
   if (!a->impl) { af_agent_free(a); return NULL; }
   return a;
 }

@@ -3,7 +3,8 @@
 // goal-conditioned tasks, and an update schedule the agent owns (off-policy agents update per
 // environment step, on-policy agents after a rollout). Each agent's hyperparameters are one
 // table of fields (base/config.h) with defaults and ranges, validated with one-line errors
-// and printed by --help; the keys every agent shares (threads) come from one common table.
+// and printed by --help; the keys every agent shares (threads, flush_denormals) come from one
+// common table.
 #ifndef AF_AGENT_H
 #define AF_AGENT_H
 
@@ -54,13 +55,19 @@ typedef struct {
 // Every function returning int gives AF_OK or an error code with a message in err (make,
 // save, load) or in the agent's last error (act, observe, update: af_agent_last_error).
 // act, observe and update allocate nothing.
+// the keys every agent has (agent.threads, agent.flush_denormals)
+typedef struct {
+  int threads;          // threads of the network numerics
+  int flush_denormals;  // flush denormal floats to zero in the numerics
+} af_agent_common;
+
 typedef struct af_agent_def {
   const char *name, *description;
   const af_param *params;
   int nparams;
   size_t cfg_size;
-  // cfg: the agent's own table filled in; threads: numerics threads (the common key)
-  void *(*make)(const void *cfg, const af_agent_setup *setup, int threads, char *err, size_t errsz);
+  // cfg: the agent's own table filled in; common: the keys every agent has
+  void *(*make)(const void *cfg, const af_agent_setup *setup, const af_agent_common *common, char *err, size_t errsz);
   void (*free)(void *a);
   // actions (n, act_dim) in [-1, 1] for obs (n, obs_dim); n is 1 or setup.num_envs
   int (*act)(void *a, float *actions, const float *obs, int n, int deterministic, char *err, size_t errsz);

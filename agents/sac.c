@@ -163,7 +163,7 @@ static void sac_free(void *p) {
   free(s);
 }
 
-static void *sac_make(const void *cfgp, const af_agent_setup *setup, int threads, char *err, size_t errsz) {
+static void *sac_make(const void *cfgp, const af_agent_setup *setup, const af_agent_common *common, char *err, size_t errsz) {
   const af_sac_cfg *c = cfgp;
   const af_env_spec *spec = setup->spec;
   const uint64_t seed = setup->seed;
@@ -193,7 +193,7 @@ static void *sac_make(const void *cfgp, const af_agent_setup *setup, int threads
   int bs[3] = {c->batch}, nb = 1;
   if (s->N != c->batch) bs[nb++] = s->N;
   if (s->N != 1 && c->batch != 1) bs[nb++] = 1;
-  if (!(s->ctx = af_nn_ctx_make(threads, err, errsz)) ||
+  if (!(s->ctx = af_nn_ctx_make(common->threads, common->flush_denormals, err, errsz)) ||
       !(s->actor = af_mlp_make(s->ctx, L, asz, AF_ACT_RELU, AF_ACT_NONE, bs, nb, err, errsz)) ||
       !(s->q1 = af_mlp_make(s->ctx, L, qsz, AF_ACT_RELU, AF_ACT_NONE, bs, 1, err, errsz)) ||
       !(s->q2 = af_mlp_make(s->ctx, L, qsz, AF_ACT_RELU, AF_ACT_NONE, bs, 1, err, errsz)) ||
@@ -265,15 +265,16 @@ static int sac_act(void *p, float *action, const float *obs, int n, int determin
     for (int i = 0; i < n * ad; i++) action[i] = (float)af_rng_range(&s->rng, -1, 1);
     return AF_OK;
   }
+  af_nn_ctx_enter(s->ctx);
   const float *out = af_mlp_forward(s->actor, n, obs);
-  if (!out) return numeric_error(s, err, errsz);
-  if (deterministic) {
+  if (out && deterministic) {
     for (int b = 0; b < n; b++)
       for (int i = 0; i < ad; i++) action[b * ad + i] = tanhf(out[b * 2 * ad + i]);
-  } else {
+  } else if (out) {
     af_rng_normal_fill(&s->rng, s->act_eps, n * ad);
     squash(s, n, out, s->act_eps, action, s->act_u, s->act_sd, s->act_logp);
   }
+  af_nn_ctx_leave(s->ctx);
   return numeric_error(s, err, errsz);
 }
 
@@ -296,6 +297,7 @@ static int sac_observe(void *p, const af_batch *b, char *err, size_t errsz) {
 int af_sac_learn(af_sac *s, int updates, af_agent_stats *st) {
   memset(st, 0, sizeof *st);
   af_sac_losses l;
+  af_nn_ctx_enter(s->ctx);
   for (int k = 0; k < updates && s->replay.size > 0; k++) {
     af_replay_sample(&s->replay, &s->rng, s->B, s->obs, s->act, s->rew, s->next_obs, s->done);
     af_rng_normal_fill(&s->rng, s->eps_next, s->B * s->ad);
@@ -306,6 +308,7 @@ int af_sac_learn(af_sac *s, int updates, af_agent_stats *st) {
     st->actor_loss = l.actor_loss;
     st->entropy = l.entropy;
   }
+  af_nn_ctx_leave(s->ctx);
   st->alpha = expf(s->log_alpha);
   return af_nn_ctx_error(s->ctx) ? AF_ERR_NUMERIC : AF_OK;
 }

@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <omp.h>     // omp_get_max_threads
 #include <unistd.h>  // truncate
 
 #include "agents/nn/nn.h"
@@ -13,7 +14,7 @@
 static af_nn_ctx *ctx;
 static void setup(void) {
   char err[256];
-  ctx = af_nn_ctx_make(1, err, sizeof err);
+  ctx = af_nn_ctx_make(1, 1, err, sizeof err);
   cr_assert(ctx, "%s", err);
 }
 static void teardown(void) { af_nn_ctx_free(ctx); }
@@ -213,4 +214,38 @@ Test(nn, checkpoint_round_trip_and_every_failure) {
   cr_assert(strstr(err, "cannot open no_such_file.bin") != NULL, "%s", err);
   // a save into a missing folder fails and leaves nothing behind
   cr_assert_eq(af_nn_save("no_such_dir/x.bin", out, 2, err, sizeof err), -1);
+}
+
+// a product whose exact result is a denormal float (about 1e-40)
+static float denormal_product(void) {
+  volatile float a = 1e-38f, b = 1e-2f;
+  return a * b;
+}
+
+Test(nn, numerics_settings_hold_inside_a_context_and_are_restored) {
+  char err[256];
+  int caller = omp_get_max_threads();
+  float before = denormal_product();
+  cr_assert_gt(before, 0, "denormals are flushed before any context: the test cannot tell");
+  // flush on, two threads: both hold inside, the caller's own come back after
+  af_nn_ctx *c2 = af_nn_ctx_make(2, 1, err, sizeof err);
+  cr_assert(c2, "%s", err);
+  af_nn_ctx_enter(c2);
+  cr_assert_eq(denormal_product(), 0.0f, "flush-to-zero is off inside a flushing context");
+  cr_assert_eq(omp_get_max_threads(), 2);
+  af_nn_ctx_enter(c2);  // nested: nothing changes, and the outer leave still restores
+  af_nn_ctx_leave(c2);
+  cr_assert_eq(denormal_product(), 0.0f);
+  af_nn_ctx_leave(c2);
+  cr_assert_eq(denormal_product(), before, "the caller's floating-point mode was not restored");
+  cr_assert_eq(omp_get_max_threads(), caller, "the caller's OpenMP thread count was not restored");
+  af_nn_ctx_free(c2);
+  // flush off: denormals survive inside too
+  af_nn_ctx *c0 = af_nn_ctx_make(1, 0, err, sizeof err);
+  cr_assert(c0, "%s", err);
+  af_nn_ctx_enter(c0);
+  cr_assert_eq(denormal_product(), before);
+  af_nn_ctx_leave(c0);
+  af_nn_ctx_free(c0);
+  cr_assert_null(af_nn_ctx_make(0, 1, err, sizeof err));
 }

@@ -34,6 +34,10 @@ struct af_nn_ctx {
   dnnl_engine_t engine;
   dnnl_stream_t stream;
   int threads;     // OpenMP threads of this context's primitives
+  int flush;       // flush-to-zero and denormals-are-zero during network calls
+  int depth;       // nesting of enter/leave
+  int saved_threads;
+  unsigned *saved_csr;  // (threads) each thread's own MXCSR, restored at leave
   int failed;      // a primitive failed since make (sticky)
   char error[128];
 };
@@ -55,22 +59,57 @@ static void exec(af_nn_ctx *c, dnnl_primitive_t p, int nargs, const dnnl_exec_ar
   }
 }
 
-// the context's thread count for the duration of a call, the caller's own restored after:
-// OpenMP's thread count is a per-thread setting, and ours is not imposed on the caller
-static int threads_enter(const af_nn_ctx *c) {
-  int prev = omp_get_max_threads();
-  if (prev != c->threads) omp_set_num_threads(c->threads);
-  return prev;
-}
-static void threads_leave(const af_nn_ctx *c, int prev) {
-  if (prev != c->threads) omp_set_num_threads(prev);
+// ---- numerics settings for the duration of a call ----
+// OpenMP's thread count and the x86 MXCSR (flush-to-zero, denormals-are-zero) are per-thread
+// settings: the context's are applied on entry and the caller's own restored on leaving, on
+// the calling thread and, with more than one thread, on the OpenMP workers that run the
+// primitives. Denormal floats appear in Adam's second moments late in training and cost
+// some CPUs (Intel's) a hundred cycles per operation.
+#if defined(__x86_64__) || defined(__i386__)
+#include <xmmintrin.h>  // _mm_getcsr, _mm_setcsr
+#define CSR_FLUSH 0x8040u  // FTZ (bit 15) and DAZ (bit 6)
+static unsigned csr_get(void) { return _mm_getcsr(); }
+static void csr_set(unsigned v) { _mm_setcsr(v); }
+#else
+#define CSR_FLUSH 0u
+static unsigned csr_get(void) { return 0; }
+static void csr_set(unsigned v) { (void)v; }
+#endif
+
+void af_nn_ctx_enter(af_nn_ctx *c) {
+  if (c->depth++ > 0) return;
+  c->saved_threads = omp_get_max_threads();
+  if (c->saved_threads != c->threads) omp_set_num_threads(c->threads);
+  if (!c->flush) return;
+  if (c->threads == 1) {
+    c->saved_csr[0] = csr_get();
+    csr_set(c->saved_csr[0] | CSR_FLUSH);
+    return;
+  }
+#pragma omp parallel num_threads(c->threads)
+  {
+    int t = omp_get_thread_num();
+    c->saved_csr[t] = csr_get();
+    csr_set(c->saved_csr[t] | CSR_FLUSH);
+  }
 }
 
-af_nn_ctx *af_nn_ctx_make(int threads, char *err, size_t errsz) {
+void af_nn_ctx_leave(af_nn_ctx *c) {
+  if (--c->depth > 0) return;
+  if (c->flush && c->threads == 1) csr_set(c->saved_csr[0]);
+  else if (c->flush) {
+#pragma omp parallel num_threads(c->threads)
+    csr_set(c->saved_csr[omp_get_thread_num()]);
+  }
+  if (c->saved_threads != c->threads) omp_set_num_threads(c->saved_threads);
+}
+
+af_nn_ctx *af_nn_ctx_make(int threads, int flush_denormals, char *err, size_t errsz) {
   if (threads < 1 || threads > 1024) { snprintf(err, errsz, "network threads %d out of range [1, 1024]", threads); return NULL; }
   af_nn_ctx *c = calloc(1, sizeof *c);
-  if (!c) { snprintf(err, errsz, "out of memory"); return NULL; }
+  if (!c || !(c->saved_csr = calloc((size_t)threads, sizeof *c->saved_csr))) { free(c); snprintf(err, errsz, "out of memory"); return NULL; }
   c->threads = threads;
+  c->flush = flush_denormals != 0;
   if (af_dnnl_check(dnnl_engine_create(&c->engine, dnnl_cpu, 0), "engine", err, errsz) ||
       af_dnnl_check(dnnl_stream_create(&c->stream, c->engine, dnnl_stream_default_flags), "stream", err, errsz)) {
     af_nn_ctx_free(c);
@@ -83,6 +122,7 @@ void af_nn_ctx_free(af_nn_ctx *c) {
   if (!c) return;
   if (c->stream) dnnl_stream_destroy(c->stream);
   if (c->engine) dnnl_engine_destroy(c->engine);
+  free(c->saved_csr);
   free(c);
 }
 
@@ -243,13 +283,14 @@ af_mlp *af_mlp_make(af_nn_ctx *ctx, int nlayers, const int *sizes, af_act hidden
   n->grads = calloc((size_t)off, sizeof(float));
   if (!n->params || !n->grads) { snprintf(err, errsz, "out of memory"); af_mlp_free(n); return NULL; }
   // primitives are planned for the thread count they will run with
-  int prev = threads_enter(ctx), rc = 0;
+  int rc = 0;
+  af_nn_ctx_enter(ctx);
   for (int i = 0; i < nbatch && rc == 0; i++) {
     if (batch_sizes[i] < 1) { snprintf(err, errsz, "network: batch size %d", batch_sizes[i]); rc = -1; break; }
     n->nplan++;
     rc = make_plan(n, &n->plans[i], batch_sizes[i], err, errsz);
   }
-  threads_leave(ctx, prev);
+  af_nn_ctx_leave(ctx);
   if (rc) { af_mlp_free(n); return NULL; }
   return n;
 }
@@ -283,13 +324,13 @@ static plan *find_plan(af_mlp *n, int B) {
 const float *af_mlp_forward(af_mlp *n, int B, const float *x) {
   plan *pl = find_plan(n, B);
   if (!pl) return NULL;
-  int prev = threads_enter(n->ctx);
+  af_nn_ctx_enter(n->ctx);
   pl->acts[0] = (float *)x;
   dnnl_memory_set_data_handle(pl->lp[0].src, (void *)x);
   dnnl_memory_set_data_handle(pl->lp[0].srct, (void *)x);
   for (int l = 0; l < n->L; l++) exec(n->ctx, pl->lp[l].fwd, 4, pl->lp[l].a_fwd);
   dnnl_stream_wait(n->ctx->stream);
-  threads_leave(n->ctx, prev);
+  af_nn_ctx_leave(n->ctx);
   return pl->acts[n->L];
 }
 
@@ -304,7 +345,7 @@ static void act_backward(float *dz, const float *y, size_t k, af_act act) {
 void af_mlp_backward(af_mlp *n, int B, const float *dout, float *dx, int want_params, int accumulate) {
   plan *pl = find_plan(n, B);
   if (!pl) return;
-  int prev = threads_enter(n->ctx);
+  af_nn_ctx_enter(n->ctx);
   dnnl_stream_t s = n->ctx->stream;
   int L = n->L;
   // the output layer's dz
@@ -335,7 +376,7 @@ void af_mlp_backward(af_mlp *n, int B, const float *dout, float *dx, int want_pa
     }
   }
   dnnl_stream_wait(s);
-  threads_leave(n->ctx, prev);
+  af_nn_ctx_leave(n->ctx);
 }
 
 double af_mlp_flops(const af_mlp *n, int B, int pass) {

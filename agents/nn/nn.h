@@ -16,15 +16,24 @@
 
 typedef enum { AF_ACT_NONE, AF_ACT_RELU, AF_ACT_TANH } af_act;
 
-// a oneDNN CPU engine and stream shared by the networks of one agent, and the number of
-// OpenMP threads its primitives run with (1 is the fastest and reproducible setting for
-// these sizes). The count is applied for the duration of each network call and the calling
-// thread's own OpenMP setting restored after it, so nothing process-wide changes. Not
+// a oneDNN CPU engine and stream shared by the networks of one agent, with its numerics
+// settings: the number of OpenMP threads its primitives run with (1 is the fastest and
+// reproducible setting for these sizes), and whether denormal floats are flushed to zero
+// (x86 flush-to-zero and denormals-are-zero; on by default in the agents: denormals arise in
+// Adam's moments and some CPUs process them very slowly; no effect elsewhere). The settings
+// hold for the duration of each network call, on the calling thread and on the OpenMP workers,
+// and each thread's own are restored after it, so nothing process-wide changes. Not
 // thread-safe: one context, and its networks, are used by one thread at a time.
 // NULL with a message when threads is outside [1, 1024] or oneDNN fails.
 typedef struct af_nn_ctx af_nn_ctx;
-af_nn_ctx *af_nn_ctx_make(int threads, char *err, size_t errsz);
+af_nn_ctx *af_nn_ctx_make(int threads, int flush_denormals, char *err, size_t errsz);
 void af_nn_ctx_free(af_nn_ctx *ctx);  // NULL is a no-op
+
+// the context's settings on the calling thread (and its workers) until the matching leave;
+// nestable. Network calls enter and leave by themselves; an agent wraps a whole act or update
+// in one pair so that its own loops (Adam, Polyak, the losses) run under the same settings.
+void af_nn_ctx_enter(af_nn_ctx *ctx);
+void af_nn_ctx_leave(af_nn_ctx *ctx);
 
 // the first run-time failure of a network of this context (a primitive that failed to
 // execute, or a batch size that was not planned), or NULL when there was none. Failures are
