@@ -13,7 +13,9 @@
 #include <GLFW/glfw3.h>
 #include <cjson/cJSON.h>
 #include "agents/agent.h"
-#include "envs/env_impl.h"
+#include <mujoco/mujoco.h>
+#include "base/rng.h"
+#include "envs/env.h"
 #include "envs/render.h"
 #include "experiments/cli.h"
 
@@ -101,14 +103,20 @@ static void act(policy *p, af_env *e, const float *obs, float *a) {
   else for (int i = 0; i < n; i++) a[i] = p->kind == 0 ? (float)af_rng_range(&p->rng, -1, 1) : 0.0f;
 }
 
+// the environment's data for MuJoCo's scene update, which takes it non-const for its scratch
+// stack only (see af_env_data)
+static mjData *scene_data(const af_env *e) { return (mjData *)af_env_data(e); }
+
 // the overlay: step, return, success, speed, and this episode's randomization draws
 static void overlay_text(char *buf, size_t n, af_env *e, int t, double ret, int success, double fps, int show_dr) {
   snprintf(buf, n, "step\t%d\nreturn\t%.2f\nsuccess\t%s\nframes/s\t%.0f", t, ret, success ? "yes" : "no", fps);
   if (!show_dr) return;
-  for (int i = 0; i < e->dr.n && strlen(buf) < n - 200; i++) {
-    const af_dr_param *p = &e->dr.p[i];
-    if (!af_dr_active(&e->dr, p)) continue;
-    snprintf(buf + strlen(buf), n - strlen(buf), "\n%s\t%.3g%s", p->e->name, p->draw[0], p->ntarget * p->dim > 1 ? " ..." : "");
+  const char *name;
+  int active, count;
+  double first;
+  for (int i = 0; (name = af_env_randomization_param(e, i, &active, &first, &count)) && strlen(buf) < n - 200; i++) {
+    if (!active) continue;
+    snprintf(buf + strlen(buf), n - strlen(buf), "\n%s\t%.3g%s", name, first, count > 1 ? " ..." : "");
   }
 }
 
@@ -227,15 +235,15 @@ int af_cmd_view(int argc, char **argv) {
   mjr_defaultContext(&con);
   mjv_defaultOption(&opt);
   mjv_defaultCamera(&st.cam);
-  mjv_makeScene(e->m, &scn, 4000);
-  mjr_makeContext(e->m, &con, mjFONTSCALE_150);
-  st.m = e->m;
+  mjv_makeScene(af_env_model(e), &scn, 4000);
+  mjr_makeContext(af_env_model(e), &con, mjFONTSCALE_150);
+  st.m = af_env_model(e);
   st.scn = &scn;
   st.speed = 1;
-  st.cam.type = e->m->ncam > 0 ? mjCAMERA_FIXED : mjCAMERA_FREE;
+  st.cam.type = af_env_model(e)->ncam > 0 ? mjCAMERA_FIXED : mjCAMERA_FREE;
   st.cam.fixedcamid = 0;
-  for (int k = 0; k < 3; k++) st.cam.lookat[k] = e->m->stat.center[k];
-  st.cam.distance = 1.5 * e->m->stat.extent;
+  for (int k = 0; k < 3; k++) st.cam.lookat[k] = af_env_model(e)->stat.center[k];
+  st.cam.distance = 1.5 * af_env_model(e)->stat.extent;
   glfwSetKeyCallback(win, on_key);
   glfwSetMouseButtonCallback(win, on_button);
   glfwSetCursorPosCallback(win, on_move);
@@ -251,7 +259,7 @@ int af_cmd_view(int argc, char **argv) {
   for (long frame = 0; !glfwWindowShouldClose(win); frame++) {
     // keys: new episodes, randomization, cameras
     if (st.reset || st.redraw || st.toggle_dr) {
-      if (st.toggle_dr) e->dr.enabled = !e->dr.enabled;
+      if (st.toggle_dr) af_env_set_randomize(e, !af_env_randomize_enabled(e));
       ep_seed = st.reset || st.redraw ? ep_seed + 1 : ep_seed;
       st.reset = st.redraw = st.toggle_dr = 0;
       af_env_reset(e, ep_seed, obs);
@@ -259,8 +267,8 @@ int af_cmd_view(int argc, char **argv) {
     }
     if (st.cycle_cam) {
       st.cycle_cam = 0;
-      if (st.cam.type == mjCAMERA_FREE && e->m->ncam > 0) { st.cam.type = mjCAMERA_FIXED; st.cam.fixedcamid = 0; }
-      else if (st.cam.type == mjCAMERA_FIXED && st.cam.fixedcamid + 1 < e->m->ncam) st.cam.fixedcamid++;
+      if (st.cam.type == mjCAMERA_FREE && af_env_model(e)->ncam > 0) { st.cam.type = mjCAMERA_FIXED; st.cam.fixedcamid = 0; }
+      else if (st.cam.type == mjCAMERA_FIXED && st.cam.fixedcamid + 1 < af_env_model(e)->ncam) st.cam.fixedcamid++;
       else st.cam.type = mjCAMERA_FREE;
     }
     // one control step when due (or every frame when taking a screenshot)
@@ -279,7 +287,7 @@ int af_cmd_view(int argc, char **argv) {
     int w, h;
     glfwGetFramebufferSize(win, &w, &h);
     mjrRect vp = {0, 0, w, h};
-    mjv_updateScene(e->m, e->d, &opt, NULL, &st.cam, mjCAT_ALL, &scn);
+    mjv_updateScene(af_env_model(e), scene_data(e), &opt, NULL, &st.cam, mjCAT_ALL, &scn);
     mjr_render(vp, &scn, &con);
     double now = af_now();
     fps = 0.9 * fps + 0.1 / fmax(1e-6, now - last_frame);
@@ -366,9 +374,9 @@ int af_cmd_record(int argc, char **argv) {
   policy p;
   if (setup(env_name, pol, ckpt, sets, nsets, &e, &p, err, sizeof err)) { fprintf(stderr, "armfarm record: %s\n", err); free(sets); return AF_EXIT_USAGE; }
   free(sets);
-  int cam = camera ? mj_name2id(e->m, mjOBJ_CAMERA, camera) : (e->m->ncam > 0 ? 0 : -1);
+  int cam = camera ? mj_name2id(af_env_model(e), mjOBJ_CAMERA, camera) : (af_env_model(e)->ncam > 0 ? 0 : -1);
   if (camera && cam < 0) { fprintf(stderr, "armfarm record: no camera named '%s'\n", camera); af_env_free(e); af_agent_free(p.ag); return AF_EXIT_USAGE; }
-  af_render *rd = af_render_make(e->m, (int)width, (int)height, 4, 1, err, sizeof err);
+  af_render *rd = af_render_make(af_env_model(e), (int)width, (int)height, 4, 1, err, sizeof err);
   if (!rd) { fprintf(stderr, "armfarm record: %s\n", err); af_env_free(e); af_agent_free(p.ag); return AF_EXIT_FAIL; }
   const af_env_spec *s = af_env_get_spec(e);
   size_t n = strlen(out);
@@ -400,7 +408,7 @@ int af_cmd_record(int argc, char **argv) {
     int t = 0, success = 0;
     for (;;) {
       overlay_text(text, sizeof text, e, t, ret, success, s->control_hz, 0);
-      af_render_frame(rd, e->m, e->d, cam, overlay ? text : NULL, img);
+      af_render_frame(rd, af_env_model(e), scene_data(e), cam, overlay ? text : NULL, img);
       if (mp4) ok = fwrite(img, 1, (size_t)width * height * 3, pipe) == (size_t)width * height * 3;
       else {
         char path[4600];
