@@ -1,6 +1,9 @@
 // The vectorized runner: N environments stepped by K worker threads into batched arrays.
 // Environment i's episode j is seeded with af_vecenv_seed(seed, i, j), so the results are
 // identical to stepping the same environments one by one, whatever K is.
+// Codes are those of base/base.h. The runner's functions are called from one thread (its
+// workers are its own); v must not be NULL except for af_vecenv_free(NULL), a no-op. Arrays
+// are the caller's, sized as each function says.
 #ifndef AF_VECENV_H
 #define AF_VECENV_H
 
@@ -12,20 +15,28 @@ typedef struct af_vecenv af_vecenv;
 // the seed of environment i's episode j for a run seeded with `seed`
 uint64_t af_vecenv_seed(uint64_t seed, int i, long episode);
 
+// n environments (1..4096) made as af_env_make(name, config_json) and `threads` workers
+// (1..256); owned by the caller (af_vecenv_free), or NULL with a message in err (errsz bytes)
 af_vecenv *af_vecenv_make(const char *name, const char *config_json, int n, int threads, char *err, size_t errsz);
+// stop the workers and free every environment
 void af_vecenv_free(af_vecenv *v);
 
+// the number of environments, their common spec (owned by v), environment i (owned by v;
+// NULL when out of range; do not step it while the runner steps)
 int af_vecenv_size(const af_vecenv *v);
 const af_env_spec *af_vecenv_spec(const af_vecenv *v);
 af_env *af_vecenv_env(af_vecenv *v, int i);
 
-// reset every environment; obs (n, obs_dim)
+// reset every environment; obs (n, obs_dim). AF_OK or the first environment's error code
+// (af_env_last_error of af_vecenv_env(v, i) tells why)
 int af_vecenv_reset(af_vecenv *v, uint64_t seed, float *obs);
 
 // step every environment; an environment whose episode ends is reset at once (its next
 // seed), obs then holds the new first observation and final_obs the last one of the ended
 // episode. actions (n, act_dim), obs and final_obs (n, obs_dim), the rest (n).
 // A non-finite action refuses the whole batch (AF_ERR_ARG) before any environment moves.
+// final_obs and infos may be NULL. Another error (e.g. AF_ERR_NUMERIC from a reset at an
+// episode's end) is returned after the batch; the environments that failed need a reset.
 int af_vecenv_step(af_vecenv *v, const float *actions, float *obs, float *final_obs, float *rewards,
                    uint8_t *terminated, uint8_t *truncated, af_info *infos);
 
