@@ -217,7 +217,7 @@ af_env *af_env_make(const char *name, const char *config_json, char *err, size_t
   af_mujoco_handlers_install();
   const af_env_def *def = name ? find_def(name) : NULL;
   if (!def) {
-    char list[256] = "";
+    char list[1024] = "";
     for (int i = 0; i < N_ENVS; i++) {
       strncat(list, i ? ", " : "", sizeof list - strlen(list) - 1);
       strncat(list, registry[i]->name, sizeof list - strlen(list) - 1);
