@@ -1,3 +1,4 @@
-// The agents compiled in, one line each: AF_AGENT(name) for agents/name.c defining
-// `const af_agent_def af_name_def`. The agent registry and CMake's source list read this file.
+// The agents compiled in, one line each: AF_AGENT(name) for the file agents/<name>.c that
+// defines `const af_agent_def af_<name>_def`. CMake reads it for the sources. No include
+// guard: it is included once per expansion.
 AF_AGENT(sac)

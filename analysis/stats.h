@@ -1,6 +1,8 @@
 // Statistics for reporting across seeds, as rliable defines them: the interquartile mean
 // (25% trimmed mean), the median, percentile bootstrap confidence intervals, and the
 // probability of improvement (the Mann-Whitney U statistic over nx * ny).
+// Pure functions of their arguments: thread-safe, inputs read only, no NULL pointers, n >= 1
+// (the mean and quantiles of no values are 0); `work` is the caller's scratch memory.
 #ifndef AF_STATS_H
 #define AF_STATS_H
 

@@ -2,6 +2,8 @@
 // time, whole-file reading and atomic writing, path joining, allocating formatting, and
 // strict number parsing. No MuJoCo and no oneDNN here; nothing in it knows about environments
 // or agents.
+// Every function here is thread-safe (none keeps state) and none accepts NULL strings unless
+// it says so.
 #ifndef AF_BASE_H
 #define AF_BASE_H
 
@@ -25,12 +27,15 @@ enum { AF_EXIT_OK = 0, AF_EXIT_FAIL = 1, AF_EXIT_USAGE = 2 };
 double af_now(void);
 
 // a whole file as a NUL-terminated string, owned by the caller (free); NULL if it cannot be
-// read. When len is not NULL it receives the byte count (the file may hold NUL bytes).
+// read (errno tells why) or memory runs out. When len is not NULL it receives the byte count
+// (the file may hold NUL bytes).
 char *af_read_file(const char *path);
 char *af_read_file_len(const char *path, size_t *len);
 
 // write n bytes to path through a temporary file in the same folder and a rename, so a
-// reader sees the old file or the new one, never a part; 0, or -1 with a message
+// reader sees the old file or the new one, never a part; 0, or -1 with a message in err
+// (errsz bytes); the temporary file is removed on failure. Two processes may write the same
+// path at once (the temporary name holds the process id); two threads of one process may not.
 int af_write_file_atomic(const char *path, const void *data, size_t n, char *err, size_t errsz);
 
 // "a/b" from "a" and "b", owned by the caller (free); NULL only when out of memory
@@ -44,12 +49,13 @@ __attribute__((format(printf, 1, 2)))
 char *af_strfmt(const char *fmt, ...);
 
 // strict numbers: the whole string must be the number (no trailing text, no empty string),
-// within [lo, hi]; 0, or -1 when malformed or out of range
+// within [lo, hi]; 0 with *out set, or -1 (out untouched) when malformed, out of range or s
+// is NULL
 int af_parse_long(const char *s, long lo, long hi, long *out);
 int af_parse_double(const char *s, double lo, double hi, double *out);
 
 // an integer option of a command: the value, or -1 after one line on stderr naming the option
-// and its range (lo must be >= 0)
+// and its range (lo must be >= 0); s may be NULL (reported as missing)
 long af_cli_long(const char *opt, const char *s, long lo, long hi);
 
 #endif

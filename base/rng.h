@@ -1,5 +1,7 @@
 // Explicit random state: xoshiro256** seeded through splitmix64.
-// Every draw in armfarm goes through an af_rng passed by the caller; nothing is global.
+// Every draw in armfarm goes through an af_rng passed by the caller; nothing is global. The
+// functions are inline and keep no state of their own: an af_rng is used by one thread at a
+// time, and none of them takes NULL.
 #ifndef AF_RNG_H
 #define AF_RNG_H
 

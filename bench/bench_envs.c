@@ -6,9 +6,11 @@
 #include <string.h>  // strcmp, memcpy
 
 #include <cjson/cJSON.h>
-#include "envs/env_impl.h"
+#include <mujoco/mujoco.h>  // the bare mj_step replay
+#include "envs/env.h"
 #include "envs/vecenv.h"
 #include "base/base.h"
+#include "base/rng.h"
 #include "bench/bench.h"
 
 #define BENCH_STEPS 3000   // control steps per measured round
@@ -36,11 +38,11 @@ static void random_actions(af_rng *r, float *a, int n) {
 // seed, so seed-dependent terrain is the same in the replay), recording the initial states,
 // controls and episode lengths for the replay
 static double time_env(af_env *e, int episodes, mjtNum *init, mjtNum *ctrl, mjtNum *frc, int *lens, long *nsteps) {
-  const af_env_spec *s = &e->spec;
-  const mjModel *m = e->m;
-  mjData *d = e->d;
+  const af_env_spec *s = af_env_get_spec(e);
+  const mjModel *m = af_env_model(e);
+  const mjData *d = af_env_data(e);
   int nstate = m->nq + m->nv + 3 * m->nmocap + m->nv;
-  float obs[256], a[16], r;
+  float *obs = calloc((size_t)s->obs_dim + 1, sizeof(float)), *a = calloc((size_t)s->act_dim, sizeof(float)), r;
   int term, trunc;
   af_rng rng;
   af_rng_seed(&rng, 7);
@@ -70,6 +72,8 @@ static double time_env(af_env *e, int episodes, mjtNum *init, mjtNum *ctrl, mjtN
     }
   }
   *nsteps = t;
+  free(obs);
+  free(a);
   return total;
 }
 
@@ -127,13 +131,13 @@ static int bench_env(const char *name, const char *extra, int vec, bench_result 
   // randomization off, episodes cut at BENCH_HORIZON
   af_env *e = af_env_make(name, NULL, err, sizeof err);
   if (!e) { fprintf(stderr, "armfarm bench: %s\n", err); return -1; }
-  int H = e->spec.horizon < BENCH_HORIZON ? e->spec.horizon : BENCH_HORIZON;
+  int H = af_env_get_spec(e)->horizon < BENCH_HORIZON ? af_env_get_spec(e)->horizon : BENCH_HORIZON;
   af_env_free(e);
   snprintf(cfg, sizeof cfg, "{\"randomize\": false, \"horizon\": %d%s%s}", H, extra ? ", " : "", extra ? extra : "");
   e = af_env_make(name, cfg, err, sizeof err);
   if (!e) { fprintf(stderr, "armfarm bench: %s\n", err); return -1; }
-  const mjModel *m = e->m;
-  int skip = e->spec.frame_skip, episodes = (BENCH_STEPS + H - 1) / H;
+  const mjModel *m = af_env_model(e);
+  int skip = af_env_get_spec(e)->frame_skip, episodes = (BENCH_STEPS + H - 1) / H;
   int nstate = m->nq + m->nv + 3 * m->nmocap + m->nv;
   mjtNum *init = calloc((size_t)episodes * nstate, sizeof(mjtNum));
   mjtNum *ctrl = calloc((size_t)episodes * H * m->nu, sizeof(mjtNum));
@@ -152,7 +156,7 @@ static int bench_env(const char *name, const char *extra, int vec, bench_result 
   }
   // the replay is the same trajectory when it ends where the environment ended
   double diff = 0;
-  for (int i = 0; i < m->nq; i++) diff = fmax(diff, fabs(fq[i] - e->d->qpos[i]));
+  for (int i = 0; i < m->nq; i++) diff = fmax(diff, fabs(fq[i] - af_env_data(e)->qpos[i]));
   res->replay_match = diff < 1e-6;
   res->env_sps = steps / best_env;
   res->bare_sps = steps / best_bare;

@@ -1,22 +1,24 @@
 // The common layer of every environment: registry, config parsing, model loading, nominal
 // model restore and randomization at reset, the action pipeline (checks, clipping, noise,
 // delay), the physics loop with blow-up detection, truncation and episode statistics.
+#define _GNU_SOURCE  // dladdr: where the loaded library lies, for its installed assets
 #include "envs/env_impl.h"
 #include "envs/render.h"
 
-#include <math.h>     // isfinite
-#include <setjmp.h>   // jmp_buf: recover from mju_error inside a step
-#include <stdlib.h>   // calloc, getenv
-#include <string.h>   // strcmp, memcpy
+#include <dlfcn.h>     // dladdr
+#include <limits.h>    // PATH_MAX
+#include <math.h>      // isfinite
+#include <pthread.h>   // pthread_once: MuJoCo's handlers are installed once
+#include <setjmp.h>    // jmp_buf: recover from mju_error inside armfarm calls
+#include <stdlib.h>    // calloc, getenv
+#include <string.h>    // strcmp, memcpy
+#include <sys/stat.h>  // stat: which asset folders exist
 
-// the registry: adding an environment is one line here
+// the registry: one line per environment in envs/registry.h
 static const af_env_def *const registry[] = {
-  &af_puck_push_def,
-  &af_quadruped_def,
-  &af_pendulum_def,
-  &af_bin_grasp_def,
-  &af_door_open_def,
-  &af_cloth_drape_def,
+#define AF_ENV(name) &af_##name##_def,
+#include "envs/registry.h"
+#undef AF_ENV
 };
 #define N_ENVS ((int)(sizeof registry / sizeof registry[0]))
 
@@ -30,28 +32,57 @@ static const af_env_def *find_def(const char *name) {
 }
 
 // ---- MuJoCo's error and warning handlers, routed in one place ----
-// mju_error inside a step longjmps back into af_env_step, which marks the episode diverged;
-// anywhere else it is fatal, with one clear line. Warnings are kept per thread for the log.
+// mju_error inside an armfarm call longjmps back to the guard around it (mj_guard), which
+// turns it into a return code; outside any armfarm call it goes to the handler installed
+// before ours, or is fatal with one line as MuJoCo's default is. Warnings inside armfarm
+// calls are kept per thread for the log; outside, they too go to the previous handler.
 static _Thread_local jmp_buf *mj_error_jmp;
 static _Thread_local char mj_last_warning[256];
+static void (*prev_error)(const char *), (*prev_warning)(const char *);
+static pthread_once_t handlers_once = PTHREAD_ONCE_INIT;
 
 static void on_mujoco_error(const char *msg) {
   if (mj_error_jmp) {
     snprintf(mj_last_warning, sizeof mj_last_warning, "mujoco error: %s", msg);
     longjmp(*mj_error_jmp, 1);
   }
-  fprintf(stderr, "armfarm: fatal MuJoCo error: %s\n", msg);
+  if (prev_error) { prev_error(msg); return; }
+  fprintf(stderr, "armfarm: fatal MuJoCo error outside any armfarm call: %s\n", msg);
   exit(1);
 }
 
 static void on_mujoco_warning(const char *msg) {
+  if (!mj_error_jmp && prev_warning) { prev_warning(msg); return; }
   snprintf(mj_last_warning, sizeof mj_last_warning, "%s", msg);
   if (getenv("ARMFARM_VERBOSE")) fprintf(stderr, "armfarm: mujoco warning: %s\n", msg);
 }
 
-void af_mujoco_handlers_install(void) {
+// the handlers before ours are kept for chaining (never our own, if installed twice)
+static void install_handlers(void) {
+  if (mju_user_error != on_mujoco_error) prev_error = mju_user_error;
+  if (mju_user_warning != on_mujoco_warning) prev_warning = mju_user_warning;
   mju_user_error = on_mujoco_error;
   mju_user_warning = on_mujoco_warning;
+}
+
+void af_mujoco_handlers_install(void) { pthread_once(&handlers_once, install_handlers); }
+
+// fn(e, arg) with MuJoCo errors caught: AF_OK, or AF_ERR_NUMERIC with "what: mujoco error:
+// MSG" in err. Nested guards restore the outer one. After an error, MuJoCo's state is only
+// good for mj_resetData (its stack may still be marked).
+static int mj_guard(af_env *e, void (*fn)(af_env *e, void *arg), void *arg, const char *what, char *err,
+                    size_t errsz) {
+  jmp_buf jb;
+  jmp_buf *volatile saved = mj_error_jmp;
+  if (setjmp(jb)) {
+    mj_error_jmp = saved;
+    snprintf(err, errsz, "%s: %s", what, mj_last_warning);
+    return AF_ERR_NUMERIC;
+  }
+  mj_error_jmp = &jb;
+  fn(e, arg);
+  mj_error_jmp = saved;
+  return AF_OK;
 }
 
 // ---- config: keys every environment shares ----
@@ -75,9 +106,30 @@ static const af_param common_params[] = {
 };
 #define N_COMMON ((int)(sizeof common_params / sizeof common_params[0]))
 
-static const char *asset_dir(void) {
-  const char *d = getenv("ARMFARM_ASSETS");
-  return d && *d ? d : AF_ASSET_DIR;
+// ---- where the models are: ARMFARM_ASSETS, the installed folder, the source tree ----
+static int is_dir(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+const char *af_env_asset_dir(char *buf, size_t n) {
+  // an explicit folder is taken as it is (a missing asset is then reported by make)
+  const char *env = getenv("ARMFARM_ASSETS");
+  if (env && *env) { snprintf(buf, n, "%s", env); return buf; }
+  // installed: beside the loaded library (wherever the prefix was moved), then where it was configured
+  Dl_info info;
+  if (dladdr((void *)af_env_asset_dir, &info) && info.dli_fname && strchr(info.dli_fname, '/')) {
+    snprintf(buf, n, "%s", info.dli_fname);
+    *strrchr(buf, '/') = 0;
+    size_t len = strlen(buf);
+    snprintf(buf + len, n - len, "/%s", AF_ASSETS_FROM_LIBDIR);
+    char real[PATH_MAX];
+    if (is_dir(buf) && realpath(buf, real) && strlen(real) < n) { memcpy(buf, real, strlen(real) + 1); return buf; }
+  }
+  if (is_dir(AF_INSTALL_ASSET_DIR)) { snprintf(buf, n, "%s", AF_INSTALL_ASSET_DIR); return buf; }
+  // the build tree: the source tree's assets
+  if (is_dir(AF_SOURCE_ASSET_DIR)) { snprintf(buf, n, "%s", AF_SOURCE_ASSET_DIR); return buf; }
+  return NULL;
 }
 
 // parse the JSON config into the common and environment-specific structs and randomization
@@ -135,11 +187,37 @@ static char *config_to_json(const af_env *e, const common_cfg *cc) {
   return s;
 }
 
+// ---- the MuJoCo calls of make, each under the guard ----
+typedef struct { const char *path; char *msg; size_t msgsz; } load_args;
+
+static void load_model(af_env *e, void *arg) {
+  load_args *a = arg;
+  e->m0 = mj_loadXML(a->path, NULL, a->msg, (int)a->msgsz);
+}
+
+// this environment's model and data, then the environment's own init
+typedef struct { char *err; size_t errsz; int rc; } init_args;
+
+static void init_physics(af_env *e, void *arg) {
+  init_args *a = arg;
+  e->m = mj_copyModel(NULL, e->m0);
+  e->d = e->m ? mj_makeData(e->m) : NULL;
+  if (!e->m || !e->d) { snprintf(a->err, a->errsz, "%s: out of memory", e->def->name); a->rc = AF_ERR_NUMERIC; return; }
+  a->rc = e->def->init(e, a->err, a->errsz);
+}
+
+typedef struct { int width, height; char *err; size_t errsz; } render_args;
+
+static void make_render(af_env *e, void *arg) {
+  render_args *a = arg;
+  e->render = af_render_make(e->m, a->width, a->height, 0, 0, a->err, a->errsz);
+}
+
 af_env *af_env_make(const char *name, const char *config_json, char *err, size_t errsz) {
   af_mujoco_handlers_install();
   const af_env_def *def = name ? find_def(name) : NULL;
   if (!def) {
-    char list[256] = "";
+    char list[1024] = "";
     for (int i = 0; i < N_ENVS; i++) {
       strncat(list, i ? ", " : "", sizeof list - strlen(list) - 1);
       strncat(list, registry[i]->name, sizeof list - strlen(list) - 1);
@@ -154,8 +232,13 @@ af_env *af_env_make(const char *name, const char *config_json, char *err, size_t
   e->cfg = calloc(1, def->cfg_size ? def->cfg_size : 1);
 
   // load the model; MuJoCo's compiler message is passed on as it is
-  char path[1024], lerr[512] = "";
-  snprintf(path, sizeof path, "%s/%s", asset_dir(), def->asset);
+  char path[1024], dir[900], lerr[512] = "";
+  if (!af_env_asset_dir(dir, sizeof dir)) {
+    snprintf(err, errsz, "%s: no assets folder found (set ARMFARM_ASSETS to the assets folder)", def->name);
+    af_env_free(e);
+    return NULL;
+  }
+  snprintf(path, sizeof path, "%s/%s", dir, def->asset);
   FILE *probe = fopen(path, "r");
   if (!probe) {
     snprintf(err, errsz, "%s: missing asset %s (set ARMFARM_ASSETS to the assets folder)", def->name, path);
@@ -163,7 +246,8 @@ af_env *af_env_make(const char *name, const char *config_json, char *err, size_t
     return NULL;
   }
   fclose(probe);
-  e->m0 = mj_loadXML(path, NULL, lerr, sizeof lerr);
+  load_args la = {path, lerr, sizeof lerr};
+  if (mj_guard(e, load_model, &la, def->name, err, errsz)) { af_env_free(e); return NULL; }
   if (!e->m0) {
     snprintf(err, errsz, "%s: cannot load %s: %s", def->name, path, lerr);
     af_env_free(e);
@@ -182,10 +266,6 @@ af_env *af_env_make(const char *name, const char *config_json, char *err, size_t
     af_env_free(e);
     return NULL;
   }
-  e->m = mj_copyModel(NULL, e->m0);
-  e->d = mj_makeData(e->m);
-  if (!e->m || !e->d) { snprintf(err, errsz, "%s: out of memory", def->name); af_env_free(e); return NULL; }
-
   af_env_spec *s = &e->spec;
   s->name = def->name;
   s->control_hz = cc.control_hz;
@@ -195,9 +275,20 @@ af_env *af_env_make(const char *name, const char *config_json, char *err, size_t
   s->success = def->success;
   s->reward = def->reward_text;
   s->achieved_offset = s->desired_offset = -1;
-  if (def->init(e, err, errsz)) { af_env_free(e); return NULL; }
-  if (s->act_dim > 16) { snprintf(err, errsz, "%s: action size %d exceeds 16", def->name, s->act_dim); af_env_free(e); return NULL; }
+  // the model copy, its data and the environment's init (which fills the spec's sizes)
+  init_args ia = {err, errsz, AF_OK};
+  if (mj_guard(e, init_physics, &ia, def->name, err, errsz) || ia.rc) { af_env_free(e); return NULL; }
+  if (s->act_dim < 1 || s->obs_dim < 0 || s->n_metrics < 0 || s->n_metrics > AF_MAX_METRICS) {
+    snprintf(err, errsz, "%s: bad sizes (action %d, observation %d, metrics %d of at most %d)", def->name, s->act_dim,
+             s->obs_dim, s->n_metrics, AF_MAX_METRICS);
+    af_env_free(e);
+    return NULL;
+  }
+  // the action pipeline's buffers, sized once from the spec (step allocates nothing)
   e->act_tmp = calloc((size_t)s->act_dim, sizeof(float));
+  e->hold = calloc((size_t)s->act_dim, sizeof(float));
+  e->delay_buf = calloc((size_t)(AF_MAX_DELAY + 1) * (size_t)s->act_dim, sizeof(float));
+  if (!e->act_tmp || !e->hold || !e->delay_buf) { snprintf(err, errsz, "%s: out of memory", def->name); af_env_free(e); return NULL; }
   e->cfg_json = config_to_json(e, &cc);
   // pixel observations: the renderer now, so a missing display is reported at make
   if (cc.obs != 0) {
@@ -207,8 +298,9 @@ af_env *af_env_make(const char *name, const char *config_json, char *err, size_t
       af_env_free(e);
       return NULL;
     }
-    char rerr[400];
-    if (!(e->render = af_render_make(e->m, cc.image_width, cc.image_height, 0, 0, rerr, sizeof rerr))) {
+    char rerr[400] = "";
+    render_args ra = {cc.image_width, cc.image_height, rerr, sizeof rerr};
+    if (mj_guard(e, make_render, &ra, "renderer", rerr, sizeof rerr) || !e->render) {
       snprintf(err, errsz, "%s: pixel observations: %s", def->name, rerr);
       af_env_free(e);
       return NULL;
@@ -230,6 +322,8 @@ void af_env_free(af_env *e) {
   if (e->m0) mj_deleteModel(e->m0);
   free(e->cfg);
   free(e->act_tmp);
+  free(e->hold);
+  free(e->delay_buf);
   cJSON_free(e->cfg_json);
   cJSON_free(e->dr_json);
   free(e);
@@ -242,6 +336,16 @@ const char *af_env_config_json(af_env *e) { return e->cfg_json; }
 const mjModel *af_env_model(const af_env *e) { return e->m; }
 const mjData *af_env_data(const af_env *e) { return e->d; }
 void af_env_set_randomize(af_env *e, int enabled) { e->dr.enabled = enabled != 0; }
+int af_env_randomize_enabled(const af_env *e) { return e->dr.enabled; }
+
+const char *af_env_randomization_param(const af_env *e, int i, int *active, double *first, int *count) {
+  if (i < 0 || i >= e->dr.n) return NULL;
+  const af_dr_param *p = &e->dr.p[i];
+  if (active) *active = af_dr_active(&e->dr, p);
+  if (first) *first = p->draw[0];
+  if (count) *count = p->ntarget * p->dim;
+  return p->e->name;
+}
 
 const char *af_env_randomization_json(af_env *e) {
   cJSON_free(e->dr_json);
@@ -251,13 +355,14 @@ const char *af_env_randomization_json(af_env *e) {
   return e->dr_json;
 }
 
+static void render_pixels(af_env *e, void *rgb) { af_render_frame(e->render, e->m, e->d, e->render_camera, NULL, rgb); }
+
 int af_env_pixels(af_env *e, unsigned char *rgb) {
   if (!e->render) {
     snprintf(e->err, sizeof e->err, "%s: pixel observations are off (set obs to pixels or state+pixels)", e->def->name);
     return AF_ERR_UNSUP;
   }
-  af_render_frame(e->render, e->m, e->d, e->render_camera, NULL, rgb);
-  return AF_OK;
+  return mj_guard(e, render_pixels, rgb, e->def->name, e->err, sizeof e->err);
 }
 
 // observation noise on the leading entries (the desired goal, last, stays exact)
@@ -273,8 +378,10 @@ static void observe(af_env *e, float *obs) {
   }
 }
 
-int af_env_reset(af_env *e, uint64_t seed, float *obs) {
-  e->seed = seed;
+// the body of a reset, under the guard: model, constants, the action pipeline's draws, the
+// environment's initial state, forward
+static void reset_physics(af_env *e, void *arg) {
+  uint64_t seed = *(const uint64_t *)arg;
   // nominal model restored and randomization drawn from the seed alone
   // derived constants follow the drawn masses, and return to nominal after a drawn episode
   int physics = af_dr_apply(&e->dr, e->m, e->m0, af_seed_derive(seed, 1));
@@ -287,7 +394,7 @@ int af_env_reset(af_env *e, uint64_t seed, float *obs) {
   if (!(e->obs_noise >= 0)) e->obs_noise = 0;  // NaN when the table has no such entry
   if (!(e->act_noise >= 0)) e->act_noise = 0;
   if (!(e->delay >= 0 && e->delay <= AF_MAX_DELAY)) e->delay = 0;
-  memset(e->delay_buf, 0, sizeof e->delay_buf);
+  memset(e->delay_buf, 0, sizeof(float) * (size_t)(AF_MAX_DELAY + 1) * (size_t)e->spec.act_dim);
   af_rng_seed(&e->noise_rng, af_seed_derive(seed, 3));
 
   // the environment's initial state from its own stream
@@ -295,10 +402,22 @@ int af_env_reset(af_env *e, uint64_t seed, float *obs) {
   af_rng_seed(&init, af_seed_derive(seed, 2));
   e->def->reset(e, &init);
   mj_forward(e->m, e->d);
+}
+
+int af_env_reset(af_env *e, uint64_t seed, float *obs) {
+  e->seed = seed;
+  e->need_reset = 1;
   e->t = 0;
   e->ep_return = 0;
-  e->need_reset = 0;
   e->err[0] = 0;
+  // a MuJoCo error leaves the episode unstarted, and the next reset recomputes the constants
+  char what[96];
+  snprintf(what, sizeof what, "%s: reset (seed %llu)", e->def->name, (unsigned long long)seed);
+  if (mj_guard(e, reset_physics, &seed, what, e->err, sizeof e->err)) {
+    e->const_dirty = 1;
+    return AF_ERR_NUMERIC;
+  }
+  e->need_reset = 0;
   if (obs) observe(e, obs);
   return AF_OK;
 }
@@ -335,6 +454,11 @@ static int physics(af_env *e) {
   return bad;
 }
 
+static void forward(af_env *e, void *arg) {
+  (void)arg;
+  mj_forward(e->m, e->d);
+}
+
 int af_env_step(af_env *e, const float *action, float *obs, float *reward, int *terminated, int *truncated, af_info *info) {
   const int na = e->spec.act_dim;
   if (e->need_reset) {
@@ -356,9 +480,10 @@ int af_env_step(af_env *e, const float *action, float *obs, float *reward, int *
     a[i] = (float)(x < -1 ? -1 : x > 1 ? 1 : x);
   }
   if (e->delay > 0) {
-    memmove(e->delay_buf[1], e->delay_buf[0], sizeof(e->delay_buf[0]) * (size_t)e->delay);
-    memcpy(e->delay_buf[0], a, sizeof(float) * (size_t)na);
-    a = e->delay_buf[e->delay];
+    // delay_buf (AF_MAX_DELAY + 1, na): row 0 the newest action
+    memmove(e->delay_buf + na, e->delay_buf, sizeof(float) * (size_t)na * (size_t)e->delay);
+    memcpy(e->delay_buf, a, sizeof(float) * (size_t)na);
+    a = e->delay_buf + (size_t)na * (size_t)e->delay;
   }
   e->def->act(e, a);
 
@@ -371,7 +496,10 @@ int af_env_step(af_env *e, const float *action, float *obs, float *reward, int *
   if (diverged) {
     // the state is not to be trusted: end the episode, count it, observe the reset state
     e->diverged_count++;
-    mj_forward(e->m, e->d);
+    if (mj_guard(e, forward, NULL, e->def->name, e->err, sizeof e->err)) {
+      e->need_reset = 1;
+      return AF_ERR_NUMERIC;
+    }
     snprintf(e->err, sizeof e->err, "%s: physics diverged at step %d (seed %llu)%s%.150s", e->def->name, e->t + 1,
              (unsigned long long)e->seed, mj_last_warning[0] ? ": " : "", mj_last_warning);
   } else {
@@ -403,14 +531,22 @@ float af_env_compute_reward(const af_env *e, const float *achieved, const float 
   return e->def->goal_reward ? e->def->goal_reward(e, achieved, desired) : 0.0f;
 }
 
+// a solved state for success examples, under the guard
+typedef struct { af_rng *rng; } solve_args;
+
+static void solve(af_env *e, void *arg) {
+  e->def->solve(e, ((solve_args *)arg)->rng, e->hold);
+  mj_forward(e->m, e->d);
+}
+
 int af_env_success_examples(af_env *e, uint64_t seed, int count, float *obs) {
   if (!e->def->solve) {
     snprintf(e->err, sizeof e->err, "%s cannot produce success examples", e->def->name);
     return AF_ERR_UNSUP;
   }
   const int na = e->spec.act_dim, settle = (int)ceil(e->spec.control_hz);
-  float hold[16] = {0}, r;
-  int te, tr, success = 0;
+  float *hold = e->hold, r;
+  int te, tr, success = 0, rc;
   af_info info;
   for (int k = 0; k < count; k++) {
     // a few draws per example: a solved state that does not stay solved is drawn again
@@ -421,16 +557,20 @@ int af_env_success_examples(af_env *e, uint64_t seed, int count, float *obs) {
         return AF_ERR_STATE;
       }
       uint64_t s = af_seed_derive(af_seed_derive(seed, 0xE8A3), (uint64_t)(k * 64 + tries));
-      af_env_reset(e, s, NULL);
+      if ((rc = af_env_reset(e, s, NULL))) return rc;
       af_rng rng;
       af_rng_seed(&rng, af_seed_derive(s, 4));
       for (int i = 0; i < na; i++) hold[i] = 0;
-      e->def->solve(e, &rng, hold);
-      mj_forward(e->m, e->d);
+      solve_args sa = {&rng};
+      char what[96];
+      snprintf(what, sizeof what, "%s: example %d: solve", e->def->name, k);
+      if ((rc = mj_guard(e, solve, &sa, what, e->err, sizeof e->err))) { e->need_reset = 1; return rc; }
       // a delayed actuator has been holding already
-      for (int k = 0; k <= e->delay; k++) memcpy(e->delay_buf[k], hold, sizeof(float) * (size_t)na);
+      for (int j = 0; j <= e->delay; j++) memcpy(e->delay_buf + (size_t)j * na, hold, sizeof(float) * (size_t)na);
       // settle with the solver's holding action
-      for (int t = 0; t < settle && !e->need_reset; t++) af_env_step(e, hold, NULL, &r, &te, &tr, &info);
+      memset(&info, 0, sizeof info);
+      for (int t = 0; t < settle && !e->need_reset; t++)
+        if ((rc = af_env_step(e, hold, NULL, &r, &te, &tr, &info))) { e->need_reset = 1; return rc; }
       success = info.success && !info.diverged;
       if (success) break;
     }
@@ -438,6 +578,19 @@ int af_env_success_examples(af_env *e, uint64_t seed, int count, float *obs) {
   }
   e->need_reset = 1;
   return AF_OK;
+}
+
+// the optional hooks, under the guard
+typedef struct { double level; float *action; int rc; } hook_args;
+
+static void difficulty(af_env *e, void *arg) {
+  hook_args *a = arg;
+  a->rc = e->def->set_difficulty(e, a->level);
+}
+
+static void scripted(af_env *e, void *arg) {
+  hook_args *a = arg;
+  a->rc = e->def->scripted(e, a->action);
 }
 
 int af_env_set_difficulty(af_env *e, double level) {
@@ -449,7 +602,9 @@ int af_env_set_difficulty(af_env *e, double level) {
     snprintf(e->err, sizeof e->err, "%s: difficulty %g is out of range [0, 1] (negative: draw it)", e->def->name, level);
     return AF_ERR_ARG;
   }
-  return e->def->set_difficulty(e, level);
+  hook_args ha = {level, NULL, AF_OK};
+  int rc = mj_guard(e, difficulty, &ha, e->def->name, e->err, sizeof e->err);
+  return rc ? rc : ha.rc;
 }
 
 int af_env_scripted_action(af_env *e, float *action) {
@@ -457,7 +612,9 @@ int af_env_scripted_action(af_env *e, float *action) {
     snprintf(e->err, sizeof e->err, "%s has no scripted controller", e->def->name);
     return AF_ERR_UNSUP;
   }
-  return e->def->scripted(e, action);
+  hook_args ha = {0, action, AF_OK};
+  int rc = mj_guard(e, scripted, &ha, e->def->name, e->err, sizeof e->err);
+  return rc ? rc : ha.rc;
 }
 
 int af_env_describe(FILE *f, const char *name, int verbose) {

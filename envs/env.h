@@ -1,6 +1,30 @@
 // The armfarm environment API: a registry of MuJoCo environments by name, each with a spec,
 // seeded reset, step with Gymnasium's terminated/truncated meaning, success and episode
 // metrics. Actions are normalized to [-1, 1]; observations and rewards are float32.
+//
+// Contract for every function below unless it says otherwise:
+// - `env` must not be NULL (af_env_free(NULL) is the exception, a no-op).
+// - Codes are those of base/base.h: AF_OK (0) or a negative AF_ERR_*; on an error the reason
+//   is in af_env_last_error(env) (make, which has no env yet, writes it into `err`).
+// - Buffers are the caller's, sized from the spec: obs obs_dim floats, action act_dim floats.
+//   Strings returned as `const char *` are owned by the environment (or are static).
+// - Threads: one environment is used by one thread at a time; different environments may be
+//   used from different threads at once (af_vecenv does). The registry functions and
+//   af_env_asset_dir are thread-safe; make environments (and describe them) from one thread
+//   at a time, as MuJoCo's XML loader is not documented as thread-safe.
+// - MuJoCo errors: the first af_env_make installs, once per process (pthread_once), one
+//   handler for MuJoCo's errors and one for its warnings (mju_user_error, mju_user_warning).
+//   A MuJoCo error inside an armfarm call becomes that call's error code (AF_ERR_NUMERIC,
+//   "mujoco error: ..." in the message; inside a step's physics it is a diverged episode
+//   instead); a MuJoCo error outside every armfarm call goes to the handler that was installed
+//   before ours, or, without one, prints one line on stderr and exits(1) as MuJoCo's default
+//   does. Warnings inside armfarm calls are kept for the step's error message (printed when
+//   ARMFARM_VERBOSE is set); outside, they go to the previous handler, if any. A handler
+//   installed after ours replaces this: armfarm's errors then reach that handler.
+// - Assets: models are loaded from the first folder of: $ARMFARM_ASSETS (taken as it is,
+//   when set and not empty); the installed folder share/armfarm/assets found relative to the
+//   loaded library (so a moved prefix works), then the configured install prefix's; the
+//   source tree's assets/ (for use from the build tree). See af_env_asset_dir.
 #ifndef AF_ENV_H
 #define AF_ENV_H
 
@@ -10,6 +34,7 @@
 
 #include "base/base.h"  // return codes
 
+// episode metrics per environment at most (af_episode is a flat struct); make checks it
 #define AF_MAX_METRICS 6
 
 typedef struct {
@@ -47,36 +72,51 @@ typedef struct {
 
 typedef struct af_env af_env;
 
-// the environments, by name
+// the environments compiled in, by name (envs/registry.h): the count, and the i-th name
+// (static string; NULL when i is out of range)
 int af_env_count(void);
 const char *af_env_name(int i);
 
-// make an environment from its name and a JSON config (NULL or "" for defaults);
-// NULL with a one-line message naming the bad name, key or value on failure
+// make an environment from its name and a JSON config (NULL or "" for defaults). Returns an
+// environment owned by the caller (af_env_free), or NULL with a one-line message in err
+// (errsz bytes, always terminated; err must not be NULL) naming the bad name (with the
+// available ones), key or value, a missing asset, or a MuJoCo error. Needs a reset before
+// the first step.
 af_env *af_env_make(const char *name, const char *config_json, char *err, size_t errsz);
+// free everything the environment owns; NULL is a no-op
 void af_env_free(af_env *env);
 
+// the sizes and meaning of the environment (owned by env, valid until af_env_free)
 const af_env_spec *af_env_get_spec(const af_env *env);
 
 // start an episode: restore the nominal model, draw randomization and the initial state
-// from `seed` alone, write the first observation (obs_dim floats)
+// from `seed` alone, write the first observation (obs_dim floats; obs may be NULL).
+// AF_OK, or AF_ERR_NUMERIC when MuJoCo raised an error (model constants, the environment's
+// initial state or settling, forward); the episode is then not started (step refuses) and
+// the next reset starts afresh.
 int af_env_reset(af_env *env, uint64_t seed, float *obs);
 
-// one control step; a NaN or infinite action returns AF_ERR_ARG and changes nothing,
-// finite values outside [-1, 1] are clipped
+// one control step. A NaN or infinite action returns AF_ERR_ARG and changes nothing, finite
+// values outside [-1, 1] are clipped. AF_ERR_STATE before a reset or after the episode
+// ended. Physics that blows up (MuJoCo's warnings, mju_error, non-finite state) is not an
+// error: the episode is truncated with info->diverged set. obs (obs_dim) and info may be
+// NULL; action, reward, terminated and truncated must not.
 int af_env_step(af_env *env, const float *action, float *obs, float *reward,
                 int *terminated, int *truncated, af_info *info);
 
 // the current scene as a pixel observation from the configured camera into rgb
-// (pixel_height, pixel_width, 3); AF_ERR_UNSUP unless "obs" includes pixels
+// (pixel_height, pixel_width, 3); AF_ERR_UNSUP unless "obs" includes pixels, AF_ERR_NUMERIC
+// on a MuJoCo error. Needs the OpenGL context made at make current in this thread.
 int af_env_pixels(af_env *env, unsigned char *rgb);
 
 // the goal part of the reward for an achieved and desired goal (goal_dim floats each);
 // sparse rewards are exactly this; dense rewards add a goal-independent shaping term, so a
-// relabelled reward is r - compute_reward(ag, g_old) + compute_reward(ag, g_new)
+// relabelled reward is r - compute_reward(ag, g_old) + compute_reward(ag, g_new). 0 for
+// environments without goals.
 float af_env_compute_reward(const af_env *env, const float *achieved, const float *desired);
 
-// the environment's scripted controller (for tests and baselines); AF_ERR_UNSUP if none
+// the environment's scripted controller's action for the current state (act_dim floats, for
+// tests and baselines); AF_ERR_UNSUP if none, AF_ERR_NUMERIC on a MuJoCo error
 int af_env_scripted_action(af_env *env, float *action);
 
 // K observations of successful outcomes for reward learning (e.g. VICE): example k resets
@@ -84,42 +124,62 @@ int af_env_scripted_action(af_env *env, float *action);
 // settle for a second under the environment's holding action, and keeps it if the success
 // test then holds.
 // obs (count, obs_dim). AF_ERR_UNSUP if the environment has no solver; AF_ERR_STATE if the
-// success test kept failing after settling.
+// success test kept failing after settling; AF_ERR_NUMERIC on a MuJoCo error. The
+// environment needs a reset afterwards.
 int af_env_success_examples(af_env *env, uint64_t seed, int count, float *obs);
 
 // curriculum hook: fix the difficulty in [0, 1] of the following resets, or a negative level
-// to draw it from the randomization table again; AF_ERR_UNSUP if the environment has none
+// to draw it from the randomization table again; AF_ERR_UNSUP if the environment has none,
+// AF_ERR_ARG above 1 or NaN, AF_ERR_NUMERIC on a MuJoCo error
 int af_env_set_difficulty(af_env *env, double level);
 
-// the last error message (e.g. why a step was refused)
+// the last error message (e.g. why a step was refused); "" after a successful reset.
+// Owned by env, overwritten by the next failing call.
 const char *af_env_last_error(const af_env *env);
 
 // blow-ups seen since make
 long af_env_diverged_count(const af_env *env);
 
-// randomization values drawn for the current episode, as a JSON object string (owned by env)
+// randomization values drawn for the current episode, as a JSON object string {name: value
+// or [values]} of every table entry (inactive ones at their nominal). Owned by env, valid
+// until the next call of this function or af_env_free.
 const char *af_env_randomization_json(af_env *env);
 
-// the resolved configuration (defaults filled in), as a JSON string (owned by env)
+// entry i of the randomization table (0 <= i, until it returns NULL): its name (static), and
+// through the pointers that are not NULL whether it is drawn this episode (its group on, or
+// a task entry), its first drawn value and how many values it draws (targets x components)
+const char *af_env_randomization_param(const af_env *env, int i, int *active, double *first, int *count);
+
+// the resolved configuration (defaults filled in), as a JSON string (owned by env, valid
+// until af_env_free); make accepts it back
 const char *af_env_config_json(af_env *env);
 
-// print the environment's description, spaces, config table and randomization table
+// print the environment's description, spaces, config table and (verbose) randomization
+// table to f; 0, or -1 after one line on stderr when the environment cannot be made
 int af_env_describe(FILE *f, const char *name, int verbose);
 
 // read-only views of the environment's MuJoCo model (as randomized for the current episode)
 // and data, for viewers, recorders and benchmarks. Owned by env; valid until af_env_free;
 // their contents change at each reset and step, so do not read them while another thread
-// steps the environment.
+// steps the environment. (MuJoCo's mjv_updateScene takes a non-const mjData for its scratch
+// stack only; a viewer may pass this one to it from the thread that steps the environment.)
 struct mjModel_;
 struct mjData_;
 const struct mjModel_ *af_env_model(const af_env *env);
 const struct mjData_ *af_env_data(const af_env *env);
 
 // switch domain randomization on or off for the following resets (a viewer's key); the
-// groups and ranges stay as configured
+// groups and ranges stay as configured. af_env_randomize_enabled reads the switch.
 void af_env_set_randomize(af_env *env, int enabled);
+int af_env_randomize_enabled(const af_env *env);
 
-// one function receives MuJoCo's warnings and errors; installed by af_env_make
+// the folder models are loaded from, in the lookup order above, written into buf (n bytes)
+// and returned; NULL when no candidate folder exists. Thread-safe (reads the environment).
+const char *af_env_asset_dir(char *buf, size_t n);
+
+// install armfarm's MuJoCo error and warning handlers (see the top of this file); once per
+// process however often it is called, thread-safe. af_env_make calls it; call it yourself
+// only to have the handlers in place before making any environment.
 void af_mujoco_handlers_install(void);
 
 #endif

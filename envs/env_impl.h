@@ -64,20 +64,18 @@ struct af_env {
   double obs_noise, act_noise;
   const float *noise_scale;  // per observation entry (obs_dim), NULL for 1 everywhere
   int delay;
-  float delay_buf[AF_MAX_DELAY + 1][16];
-  float *act_tmp;
+  float *delay_buf;       // (AF_MAX_DELAY + 1, act_dim), sized at make
+  float *act_tmp;         // (act_dim) the clipped, noised action
+  float *hold;            // (act_dim) a solver's holding action for success examples
   char *cfg_json, *dr_json;
   struct af_render *render;  // pixel observations, when configured
   int render_camera;
   char err[256];
 };
 
-// the environments compiled in (one line each in env.c)
-extern const af_env_def af_puck_push_def;
-extern const af_env_def af_quadruped_def;
-extern const af_env_def af_pendulum_def;
-extern const af_env_def af_bin_grasp_def;
-extern const af_env_def af_door_open_def;
-extern const af_env_def af_cloth_drape_def;
+// the environments compiled in (one line each in envs/registry.h)
+#define AF_ENV(name) extern const af_env_def af_##name##_def;
+#include "envs/registry.h"
+#undef AF_ENV
 
 #endif

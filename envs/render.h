@@ -1,6 +1,10 @@
 // One renderer for every environment: MuJoCo's mjv_/mjr_ pipeline on an OpenGL context from
 // GLFW (a hidden window), drawing offscreen into a framebuffer sized to the image. Works
 // headless under Xvfb; without any display it fails with a one-line message.
+// Process-wide effects: the first af_render_make initializes GLFW (glfwInit) and sets GLFW's
+// error callback (messages are kept for armfarm's errors); GLFW stays initialized until exit.
+// Each call makes the renderer's context current in the calling thread. Use renderers from
+// one thread (GLFW asks for the main thread); r and m must not be NULL.
 #ifndef AF_RENDER_H
 #define AF_RENDER_H
 
@@ -9,16 +13,22 @@
 
 typedef struct af_render af_render;
 
-// a renderer for images of width x height; samples 0 and shadows 0 for observations
+// a renderer for images of width x height (1..4096) for model m (read only; the model's
+// offscreen size is changed and restored during the call); samples 0 and shadows 0 for
+// observations. Owned by the caller (af_render_free), or NULL with a message in err.
+// A MuJoCo error inside it is fatal unless the caller guards it (af_env_make does).
 af_render *af_render_make(const mjModel *m, int width, int height, int samples, int shadows, char *err, size_t errsz);
+// free the renderer and its context; NULL is a no-op
 void af_render_free(af_render *r);
 
 // the scene of d seen from camera `camera` (-1: a free camera looking at the model's centre)
 // into rgb (height, width, 3), top row first; `overlay` (or NULL) is text drawn top left,
-// lines separated by '\n', with labels and values separated by '\t'
+// lines separated by '\n', with labels and values separated by '\t'. d is read (mjData is
+// non-const for MuJoCo's scene update only); rgb must hold width * height * 3 bytes
 void af_render_frame(af_render *r, const mjModel *m, mjData *d, int camera, const char *overlay, unsigned char *rgb);
 
-// a PNG file of an rgb (height, width, 3) image: stored deflate, no dependency; 0 or -1
+// a PNG file of an rgb (height, width, 3) image: stored deflate, no dependency; 0, or -1
+// when the file cannot be written. Thread-safe.
 int af_write_png(const char *path, const unsigned char *rgb, int width, int height);
 
 #endif

@@ -107,7 +107,8 @@ static void step_slice(af_vecenv *v, int lo, int hi) {
     if (term || trunc) {
       // keep the last observation, start the next episode
       if (v->final_obs) memcpy(v->final_obs + (size_t)i * s->obs_dim, o, sizeof(float) * (size_t)s->obs_dim);
-      af_env_reset(v->envs[i], af_vecenv_seed(v->seed, v->n, i, v->episode[i]++), o);
+      int rr = af_env_reset(v->envs[i], af_vecenv_seed(v->seed, v->n, i, v->episode[i]++), o);
+      if (rr) v->rc = rr;
     }
   }
 }

@@ -3,7 +3,9 @@
 // identical to stepping the same environments one by one, whatever K is. With N = 1 the
 // episodes are those of a single environment reset with af_seed_derive(af_seed_derive(seed,
 // 11), j), the training episodes of `armfarm train`.
-// Thread-safety: one thread calls a vecenv's functions; the workers are internal.
+// Codes are those of base/base.h. The runner's functions are called from one thread (its
+// workers are its own); v must not be NULL except for af_vecenv_free(NULL), a no-op. Arrays
+// are the caller's, sized as each function says.
 #ifndef AF_VECENV_H
 #define AF_VECENV_H
 
@@ -16,17 +18,21 @@ typedef struct af_vecenv af_vecenv;
 // `seed`: stream 11 of the seed, episode j * n + i
 uint64_t af_vecenv_seed(uint64_t seed, int n, int i, long episode);
 
-// n environments of one kind and config, stepped by `threads` threads (the caller's included;
-// capped at n); NULL with a message when n is outside [1, 4096], threads outside [1, 256], or
-// an environment cannot be made
+// n environments (1..4096) made as af_env_make(name, config_json), stepped by `threads`
+// threads (1..256, the caller's included, capped at n); owned by the caller
+// (af_vecenv_free), or NULL with a message in err (errsz bytes)
 af_vecenv *af_vecenv_make(const char *name, const char *config_json, int n, int threads, char *err, size_t errsz);
-void af_vecenv_free(af_vecenv *v);  // NULL is a no-op; joins the workers
+// stop and join the workers and free every environment
+void af_vecenv_free(af_vecenv *v);
 
+// the number of environments, their common spec (owned by v), environment i (owned by v;
+// NULL when out of range; do not step it while the runner steps)
 int af_vecenv_size(const af_vecenv *v);
 const af_env_spec *af_vecenv_spec(const af_vecenv *v);
 af_env *af_vecenv_env(af_vecenv *v, int i);
 
-// reset every environment to its first episode; obs (n, obs_dim)
+// reset every environment to its first episode; obs (n, obs_dim). AF_OK or the first
+// environment's error code (af_env_last_error of af_vecenv_env(v, i) tells why)
 int af_vecenv_reset(af_vecenv *v, uint64_t seed, float *obs);
 
 // episodes started so far per environment, episodes (n): for checkpoints
@@ -41,6 +47,8 @@ int af_vecenv_restore(af_vecenv *v, uint64_t seed, const long *episodes, float *
 // seed), obs then holds the new first observation and final_obs the last one of the ended
 // episode. actions (n, act_dim), obs and final_obs (n, obs_dim), the rest (n).
 // A non-finite action refuses the whole batch (AF_ERR_ARG) before any environment moves.
+// final_obs and infos may be NULL. Another error (e.g. AF_ERR_NUMERIC from a reset at an
+// episode's end) is returned after the batch; the environments that failed need a reset.
 int af_vecenv_step(af_vecenv *v, const float *actions, float *obs, float *final_obs, float *rewards,
                    uint8_t *terminated, uint8_t *truncated, af_info *infos);
 

@@ -12,8 +12,9 @@
 
 #include <GLFW/glfw3.h>
 #include <cjson/cJSON.h>
+#include <mujoco/mujoco.h>
 #include "agents/agent.h"
-#include "envs/env_impl.h"
+#include "base/rng.h"
 #include "envs/render.h"
 #include "experiments/cli.h"
 
@@ -129,14 +130,20 @@ static void act(policy *p, af_env *e, const float *obs, float *a) {
   else for (int i = 0; i < n; i++) a[i] = p->kind == 0 ? (float)af_rng_range(&p->rng, -1, 1) : 0.0f;
 }
 
+// the environment's data for MuJoCo's scene update, which takes it non-const for its scratch
+// stack only (see af_env_data)
+static mjData *scene_data(const af_env *e) { return (mjData *)af_env_data(e); }
+
 // the overlay: step, return, success, speed, and this episode's randomization draws
 static void overlay_text(char *buf, size_t n, af_env *e, int t, double ret, int success, double fps, int show_dr) {
   snprintf(buf, n, "step\t%d\nreturn\t%.2f\nsuccess\t%s\nframes/s\t%.0f", t, ret, success ? "yes" : "no", fps);
   if (!show_dr) return;
-  for (int i = 0; i < e->dr.n && strlen(buf) < n - 200; i++) {
-    const af_dr_param *p = &e->dr.p[i];
-    if (!af_dr_active(&e->dr, p)) continue;
-    snprintf(buf + strlen(buf), n - strlen(buf), "\n%s\t%.3g%s", p->e->name, p->draw[0], p->ntarget * p->dim > 1 ? " ..." : "");
+  const char *name;
+  int active, count;
+  double first;
+  for (int i = 0; (name = af_env_randomization_param(e, i, &active, &first, &count)) && strlen(buf) < n - 200; i++) {
+    if (!active) continue;
+    snprintf(buf + strlen(buf), n - strlen(buf), "\n%s\t%.3g%s", name, first, count > 1 ? " ..." : "");
   }
 }
 
@@ -265,15 +272,15 @@ static int open_viewer(viewer *v, af_env *e, int fast) {
   mjr_defaultContext(&v->con);
   mjv_defaultOption(&v->opt);
   mjv_defaultCamera(&st.cam);
-  mjv_makeScene(e->m, &v->scn, 4000);
-  mjr_makeContext(e->m, &v->con, mjFONTSCALE_150);
-  st.m = e->m;
+  mjv_makeScene(af_env_model(e), &v->scn, 4000);
+  mjr_makeContext(af_env_model(e), &v->con, mjFONTSCALE_150);
+  st.m = af_env_model(e);
   st.scn = &v->scn;
   st.speed = 1;
-  st.cam.type = e->m->ncam > 0 ? mjCAMERA_FIXED : mjCAMERA_FREE;
+  st.cam.type = af_env_model(e)->ncam > 0 ? mjCAMERA_FIXED : mjCAMERA_FREE;
   st.cam.fixedcamid = 0;
-  for (int k = 0; k < 3; k++) st.cam.lookat[k] = e->m->stat.center[k];
-  st.cam.distance = 1.5 * e->m->stat.extent;
+  for (int k = 0; k < 3; k++) st.cam.lookat[k] = af_env_model(e)->stat.center[k];
+  st.cam.distance = 1.5 * af_env_model(e)->stat.extent;
   glfwSetKeyCallback(v->win, on_key);
   glfwSetMouseButtonCallback(v->win, on_button);
   glfwSetCursorPosCallback(v->win, on_move);
@@ -309,15 +316,15 @@ static void episode_reset(af_env *e, episode *ep, uint64_t seed) {
 static void handle_keys(af_env *e, episode *ep) {
   view_state *st = vs;
   if (st->reset || st->redraw || st->toggle_dr) {
-    if (st->toggle_dr) e->dr.enabled = !e->dr.enabled;
+    if (st->toggle_dr) af_env_set_randomize(e, !af_env_randomize_enabled(e));
     uint64_t seed = st->reset || st->redraw ? ep->seed + 1 : ep->seed;
     st->reset = st->redraw = st->toggle_dr = 0;
     episode_reset(e, ep, seed);
   }
   if (st->cycle_cam) {
     st->cycle_cam = 0;
-    if (st->cam.type == mjCAMERA_FREE && e->m->ncam > 0) { st->cam.type = mjCAMERA_FIXED; st->cam.fixedcamid = 0; }
-    else if (st->cam.type == mjCAMERA_FIXED && st->cam.fixedcamid + 1 < e->m->ncam) st->cam.fixedcamid++;
+    if (st->cam.type == mjCAMERA_FREE && af_env_model(e)->ncam > 0) { st->cam.type = mjCAMERA_FIXED; st->cam.fixedcamid = 0; }
+    else if (st->cam.type == mjCAMERA_FIXED && st->cam.fixedcamid + 1 < af_env_model(e)->ncam) st->cam.fixedcamid++;
     else st->cam.type = mjCAMERA_FREE;
   }
 }
@@ -341,7 +348,7 @@ static mjrRect draw(viewer *v, af_env *e, const episode *ep, double fps) {
   int w, h;
   glfwGetFramebufferSize(v->win, &w, &h);
   mjrRect vp = {0, 0, w, h};
-  mjv_updateScene(e->m, e->d, &v->opt, NULL, &vs->cam, mjCAT_ALL, &v->scn);
+  mjv_updateScene(af_env_model(e), scene_data(e), &v->opt, NULL, &vs->cam, mjCAT_ALL, &v->scn);
   mjr_render(vp, &v->scn, &v->con);
   char text[4096], left[4096] = "", right[4096] = "";
   if (vs->help) snprintf(text, sizeof text, "%s", help_text);
@@ -535,7 +542,7 @@ static int record_episodes(af_env *e, policy *p, af_render *rd, int cam, const r
     double ret = 0;
     for (;;) {
       overlay_text(text, sizeof text, e, t, ret, success, s->control_hz, 0);
-      af_render_frame(rd, e->m, e->d, cam, o->overlay ? text : NULL, img);
+      af_render_frame(rd, af_env_model(e), scene_data(e), cam, o->overlay ? text : NULL, img);
       ok = write_frame(k, img);
       if (!ok || te || tr) break;
       act(p, e, obs, a);
@@ -557,12 +564,12 @@ static int record(const record_opts *o) {
   policy p;
   if (setup(&o->w, &e, &p, err, sizeof err)) { fprintf(stderr, "armfarm record: %s\n", err); return AF_EXIT_USAGE; }
   const af_env_spec *s = af_env_get_spec(e);
-  int cam = o->camera ? mj_name2id(e->m, mjOBJ_CAMERA, o->camera) : (e->m->ncam > 0 ? 0 : -1);
+  int cam = o->camera ? mj_name2id(af_env_model(e), mjOBJ_CAMERA, o->camera) : (af_env_model(e)->ncam > 0 ? 0 : -1);
   af_render *rd = NULL;
   frame_sink k = {0};
   int rc = AF_EXIT_FAIL;
   if (o->camera && cam < 0) { fprintf(stderr, "armfarm record: no camera named '%s'\n", o->camera); rc = AF_EXIT_USAGE; }
-  else if (!(rd = af_render_make(e->m, (int)o->width, (int)o->height, 4, 1, err, sizeof err))) fprintf(stderr, "armfarm record: %s\n", err);
+  else if (!(rd = af_render_make(af_env_model(e), (int)o->width, (int)o->height, 4, 1, err, sizeof err))) fprintf(stderr, "armfarm record: %s\n", err);
   else if (open_sink(&k, o, s->control_hz) == AF_EXIT_OK) {
     unsigned char *img = malloc((size_t)o->width * o->height * 3);
     int ok = close_sink(&k, record_episodes(e, &p, rd, cam, o, &k, img));

@@ -4,6 +4,9 @@
 #include <criterion/criterion.h>
 #include <math.h>
 #include <string.h>
+#include <stdio.h>   // fopen: a crafted model
+#include <stdlib.h>  // setenv, mkdtemp
+#include <unistd.h>  // rmdir
 
 #include "envs/env_impl.h"
 #include "base/rng.h"
@@ -308,4 +311,114 @@ Test(env, success_examples_are_reproducible_and_end_the_episode) {
     free(a2);
     af_env_free(e);
   }
+}
+
+// ---- MuJoCo errors outside a step come back as codes, and the process lives ----
+static void raising_reset(af_env *e, af_rng *rng) {
+  (void)e; (void)rng;
+  mju_error("test: the reset hook raised");
+}
+
+static void raising_solve(af_env *e, af_rng *rng, float *hold) {
+  (void)e; (void)rng; (void)hold;
+  mju_error_i("test: the solver raised %d", 7);
+}
+
+static int raising_difficulty(af_env *e, double level) {
+  (void)e; (void)level;
+  mju_error("test: the difficulty hook raised");
+  return AF_OK;
+}
+
+Test(env, mujoco_error_in_reset_is_a_code) {
+  af_env *e = make("puck_push", NULL);
+  const af_env_def *orig = e->def;
+  af_env_def def = *orig;
+  def.reset = raising_reset;
+  e->def = &def;
+  float obs[MAXD], a[16] = {0}, r;
+  int te, tr;
+  cr_assert_eq(af_env_reset(e, 3, obs), AF_ERR_NUMERIC);
+  cr_assert(strstr(af_env_last_error(e), "mujoco error: test: the reset hook raised"), "%s", af_env_last_error(e));
+  cr_assert(strstr(af_env_last_error(e), "reset (seed 3)"), "%s", af_env_last_error(e));
+  // the episode did not start
+  cr_assert_eq(af_env_step(e, a, obs, &r, &te, &tr, NULL), AF_ERR_STATE);
+  // a later reset without the fault starts afresh, and matches a fresh environment's
+  e->def = orig;
+  cr_assert_eq(af_env_reset(e, 3, obs), AF_OK);
+  af_env *f = make("puck_push", NULL);
+  float obs2[MAXD];
+  cr_assert_eq(af_env_reset(f, 3, obs2), AF_OK);
+  for (int i = 0; i < af_env_get_spec(e)->obs_dim; i++) cr_assert_eq(obs[i], obs2[i], "obs[%d]", i);
+  cr_assert_eq(af_env_step(e, a, obs, &r, &te, &tr, NULL), AF_OK);
+  af_env_free(f);
+  af_env_free(e);
+}
+
+Test(env, mujoco_error_in_success_examples_and_difficulty_is_a_code) {
+  af_env *e = make("puck_push", NULL);
+  const af_env_def *orig = e->def;
+  af_env_def def = *orig;
+  def.solve = raising_solve;
+  def.set_difficulty = raising_difficulty;
+  e->def = &def;
+  float obs[MAXD];
+  cr_assert_eq(af_env_success_examples(e, 1, 2, obs), AF_ERR_NUMERIC);
+  cr_assert(strstr(af_env_last_error(e), "the solver raised 7"), "%s", af_env_last_error(e));
+  cr_assert_eq(af_env_set_difficulty(e, 0.5), AF_ERR_NUMERIC);
+  cr_assert(strstr(af_env_last_error(e), "the difficulty hook raised"), "%s", af_env_last_error(e));
+  e->def = orig;
+  cr_assert_eq(af_env_reset(e, 1, obs), AF_OK);
+  af_env_free(e);
+}
+
+// a model whose scratch stack is far too small: MuJoCo raises while making or resetting it
+Test(env, mujoco_error_from_a_model_is_a_code) {
+  char dir[] = "/tmp/af_test_assets_XXXXXX";
+  cr_assert(mkdtemp(dir));
+  char *xml = af_read_file(AF_TEST_ASSETS "/pendulum.xml");
+  cr_assert(xml);
+  char *at = strstr(xml, "<worldbody>");
+  cr_assert(at);
+  char path[256];
+  snprintf(path, sizeof path, "%s/pendulum.xml", dir);
+  FILE *f = fopen(path, "w");
+  fprintf(f, "%.*s<size nstack=\"1\"/>\n%s", (int)(at - xml), xml, at);
+  fclose(f);
+  free(xml);
+  setenv("ARMFARM_ASSETS", dir, 1);
+  char err[512] = "";
+  af_env *e = af_env_make("pendulum", NULL, err, sizeof err);
+  unsetenv("ARMFARM_ASSETS");
+  int rc = AF_OK;
+  float obs[MAXD];
+  if (e) rc = af_env_reset(e, 1, obs);
+  remove(path);
+  rmdir(dir);
+  if (e) {
+    cr_assert_eq(rc, AF_ERR_NUMERIC, "reset of a model without stack: %d", rc);
+    cr_assert(strstr(af_env_last_error(e), "mujoco error"), "%s", af_env_last_error(e));
+    af_env_free(e);
+  } else {
+    cr_assert(strstr(err, "pendulum"), "%s", err);
+  }
+}
+
+// outside armfarm calls, MuJoCo's errors go to the handler that was there before ours
+static int prev_calls;
+static void test_prev_handler(const char *msg) { (void)msg; prev_calls++; }
+
+Test(env, mujoco_error_outside_armfarm_goes_to_the_previous_handler) {
+  // a fresh process: ours are not installed yet, so a handler set now is the one before ours
+  mju_user_error = test_prev_handler;
+  af_env *e = make("pendulum", NULL);
+  cr_assert(mju_user_error != test_prev_handler);
+  mju_error("test: raised outside armfarm");
+  cr_assert_eq(prev_calls, 1);
+  // and a second make does not install again
+  af_env *f = make("pendulum", NULL);
+  mju_error("test: again");
+  cr_assert_eq(prev_calls, 2);
+  af_env_free(f);
+  af_env_free(e);
 }

@@ -1,0 +1,20 @@
+// armfarm: the one public header over the base layer, the environments, the agents and the
+// statistics, like mujoco.h. A program outside the tree includes this (compiled with
+// `pkg-config --cflags --libs armfarm`); the module headers keep their "envs/env.h" paths.
+// Environment internals (envs/env_impl.h, randomize.h, arm.h, terrain.h) are not part of it.
+#ifndef ARMFARM_H
+#define ARMFARM_H
+
+#include "base/base.h"      // return codes, time, files, strict numbers
+#include "base/config.h"    // config tables (name, type, default, range, help)
+#include "base/rng.h"       // explicit random state
+#include "envs/env.h"       // environments by name: make, reset, step, success, metrics
+#include "envs/vecenv.h"    // N environments on K threads into batched arrays
+#include "envs/render.h"    // offscreen rendering and PNG files
+#include "agents/agent.h"   // the agent interface
+#include "agents/nn/nn.h"   // the network core on oneDNN
+#include "agents/replay.h"  // the replay buffer
+#include "agents/sac.h"     // Soft Actor-Critic
+#include "analysis/stats.h" // statistics across seeds
+
+#endif
