@@ -528,7 +528,10 @@ static int open_run_folder(const char *out, const char *resolved, int resume, tr
 static int evaluate(af_env *env, af_agent *ag, const train_cfg *tc, trainer *t, double r4[4], char *err, size_t errsz) {
   double s = 0, s2 = 0, sc = 0, sl = 0;
   for (int k = 0; k < tc->eval_episodes; k++) {
-    af_env_reset(env, af_seed_derive(af_seed_derive((uint64_t)tc->seed, 12), (uint64_t)k), t->eval_obs);
+    if (af_env_reset(env, af_seed_derive(af_seed_derive((uint64_t)tc->seed, 12), (uint64_t)k), t->eval_obs)) {
+      snprintf(err, errsz, "evaluation: %s", af_env_last_error(env));
+      return -1;
+    }
     af_info info;
     float r;
     int te = 0, tr = 0;
