@@ -111,3 +111,14 @@ long af_cli_long(const char *opt, const char *s, long lo, long hi) {
   }
   return x;
 }
+
+char *af_self_exe(void) {
+  for (size_t cap = 256; cap <= ((size_t)1 << 20); cap *= 2) {
+    char *b = malloc(cap);
+    ssize_t n = b ? readlink("/proc/self/exe", b, cap) : -1;
+    if (n > 0 && (size_t)n < cap) { b[n] = 0; return b; }
+    free(b);
+    if (n <= 0) return NULL;
+  }
+  return NULL;
+}

@@ -48,6 +48,9 @@ __attribute__((format(printf, 1, 2)))
 #endif
 char *af_strfmt(const char *fmt, ...);
 
+// this program's own path (Linux: /proc/self/exe), owned by the caller (free), or NULL
+char *af_self_exe(void);
+
 // strict numbers: the whole string must be the number (no trailing text, no empty string),
 // within [lo, hi]; 0 with *out set, or -1 (out untouched) when malformed, out of range or s
 // is NULL

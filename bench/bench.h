@@ -7,5 +7,6 @@
 int af_cmd_bench(int argc, char **argv);
 int af_cmd_bench_sac(int argc, char **argv);
 int af_cmd_bench_train(int argc, char **argv);
+int af_cmd_bench_rltools(int argc, char **argv);
 
 #endif

@@ -347,18 +347,6 @@ static int make_folders(const char *path) {
   return mkdir(path, 0755) && errno != EEXIST ? -1 : 0;
 }
 
-// this program's path, for the training processes (owned), or NULL
-static char *self_exe(void) {
-  for (size_t cap = 256; cap <= ((size_t)1 << 20); cap *= 2) {
-    char *b = malloc(cap);
-    ssize_t n = b ? readlink("/proc/self/exe", b, cap) : -1;
-    if (n > 0 && (size_t)n < cap) { b[n] = 0; return b; }
-    free(b);
-    if (n <= 0) return NULL;
-  }
-  return NULL;
-}
-
 // ---- the command ----
 
 static void usage(FILE *f) {
@@ -662,7 +650,7 @@ static void show_progress(runner *s) {
 // every run not finished before, N at a time; 0 all finished, 1 some failed
 static int run_all(experiment *x, int resume) {
   runner s = {.x = x, .tty = isatty(2)};
-  if (!(s.self = self_exe())) { fprintf(stderr, "armfarm run: cannot find the armfarm program\n"); return AF_EXIT_FAIL; }
+  if (!(s.self = af_self_exe())) { fprintf(stderr, "armfarm run: cannot find the armfarm program\n"); return AF_EXIT_FAIL; }
   count_done(&s, resume);
   s.t0 = af_now();
   if (!s.tty) fprintf(stderr, "armfarm run: %s: %d runs (%d finished before) -> %s, %ld at a time\n", x->name, x->nruns, s.skipped, x->out, x->jobs);
