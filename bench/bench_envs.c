@@ -213,21 +213,25 @@ static int bench_render(int argc, char **argv) {
     char err[512];
     af_env *e = af_env_make(af_env_name(i), "{\"obs\": \"state+pixels\", \"randomize\": false}", err, sizeof err);
     if (!e) { fprintf(stderr, "armfarm bench render: %s\n", err); rc = AF_EXIT_FAIL; break; }
+    // buffers from the spec; every call checked
+    const af_env_spec *sp = af_env_get_spec(e);
     static unsigned char img[64 * 64 * 3];
-    float obs[512], a[16] = {0}, r;
-    int te = 0, tr = 0;
-    af_env_reset(e, 1, obs);
-    for (int k = 0; k < 5; k++) af_env_pixels(e, img);
+    float *obs = calloc((size_t)sp->obs_dim + 1, sizeof *obs), *a = calloc((size_t)sp->act_dim, sizeof *a), r;
+    int te = 0, tr = 0, bad = !obs || !a || af_env_reset(e, 1, obs);
+    for (int k = 0; k < 5 && !bad; k++) bad = af_env_pixels(e, img) != AF_OK;
     double t = 0;
     int frames = 0;
-    for (; frames < 400; frames++) {
-      if (af_env_scripted_action(e, a) != AF_OK) memset(a, 0, sizeof a);
-      if (te || tr) { af_env_reset(e, (uint64_t)frames, obs); te = tr = 0; }
-      af_env_step(e, a, obs, &r, &te, &tr, NULL);
+    for (; frames < 400 && !bad; frames++) {
+      if (af_env_scripted_action(e, a) != AF_OK) memset(a, 0, sizeof(float) * (size_t)sp->act_dim);
+      if (te || tr) { bad = af_env_reset(e, (uint64_t)frames, obs) != AF_OK; te = tr = 0; }
+      bad = bad || af_env_step(e, a, obs, &r, &te, &tr, NULL) != AF_OK;
       double t0 = af_now();
-      af_env_pixels(e, img);
+      bad = bad || af_env_pixels(e, img) != AF_OK;
       t += af_now() - t0;
     }
+    free(obs);
+    free(a);
+    if (bad) { fprintf(stderr, "armfarm bench render: %s: %s\n", af_env_name(i), af_env_last_error(e)); af_env_free(e); rc = AF_EXIT_FAIL; break; }
     double fps = frames / t;
     if (!json) printf("%-12s %10.0f\n", af_env_name(i), fps);
     cJSON *o = cJSON_CreateObject();

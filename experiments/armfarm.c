@@ -20,7 +20,7 @@ static void usage(FILE *f) {
     "  rollout --env NAME     run episodes with a fixed policy and print return, success and speed\n"
     "          [--policy random|zero|scripted] [--episodes N] [--seed S]\n"
     "          [--config FILE] [--set key=value]... [--json]\n"
-    "  train --env NAME --agent sac --steps N --seed S --out DIR [--config FILE] [--set key=value]...\n"
+    "  train --env NAME --agent NAME --steps N --seed S --out DIR [--config FILE] [--set key=value]...\n"
     "                         one training run: progress.csv, eval.csv, checkpoints (train --help)\n"
     "  run FILE [--jobs N] [--out DIR] [--dry-run] [--resume]\n"
     "                         an experiment: every variant and seed as its own training process\n"
