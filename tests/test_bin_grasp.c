@@ -115,7 +115,7 @@ Test(bin_grasp, clutter_differs_per_seed_and_settles_inside_the_bin) {
 static void compiler_inertia(int type, const mjtNum *size, double mass, double I[3], double *rbound) {
   const char *tname = type == mjGEOM_BOX ? "box" : type == mjGEOM_CYLINDER ? "cylinder" : type == mjGEOM_CAPSULE ? "capsule"
                       : type == mjGEOM_SPHERE ? "sphere" : "ellipsoid";
-  char path[] = "/tmp/af_test_inertia_XXXXXX", err[512];
+  char path[] = "af_test_inertia_XXXXXX", err[512];
   int fd = mkstemp(path);
   cr_assert_geq(fd, 0);
   FILE *f = fdopen(fd, "w");
