@@ -18,7 +18,8 @@ void af_render_free(af_render *r);
 // lines separated by '\n', with labels and values separated by '\t'
 void af_render_frame(af_render *r, const mjModel *m, mjData *d, int camera, const char *overlay, unsigned char *rgb);
 
-// a PNG file of an rgb (height, width, 3) image: stored deflate, no dependency; 0 or -1
+// a PNG file of an rgb (height, width, 3) image: 8-bit RGB, rows filtered and deflated
+// through zlib, written atomically (a temporary file, then a rename); 0 or -1
 int af_write_png(const char *path, const unsigned char *rgb, int width, int height);
 
 #endif
