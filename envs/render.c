@@ -20,7 +20,42 @@ struct af_render {
   mjvCamera cam;
   int width, height;
   unsigned char *rows;  // (height, width, 3) as read, bottom row first
+  af_hfield_sync hf;    // height fields as the GPU has them
 };
+
+int af_hfield_sync_init(af_hfield_sync *s, const mjModel *m) {
+  s->n = m->nhfielddata;
+  s->data = s->n ? malloc(sizeof(float) * (size_t)s->n) : NULL;
+  if (s->n && !s->data) { s->n = 0; return -1; }
+  if (s->n) memcpy(s->data, m->hfield_data, sizeof(float) * (size_t)s->n);
+  return 0;
+}
+
+int af_hfield_sync_upload(af_hfield_sync *s, const mjModel *m, const mjrContext *con) {
+  // a model of another size: start over, every field is new
+  if (s->n != m->nhfielddata) {
+    af_hfield_sync_free(s);
+    if (af_hfield_sync_init(s, m)) return 0;
+    for (int h = 0; h < m->nhfield; h++) mjr_uploadHField(m, con, h);
+    return m->nhfield;
+  }
+  // a field whose data differ from the uploaded copy goes up again (a few 10 kB compared)
+  int up = 0;
+  for (int h = 0; h < m->nhfield; h++) {
+    size_t adr = (size_t)m->hfield_adr[h], n = (size_t)m->hfield_nrow[h] * m->hfield_ncol[h];
+    if (memcmp(s->data + adr, m->hfield_data + adr, sizeof(float) * n) == 0) continue;
+    memcpy(s->data + adr, m->hfield_data + adr, sizeof(float) * n);
+    mjr_uploadHField(m, con, h);
+    up++;
+  }
+  return up;
+}
+
+void af_hfield_sync_free(af_hfield_sync *s) {
+  free(s->data);
+  s->data = NULL;
+  s->n = 0;
+}
 
 // GLFW's errors, kept for the message instead of printed
 static char glfw_error[256];
@@ -72,6 +107,7 @@ af_render *af_render_make(const mjModel *m, int width, int height, int samples, 
   r->width = width;
   r->height = height;
   r->rows = malloc((size_t)width * height * 3);
+  if (!r->rows || af_hfield_sync_init(&r->hf, m)) { snprintf(err, errsz, "out of memory"); af_render_free(r); return NULL; }
   // a free camera looking at the model's centre, for models without cameras
   r->cam.type = mjCAMERA_FREE;
   for (int k = 0; k < 3; k++) r->cam.lookat[k] = m->stat.center[k];
@@ -87,6 +123,7 @@ void af_render_free(af_render *r) {
     mjv_freeScene(&r->scn);
     glfwDestroyWindow(r->window);
   }
+  af_hfield_sync_free(&r->hf);
   free(r->rows);
   free(r);
 }
@@ -99,6 +136,8 @@ void af_render_frame(af_render *r, const mjModel *m, mjData *d, int camera, cons
   } else {
     r->cam.type = mjCAMERA_FREE;
   }
+  // ground a reset rewrote goes to the GPU before it is drawn
+  af_hfield_sync_upload(&r->hf, m, &r->con);
   mjrRect vp = {0, 0, r->width, r->height};
   mjv_updateScene(m, d, &r->opt, NULL, &r->cam, mjCAT_ALL, &r->scn);
   mjr_render(vp, &r->scn, &r->con);

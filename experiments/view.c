@@ -229,6 +229,10 @@ int af_cmd_view(int argc, char **argv) {
   mjv_defaultCamera(&st.cam);
   mjv_makeScene(e->m, &scn, 4000);
   mjr_makeContext(e->m, &con, mjFONTSCALE_150);
+  // height fields follow the model: a reset may rewrite the ground after this upload (when
+  // out of memory here, the first upload finds no copy and sends every height field)
+  af_hfield_sync hf;
+  af_hfield_sync_init(&hf, e->m);
   st.m = e->m;
   st.scn = &scn;
   st.speed = 1;
@@ -279,6 +283,7 @@ int af_cmd_view(int argc, char **argv) {
     int w, h;
     glfwGetFramebufferSize(win, &w, &h);
     mjrRect vp = {0, 0, w, h};
+    af_hfield_sync_upload(&hf, e->m, &con);
     mjv_updateScene(e->m, e->d, &opt, NULL, &st.cam, mjCAT_ALL, &scn);
     mjr_render(vp, &scn, &con);
     double now = af_now();
@@ -310,6 +315,7 @@ int af_cmd_view(int argc, char **argv) {
     glfwPollEvents();
     rc = AF_EXIT_OK;
   }
+  af_hfield_sync_free(&hf);
   mjr_freeContext(&con);
   mjv_freeScene(&scn);
   glfwDestroyWindow(win);

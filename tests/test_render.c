@@ -129,6 +129,61 @@ Test(render, png_files_round_trip_their_header) {
   cr_assert_eq(h[23], 3);  // height
 }
 
+// where e's camera sees geom g: the pixels that change when g is painted pure red
+static int seen_mask(af_env *e, int g, const unsigned char *img, unsigned char *mask, int npix) {
+  static unsigned char red[160 * 120 * 3];
+  mjModel *m = e->m;
+  float rgba[4];
+  memcpy(rgba, m->geom_rgba + 4 * g, sizeof rgba);
+  int mat = m->geom_matid[g];
+  m->geom_matid[g] = -1;
+  m->geom_rgba[4 * g] = 1; m->geom_rgba[4 * g + 1] = 0; m->geom_rgba[4 * g + 2] = 0; m->geom_rgba[4 * g + 3] = 1;
+  cr_assert_eq(af_env_pixels(e, red), AF_OK);
+  m->geom_matid[g] = mat;
+  memcpy(m->geom_rgba + 4 * g, rgba, sizeof rgba);
+  int n = 0;
+  for (int k = 0; k < npix; k++) {
+    mask[k] = memcmp(img + 3 * k, red + 3 * k, 3) != 0;
+    n += mask[k];
+  }
+  return n;
+}
+
+Test(render, rough_ground_seen_is_the_ground_simulated) {
+  // the robot's tracking camera over rough ground at the highest bumps, nothing else drawn
+  enum { W = 160, H = 120, NP = W * H };
+  const char *cfg = "{\"terrain\": \"rough\", \"obs\": \"pixels\", \"image_width\": 160, \"image_height\": 120, "
+                    "\"randomize\": {\"physics\": false, \"visual\": false, \"sensor\": false, \"actuation\": false, "
+                    "\"difficulty\": [1, 1]}}";
+  af_env *a = make("quadruped", cfg), *b = make("quadruped", cfg);
+  int g = mj_name2id(a->m, mjOBJ_GEOM, "rough");
+  cr_assert_geq(g, 0);
+  static unsigned char ia[NP * 3], ib[NP * 3], ma[NP], mb[NP];
+  float none[1];
+  // seeds 1 and 2 lay different bumps into the height field
+  af_env_reset(a, 1, none);
+  af_env_reset(b, 2, none);
+  int hadr = a->m->hfield_adr[a->m->geom_dataid[g]], hn = a->m->hfield_nrow[0] * a->m->hfield_ncol[0];
+  cr_assert(memcmp(a->m->hfield_data + hadr, b->m->hfield_data + hadr, sizeof(float) * hn) != 0, "the seeds give the same ground");
+  cr_assert_eq(af_env_pixels(a, ia), AF_OK);
+  cr_assert_eq(af_env_pixels(b, ib), AF_OK);
+  // where both cameras see the height field, the images must differ as the ground does
+  int na = seen_mask(a, g, ia, ma, NP), nb = seen_mask(b, g, ib, mb, NP), both = 0, differ = 0;
+  for (int k = 0; k < NP; k++) {
+    if (!ma[k] || !mb[k]) continue;
+    both++;
+    differ += memcmp(ia + 3 * k, ib + 3 * k, 3) != 0;
+  }
+  cr_assert_gt(both, NP / 4, "the height field fills %d and %d of %d pixels, %d in both", na, nb, NP, both);
+  cr_assert_gt(differ, both / 8, "different ground, but only %d of the %d ground pixels differ: the renderer shows old ground", differ, both);
+  // a second reset of the same renderer follows too: a at seed 2 looks exactly like b at seed 2
+  af_env_reset(a, 2, none);
+  cr_assert_eq(af_env_pixels(a, ia), AF_OK);
+  cr_assert(memcmp(ia, ib, sizeof ia) == 0, "after a second reset the image is not the one of its ground");
+  af_env_free(a);
+  af_env_free(b);
+}
+
 // a PNG read back by an independent decoder (tests/png_decode.py: Python's zlib and struct)
 // that checks every chunk's CRC and the zlib stream; 0 and the pixels, or -1. `idat` (or NULL)
 // receives the size of the compressed data.
