@@ -1,6 +1,7 @@
 // Config tables: defaults, JSON parsing with range checks, printing and suggestions.
 #include "base/config.h"
 
+#include <limits.h>  // INT_MIN, INT_MAX
 #include <math.h>    // isfinite, floor
 #include <stdlib.h>  // strtod
 #include <string.h>  // strcmp, strlen, strchr
@@ -84,6 +85,10 @@ int af_param_set(void *cfg, const af_param *p, const cJSON *v, const char *ctx, 
     }
     case AF_P_INT:
     case AF_P_DOUBLE: {
+      if (cJSON_IsString(v)) {
+        snprintf(err, errsz, "%s%s%s: expected a number, got \"%.40s\"", ctx, sep, p->name, v->valuestring);
+        return -1;
+      }
       if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble)) {
         snprintf(err, errsz, "%s%s%s: expected a number", ctx, sep, p->name);
         return -1;
@@ -93,8 +98,11 @@ int af_param_set(void *cfg, const af_param *p, const cJSON *v, const char *ctx, 
         snprintf(err, errsz, "%s%s%s: expected a whole number, got %g", ctx, sep, p->name, x);
         return -1;
       }
-      if (x < p->lo || x > p->hi) {
-        snprintf(err, errsz, "%s%s%s: %g is out of range [%g, %g]", ctx, sep, p->name, x, p->lo, p->hi);
+      // an int field holds what an int holds, whatever range the table gives
+      double lo = p->lo, hi = p->hi;
+      if (p->type == AF_P_INT) { lo = fmax(lo, INT_MIN); hi = fmin(hi, INT_MAX); }
+      if (x < lo || x > hi) {
+        snprintf(err, errsz, "%s%s%s: %g is out of range [%g, %g]", ctx, sep, p->name, x, lo, hi);
         return -1;
       }
       if (p->type == AF_P_INT) *int_field(cfg, p) = (int)x;
@@ -190,8 +198,9 @@ int af_json_set_path(cJSON *obj, const char *path, const char *value, char *err,
     cur = next;
     s = dot + 1;
   }
-  // the value: JSON when it parses as JSON, a plain string otherwise
-  cJSON *v = cJSON_Parse(value);
+  // the value: JSON when the whole of it parses as JSON, a plain string otherwise (plain
+  // cJSON_Parse reads "7oops" as 7 and drops the rest; a string is refused where a number goes)
+  cJSON *v = cJSON_ParseWithOpts(value, NULL, 1);
   if (!v) v = cJSON_CreateString(value);
   if (cJSON_GetObjectItemCaseSensitive(cur, key)) cJSON_ReplaceItemInObjectCaseSensitive(cur, key, v);
   else cJSON_AddItemToObject(cur, key, v);

@@ -1,6 +1,7 @@
 // Bin grasping: the shared arm picks one object out of a bin of clutter. Each reset draws the
-// clutter afresh (shape, size, mass, friction, colour and drop pose of every object), drops
-// it into the bin and lets it settle. Sparse reward 1 (and the episode ends) when an object
+// clutter afresh (shape, size, mass, friction and colour of every object from the
+// randomization table, its drop pose from the initial-state stream), drops it into the bin
+// and lets it settle. Sparse reward 1 (and the episode ends) when an object
 // is held between both fingers and lifted at least lift_height above where it rested.
 //
 // MuJoCo 2.2.2 cannot add geoms at run time, so assets/bin_grasp.xml declares 8 object slots,
@@ -10,9 +11,9 @@
 // one episode into the next.
 #include "envs/env_impl.h"
 
-#include <math.h>    // sqrt, fabs, atan2, ceil
+#include <math.h>    // sqrt, fabs, atan2, ceil, floor, fmax
 #include <stdlib.h>  // calloc, free
-#include <string.h>  // memcpy
+#include <string.h>  // memcpy, strcmp
 
 #include "envs/arm.h"
 
@@ -23,15 +24,8 @@
 static const int shape_type[BIN_NSHAPE] = {mjGEOM_BOX, mjGEOM_CYLINDER, mjGEOM_CAPSULE, mjGEOM_SPHERE, mjGEOM_ELLIPSOID};
 static const char *shape_suffix[BIN_NSHAPE] = {"box", "cyl", "cap", "sph", "ell"};
 
-// object size ranges (m): half-widths stay within what the 8 cm gripper can close around
-#define SIZE_LO 0.015
-#define SIZE_HI 0.028
-#define LEN_LO 0.012     // cylinder half-height and capsule half-length
-#define LEN_HI 0.032
-#define FRICTION_LO 0.6  // object sliding friction
-#define FRICTION_HI 1.2
-#define RGB_LO 0.1       // object colours, per channel
-#define RGB_HI 0.95
+// object sizes (m) are clamped to this much at least, whatever range a config gives
+#define SIZE_MIN 0.002
 
 // the bin (assets/bin_grasp.xml): inside, floor top and wall top
 #define BIN_X0 0.36
@@ -67,13 +61,21 @@ static const af_param bin_params[] = {
   {"settle_time", AF_P_DOUBLE, offsetof(bin_cfg, settle_time), 1.0, 0.1, 3, NULL, "simulated seconds the dropped clutter settles before the episode"},
 };
 
-// ---- randomization table (object shapes, sizes, friction, colours and poses are drawn in
-// reset from the initial-state stream: friction follows the physics switch, colour the visual) ----
+// ---- randomization table. Object shape, size, friction and colour are drawn here per slot
+// (value-per-body fields) and applied by reset, which rebuilds the slot's geom; shape and size
+// are task parameters (always drawn, like the drop poses), friction follows the physics
+// switch and colour the visual one. Training half-widths stay within what the 8 cm gripper
+// closes around; the held-out ranges go beyond them. ----
 #define OBJ_BODIES "obj0,obj1,obj2,obj3,obj4,obj5,obj6,obj7"
 #define ARM_JOINTS "arm_pan,arm_shoulder,arm_elbow,arm_wrist,arm_roll"
 #define BIN_GEOMS "table,bin_wall_near,bin_wall_far,bin_wall_left,bin_wall_right"
 static const af_dr_entry bin_dr[] = {
   // name            group            field               targets      mode            dist              nom  train          eval
+  {"object_shape",   AF_DR_TASK,      AF_F_BODY_VALUE,    OBJ_BODIES,  AF_DR_ABSOLUTE, AF_DR_UNIFORM,    0, 0, 5,         0, 5, "object shape, the draw's whole part: 0 box, 1 cylinder, 2 capsule, 3 sphere, 4 ellipsoid (all five in training)"},
+  {"object_size",    AF_DR_TASK,      AF_F_BODY_VEC3,     OBJ_BODIES,  AF_DR_ABSOLUTE, AF_DR_UNIFORM,    0.02, 0.015, 0.028, 0.012, 0.034, "object half-widths (m): box and ellipsoid x y z, radius of cylinder, capsule and sphere x"},
+  {"object_length",  AF_DR_TASK,      AF_F_BODY_VALUE,    OBJ_BODIES,  AF_DR_ABSOLUTE, AF_DR_UNIFORM,    0.02, 0.012, 0.032, 0.008, 0.04, "cylinder half-height and capsule half-length (m)"},
+  {"object_friction", AF_DR_PHYSICS,  AF_F_BODY_VALUE,    OBJ_BODIES,  AF_DR_ABSOLUTE, AF_DR_UNIFORM,    0.9, 0.6, 1.2,   0.4, 1.5, "object sliding friction (nominal: the asset's 0.9)"},
+  {"object_rgb",     AF_DR_VISUAL,    AF_F_BODY_VEC3,     OBJ_BODIES,  AF_DR_ABSOLUTE, AF_DR_UNIFORM,    0.5, 0.1, 0.95,  0.02, 1, "object colour per channel (off: each object keeps the asset's colour)"},
   {"object_mass",    AF_DR_PHYSICS,   AF_F_BODY_MASS,     OBJ_BODIES,  AF_DR_SCALE,    AF_DR_LOGUNIFORM, 1, 0.5, 2,       0.35, 3, "object mass (nominal 0.1 kg; inertia follows shape and size)"},
   {"bin_friction",   AF_DR_PHYSICS,   AF_F_GEOM_FRICTION, BIN_GEOMS,   AF_DR_SCALE,    AF_DR_UNIFORM,    1, 0.7, 1.3,     0.5, 1.6, "bin (walls and table) sliding friction"},
   {"arm_damping",    AF_DR_ACTUATION, AF_F_DOF_DAMPING,   ARM_JOINTS,  AF_DR_SCALE,    AF_DR_UNIFORM,    1, 0.8, 1.2,     0.6, 1.5, "arm joint damping"},
@@ -181,10 +183,10 @@ static void bin_free(af_env *e) {
 
 // ---- shapes ----
 
-// the geom size a shape takes from three draws in [0, 1)
-static void shape_size(int k, const double u[3], mjtNum size[3]) {
-  double a = SIZE_LO + (SIZE_HI - SIZE_LO) * u[0], b = SIZE_LO + (SIZE_HI - SIZE_LO) * u[1];
-  double c = SIZE_LO + (SIZE_HI - SIZE_LO) * u[2], len = LEN_LO + (LEN_HI - LEN_LO) * u[1];
+// the geom size a shape takes from drawn half-widths w (3) and half-length len
+static void shape_size(int k, const double w[3], double len, mjtNum size[3]) {
+  double a = fmax(w[0], SIZE_MIN), b = fmax(w[1], SIZE_MIN), c = fmax(w[2], SIZE_MIN);
+  len = fmax(len, SIZE_MIN);
   size[0] = size[1] = size[2] = 0;
   switch (shape_type[k]) {
     case mjGEOM_BOX: case mjGEOM_ELLIPSOID: size[0] = a; size[1] = b; size[2] = c; break;
@@ -260,25 +262,37 @@ static void park_slot(const bin_state *s, mjData *d, int i) {
   for (int k = 0; k < 6; k++) d->qvel[s->dadr[i] + k] = 0;
 }
 
+// whether the table entry `name` was drawn this episode (its group switched on)
+static int dr_on(const af_dr *dr, const char *name) {
+  for (int i = 0; i < dr->n; i++)
+    if (strcmp(dr->p[i].e->name, name) == 0) return af_dr_active(dr, &dr->p[i]);
+  return 0;
+}
+
 static void bin_reset(af_env *e, af_rng *rng) {
   bin_state *s = e->state;
   const bin_cfg *c = e->cfg;
   mjModel *m = e->m;
   const mjModel *m0 = e->m0;
   mjData *d = e->d;
-  int physics_on = e->dr.enabled && e->dr.group_on[AF_DR_PHYSICS];
-  int visual_on = e->dr.enabled && e->dr.group_on[AF_DR_VISUAL];
+  const af_dr *dr = &e->dr;
+  int friction_on = dr_on(dr, "object_friction"), rgb_on = dr_on(dr, "object_rgb");
   s->n = c->objects;
 
-  // every draw is made for all slots and in a fixed order, so switching groups or changing
-  // the object count never shifts the other draws
-  double u[BIN_MAX_OBJ][3], fric[BIN_MAX_OBJ], rgb[BIN_MAX_OBJ][3], pos[BIN_MAX_OBJ][3], quat[BIN_MAX_OBJ][4];
+  // shape, size, friction and colour per slot from the table (each parameter its own stream);
+  // the drop poses from the initial-state stream, drawn for all slots in a fixed order, so
+  // switching groups or changing the object count never shifts the other draws
+  double w[BIN_MAX_OBJ][3], len[BIN_MAX_OBJ], fric[BIN_MAX_OBJ], rgb[BIN_MAX_OBJ][3], pos[BIN_MAX_OBJ][3], quat[BIN_MAX_OBJ][4];
   int shape[BIN_MAX_OBJ];
   for (int i = 0; i < BIN_MAX_OBJ; i++) {
-    shape[i] = af_rng_int(rng, 0, BIN_NSHAPE - 1);
-    for (int k = 0; k < 3; k++) u[i][k] = af_rng_uniform(rng);
-    fric[i] = af_rng_range(rng, FRICTION_LO, FRICTION_HI);
-    for (int k = 0; k < 3; k++) rgb[i][k] = af_rng_range(rng, RGB_LO, RGB_HI);
+    int k = (int)floor(af_dr_value(dr, "object_shape", i, 0));
+    shape[i] = k < 0 ? 0 : k >= BIN_NSHAPE ? BIN_NSHAPE - 1 : k;
+    for (int j = 0; j < 3; j++) w[i][j] = af_dr_value(dr, "object_size", i, j);
+    len[i] = af_dr_value(dr, "object_length", i, 0);
+    fric[i] = fmax(0, af_dr_value(dr, "object_friction", i, 0));
+    for (int j = 0; j < 3; j++) rgb[i][j] = fmin(1, fmax(0, af_dr_value(dr, "object_rgb", i, j)));
+  }
+  for (int i = 0; i < BIN_MAX_OBJ; i++) {
     // dropped above the bin, inside its walls, staggered in height; uniform random orientation
     pos[i][0] = af_rng_range(rng, BIN_X0 + 0.035, BIN_X1 - 0.035);
     pos[i][1] = af_rng_range(rng, BIN_Y0 + 0.035, BIN_Y1 - 0.035);
@@ -312,14 +326,14 @@ static void bin_reset(af_env *e, af_rng *rng) {
     if (i >= s->n) continue;
     int g = active_geom(s, i);
     mjtNum *size = m->geom_size + 3 * g;
-    shape_size(shape[i], u[i], size);
+    shape_size(shape[i], w[i], len[i], size);
     m->geom_rbound[g] = shape_rbound(m->geom_type[g], size);
     m->geom_contype[g] = 1;
     m->geom_conaffinity[g] = 1;
     m->geom_rgba[4 * g + 3] = 1;
-    if (visual_on)
+    if (rgb_on)
       for (int k = 0; k < 3; k++) m->geom_rgba[4 * g + k] = (float)rgb[i][k];
-    if (physics_on) m->geom_friction[3 * g] = fric[i];
+    if (friction_on) m->geom_friction[3 * g] = fric[i];
     // inertia of the chosen shape at the (possibly randomized) body mass
     shape_inertia(m->geom_type[g], size, m->body_mass[b], m->body_inertia + 3 * b);
   }
@@ -725,5 +739,5 @@ const af_env_def af_bin_grasp_def = {
   .scripted = bin_scripted,
   .solve = bin_solve,
   // each reset switches on one shape per object slot and sizes it, randomization on or off
-  .rebuilds = "geom_size,geom_rbound,geom_contype,geom_conaffinity,geom_rgba,body_inertia",
+  .rebuilds = "geom_size,geom_rbound,geom_contype,geom_conaffinity,geom_rgba,geom_friction,body_inertia",
 };

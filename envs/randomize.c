@@ -33,6 +33,8 @@ static const struct { int objtype, dim; const char *name, *arrays; } fields[AF_F
   [AF_F_ACT_NOISE]     = {-1, 1, "action noise std", ""},
   [AF_F_ACT_DELAY]     = {-1, 1, "action delay (steps)", ""},
   [AF_F_TASK]          = {-1, 1, "task quantity", ""},
+  [AF_F_BODY_VALUE]    = {mjOBJ_BODY, 1, "value per body", ""},
+  [AF_F_BODY_VEC3]     = {mjOBJ_BODY, 3, "3 values per body", ""},
 };
 
 const char *af_dr_group_name(af_dr_group g) { return g < AF_DR_NGROUP ? group_names[g] : "?"; }
@@ -75,9 +77,10 @@ int af_dr_init(af_dr *dr, const af_dr_entry *table, int n, const mjModel *m, cha
     }
     if (p->ntarget == 0) { snprintf(err, errsz, "randomization '%s': no targets", e->name); return -1; }
     // each field of each element belongs to one entry: draws are applied to nominal values
+    // (fields the environment reads back write no array, so they cannot collide)
     for (int k = 0; k < i; k++) {
       const af_dr_param *q = &dr->p[k];
-      if (q->e->field != e->field || fields[e->field].objtype < 0) continue;
+      if (q->e->field != e->field || fields[e->field].objtype < 0 || !*fields[e->field].arrays) continue;
       for (int a = 0; a < p->ntarget; a++)
         for (int b = 0; b < q->ntarget; b++)
           if (p->ids[a] == q->ids[b]) {

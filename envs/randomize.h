@@ -33,6 +33,8 @@ typedef enum {
   AF_F_ACT_NOISE,      // std of Gaussian noise added to actions (no targets)
   AF_F_ACT_DELAY,      // action delay in control steps, a whole number (no targets)
   AF_F_TASK,           // a task quantity the environment reads back (initial positions...)
+  AF_F_BODY_VALUE,     // one value per body that the environment reads back and applies itself (bodies)
+  AF_F_BODY_VEC3,      // three values per body, likewise (e.g. object shapes and sizes rebuilt at reset)
   AF_F_COUNT
 } af_dr_field;
 

@@ -4,10 +4,13 @@
 
 #include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
+#include <stdlib.h>  // abs, malloc
 #include <string.h>
 
 #include <GLFW/glfw3.h>
+#include <zlib.h>    // compress2, crc32: the PNG writer
+
+#include "base/base.h"  // af_write_file_atomic
 
 struct af_render {
   GLFWwindow *window;
@@ -17,7 +20,42 @@ struct af_render {
   mjvCamera cam;
   int width, height;
   unsigned char *rows;  // (height, width, 3) as read, bottom row first
+  af_hfield_sync hf;    // height fields as the GPU has them
 };
+
+int af_hfield_sync_init(af_hfield_sync *s, const mjModel *m) {
+  s->n = m->nhfielddata;
+  s->data = s->n ? malloc(sizeof(float) * (size_t)s->n) : NULL;
+  if (s->n && !s->data) { s->n = 0; return -1; }
+  if (s->n) memcpy(s->data, m->hfield_data, sizeof(float) * (size_t)s->n);
+  return 0;
+}
+
+int af_hfield_sync_upload(af_hfield_sync *s, const mjModel *m, const mjrContext *con) {
+  // a model of another size: start over, every field is new
+  if (s->n != m->nhfielddata) {
+    af_hfield_sync_free(s);
+    if (af_hfield_sync_init(s, m)) return 0;
+    for (int h = 0; h < m->nhfield; h++) mjr_uploadHField(m, con, h);
+    return m->nhfield;
+  }
+  // a field whose data differ from the uploaded copy goes up again (a few 10 kB compared)
+  int up = 0;
+  for (int h = 0; h < m->nhfield; h++) {
+    size_t adr = (size_t)m->hfield_adr[h], n = (size_t)m->hfield_nrow[h] * m->hfield_ncol[h];
+    if (memcmp(s->data + adr, m->hfield_data + adr, sizeof(float) * n) == 0) continue;
+    memcpy(s->data + adr, m->hfield_data + adr, sizeof(float) * n);
+    mjr_uploadHField(m, con, h);
+    up++;
+  }
+  return up;
+}
+
+void af_hfield_sync_free(af_hfield_sync *s) {
+  free(s->data);
+  s->data = NULL;
+  s->n = 0;
+}
 
 // GLFW's errors, kept for the message instead of printed
 static char glfw_error[256];
@@ -69,6 +107,7 @@ af_render *af_render_make(const mjModel *m, int width, int height, int samples, 
   r->width = width;
   r->height = height;
   r->rows = malloc((size_t)width * height * 3);
+  if (!r->rows || af_hfield_sync_init(&r->hf, m)) { snprintf(err, errsz, "out of memory"); af_render_free(r); return NULL; }
   // a free camera looking at the model's centre, for models without cameras
   r->cam.type = mjCAMERA_FREE;
   for (int k = 0; k < 3; k++) r->cam.lookat[k] = m->stat.center[k];
@@ -84,6 +123,7 @@ void af_render_free(af_render *r) {
     mjv_freeScene(&r->scn);
     glfwDestroyWindow(r->window);
   }
+  af_hfield_sync_free(&r->hf);
   free(r->rows);
   free(r);
 }
@@ -96,6 +136,8 @@ void af_render_frame(af_render *r, const mjModel *m, mjData *d, int camera, cons
   } else {
     r->cam.type = mjCAMERA_FREE;
   }
+  // ground a reset rewrote goes to the GPU before it is drawn
+  af_hfield_sync_upload(&r->hf, m, &r->con);
   mjrRect vp = {0, 0, r->width, r->height};
   mjv_updateScene(m, d, &r->opt, NULL, &r->cam, mjCAT_ALL, &r->scn);
   mjr_render(vp, &r->scn, &r->con);
@@ -116,70 +158,78 @@ void af_render_frame(af_render *r, const mjModel *m, mjData *d, int camera, cons
   for (int y = 0; y < r->height; y++) memcpy(rgb + (size_t)y * row, r->rows + (size_t)(r->height - 1 - y) * row, row);
 }
 
-// ---- PNG: stored (uncompressed) deflate blocks inside zlib, CRC-32 and Adler-32 by hand ----
-static uint32_t crc_table[256];
-static void crc_init(void) {
-  for (uint32_t n = 0; n < 256; n++) {
-    uint32_t c = n;
-    for (int k = 0; k < 8; k++) c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-    crc_table[n] = c;
+// ---- PNG: each row gets the one of PNG's five filters whose output has the smallest sum
+// of absolute values (libpng's heuristic), then zlib deflates the rows into one IDAT ----
+
+// the Paeth predictor of PNG's filter type 4
+static int paeth(int a, int b, int c) {
+  int p = a + b - c, pa = abs(p - a), pb = abs(p - b), pc = abs(p - c);
+  return pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
+}
+
+// row `cur` under filter `type` into out (n bytes, 3 bytes a pixel); prev is the row above
+static void png_filter(unsigned char *out, int type, const unsigned char *cur, const unsigned char *prev, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    int a = i >= 3 ? cur[i - 3] : 0, b = prev[i], c = i >= 3 ? prev[i - 3] : 0, pred = 0;
+    if (type == 1) pred = a;
+    else if (type == 2) pred = b;
+    else if (type == 3) pred = (a + b) / 2;
+    else if (type == 4) pred = paeth(a, b, c);
+    out[i] = (unsigned char)(cur[i] - pred);
   }
 }
-static uint32_t crc(uint32_t c, const unsigned char *b, size_t n) {
-  for (size_t i = 0; i < n; i++) c = crc_table[(c ^ b[i]) & 0xFF] ^ (c >> 8);
-  return c;
-}
+
 static void put32(unsigned char *p, uint32_t v) { p[0] = v >> 24; p[1] = v >> 16; p[2] = v >> 8; p[3] = v; }
 
-static int chunk(FILE *f, const char *type, const unsigned char *data, size_t n) {
-  unsigned char hdr[8];
-  put32(hdr, (uint32_t)n);
-  memcpy(hdr + 4, type, 4);
-  uint32_t c = crc(0xFFFFFFFFu, (const unsigned char *)type, 4);
-  c = crc(c, data, n) ^ 0xFFFFFFFFu;
-  unsigned char tail[4];
-  put32(tail, c);
-  return fwrite(hdr, 1, 8, f) == 8 && (n == 0 || fwrite(data, 1, n, f) == n) && fwrite(tail, 1, 4, f) == 4 ? 0 : -1;
+// a chunk whose n data bytes are already at start + 8: length and type before, CRC after;
+// returns the end of the chunk
+static unsigned char *png_chunk(unsigned char *start, const char *type, size_t n) {
+  put32(start, (uint32_t)n);
+  memcpy(start + 4, type, 4);
+  put32(start + 8 + n, (uint32_t)crc32(0L, start + 4, (uInt)(n + 4)));
+  return start + 12 + n;
 }
 
 int af_write_png(const char *path, const unsigned char *rgb, int w, int h) {
-  crc_init();
-  // raw scanlines, each with filter byte 0
-  size_t line = (size_t)w * 3 + 1, raw_n = line * h;
-  unsigned char *raw = malloc(raw_n);
-  if (!raw) return -1;
-  for (int y = 0; y < h; y++) { raw[y * line] = 0; memcpy(raw + y * line + 1, rgb + (size_t)y * w * 3, (size_t)w * 3); }
-  // zlib stream of stored blocks of at most 65535 bytes
-  size_t nblocks = raw_n / 65535 + 1, z_n = 2 + raw_n + 5 * nblocks + 4;
-  unsigned char *z = malloc(z_n), *p = z;
-  if (!z) { free(raw); return -1; }
-  *p++ = 0x78; *p++ = 0x01;
-  uint32_t a = 1, b = 0;
-  for (size_t off = 0; off < raw_n || off == 0;) {
-    size_t k = raw_n - off > 65535 ? 65535 : raw_n - off;
-    *p++ = off + k == raw_n ? 1 : 0;
-    *p++ = k & 0xFF; *p++ = k >> 8; *p++ = ~k & 0xFF; *p++ = (~k >> 8) & 0xFF;
-    memcpy(p, raw + off, k);
-    for (size_t i = 0; i < k; i++) { a = (a + raw[off + i]) % 65521; b = (b + a) % 65521; }
-    p += k;
-    off += k;
-    if (off == raw_n) break;
+  if (w < 1 || h < 1 || w > 65536 || h > 65536) return -1;
+  size_t stride = (size_t)w * 3, line = stride + 1, raw_n = line * h;
+  uLong zmax = compressBound((uLong)raw_n);
+  size_t file_n = 8 + 25 + 12 + zmax + 12;
+  unsigned char *raw = malloc(raw_n), *zero = calloc(stride, 1), *trial = malloc(stride), *file = malloc(file_n);
+  int ok = raw && zero && trial && file;
+  // the filtered scanlines, each led by its filter type
+  for (int y = 0; ok && y < h; y++) {
+    const unsigned char *cur = rgb + (size_t)y * stride, *prev = y ? cur - stride : zero;
+    unsigned long best = (unsigned long)-1;
+    for (int t = 0; t < 5; t++) {
+      png_filter(trial, t, cur, prev, stride);
+      unsigned long cost = 0;
+      for (size_t i = 0; i < stride; i++) cost += (unsigned long)abs((signed char)trial[i]);
+      if (cost < best) { best = cost; raw[y * line] = (unsigned char)t; memcpy(raw + y * line + 1, trial, stride); }
+    }
   }
-  put32(p, (b << 16) | a);
-  p += 4;
-  unsigned char ihdr[13];
-  put32(ihdr, (uint32_t)w);
-  put32(ihdr + 4, (uint32_t)h);
-  ihdr[8] = 8; ihdr[9] = 2; ihdr[10] = 0; ihdr[11] = 0; ihdr[12] = 0;
-  char tmp[4200];
-  snprintf(tmp, sizeof tmp, "%s.tmp", path);
-  FILE *f = fopen(tmp, "wb");
-  int ok = f && fwrite("\x89PNG\r\n\x1a\n", 1, 8, f) == 8 && chunk(f, "IHDR", ihdr, 13) == 0 &&
-           chunk(f, "IDAT", z, (size_t)(p - z)) == 0 && chunk(f, "IEND", NULL, 0) == 0;
-  if (f && fclose(f) != 0) ok = 0;
-  if (ok) ok = rename(tmp, path) == 0;
-  if (!ok) remove(tmp);
+  // signature, IHDR (8-bit RGB, no interlace), IDAT deflated in place, IEND
+  unsigned char *p = file;
+  uLongf zn = zmax;
+  if (ok) {
+    memcpy(p, "\x89PNG\r\n\x1a\n", 8);
+    p += 8;
+    unsigned char *ihdr = p + 8;
+    put32(ihdr, (uint32_t)w);
+    put32(ihdr + 4, (uint32_t)h);
+    ihdr[8] = 8; ihdr[9] = 2; ihdr[10] = 0; ihdr[11] = 0; ihdr[12] = 0;
+    p = png_chunk(p, "IHDR", 13);
+    ok = compress2(p + 8, &zn, raw, (uLong)raw_n, Z_DEFAULT_COMPRESSION) == Z_OK;
+  }
+  if (ok) {
+    p = png_chunk(p, "IDAT", zn);
+    p = png_chunk(p, "IEND", 0);
+    char err[512];
+    ok = af_write_file_atomic(path, file, (size_t)(p - file), err, sizeof err) == 0;
+  }
   free(raw);
-  free(z);
+  free(zero);
+  free(trial);
+  free(file);
   return ok ? 0 : -1;
 }

@@ -22,13 +22,30 @@ af_render *af_render_make(const mjModel *m, int width, int height, int samples, 
 void af_render_free(af_render *r);
 
 // the scene of d seen from camera `camera` (-1: a free camera looking at the model's centre)
-// into rgb (height, width, 3), top row first; `overlay` (or NULL) is text drawn top left,
+// into rgb (height, width, 3), top row first, with height fields the model changed uploaded
+// first (af_hfield_sync); `overlay` (or NULL) is text drawn top left,
 // lines separated by '\n', with labels and values separated by '\t'. d is read (mjData is
 // non-const for MuJoCo's scene update only); rgb must hold width * height * 3 bytes
 void af_render_frame(af_render *r, const mjModel *m, mjData *d, int camera, const char *overlay, unsigned char *rgb);
 
-// a PNG file of an rgb (height, width, 3) image: stored deflate, no dependency; 0, or -1
-// when the file cannot be written. Thread-safe.
+// height fields as last uploaded to an mjrContext. MuJoCo copies them to the GPU once, in
+// mjr_makeContext, so a height field that a reset rewrites (envs/terrain.c: rough ground)
+// must be uploaded again or pixels and viewer show the old ground. af_render_frame keeps one
+// and does this before every frame; a caller with its own mjrContext (the viewer) keeps one
+// too: init right after mjr_makeContext, upload before each mjr_render (its context current).
+typedef struct {
+  float *data;  // (nhfielddata) the data as uploaded
+  int n;
+} af_hfield_sync;
+
+// remember m's height fields as mjr_makeContext uploaded them; 0, or -1 when out of memory
+int af_hfield_sync_init(af_hfield_sync *s, const mjModel *m);
+// upload (mjr_uploadHField) every height field whose data changed since; how many it uploaded
+int af_hfield_sync_upload(af_hfield_sync *s, const mjModel *m, const mjrContext *con);
+void af_hfield_sync_free(af_hfield_sync *s);
+
+// a PNG file of an rgb (height, width, 3) image: 8-bit RGB, rows filtered and deflated
+// through zlib, written atomically (a temporary file, then a rename); 0 or -1
 int af_write_png(const char *path, const unsigned char *rgb, int width, int height);
 
 #endif

@@ -12,7 +12,8 @@ char *af_cli_env_config(const char *file, char **sets, int nsets) {
   if (file) {
     char *buf = af_read_file(file);
     if (!buf) { fprintf(stderr, "armfarm: cannot open config file %s\n", file); return NULL; }
-    cfg = cJSON_Parse(buf);
+    // the whole file must be one JSON object: no trailing text after it
+    cfg = cJSON_ParseWithOpts(buf, NULL, 1);
     if (!cfg || !cJSON_IsObject(cfg)) {
       // line and column of the syntax error
       const char *at = cJSON_GetErrorPtr();

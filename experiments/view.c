@@ -252,6 +252,7 @@ typedef struct {
   mjvScene scn;
   mjrContext con;
   mjvOption opt;
+  af_hfield_sync hf;  // height fields as last uploaded to con
 } viewer;
 
 // a window on the environment's scene with the mouse and key callbacks; the display is
@@ -274,6 +275,9 @@ static int open_viewer(viewer *v, af_env *e, int fast) {
   mjv_defaultCamera(&st.cam);
   mjv_makeScene(af_env_model(e), &v->scn, 4000);
   mjr_makeContext(af_env_model(e), &v->con, mjFONTSCALE_150);
+  // height fields follow the model: a reset may rewrite the ground after this upload (when
+  // out of memory here, the first upload finds no copy and sends every height field)
+  af_hfield_sync_init(&v->hf, af_env_model(e));
   st.m = af_env_model(e);
   st.scn = &v->scn;
   st.speed = 1;
@@ -291,6 +295,7 @@ static int open_viewer(viewer *v, af_env *e, int fast) {
 // no glfwTerminate: it unloads the OpenGL driver, whose lifetime allocations would then be
 // reported as leaks from unknown modules; the process ends soon anyway
 static void close_viewer(viewer *v) {
+  af_hfield_sync_free(&v->hf);
   mjr_freeContext(&v->con);
   mjv_freeScene(&v->scn);
   glfwDestroyWindow(v->win);
@@ -348,6 +353,7 @@ static mjrRect draw(viewer *v, af_env *e, const episode *ep, double fps) {
   int w, h;
   glfwGetFramebufferSize(v->win, &w, &h);
   mjrRect vp = {0, 0, w, h};
+  af_hfield_sync_upload(&v->hf, af_env_model(e), &v->con);
   mjv_updateScene(af_env_model(e), scene_data(e), &v->opt, NULL, &vs->cam, mjCAT_ALL, &v->scn);
   mjr_render(vp, &v->scn, &v->con);
   char text[4096], left[4096] = "", right[4096] = "";

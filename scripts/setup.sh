@@ -11,9 +11,10 @@ cd "$(dirname "$0")/.."
 what=${1:-run}
 case "$what" in run|test|bench|build) ;; *) echo "usage: scripts/setup.sh [run|test|bench|build]" >&2; exit 2;; esac
 
-# Debian packages the project needs (libqhull-dev: the MuJoCo CMake package refers to its headers)
-pkgs=(build-essential cmake pkg-config libmujoco-dev libqhull-dev libdnnl-dev libglfw3-dev libcjson-dev libcriterion-dev gnuplot-nox
-      xvfb xauth libgl1-mesa-dri ffmpeg)
+# Debian packages the project needs (libqhull-dev: the MuJoCo CMake package refers to its headers;
+# zlib1g-dev: the PNG writer; python3: the tests' independent PNG decoder)
+pkgs=(build-essential cmake pkg-config libmujoco-dev libqhull-dev libdnnl-dev libglfw3-dev libcjson-dev libcriterion-dev zlib1g-dev
+      gnuplot-nox xvfb xauth libgl1-mesa-dri ffmpeg python3)
 # the benchmark's PyTorch peer (OpenBLAS: without it Debian's PyTorch is no fair peer)
 [ "$what" = bench ] && pkgs+=(python3-torch libopenblas0-pthread)
 missing=()

@@ -115,7 +115,7 @@ Test(bin_grasp, clutter_differs_per_seed_and_settles_inside_the_bin) {
 static void compiler_inertia(int type, const mjtNum *size, double mass, double I[3], double *rbound) {
   const char *tname = type == mjGEOM_BOX ? "box" : type == mjGEOM_CYLINDER ? "cylinder" : type == mjGEOM_CAPSULE ? "capsule"
                       : type == mjGEOM_SPHERE ? "sphere" : "ellipsoid";
-  char path[] = "/tmp/af_test_inertia_XXXXXX", err[512];
+  char path[] = "af_test_inertia_XXXXXX", err[512];
   int fd = mkstemp(path);
   cr_assert_geq(fd, 0);
   FILE *f = fdopen(fd, "w");
@@ -353,4 +353,122 @@ Test(bin_grasp, success_examples_are_settled_grasps) {
   // reproducibility and the reset that follows: tests/test_env.c, for every environment
   af_env_free(e);
   af_env_free(ref);
+}
+
+// the table entry `name` of e, failing the test when there is none
+static const af_dr_param *dr_param(const af_env *e, const char *name) {
+  for (int i = 0; i < e->dr.n; i++)
+    if (strcmp(e->dr.p[i].e->name, name) == 0) return &e->dr.p[i];
+  cr_assert_fail("no randomization entry '%s'", name);
+  return NULL;
+}
+
+Test(bin_grasp, object_shape_size_friction_and_colour_are_listed_in_the_table) {
+  const char *bin = getenv("ARMFARM_BIN");
+  cr_assert(bin, "ARMFARM_BIN must point at the armfarm program (ctest sets it)");
+  char cmd[1024], line[512];
+  snprintf(cmd, sizeof cmd, "%s envs bin_grasp", bin);
+  FILE *p = popen(cmd, "r");
+  cr_assert(p);
+  // each object entry on one line: its name, group, training and held-out ranges
+  const char *want[5][4] = {{"object_shape", "task", "[0, 5]", "[0, 5]"},
+                            {"object_size", "task", "[0.015, 0.028]", "[0.012, 0.034]"},
+                            {"object_length", "task", "[0.012, 0.032]", "[0.008, 0.04]"},
+                            {"object_friction", "physics", "[0.6, 1.2]", "[0.4, 1.5]"},
+                            {"object_rgb", "visual", "[0.1, 0.95]", "[0.02, 1]"}};
+  int found[5] = {0};
+  while (fgets(line, sizeof line, p))
+    for (int k = 0; k < 5; k++) {
+      char name[40];
+      snprintf(name, sizeof name, " %s ", want[k][0]);
+      if (!strstr(line, name)) continue;
+      const char *tr = strstr(line, want[k][2]), *ev = tr ? strstr(tr + strlen(want[k][2]), want[k][3]) : NULL;
+      cr_assert(strstr(line, want[k][1]) && tr && ev && strstr(line, "obj0,obj1"), "%s: %s", want[k][0], line);
+      found[k] = 1;
+    }
+  cr_assert_eq(pclose(p), 0);
+  for (int k = 0; k < 5; k++) cr_assert(found[k], "armfarm envs bin_grasp does not list %s", want[k][0]);
+}
+
+// slot i's geom agrees with the table's draws (shape, size, friction, colour); its shape out
+static void check_slot(const af_env *e, int i, int *shape_out) {
+  const char *names[4] = {"object_shape", "object_size", "object_length", "object_friction"};
+  int g = slot_geom(e, i);
+  cr_assert_geq(g, 0);
+  const mjtNum *sz = e->m->geom_size + 3 * g;
+  double kd = af_dr_value(&e->dr, names[0], i, 0), w[3], len = af_dr_value(&e->dr, names[2], i, 0);
+  for (int j = 0; j < 3; j++) w[j] = af_dr_value(&e->dr, names[1], i, j);
+  cr_assert(!isnan(kd) && !isnan(w[0]) && !isnan(len), "slot %d: shape and size are not drawn from the table", i);
+  static const int types[5] = {mjGEOM_BOX, mjGEOM_CYLINDER, mjGEOM_CAPSULE, mjGEOM_SPHERE, mjGEOM_ELLIPSOID};
+  int k = (int)floor(kd);
+  cr_assert_eq(e->m->geom_type[g], types[k], "slot %d: shape draw %g, geom type %d", i, kd, e->m->geom_type[g]);
+  *shape_out = k;
+  cr_assert_float_eq(sz[0], w[0], 1e-12);
+  if (k == 0 || k == 4) { cr_assert_float_eq(sz[1], w[1], 1e-12); cr_assert_float_eq(sz[2], w[2], 1e-12); }
+  if (k == 1 || k == 2) cr_assert_float_eq(sz[1], len, 1e-12);
+  cr_assert_float_eq(e->m->geom_friction[3 * g], af_dr_value(&e->dr, names[3], i, 0), 1e-12);
+  for (int j = 0; j < 3; j++) cr_assert_float_eq(e->m->geom_rgba[4 * g + j], af_dr_value(&e->dr, "object_rgb", i, j), 1e-6);
+}
+
+Test(bin_grasp, evaluation_mode_draws_objects_from_the_held_out_ranges) {
+  const char *names[4] = {"object_size", "object_length", "object_friction", "object_rgb"};
+  for (int eval = 0; eval <= 1; eval++) {
+    af_env *e = make(eval ? "{\"randomize\": {\"eval\": true}}" : NULL);
+    float obs[256];
+    int outside[4] = {0}, shapes[5] = {0};
+    for (uint64_t seed = 0; seed < 24; seed++) {
+      af_env_reset(e, seed, obs);
+      for (int i = 0; i < 5; i++) {
+        int k;
+        check_slot(e, i, &k);
+        shapes[k]++;
+        for (int n = 0; n < 4; n++) {
+          const af_dr_param *p = dr_param(e, names[n]);
+          double lo = eval ? p->eval_lo : p->lo, hi = eval ? p->eval_hi : p->hi;
+          for (int c = 0; c < p->dim; c++) {
+            double x = af_dr_value(&e->dr, names[n], i, c);
+            cr_assert(x >= lo && x <= hi, "%s %s draw %g outside [%g, %g]", eval ? "eval" : "train", names[n], x, lo, hi);
+            outside[n] += x < p->lo || x > p->hi;
+          }
+        }
+      }
+    }
+    for (int n = 0; n < 4; n++) {
+      const af_dr_param *p = dr_param(e, names[n]);
+      cr_assert(p->eval_lo < p->lo && p->eval_hi > p->hi, "%s: the held-out range is not wider than the training one", names[n]);
+      if (eval) cr_assert_gt(outside[n], 0, "evaluation mode never drew %s outside its training range", names[n]);
+      else cr_assert_eq(outside[n], 0);
+    }
+    for (int k = 0; k < 5; k++) cr_assert_gt(shapes[k], 0, "shape %d never drawn", k);
+    af_env_free(e);
+  }
+}
+
+Test(bin_grasp, object_draws_follow_group_switches_and_overrides) {
+  // physics and visual off: the asset's friction and colours, shapes and sizes still drawn
+  // (task parameters), and exactly as with everything on
+  af_env *on = make(NULL), *off = make("{\"randomize\": {\"physics\": false, \"visual\": false}}");
+  float obs[256];
+  af_env_reset(on, 3, obs);
+  af_env_reset(off, 3, obs);
+  for (int i = 0; i < 5; i++) {
+    int g = slot_geom(off, i);
+    cr_assert_eq(slot_geom(on, i), g);
+    cr_assert_eq(off->m->geom_friction[3 * g], off->m0->geom_friction[3 * g]);
+    cr_assert_eq(off->m->geom_friction[3 * g], 0.9);
+    cr_assert(memcmp(off->m->geom_rgba + 4 * g, off->m0->geom_rgba + 4 * g, 3 * sizeof(float)) == 0);
+    cr_assert(memcmp(off->m->geom_size + 3 * g, on->m->geom_size + 3 * g, 3 * sizeof(mjtNum)) == 0);
+  }
+  af_env_free(on);
+  af_env_free(off);
+  // a range given in the config rules: only spheres of radius 2.5 cm, friction 0.5
+  af_env *e = make("{\"randomize\": {\"object_shape\": [3, 3.5], \"object_size\": [0.025, 0.025], \"object_friction\": [0.5, 0.5]}}");
+  af_env_reset(e, 1, obs);
+  for (int i = 0; i < 5; i++) {
+    int g = slot_geom(e, i);
+    cr_assert_eq(e->m->geom_type[g], mjGEOM_SPHERE);
+    cr_assert_float_eq(e->m->geom_size[3 * g], 0.025, 1e-15);
+    cr_assert_float_eq(e->m->geom_friction[3 * g], 0.5, 1e-15);
+  }
+  af_env_free(e);
 }

@@ -67,6 +67,32 @@ Test(cli, bad_usage_exits_2_with_one_line) {
   usage_error("rollout --env puck_push --config /nonexistent.json", "cannot open config file /nonexistent.json");
 }
 
+Test(cli, numbers_with_trailing_text_or_out_of_range_are_refused) {
+  // --set values: JSON only when the whole value is JSON
+  usage_error("rollout --env puck_push --set horizon=7oops", "horizon: expected a number, got \"7oops\"");
+  usage_error("rollout --env puck_push --set horizon=7.5", "horizon: expected a whole number");
+  usage_error("rollout --env puck_push --set horizon=3000000000", "horizon: 3e+09 is out of range");
+  usage_error("rollout --env puck_push --set image_width=64px", "image_width: expected a number");
+  usage_error("rollout --env puck_push --set randomize.puck_mass=[0.5,2]x", "randomize.puck_mass: expected [lo, hi]");
+  usage_error("rollout --env puck_push --set horizon=1e3x", "horizon: expected a number");
+  // a config file with text after its object
+  int st = system("printf '{\"horizon\": 7} 8\\n' > cli_trailing.json");
+  cr_assert_eq(st, 0);
+  usage_error("rollout --env puck_push --config cli_trailing.json", "cli_trailing.json:1:");
+  // options of the commands
+  usage_error("rollout --env puck_push --episodes 1e3x", "--episodes expects a whole number");
+  usage_error("rollout --env puck_push --seed 99999999999999999999", "--seed expects a whole number");
+  usage_error("examples --env puck_push --count 2x --out cli_ex.csv", "--count expects a whole number");
+  usage_error("examples --env puck_push --count 2 --seed -1 --out cli_ex.csv", "--seed expects a whole number");
+  usage_error("view --env puck_push --frames 3e2 --screenshot cli.png", "--frames expects a whole number");
+  usage_error("view --env puck_push --seed 4294967296", "--seed expects a whole number");
+  usage_error("record --env puck_push --width 64x --out cli.mp4", "--width expects a whole number");
+  usage_error("record --env puck_push --episodes 1.5 --out cli.mp4", "--episodes expects a whole number");
+  usage_error("train --env pendulum --agent sac --steps 1e3x --out cli_train", "--steps expects a whole number");
+  usage_error("train --env pendulum --agent sac --steps 10 --out cli_train --set train.seed=5x", "seed: expected a number");
+  usage_error("bench envs --frobs 3", "unknown option '--frobs'");
+}
+
 Test(cli, examples_file_has_a_header_and_one_row_per_example) {
   cr_assert_eq(run("examples --env puck_push --count 7 --seed 2 --out cli_ex.csv"), 0, "%s", errbuf);
   FILE *f = fopen("cli_ex.csv", "r");

@@ -1,7 +1,9 @@
 // Config tables: parsing with range and type checks, defaults, suggestions, dotted --set paths.
 #include <criterion/criterion.h>
+#include <math.h>    // NAN, INFINITY
 #include <string.h>
 
+#include "base/base.h"    // af_parse_long, af_parse_double
 #include "base/config.h"
 #include "base/rng.h"
 
@@ -48,7 +50,7 @@ Test(config, bad_values_name_the_path_and_the_problem) {
   cr_assert_eq(set(&c, "count", "2.5", err), -1);
   cr_assert_str_eq(err, "agent.count: expected a whole number, got 2.5");
   cr_assert_eq(set(&c, "rate", "\"high\"", err), -1);
-  cr_assert_str_eq(err, "agent.rate: expected a number");
+  cr_assert_str_eq(err, "agent.rate: expected a number, got \"high\"");
   cr_assert_eq(set(&c, "mode", "\"quick\"", err), -1);
   cr_assert_str_eq(err, "agent.mode: expected one of fast|slow|exact");
   cr_assert_eq(set(&c, "flag", "1", err), -1);
@@ -56,6 +58,64 @@ Test(config, bad_values_name_the_path_and_the_problem) {
   // the struct is unchanged by refused values
   cr_assert_eq(c.count, 3);
   cr_assert_eq(c.rate, 0.5);
+}
+
+// an int field whose table range is wider than an int
+typedef struct { int big; } wide_cfg;
+static const af_param wide[] = {{"big", AF_P_INT, offsetof(wide_cfg, big), 0, 0, 1e12, NULL, "a wide count"}};
+
+Test(config, numbers_are_strict) {
+  demo_cfg c;
+  wide_cfg w = {0};
+  char err[256];
+  af_params_default(&c, demo, 4);
+  // a --set value with trailing text stays a string, and a string is no number
+  cJSON *o = cJSON_CreateObject();
+  cr_assert_eq(af_json_set_path(o, "count", "7oops", err, sizeof err), 0);
+  cr_assert_eq(af_json_set_path(o, "rate", "1e3x", err, sizeof err), 0);
+  cr_assert_eq(af_json_set_path(o, "range", "[0.5,2]x", err, sizeof err), 0);
+  cr_assert_eq(af_json_set_path(o, "spaced", " 7 ", err, sizeof err), 0);
+  char *s = cJSON_PrintUnformatted(o);
+  cr_assert_str_eq(s, "{\"count\":\"7oops\",\"rate\":\"1e3x\",\"range\":\"[0.5,2]x\",\"spaced\":7}");
+  cJSON_free(s);
+  cr_assert_eq(af_param_set(&c, &demo[1], cJSON_GetObjectItem(o, "count"), "agent", err, sizeof err), -1);
+  cr_assert_str_eq(err, "agent.count: expected a number, got \"7oops\"");
+  cr_assert_eq(af_param_set(&c, &demo[3], cJSON_GetObjectItem(o, "rate"), "agent", err, sizeof err), -1);
+  cr_assert_str_eq(err, "agent.rate: expected a number, got \"1e3x\"");
+  cJSON_Delete(o);
+  // integers beyond what an int holds are refused even when the table allows them
+  cr_assert_eq(af_param_set(&w, &wide[0], (o = cJSON_CreateNumber(3e9)), "", err, sizeof err), -1);
+  cr_assert_str_eq(err, "big: 3e+09 is out of range [0, 2.14748e+09]");
+  cJSON_Delete(o);
+  cr_assert_eq(af_param_set(&w, &wide[0], (o = cJSON_CreateNumber(2147483647.0)), "", err, sizeof err), 0, "%s", err);
+  cr_assert_eq(w.big, 2147483647);
+  cJSON_Delete(o);
+  // non-integral, NaN and infinite values
+  cr_assert_eq(af_param_set(&c, &demo[1], (o = cJSON_CreateNumber(3.000001)), "agent", err, sizeof err), -1);
+  cr_assert(strstr(err, "expected a whole number"), "%s", err);
+  cJSON_Delete(o);
+  cr_assert_eq(af_param_set(&c, &demo[1], (o = cJSON_CreateNumber(NAN)), "agent", err, sizeof err), -1);
+  cr_assert_str_eq(err, "agent.count: expected a number");
+  cJSON_Delete(o);
+  cr_assert_eq(af_param_set(&c, &demo[3], (o = cJSON_CreateNumber(INFINITY)), "agent", err, sizeof err), -1);
+  cr_assert_str_eq(err, "agent.rate: expected a number");
+  cJSON_Delete(o);
+  cr_assert_eq(c.count, 3);
+  cr_assert_eq(c.rate, 0.5);
+  // the strict parsers of the base layer
+  long l;
+  double d;
+  cr_assert_eq(af_parse_long("12", 0, 100, &l), 0);
+  cr_assert_eq(l, 12);
+  cr_assert_eq(af_parse_long("12x", 0, 100, &l), -1);
+  cr_assert_eq(af_parse_long("1e3", 0, 10000, &l), -1);
+  cr_assert_eq(af_parse_long("", 0, 100, &l), -1);
+  cr_assert_eq(af_parse_long("99999999999999999999", 0, 0x7fffffffffffffffL, &l), -1);
+  cr_assert_eq(af_parse_double("1e3", 0, 1e4, &d), 0);
+  cr_assert_eq(d, 1000);
+  cr_assert_eq(af_parse_double("1e3x", 0, 1e4, &d), -1);
+  cr_assert_eq(af_parse_double("nan", -1e9, 1e9, &d), -1);
+  cr_assert_eq(af_parse_double("1e999", -INFINITY, INFINITY, &d), -1);
 }
 
 Test(config, edit_distance_and_suggestions) {

@@ -3,10 +3,12 @@
 // a colour drawn by randomization changes the pixels where the object is seen and only
 // there, and without a display the renderer says what to do instead of crashing.
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 
+#include "base/rng.h"
 #include "envs/env_impl.h"
 #include "envs/render.h"
 
@@ -127,30 +129,126 @@ Test(render, png_files_round_trip_their_header) {
   cr_assert_eq(h[23], 3);  // height
 }
 
-// our own PNGs are stored deflate: read the pixels back (IDAT holds zlib with stored blocks)
-static int read_png(const char *path, unsigned char *rgb, int *w, int *h, size_t cap) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return -1;
-  static unsigned char buf[1 << 23];
-  size_t n = fread(buf, 1, sizeof buf, f);
-  fclose(f);
-  *w = (buf[16] << 24) | (buf[17] << 16) | (buf[18] << 8) | buf[19];
-  *h = (buf[20] << 24) | (buf[21] << 16) | (buf[22] << 8) | buf[23];
-  size_t line = (size_t)*w * 3 + 1, raw = 0, need = line * (size_t)*h;
-  static unsigned char data[1 << 23];
-  // IDAT starts after signature (8) + IHDR chunk (25) + length and type (8), then zlib's 2 bytes
-  size_t p = 8 + 25 + 8 + 2;
-  while (p + 5 <= n && raw < need) {
-    int last = buf[p] & 1;
-    size_t len = buf[p + 1] | (buf[p + 2] << 8);
-    memcpy(data + raw, buf + p + 5, len);
-    raw += len;
-    p += 5 + len;
-    if (last) break;
+// where e's camera sees geom g: the pixels that change when g is painted pure red
+static int seen_mask(af_env *e, int g, const unsigned char *img, unsigned char *mask, int npix) {
+  static unsigned char red[160 * 120 * 3];
+  mjModel *m = e->m;
+  float rgba[4];
+  memcpy(rgba, m->geom_rgba + 4 * g, sizeof rgba);
+  int mat = m->geom_matid[g];
+  m->geom_matid[g] = -1;
+  m->geom_rgba[4 * g] = 1; m->geom_rgba[4 * g + 1] = 0; m->geom_rgba[4 * g + 2] = 0; m->geom_rgba[4 * g + 3] = 1;
+  cr_assert_eq(af_env_pixels(e, red), AF_OK);
+  m->geom_matid[g] = mat;
+  memcpy(m->geom_rgba + 4 * g, rgba, sizeof rgba);
+  int n = 0;
+  for (int k = 0; k < npix; k++) {
+    mask[k] = memcmp(img + 3 * k, red + 3 * k, 3) != 0;
+    n += mask[k];
   }
-  if (raw != need || need - *h > cap) return -1;
-  for (int y = 0; y < *h; y++) memcpy(rgb + (size_t)y * *w * 3, data + y * line + 1, (size_t)*w * 3);
-  return 0;
+  return n;
+}
+
+Test(render, rough_ground_seen_is_the_ground_simulated) {
+  // the robot's tracking camera over rough ground at the highest bumps, nothing else drawn
+  enum { W = 160, H = 120, NP = W * H };
+  const char *cfg = "{\"terrain\": \"rough\", \"obs\": \"pixels\", \"image_width\": 160, \"image_height\": 120, "
+                    "\"randomize\": {\"physics\": false, \"visual\": false, \"sensor\": false, \"actuation\": false, "
+                    "\"difficulty\": [1, 1]}}";
+  af_env *a = make("quadruped", cfg), *b = make("quadruped", cfg);
+  int g = mj_name2id(a->m, mjOBJ_GEOM, "rough");
+  cr_assert_geq(g, 0);
+  static unsigned char ia[NP * 3], ib[NP * 3], ma[NP], mb[NP];
+  float none[1];
+  // seeds 1 and 2 lay different bumps into the height field
+  af_env_reset(a, 1, none);
+  af_env_reset(b, 2, none);
+  int hadr = a->m->hfield_adr[a->m->geom_dataid[g]], hn = a->m->hfield_nrow[0] * a->m->hfield_ncol[0];
+  cr_assert(memcmp(a->m->hfield_data + hadr, b->m->hfield_data + hadr, sizeof(float) * hn) != 0, "the seeds give the same ground");
+  cr_assert_eq(af_env_pixels(a, ia), AF_OK);
+  cr_assert_eq(af_env_pixels(b, ib), AF_OK);
+  // where both cameras see the height field, the images must differ as the ground does
+  int na = seen_mask(a, g, ia, ma, NP), nb = seen_mask(b, g, ib, mb, NP), both = 0, differ = 0;
+  for (int k = 0; k < NP; k++) {
+    if (!ma[k] || !mb[k]) continue;
+    both++;
+    differ += memcmp(ia + 3 * k, ib + 3 * k, 3) != 0;
+  }
+  cr_assert_gt(both, NP / 4, "the height field fills %d and %d of %d pixels, %d in both", na, nb, NP, both);
+  cr_assert_gt(differ, both / 8, "different ground, but only %d of the %d ground pixels differ: the renderer shows old ground", differ, both);
+  // a second reset of the same renderer follows too: a at seed 2 looks exactly like b at seed 2
+  af_env_reset(a, 2, none);
+  cr_assert_eq(af_env_pixels(a, ia), AF_OK);
+  cr_assert(memcmp(ia, ib, sizeof ia) == 0, "after a second reset the image is not the one of its ground");
+  af_env_free(a);
+  af_env_free(b);
+}
+
+// a PNG read back by an independent decoder (tests/png_decode.py: Python's zlib and struct)
+// that checks every chunk's CRC and the zlib stream; 0 and the pixels, or -1. `idat` (or NULL)
+// receives the size of the compressed data.
+static int read_png(const char *path, unsigned char *rgb, int *w, int *h, size_t cap, long *idat) {
+  char cmd[2048], line[128] = "", out[1100];
+  snprintf(out, sizeof out, "%s.rgb", path);
+  snprintf(cmd, sizeof cmd, "python3 %s/tests/png_decode.py '%s' '%s'", AF_TEST_SOURCE, path, out);
+  FILE *p = popen(cmd, "r");
+  if (!p) return -1;
+  int got = fgets(line, sizeof line, p) != NULL;
+  int st = pclose(p);
+  long n = 0;
+  if (!got || st != 0 || sscanf(line, "%d %d %ld", w, h, &n) != 3) return -1;
+  if (idat) *idat = n;
+  size_t need = (size_t)*w * *h * 3;
+  FILE *f = fopen(out, "rb");
+  int ok = f && need <= cap && fread(rgb, 1, need, f) == need;
+  if (f) fclose(f);
+  remove(out);
+  return ok ? 0 : -1;
+}
+
+Test(render, png_files_are_compressed_and_decode_with_valid_crcs) {
+  // a rendered frame: the same pixels back, in much less than the raw size
+  af_env *e = make("puck_push", "{\"obs\": \"pixels\", \"image_width\": 320, \"image_height\": 240}");
+  static unsigned char img[320 * 240 * 3], back[320 * 240 * 3];
+  float none[1];
+  af_env_reset(e, 5, none);
+  cr_assert_eq(af_env_pixels(e, img), AF_OK);
+  af_env_free(e);
+  cr_assert_eq(af_write_png("render_frame.png", img, 320, 240), 0);
+  int w = 0, h = 0;
+  long idat = 0;
+  cr_assert_eq(read_png("render_frame.png", back, &w, &h, sizeof back, &idat), 0, "the decoder refused our PNG");
+  cr_assert(w == 320 && h == 240);
+  cr_assert(memcmp(img, back, sizeof img) == 0, "decoded pixels differ from the written ones");
+  FILE *f = fopen("render_frame.png", "rb");
+  fseek(f, 0, SEEK_END);
+  long size = ftell(f);
+  fclose(f);
+  const long raw = 240L * (320 * 3 + 1);
+  cr_assert_lt(size, raw / 4, "a %ld-byte PNG of %ld bytes of scanlines: not compressed", size, raw);
+  cr_assert_lt(idat, size);
+  // noise does not compress but must round-trip, at odd sizes and at one pixel
+  static unsigned char noise[37 * 23 * 3];
+  af_rng rng;
+  af_rng_seed(&rng, 77);
+  for (size_t k = 0; k < sizeof noise; k++) noise[k] = (unsigned char)(af_rng_next(&rng) >> 56);
+  cr_assert_eq(af_write_png("render_noise.png", noise, 37, 23), 0);
+  cr_assert_eq(read_png("render_noise.png", back, &w, &h, sizeof back, NULL), 0);
+  cr_assert(w == 37 && h == 23 && memcmp(noise, back, sizeof noise) == 0);
+  cr_assert_eq(af_write_png("render_one.png", noise, 1, 1), 0);
+  cr_assert_eq(read_png("render_one.png", back, &w, &h, sizeof back, NULL), 0);
+  cr_assert(w == 1 && h == 1 && memcmp(noise, back, 3) == 0);
+  cr_assert_eq(af_write_png("render_bad.png", noise, 0, 5), -1);
+  // the decoder does check: one flipped byte inside IDAT fails its CRC
+  static unsigned char file[1 << 20];
+  f = fopen("render_frame.png", "rb");
+  size_t n = fread(file, 1, sizeof file, f);
+  fclose(f);
+  file[8 + 25 + 8 + 10] ^= 0x40;
+  f = fopen("render_flipped.png", "wb");
+  cr_assert_eq(fwrite(file, 1, n, f), n);
+  fclose(f);
+  cr_assert_eq(read_png("render_flipped.png", back, &w, &h, sizeof back, NULL), -1, "a corrupted PNG was accepted");
 }
 
 static int sh(const char *cmd) {
@@ -166,7 +264,7 @@ Test(render, viewer_screenshot_and_recorded_video) {
   cr_assert_eq(sh(cmd), 0, "armfarm view failed");
   static unsigned char img[960 * 640 * 3];
   int w, h;
-  cr_assert_eq(read_png("render_view.png", img, &w, &h, sizeof img), 0, "not a PNG we can read");
+  cr_assert_eq(read_png("render_view.png", img, &w, &h, sizeof img, NULL), 0, "not a PNG we can read");
   cr_assert_eq(w, 960);
   cr_assert_eq(h, 640);
   // the scene: many distinct colours, not a blank window
@@ -195,7 +293,7 @@ Test(render, viewer_screenshot_and_recorded_video) {
            "%s view --checkpoint render_ck/checkpoint.bin --frames 5 --screenshot render_ck.png >/dev/null 2>&1",
            getenv("ARMFARM_BIN"), getenv("ARMFARM_BIN"));
   cr_assert_eq(sh(cmd), 0, "viewing a checkpoint failed");
-  cr_assert_eq(read_png("render_ck.png", img, &w, &h, sizeof img), 0);
+  cr_assert_eq(read_png("render_ck.png", img, &w, &h, sizeof img, NULL), 0);
   // without a display: a clear message and a failing exit, no crash
   snprintf(cmd, sizeof cmd, "env -u DISPLAY %s view --env puck_push 2>render_err.txt; test $? -eq 1 && grep -q 'xvfb-run' render_err.txt", getenv("ARMFARM_BIN"));
   cr_assert_eq(sh(cmd), 0);

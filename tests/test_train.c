@@ -120,7 +120,7 @@ static void curves_of(const char *dir, const char *run, const char *file, char *
                  "--set agent.batch=32 --set agent.warmup=400 --set agent.update_every=4"
 
 Test(train, vectorized_curves_do_not_depend_on_threads_and_resume_bit_for_bit, .timeout = 300) {
-  char dir[] = "/tmp/af_vectrain_XXXXXX";
+  char dir[] = "af_vectrain_XXXXXX";  // inside the test program's own temporary folder
   cr_assert(mkdtemp(dir));
   cr_assert_eq(train_in(dir, VEC_ARGS " --set train.threads=1 --out t1"), 0);
   cr_assert_eq(train_in(dir, VEC_ARGS " --set train.threads=2 --out t2"), 0);
