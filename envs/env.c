@@ -527,6 +527,31 @@ int af_env_step(af_env *e, const float *action, float *obs, float *reward, int *
   return AF_OK;
 }
 
+int af_env_end_diverged(af_env *e, float *obs, float *reward, int *terminated, int *truncated, af_info *info) {
+  if (e->need_reset) {
+    snprintf(e->err, sizeof e->err, "%s: no episode to end (reset first)", e->def->name);
+    return AF_ERR_STATE;
+  }
+  // the episode ends where it is, as a blow-up would end it: truncated, diverged, counted
+  af_info local;
+  if (!info) info = &local;
+  memset(info, 0, sizeof *info);
+  e->diverged_count++;
+  e->need_reset = 1;
+  if (obs) observe(e, obs);
+  *reward = 0;
+  *terminated = 0;
+  *truncated = 1;
+  info->diverged = 1;
+  af_episode *ep = &info->episode;
+  ep->ret = (float)e->ep_return;
+  ep->length = (float)e->t;
+  ep->diverged = 1;
+  if (e->def->metrics) e->def->metrics(e, ep->metrics);
+  ep->n = 1;
+  return AF_OK;
+}
+
 float af_env_compute_reward(const af_env *e, const float *achieved, const float *desired) {
   return e->def->goal_reward ? e->def->goal_reward(e, achieved, desired) : 0.0f;
 }

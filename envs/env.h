@@ -104,6 +104,13 @@ int af_env_reset(af_env *env, uint64_t seed, float *obs);
 int af_env_step(af_env *env, const float *action, float *obs, float *reward,
                 int *terminated, int *truncated, af_info *info);
 
+// end the current episode as diverged without stepping, for a caller that has no valid action
+// to give (a policy that produced NaN, say): the outputs are those of a step that blew up
+// (reward 0, truncated, info->diverged and info->episode filled, obs the current
+// observation) and the divergence is counted; the next call must be a reset. AF_ERR_STATE
+// when no episode is running. info may be NULL.
+int af_env_end_diverged(af_env *env, float *obs, float *reward, int *terminated, int *truncated, af_info *info);
+
 // the current scene as a pixel observation from the configured camera into rgb
 // (pixel_height, pixel_width, 3); AF_ERR_UNSUP unless "obs" includes pixels, AF_ERR_NUMERIC
 // on a MuJoCo error. Needs the OpenGL context made at make current in this thread.

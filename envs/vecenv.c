@@ -87,6 +87,7 @@ struct af_vecenv {
   uint8_t *term, *trunc;
   af_info *infos;
   int rc;
+  int failed;  // an environment whose step or reset failed in the last batch
 };
 
 uint64_t af_vecenv_seed(uint64_t seed, int n, int i, long episode) {
@@ -99,16 +100,21 @@ static void step_slice(af_vecenv *v, int lo, int hi) {
   for (int i = lo; i < hi; i++) {
     int term = 0, trunc = 0;
     float *o = v->obs + (size_t)i * s->obs_dim;
-    af_info *info = &v->infos[i];
-    int rc = af_env_step(v->envs[i], v->actions + (size_t)i * s->act_dim, o, &v->rewards[i], &term, &trunc, info);
-    if (rc) { v->rc = rc; continue; }
+    af_info *info = v->infos ? &v->infos[i] : NULL;
+    const float *a = v->actions + (size_t)i * s->act_dim;
+    // a non-finite action ends this environment's episode as diverged; the others step on
+    int finite = 1;
+    for (int k = 0; k < s->act_dim; k++) finite &= isfinite(a[k]) != 0;
+    int rc = finite ? af_env_step(v->envs[i], a, o, &v->rewards[i], &term, &trunc, info)
+                    : af_env_end_diverged(v->envs[i], o, &v->rewards[i], &term, &trunc, info);
+    if (rc) { v->rc = rc; v->failed = i; continue; }
     v->term[i] = (uint8_t)term;
     v->trunc[i] = (uint8_t)trunc;
     if (term || trunc) {
       // keep the last observation, start the next episode
       if (v->final_obs) memcpy(v->final_obs + (size_t)i * s->obs_dim, o, sizeof(float) * (size_t)s->obs_dim);
       int rr = af_env_reset(v->envs[i], af_vecenv_seed(v->seed, v->n, i, v->episode[i]++), o);
-      if (rr) v->rc = rr;
+      if (rr) { v->rc = rr; v->failed = i; }
     }
   }
 }
@@ -217,10 +223,6 @@ int af_vecenv_restore(af_vecenv *v, uint64_t seed, const long *episodes, float *
 
 int af_vecenv_step(af_vecenv *v, const float *actions, float *obs, float *final_obs, float *rewards,
                    uint8_t *terminated, uint8_t *truncated, af_info *infos) {
-  const af_env_spec *s = &v->envs[0]->spec;
-  // refuse a batch with a non-finite action before any environment moves
-  for (size_t j = 0; j < (size_t)v->n * s->act_dim; j++)
-    if (!isfinite(actions[j])) return AF_ERR_ARG;
   v->actions = actions;
   v->obs = obs;
   v->final_obs = final_obs;
@@ -229,8 +231,11 @@ int af_vecenv_step(af_vecenv *v, const float *actions, float *obs, float *final_
   v->trunc = truncated;
   v->infos = infos;
   v->rc = AF_OK;
+  v->failed = 0;
   if (v->k > 1) barrier_wait(&v->start);
   step_slice(v, v->w[0].lo, v->w[0].hi);
   if (v->k > 1) barrier_wait(&v->done);
   return v->rc;
 }
+
+const char *af_vecenv_last_error(const af_vecenv *v) { return af_env_last_error(v->envs[v->failed]); }

@@ -46,10 +46,15 @@ int af_vecenv_restore(af_vecenv *v, uint64_t seed, const long *episodes, float *
 // step every environment; an environment whose episode ends is reset at once (its next
 // seed), obs then holds the new first observation and final_obs the last one of the ended
 // episode. actions (n, act_dim), obs and final_obs (n, obs_dim), the rest (n).
-// A non-finite action refuses the whole batch (AF_ERR_ARG) before any environment moves.
+// A non-finite action ends its environment's episode as diverged (af_env_end_diverged:
+// reward 0, truncated, infos[i].diverged, counted) and that environment starts its next
+// episode; the others step as usual.
 // final_obs and infos may be NULL. Another error (e.g. AF_ERR_NUMERIC from a reset at an
 // episode's end) is returned after the batch; the environments that failed need a reset.
 int af_vecenv_step(af_vecenv *v, const float *actions, float *obs, float *final_obs, float *rewards,
                    uint8_t *terminated, uint8_t *truncated, af_info *infos);
+
+// why the last af_vecenv_step failed: the message of an environment that failed (owned by v)
+const char *af_vecenv_last_error(const af_vecenv *v);
 
 #endif

@@ -249,8 +249,8 @@ typedef struct {
   float *log;
   int *log_len;
   long *episodes;
-  // counters and the last figures
-  long step, episode;
+  // counters and the last figures; episodes ended by a non-finite action, in a row
+  long step, episode, nonfinite_run;
   double last_eval;
   af_agent_stats last;
   // the curves
@@ -537,7 +537,10 @@ static int evaluate(af_env *env, af_agent *ag, const train_cfg *tc, trainer *t, 
     int te = 0, tr = 0;
     while (!te && !tr) {
       if (af_agent_act(ag, t->eval_act, t->eval_obs, 1, 1)) { snprintf(err, errsz, "evaluation: %s", af_agent_last_error(ag)); return -1; }
-      if (af_env_step(env, t->eval_act, t->eval_obs, &r, &te, &tr, &info)) { snprintf(err, errsz, "evaluation: %s", af_env_last_error(env)); return -1; }
+      // a non-finite action ends the episode as diverged, as in training
+      int rc = af_env_step(env, t->eval_act, t->eval_obs, &r, &te, &tr, &info);
+      if (rc == AF_ERR_ARG) rc = af_env_end_diverged(env, t->eval_obs, &r, &te, &tr, &info);
+      if (rc) { snprintf(err, errsz, "evaluation: %s", af_env_last_error(env)); return -1; }
     }
     s += info.episode.ret;
     s2 += (double)info.episode.ret * info.episode.ret;
@@ -587,14 +590,31 @@ static int log_episodes(trainer *t, long step0) {
   return 0;
 }
 
+// episodes that a non-finite action ended (the runner ends them as diverged), in a row; 1
+// when there have been too many to go on
+#define MAX_NONFINITE_EPISODES 100
+static int count_nonfinite(trainer *t) {
+  for (int i = 0; i < t->N; i++) {
+    if (!t->te[i] && !t->tr[i]) continue;
+    int finite = 1;
+    for (int k = 0; k < t->ad; k++) finite &= isfinite(t->act[(size_t)i * t->ad + k]) != 0;
+    t->nonfinite_run = finite ? 0 : t->nonfinite_run + 1;
+  }
+  return t->nonfinite_run >= MAX_NONFINITE_EPISODES;
+}
+
 // one batch step: act on N observations, step N environments, observe, learn
 static int train_step(trainer *t, run_setup *rs, char *err, size_t errsz) {
   double a0 = af_now();
   if (af_agent_act(rs->ag, t->act, t->obs, t->N, 0)) { snprintf(err, errsz, "%s", af_agent_last_error(rs->ag)); return -1; }
   double a1 = af_now();
   int rc = af_vecenv_step(rs->vec, t->act, t->next, t->final_obs, t->rew, t->te, t->tr, t->info);
-  if (rc) { snprintf(err, errsz, "environment step refused (%s)", rc == AF_ERR_ARG ? "a non-finite action" : "an environment error"); return -1; }
+  if (rc) { snprintf(err, errsz, "environment step failed: %s", af_vecenv_last_error(rs->vec)); return -1; }
   double a2 = af_now();
+  if (count_nonfinite(t)) {
+    snprintf(err, errsz, "the policy keeps producing non-finite actions (%ld episodes in a row ended by one); stopping", t->nonfinite_run);
+    return -1;
+  }
   af_batch b;
   af_agent_stats st;
   assemble_batch(t, &b);

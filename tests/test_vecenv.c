@@ -64,12 +64,23 @@ static void check_equal_to_sequential(const char *name, int threads) {
     }
   }
   cr_assert_geq(resets, N, "the test must cross episode boundaries");
-  // a batch with a NaN anywhere is refused before any environment moves
+  // a NaN in the last environment's action ends its episode as diverged, counted, and starts
+  // its next one; the others step exactly as their references do
   actions_at(0, act, N, na);
   act[N * na - 1] = NAN;
-  memcpy(fin, obs, sizeof(float) * N * od);
-  cr_assert_eq(af_vecenv_step(v, act, obs, NULL, rew, te, tr, info), AF_ERR_ARG);
-  cr_assert(memcmp(fin, obs, sizeof(float) * N * od) == 0);
+  long div0 = af_env_diverged_count(af_vecenv_env(v, N - 1));
+  cr_assert_eq(af_vecenv_step(v, act, obs, fin, rew, te, tr, info), AF_OK);
+  cr_assert(tr[N - 1] && !te[N - 1] && info[N - 1].diverged && info[N - 1].episode.n == 1 && rew[N - 1] == 0);
+  cr_assert_eq(af_env_diverged_count(af_vecenv_env(v, N - 1)), div0 + 1);
+  af_env_reset(ref[N - 1], af_vecenv_seed(77, N, N - 1, episode[N - 1]++), robs + (N - 1) * od);
+  cr_assert(memcmp(obs + (N - 1) * od, robs + (N - 1) * od, sizeof(float) * od) == 0, "the next episode did not start");
+  for (int i = 0; i < N - 1; i++) {
+    int rt, rtr;
+    float rr;
+    if (af_env_step(ref[i], act + i * na, robs + i * od, &rr, &rt, &rtr, NULL) == AF_OK && (rt || rtr))
+      af_env_reset(ref[i], af_vecenv_seed(77, N, i, episode[i]++), robs + i * od);
+    cr_assert(memcmp(obs + i * od, robs + i * od, sizeof(float) * od) == 0, "%s env %d: a NaN elsewhere changed it", name, i);
+  }
   for (int i = 0; i < N; i++) af_env_free(ref[i]);
   free(obs); free(fin); free(robs); free(act);
   af_vecenv_free(v);
