@@ -2,3 +2,4 @@
 // defines `const af_agent_def af_<name>_def`. CMake reads it for the sources. No include
 // guard: it is included once per expansion.
 AF_AGENT(sac)
+AF_AGENT(td3)
