@@ -427,3 +427,77 @@ Test(her, normalizer_matches_a_two_pass_computation_and_saves_exactly) {
   af_normalizer_free(&z);
   af_normalizer_free(&y);
 }
+
+// ---- through the armfarm program ----
+#include <signal.h>    // kill
+#include <sys/stat.h>  // stat
+#include <time.h>      // nanosleep
+
+// armfarm with `args` inside dir, its output in log files there; the exit status
+static int armfarm_in(const char *dir, const char *args) {
+  const char *bin = getenv("ARMFARM_BIN");
+  cr_assert(bin, "ARMFARM_BIN must point at the armfarm program (ctest sets it)");
+  char cmd[4096];
+  snprintf(cmd, sizeof cmd, "cd %s && %s %s >out.txt 2>err.txt </dev/null", dir, bin, args);
+  int st = system(cmd);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+// a CSV of the run folder without its wall-clock columns (time_s, steps_per_s)
+static void curve(const char *dir, const char *run, const char *file, char *out, size_t n) {
+  char path[1024], line[1024];
+  snprintf(path, sizeof path, "%s/%s/%s", dir, run, file);
+  FILE *f = fopen(path, "r");
+  cr_assert(f, "%s missing", path);
+  int drop[32] = {0}, first = 1;
+  out[0] = 0;
+  while (fgets(line, sizeof line, f)) {
+    int col = 0;
+    for (char *tok = strtok(line, ",\n"); tok; tok = strtok(NULL, ",\n"), col++) {
+      if (first) drop[col] = !strcmp(tok, "time_s") || !strcmp(tok, "steps_per_s");
+      if (!drop[col]) { strncat(out, tok, n - strlen(out) - 1); strncat(out, ",", n - strlen(out) - 1); }
+    }
+    strncat(out, "\n", n - strlen(out) - 1);
+    first = 0;
+  }
+  fclose(f);
+}
+
+// two puck pushers, relabelling and normalization on, checkpoints mid-episode
+#define RESUME_ARGS "train --env puck_push --agent sac --steps 1600 --eval-every 800 --eval-episodes 2 --seed 3 " \
+                    "--checkpoint-every 230 --set env.reward=sparse --set train.num_envs=2 --set agent.her=future " \
+                    "--set agent.obs_norm=true --set agent.hidden=32 --set agent.batch=32 --set agent.warmup=300"
+
+Test(her, sigkill_and_resume_give_the_same_curves_with_relabelling_and_normalization, .timeout = 300) {
+  char dir[] = "/tmp/af_her_resume_XXXXXX";
+  cr_assert(mkdtemp(dir));
+  cr_assert_eq(armfarm_in(dir, RESUME_ARGS " --out a"), 0);
+  // killed after its first checkpoint, then resumed
+  char latest[1100];
+  snprintf(latest, sizeof latest, "%s/k/resume/latest", dir);
+  pid_t pid = fork();
+  if (pid == 0) {
+    cr_assert(freopen("/dev/null", "w", stdout) && freopen("/dev/null", "w", stderr));
+    execl("/bin/sh", "sh", "-c", "cd \"$0\" && exec \"$1\" $2 --out k", dir, getenv("ARMFARM_BIN"), RESUME_ARGS, (char *)NULL);
+    _exit(127);
+  }
+  struct stat st;
+  for (int i = 0; i < 6000 && stat(latest, &st) != 0; i++) nanosleep(&(struct timespec){0, 5000000}, NULL);
+  cr_assert_eq(stat(latest, &st), 0, "no checkpoint appeared");
+  kill(pid, SIGKILL);
+  int status;
+  waitpid(pid, &status, 0);
+  cr_assert(WIFSIGNALED(status), "the run ended before it was killed; the test did not test resuming");
+  cr_assert_eq(armfarm_in(dir, RESUME_ARGS " --out k --resume"), 0);
+  static char a[1 << 16], b[1 << 16];
+  const char *files[2] = {"progress.csv", "eval.csv"};
+  for (int i = 0; i < 2; i++) {
+    curve(dir, "a", files[i], a, sizeof a);
+    curve(dir, "k", files[i], b, sizeof b);
+    cr_assert(strlen(a) > 40);
+    cr_assert_str_eq(a, b, "%s differs after SIGKILL and --resume", files[i]);
+  }
+  char rm[1100];
+  snprintf(rm, sizeof rm, "rm -rf %s", dir);
+  cr_assert_eq(system(rm), 0);
+}
