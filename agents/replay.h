@@ -73,7 +73,12 @@ void af_replay_add(af_replay *r, const float *obs, const float *act, float rew, 
 // next_obs becomes g, an achieved goal of its episode, and the reward becomes
 // r - reward(ag, g_old) + reward(ag, g) with ag the transition's achieved goal (exactly
 // reward(ag, g) for a sparse reward, which is reward(ag, g_old)); done stays the stored
-// terminated flag (the environments here do not terminate on success).
+// terminated flag. That is the HER convention, and right here because termination does not
+// depend on the goal: puck_push and door_open never terminate (success does not end their
+// episodes, only the horizon does). An environment that terminated on success would need
+// done recomputed for the new goal; none does. With observation noise on, the achieved goal
+// is the observed one (noisy) while the stored reward came from the true state, so a sparse
+// relabelled reward can then be off by the noise's effect on the success test.
 void af_replay_sample(const af_replay *r, af_rng *rng, int B, float *obs, float *act, float *rew, float *next_obs, float *done);
 // the same, and for each sample its ring index and the ring index whose achieved goal
 // became its goal (-1: not relabelled); index and goal_from may be NULL
