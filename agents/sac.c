@@ -25,6 +25,8 @@ static const af_param sac_params[] = {
   {"grad_clip", AF_P_DOUBLE, offsetof(af_sac_cfg, grad_clip), 0, 0, 1e6, NULL, "clip gradient norms (0: off)"},
   {"log_std_min", AF_P_DOUBLE, offsetof(af_sac_cfg, log_std_min), -20, -30, 0, NULL, "lower clip of the actor's log std"},
   {"log_std_max", AF_P_DOUBLE, offsetof(af_sac_cfg, log_std_max), 2, -5, 5, NULL, "upper clip of the actor's log std"},
+  AF_HER_PARAMS(af_sac_cfg, her),
+  AF_NORM_PARAMS(af_sac_cfg, norm),
 };
 
 // log(1 - tanh(u)^2), stably: 2 (log 2 - u - softplus(-2u))
@@ -158,6 +160,7 @@ static void sac_free(void *p) {
   af_adam_free(&s->opt_q2);
   af_adam_free(&s->opt_alpha);
   af_replay_free(&s->replay);
+  af_normalizer_free(&s->norm);
   af_nn_ctx_free(s->ctx);
   free(s->obs);
   free(s);
@@ -213,13 +216,15 @@ static void *sac_make(const void *cfgp, const af_agent_setup *setup, const af_ag
   if (af_adam_init(&s->opt_actor, af_mlp_nparams(s->actor), lr, err, errsz) ||
       af_adam_init(&s->opt_q1, af_mlp_nparams(s->q1), lr, err, errsz) ||
       af_adam_init(&s->opt_q2, af_mlp_nparams(s->q2), lr, err, errsz) || af_adam_init(&s->opt_alpha, 1, lr, err, errsz) ||
-      af_replay_init(&s->replay, c->buffer, s->od, s->ad, s->gd, err, errsz)) {
+      af_replay_init(&s->replay, c->buffer, s->od, s->ad, s->gd, err, errsz) ||
+      af_replay_her_setup(&s->replay, &c->her, setup, err, errsz) ||
+      (c->norm.obs_norm && af_normalizer_init(&s->norm, s->od, (float)c->norm.obs_clip, 0.01f, err, errsz))) {
     sac_free(s);
     return NULL;
   }
   // batch and scratch in one allocation, and the acting scratch for N rows
   const int B = s->B, od = s->od, ad = s->ad, qd = od + ad, N = s->N;
-  size_t n = (size_t)B * (2 * od + ad + 2 + 2 * qd + 2 * ad + 3 * ad + 2 + 3 + 2 * qd + 2 * ad) + (size_t)N * (3 * ad + 1);
+  size_t n = (size_t)B * (2 * od + ad + 2 + 2 * qd + 2 * ad + 3 * ad + 2 + 3 + 2 * qd + 2 * ad) + (size_t)N * (3 * ad + 1 + od);
   float *p = s->obs = calloc(n, sizeof(float));
   if (!p) { snprintf(err, errsz, "out of memory"); sac_free(s); return NULL; }
   s->obs = p; p += (size_t)B * od;
@@ -245,7 +250,8 @@ static void *sac_make(const void *cfgp, const af_agent_setup *setup, const af_ag
   s->act_eps = p; p += (size_t)N * ad;
   s->act_u = p; p += (size_t)N * ad;
   s->act_sd = p; p += (size_t)N * ad;
-  s->act_logp = p;
+  s->act_logp = p; p += N;
+  s->act_obs = p;
   return s;
 }
 
@@ -265,6 +271,11 @@ static int sac_act(void *p, float *action, const float *obs, int n, int determin
     for (int i = 0; i < n * ad; i++) action[i] = (float)af_rng_range(&s->rng, -1, 1);
     return AF_OK;
   }
+  // the actor sees normalized observations when normalization is on
+  if (s->cfg.norm.obs_norm) {
+    af_normalizer_apply(&s->norm, s->act_obs, obs, n);
+    obs = s->act_obs;
+  }
   af_nn_ctx_enter(s->ctx);
   const float *out = af_mlp_forward(s->actor, n, obs);
   if (out && deterministic) {
@@ -278,19 +289,18 @@ static int sac_act(void *p, float *action, const float *obs, int n, int determin
   return numeric_error(s, err, errsz);
 }
 
-// each transition goes into the replay; every update_every-th one after the warm-up makes
-// updates_per_step updates due
+// each transition goes into the replay (raw: relabelling rewrites raw goals) and into the
+// observation statistics; every update_every-th one after the warm-up makes updates_per_step
+// updates due
 static int sac_observe(void *p, const af_batch *b, char *err, size_t errsz) {
   af_sac *s = p;
   if (b->n != s->N) { snprintf(err, errsz, "sac: observe %d transitions (made for %d environments)", b->n, s->N); return AF_ERR_ARG; }
-  const int od = s->od, ad = s->ad, gd = s->gd;
+  af_replay_add_batch(&s->replay, b);
   for (int i = 0; i < b->n; i++) {
-    const float *ag = b->achieved ? b->achieved + (size_t)i * gd : NULL, *dg = b->desired ? b->desired + (size_t)i * gd : NULL;
-    af_replay_add(&s->replay, b->obs + (size_t)i * od, b->act + (size_t)i * ad, b->reward[i], b->next_obs + (size_t)i * od,
-                  b->terminated[i], ag, dg);
     s->observed++;
     if (s->observed >= s->cfg.warmup && s->observed % s->cfg.update_every == 0) s->due += s->cfg.updates_per_step;
   }
+  if (s->cfg.norm.obs_norm) af_normalizer_update(&s->norm, b->obs, b->n);
   return AF_OK;
 }
 
@@ -300,6 +310,10 @@ int af_sac_learn(af_sac *s, int updates, af_agent_stats *st) {
   af_nn_ctx_enter(s->ctx);
   for (int k = 0; k < updates && s->replay.size > 0; k++) {
     af_replay_sample(&s->replay, &s->rng, s->B, s->obs, s->act, s->rew, s->next_obs, s->done);
+    if (s->cfg.norm.obs_norm) {
+      af_normalizer_apply(&s->norm, s->obs, s->obs, s->B);
+      af_normalizer_apply(&s->norm, s->next_obs, s->next_obs, s->B);
+    }
     af_rng_normal_fill(&s->rng, s->eps_next, s->B * s->ad);
     af_rng_normal_fill(&s->rng, s->eps_pi, s->B * s->ad);
     af_sac_grads(s, s->obs, s->act, s->rew, s->next_obs, s->done, s->eps_next, s->eps_pi, 1, &l);
@@ -340,6 +354,8 @@ static int tensors(af_sac *s, af_tensor *t, packed_state *ps) {
   t[k++] = (af_tensor){"log_alpha", &s->log_alpha, 1};
   // adam steps (4), observed transitions (1), rng words (4), packed 16 bits at a time
   t[k++] = (af_tensor){"counters", ps->words, 4 * 9};
+  // the observation statistics, when normalizing
+  if (s->cfg.norm.obs_norm) t[k++] = af_normalizer_tensor(&s->norm, "obs_norm");
   return k;
 }
 
@@ -362,6 +378,7 @@ static int sac_save(void *p, const char *path, char *err, size_t errsz) {
   af_tensor t[20];
   packed_state ps;
   pack(s, &ps);
+  if (s->cfg.norm.obs_norm) af_normalizer_pack(&s->norm);
   int n = tensors(s, t, &ps);
   return af_nn_save(path, t, n, err, errsz);
 }
@@ -373,6 +390,7 @@ static int sac_load(void *p, const char *path, char *err, size_t errsz) {
   int n = tensors(s, t, &ps);
   if (af_nn_load(path, t, n, err, errsz)) return -1;
   unpack(s, &ps);
+  if (s->cfg.norm.obs_norm) af_normalizer_unpack(&s->norm);
   return 0;
 }
 

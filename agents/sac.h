@@ -6,11 +6,14 @@
 
 #include "agents/agent.h"
 #include "agents/nn/nn.h"
+#include "agents/normalizer.h"
 #include "agents/replay.h"
 
 typedef struct {
   double lr, gamma, tau, init_alpha, grad_clip, log_std_min, log_std_max;
   int batch, hidden, layers, buffer, warmup, updates_per_step, update_every, learn_alpha;
+  af_her_params her;    // hindsight relabelling in the replay (the keys every off-policy agent has)
+  af_norm_params norm;  // observation normalization
 } af_sac_cfg;
 
 typedef struct {
@@ -28,6 +31,7 @@ typedef struct af_sac {
   af_adam opt_actor, opt_q1, opt_q2, opt_alpha;
   float log_alpha, log_alpha_grad;
   af_replay replay;
+  af_normalizer norm;          // used when cfg.norm.obs_norm
   af_rng rng;
   long observed;
   int due;                     // updates owed by the transitions observed so far
@@ -35,6 +39,7 @@ typedef struct af_sac {
   float *obs, *act, *rew, *next_obs, *done, *qin, *qin_next, *eps_next, *eps_pi;
   float *a_pi, *u_pi, *sd_pi, *logp, *logp_next, *y, *dq1, *dq2, *dqin1, *dqin2, *dact;
   float *act_eps, *act_u, *act_sd, *act_logp;  // acting scratch (N, ad) and (N)
+  float *act_obs;                              // normalized observations to act on (N, od)
 } af_sac;
 
 // the gradients of the three SAC losses for a given batch and given standard-normal draws

@@ -24,6 +24,8 @@ static const af_param td3_params[] = {
   {"noise_clip", AF_P_DOUBLE, offsetof(af_td3_cfg, noise_clip), 0.5, 0, 10, NULL, "the smoothing noise is clipped to [-noise_clip, noise_clip]"},
   {"expl_noise", AF_P_DOUBLE, offsetof(af_td3_cfg, expl_noise), 0.1, 0, 10, NULL, "std of the Gaussian exploration noise (actions clipped to [-1, 1])"},
   {"grad_clip", AF_P_DOUBLE, offsetof(af_td3_cfg, grad_clip), 0, 0, 1e6, NULL, "clip gradient norms (0: off)"},
+  AF_HER_PARAMS(af_td3_cfg, her),
+  AF_NORM_PARAMS(af_td3_cfg, norm),
 };
 
 static float clampf(float x, float lo, float hi) { return x < lo ? lo : x > hi ? hi : x; }
@@ -101,6 +103,7 @@ static void td3_free(void *p) {
   af_adam_free(&t->opt_actor);
   af_adam_free(&t->opt_q1);
   af_adam_free(&t->opt_q2);
+  af_normalizer_free(&t->norm);
   af_replay_free(&t->replay);
   af_nn_ctx_free(t->ctx);
   free(t->obs);
@@ -154,13 +157,15 @@ static void *td3_make(const void *cfgp, const af_agent_setup *setup, const af_ag
   if (af_adam_init(&t->opt_actor, af_mlp_nparams(t->actor), lr, err, errsz) ||
       af_adam_init(&t->opt_q1, af_mlp_nparams(t->q1), lr, err, errsz) ||
       af_adam_init(&t->opt_q2, af_mlp_nparams(t->q2), lr, err, errsz) ||
-      af_replay_init(&t->replay, c->buffer, t->od, t->ad, t->gd, err, errsz)) {
+      af_replay_init(&t->replay, c->buffer, t->od, t->ad, t->gd, err, errsz) ||
+      af_replay_her_setup(&t->replay, &c->her, setup, err, errsz) ||
+      (c->norm.obs_norm && af_normalizer_init(&t->norm, t->od, (float)c->norm.obs_clip, 0.01f, err, errsz))) {
     td3_free(t);
     return NULL;
   }
   // batch and scratch in one allocation, and the acting scratch for N rows
   const int B = t->B, od = t->od, ad = t->ad, qd = od + ad, N = t->N;
-  size_t n = (size_t)B * (2 * od + 4 * ad + 3 * qd + 4) + (size_t)N * ad;
+  size_t n = (size_t)B * (2 * od + 4 * ad + 3 * qd + 4) + (size_t)N * (ad + od);
   float *p = calloc(n, sizeof(float));
   if (!p) { snprintf(err, errsz, "out of memory"); td3_free(t); return NULL; }
   t->obs = p; p += (size_t)B * od;
@@ -176,7 +181,8 @@ static void *td3_make(const void *cfgp, const af_agent_setup *setup, const af_ag
   t->dq = p; p += B;
   t->dqin = p; p += (size_t)B * qd;
   t->dact = p; p += (size_t)B * ad;
-  t->act_eps = p;
+  t->act_eps = p; p += (size_t)N * ad;
+  t->act_obs = p;
   return t;
 }
 
@@ -197,6 +203,11 @@ static int td3_act(void *p, float *action, const float *obs, int n, int determin
     for (int i = 0; i < k; i++) action[i] = (float)af_rng_range(&t->rng, -1, 1);
     return AF_OK;
   }
+  // the actor sees normalized observations when normalization is on
+  if (t->cfg.norm.obs_norm) {
+    af_normalizer_apply(&t->norm, t->act_obs, obs, n);
+    obs = t->act_obs;
+  }
   af_nn_ctx_enter(t->ctx);
   const float *out = af_mlp_forward(t->actor, n, obs);
   // the actor's action, plus clipped Gaussian noise when exploring
@@ -216,14 +227,12 @@ static int td3_act(void *p, float *action, const float *obs, int n, int determin
 static int td3_observe(void *p, const af_batch *b, char *err, size_t errsz) {
   af_td3 *t = p;
   if (b->n != t->N) { snprintf(err, errsz, "td3: observe %d transitions (made for %d environments)", b->n, t->N); return AF_ERR_ARG; }
-  const int od = t->od, ad = t->ad, gd = t->gd;
+  af_replay_add_batch(&t->replay, b);
   for (int i = 0; i < b->n; i++) {
-    const float *ag = b->achieved ? b->achieved + (size_t)i * gd : NULL, *dg = b->desired ? b->desired + (size_t)i * gd : NULL;
-    af_replay_add(&t->replay, b->obs + (size_t)i * od, b->act + (size_t)i * ad, b->reward[i], b->next_obs + (size_t)i * od,
-                  b->terminated[i], ag, dg);
     t->observed++;
     if (t->observed >= t->cfg.warmup && t->observed % t->cfg.update_every == 0) t->due += t->cfg.updates_per_step;
   }
+  if (t->cfg.norm.obs_norm) af_normalizer_update(&t->norm, b->obs, b->n);
   return AF_OK;
 }
 
@@ -234,6 +243,10 @@ int af_td3_learn(af_td3 *t, int updates, af_agent_stats *st) {
   for (int k = 0; k < updates && t->replay.size > 0; k++) {
     // a batch, the smoothing noise, and the actor's turn every policy_delay-th iteration
     af_replay_sample(&t->replay, &t->rng, t->B, t->obs, t->act, t->rew, t->next_obs, t->done);
+    if (t->cfg.norm.obs_norm) {
+      af_normalizer_apply(&t->norm, t->obs, t->obs, t->B);
+      af_normalizer_apply(&t->norm, t->next_obs, t->next_obs, t->B);
+    }
     af_rng_normal_fill(&t->rng, t->eps, t->B * t->ad);
     t->iterations++;
     int with_actor = t->iterations % t->cfg.policy_delay == 0;
@@ -275,6 +288,8 @@ static int tensors(af_td3 *t, af_tensor *out, packed_state *ps) {
   // 64-bit counters packed 16 bits at a time
   out[k++] = (af_tensor){"counters", ps->words, 4 * N_WORDS};
   out[k++] = (af_tensor){"last_actor_loss", &ps->last_actor_loss, 1};
+  // the observation statistics, when normalizing
+  if (t->cfg.norm.obs_norm) out[k++] = af_normalizer_tensor(&t->norm, "obs_norm");
   return k;
 }
 
@@ -302,6 +317,7 @@ static int td3_save(void *p, const char *path, char *err, size_t errsz) {
   af_tensor ts[16];
   packed_state ps;
   pack(t, &ps);
+  if (t->cfg.norm.obs_norm) af_normalizer_pack(&t->norm);
   int n = tensors(t, ts, &ps);
   return af_nn_save(path, ts, n, err, errsz);
 }
@@ -313,6 +329,7 @@ static int td3_load(void *p, const char *path, char *err, size_t errsz) {
   int n = tensors(t, ts, &ps);
   if (af_nn_load(path, ts, n, err, errsz)) return -1;
   unpack(t, &ps);
+  if (t->cfg.norm.obs_norm) af_normalizer_unpack(&t->norm);
   return 0;
 }
 

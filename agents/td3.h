@@ -8,11 +8,14 @@
 
 #include "agents/agent.h"
 #include "agents/nn/nn.h"
+#include "agents/normalizer.h"
 #include "agents/replay.h"
 
 typedef struct {
   double lr, gamma, tau, policy_noise, noise_clip, expl_noise, grad_clip;
   int batch, hidden, layers, buffer, warmup, updates_per_step, update_every, policy_delay;
+  af_her_params her;    // hindsight relabelling in the replay (the keys every off-policy agent has)
+  af_norm_params norm;  // observation normalization
 } af_td3_cfg;
 
 typedef struct {
@@ -28,6 +31,7 @@ typedef struct af_td3 {
   af_mlp *actor, *actor_t, *q1, *q2, *q1t, *q2t;
   af_adam opt_actor, opt_q1, opt_q2;
   af_replay replay;
+  af_normalizer norm;          // used when cfg.norm.obs_norm
   af_rng rng;
   long observed;               // transitions observed
   long iterations;             // critic updates done (the actor's turn: every policy_delay-th)
@@ -36,6 +40,7 @@ typedef struct af_td3 {
   // batch and scratch, sized at make: (B, od) (B, ad) (B) ...
   float *obs, *act, *rew, *next_obs, *done, *eps, *a_next, *qin, *qin_next, *y, *dq, *dqin, *dact;
   float *act_eps;              // acting scratch (N, ad)
+  float *act_obs;              // normalized observations to act on (N, od)
 } af_td3;
 
 // the gradients of the TD3 losses for a given batch and given standard-normal draws eps

@@ -204,22 +204,40 @@ Test(replay, files_of_another_shape_are_refused) {
     cr_assert_eq(b.size, 0, "case %d: a refused file changed the buffer", c);
     af_replay_free(&b);
   }
-  // a header that matches but rows that do not: the file's tensors disagree with it
-  float head[6] = {5, 5, 0, OD, AD, GD}, few[4 * OD] = {0}, z[5 * OD] = {0};
-  af_tensor t[8] = {{"replay", head, 6}, {"obs", few, 4 * OD}, {"next_obs", z, 5 * OD}, {"act", z, 5 * AD},
-                    {"rew", z, 5}, {"done", z, 5}, {"ag", z, 5 * GD}, {"dg", z, 5 * GD}};
-  cr_assert_eq(af_nn_save("replay_lies.bin", t, 8, err, sizeof err), 0, "%s", err);
+  // a header that matches but rows that do not: the file's tensors disagree with it (the
+  // format of agents/replay.c: header, transitions added, the fields, each stream's episode)
+  float head[7] = {5, 5, 0, OD, AD, GD, 1}, added[4] = {0}, few[4 * OD] = {0}, z[5 * OD] = {0}, one = 0;
+  af_tensor t[13] = {{"replay", head, 7}, {"replay_added", added, 4}, {"obs", few, 4 * OD}, {"next_obs", z, 5 * OD},
+                     {"act", z, 5 * AD}, {"rew", z, 5}, {"done", z, 5}, {"ep_pos", z, 5}, {"ep_len", z, 5},
+                     {"ag", z, 5 * GD}, {"dg", z, 5 * GD}, {"stream_len", &one, 1}, {"stream_next", z, OD}};
+  cr_assert_eq(af_nn_save("replay_lies.bin", t, 13, err, sizeof err), 0, "%s", err);
   af_replay b;
   make(&b, 5);
   cr_assert_eq(af_replay_load(&b, "replay_lies.bin", err, sizeof err), -1, "rows of the wrong size were loaded");
   cr_assert_eq(b.size, 0);
   // counters beyond the capacity
   head[1] = 6;
-  t[1].data = z;
-  t[1].n = 5 * OD;
-  cr_assert_eq(af_nn_save("replay_lies.bin", t, 8, err, sizeof err), 0, "%s", err);
+  t[2].data = z;
+  t[2].n = 5 * OD;
+  cr_assert_eq(af_nn_save("replay_lies.bin", t, 13, err, sizeof err), 0, "%s", err);
   cr_assert_eq(af_replay_load(&b, "replay_lies.bin", err, sizeof err), -1);
   cr_assert(strstr(err, "inconsistent replay counters"), "%s", err);
+  // a header entry that is no count (NaN, negative, fractional)
+  const float bad[3] = {NAN, -1, 2.5f};
+  for (int k = 0; k < 3; k++) {
+    head[1] = bad[k];
+    cr_assert_eq(af_nn_save("replay_lies.bin", t, 13, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(af_replay_load(&b, "replay_lies.bin", err, sizeof err), -1);
+    cr_assert(strstr(err, "not a count"), "%s", err);
+  }
+  // episode positions beyond the ring
+  head[1] = 5;
+  float pos[5] = {0, 1, 2, 99, 4};
+  t[7].data = pos;
+  cr_assert_eq(af_nn_save("replay_lies.bin", t, 13, err, sizeof err), 0, "%s", err);
+  cr_assert_eq(af_replay_load(&b, "replay_lies.bin", err, sizeof err), -1);
+  cr_assert(strstr(err, "episode position"), "%s", err);
+  cr_assert_eq(b.size, 0);
   // a file of another kind (network weights) and no file at all
   af_tensor w = {"weights", z, 5};
   cr_assert_eq(af_nn_save("replay_other.bin", &w, 1, err, sizeof err), 0, "%s", err);
