@@ -148,6 +148,7 @@ static long relabel_source(const af_replay *r, af_rng *rng, long i) {
 void af_replay_sample_ex(const af_replay *r, af_rng *rng, int B, float *obs, float *act, float *rew, float *next_obs,
                          float *done, long *index, long *goal_from) {
   const int od = r->obs_dim, gd = r->goal_dim;
+  if (r->size < 1) return;  // nothing to draw from: the outputs are left as they are
   for (int b = 0; b < B; b++) {
     long i = (long)(af_rng_next(rng) % (uint64_t)r->size);
     float *o = obs + (size_t)b * od, *no = next_obs + (size_t)b * od;

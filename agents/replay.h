@@ -57,8 +57,10 @@ typedef struct {
   float *last_next;
 } af_replay;
 
+// a buffer of cap transitions (1..AF_REPLAY_MAX) in one allocation owned by r; 0, or -1 with a
+// message. Not thread-safe: one thread adds and samples.
 int af_replay_init(af_replay *r, long cap, int obs_dim, int act_dim, int goal_dim, char *err, size_t errsz);
-void af_replay_free(af_replay *r);
+void af_replay_free(af_replay *r);  // safe on a zeroed or freed buffer
 
 // relabelling and the number of streams; call after init, before the first add. Needs a
 // goal-conditioned buffer unless strategy is none. 0, or -1 with a message
@@ -75,7 +77,8 @@ void af_replay_add(af_replay *r, const float *obs, const float *act, float rew, 
 // stored as 0.
 void af_replay_add_batch(af_replay *r, const af_batch *b);
 
-// B transitions drawn uniformly with replacement; outputs (B, dim) each. With relabelling,
+// B transitions drawn uniformly with replacement; outputs (B, dim) each (left untouched when
+// the buffer is empty: agents sample only once it holds transitions). With relabelling,
 // a drawn transition is relabelled with probability k/(k+1): the desired goal in obs and
 // next_obs becomes g, an achieved goal of its episode, and the reward becomes
 // r - reward(ag, g_old) + reward(ag, g) with ag the transition's achieved goal (exactly
@@ -92,8 +95,11 @@ void af_replay_sample(const af_replay *r, af_rng *rng, int B, float *obs, float 
 void af_replay_sample_ex(const af_replay *r, af_rng *rng, int B, float *obs, float *act, float *rew, float *next_obs,
                          float *done, long *index, long *goal_from);
 
+// the filled rows and the episode state to a checkpoint file (atomically); 0 or -1 with a message
 int af_replay_save(const af_replay *r, const char *path, char *err, size_t errsz);
-// the buffer must have the capacity, sizes and streams it was saved with
+// the buffer must have the capacity, sizes and streams it was saved with; every count, size
+// and episode position is checked against it before use; 0, or -1 with a message naming the
+// problem (the buffer's size is then unchanged, its rows unspecified)
 int af_replay_load(af_replay *r, const char *path, char *err, size_t errsz);
 
 // ---- the relabelling hyperparameters every off-policy agent shares ----
