@@ -1,5 +1,6 @@
 // The shared arm: Cartesian displacement commands to joint targets by damped least squares.
 #include "envs/arm.h"
+#include "envs/env_impl.h"  // af_state_io: snapshots
 
 #include <math.h>    // cos, sin, sqrt
 #include <stdio.h>   // snprintf
@@ -169,4 +170,11 @@ void af_arm_act(af_arm *arm, const mjModel *m, mjData *d, const float *a) {
   double f = 0.5 * (g + 1) * arm->finger_max;
   for (int i = 0; i < 2; i++) d->ctrl[arm->finger_act[i]] = f;
   feed_forward(arm, d);
+}
+
+// the command the next action starts from; the scratch data is a function of it and the model
+void af_arm_state(af_arm *arm, af_state_io *io) {
+  AF_STATE_FIELD(io, arm->q_cmd);
+  AF_STATE_FIELD(io, arm->target);
+  AF_STATE_FIELD(io, arm->yaw);
 }

@@ -47,6 +47,11 @@ void af_arm_act(af_arm *arm, const mjModel *m, mjData *d, const float *a);
 // `from` (the hand, or arm->target) towards `to` in one control step; for scripted controllers
 void af_arm_action_towards(const af_arm *arm, const double from[3], const double to[3], float *a);
 
+// the arm's per-run state (joint targets, Cartesian target, yaw) for a state snapshot: sized,
+// saved or loaded by the walker (envs/env_impl.h)
+struct af_state_io;
+void af_arm_state(af_arm *arm, struct af_state_io *io);
+
 // grip site position and finger opening (m, sum of both fingers)
 const mjtNum *af_arm_hand(const af_arm *arm, const mjData *d);
 double af_arm_opening(const af_arm *arm, const mjData *d);

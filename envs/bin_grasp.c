@@ -715,6 +715,30 @@ static void bin_solve(af_env *e, af_rng *rng, float *hold) {
   }
 }
 
+// snapshot: the arm's command, the episode's objects (count, shapes, resting heights; the
+// model's clutter follows from the repeated reset), the disturbance, the statistics and the
+// scripted grasp's phase, target and plan
+static int bin_state_io(af_env *e, af_state_io *io) {
+  bin_state *s = e->state;
+  af_arm_state(&s->arm, io);
+  AF_STATE_FIELD(io, s->n);
+  AF_STATE_FIELD(io, s->shape);
+  AF_STATE_FIELD(io, s->rest_z);
+  AF_STATE_FIELD(io, s->disturb_t);
+  AF_STATE_FIELD(io, s->disturb_obj);
+  AF_STATE_FIELD(io, s->disturbed);
+  AF_STATE_FIELD(io, s->disturb_v);
+  AF_STATE_FIELD(io, s->max_lift);
+  AF_STATE_FIELD(io, s->grasped);
+  AF_STATE_FIELD(io, s->phase);
+  AF_STATE_FIELD(io, s->target);
+  AF_STATE_FIELD(io, s->phase_steps);
+  AF_STATE_FIELD(io, s->excluded);
+  AF_STATE_FIELD(io, s->last_z);
+  AF_STATE_FIELD(io, s->plan);
+  return AF_OK;
+}
+
 const af_env_def af_bin_grasp_def = {
   .name = "bin_grasp",
   .description = "the shared arm grasps and lifts one object out of a bin of random clutter",
@@ -740,4 +764,5 @@ const af_env_def af_bin_grasp_def = {
   .solve = bin_solve,
   // each reset switches on one shape per object slot and sizes it, randomization on or off
   .rebuilds = "geom_size,geom_rbound,geom_contype,geom_conaffinity,geom_rgba,geom_friction,body_inertia",
+  .state = bin_state_io,
 };

@@ -519,6 +519,27 @@ static int cloth_scripted(af_env *e, float *a) {
   return AF_OK;
 }
 
+// snapshot: the arm's command, the clips (released, and the model's eq_active they edit),
+// the episode's spacing and box, coverage and progress, the drape's phase and pull, and
+// whether the model was changed (the next reset's constants follow it)
+static int cloth_state_io(af_env *e, af_state_io *io) {
+  cloth_state *s = e->state;
+  af_arm_state(&s->arm, io);
+  AF_STATE_FIELD(io, s->released);
+  af_state_bytes(io, e->m->eq_active, (size_t)e->m->neq * sizeof *e->m->eq_active);
+  AF_STATE_FIELD(io, s->model_dirty);
+  AF_STATE_FIELD(io, s->spacing);
+  AF_STATE_FIELD(io, s->box);
+  AF_STATE_FIELD(io, s->prev_hand);
+  AF_STATE_FIELD(io, s->phi);
+  AF_STATE_FIELD(io, s->coverage);
+  AF_STATE_FIELD(io, s->max_coverage);
+  AF_STATE_FIELD(io, s->hang);
+  AF_STATE_FIELD(io, s->phase);
+  AF_STATE_FIELD(io, s->pull);
+  return AF_OK;
+}
+
 const af_env_def af_cloth_drape_def = {
   .name = "cloth_drape",
   .description = "the shared arm lays a cloth (7 x 7 composite, two corners clipped to a held bar) over a box of random size and place",
@@ -544,4 +565,5 @@ const af_env_def af_cloth_drape_def = {
   // cloth masses, spacing and reference pose, stiffness, damping and friction, the bar's
   // length and clip anchors, the box's size, and the clips switched off by a release
   .rebuilds = "body_mass,body_inertia,body_pos,qpos0,jnt_stiffness,dof_damping,geom_friction,geom_size,geom_rbound,eq_data,eq_active",
+  .state = cloth_state_io,
 };

@@ -456,6 +456,26 @@ static void door_solve(af_env *e, af_rng *rng, float *hold) {
   hold[e->spec.act_dim - 1] = 1;
 }
 
+// snapshot: the arm's command, the latch (its state and the hinge limit it edits in the
+// model), the goal and frame yaw, the episode's statistics, the opener's phase, and whether
+// the geometry was changed (the next reset's constants follow it)
+static int door_state_io(af_env *e, af_state_io *io) {
+  door_state *s = e->state;
+  af_arm_state(&s->arm, io);
+  AF_STATE_FIELD(io, s->locked);
+  AF_STATE_FIELD(io, e->m->jnt_range[2 * s->door_jnt + 1]);
+  AF_STATE_FIELD(io, s->unlatched);
+  AF_STATE_FIELD(io, s->geometry_dirty);
+  AF_STATE_FIELD(io, s->goal);
+  AF_STATE_FIELD(io, s->frame_yaw);
+  AF_STATE_FIELD(io, s->max_angle);
+  AF_STATE_FIELD(io, s->prev_hand);
+  AF_STATE_FIELD(io, s->phase);
+  AF_STATE_FIELD(io, s->phase_steps);
+  AF_STATE_FIELD(io, s->press);
+  return AF_OK;
+}
+
 const af_env_def af_door_open_def = {
   .name = "door_open",
   .description = "the shared arm opens a hinged door by its lever handle to a goal angle (goal-conditioned; optional latch)",
@@ -481,4 +501,5 @@ const af_env_def af_door_open_def = {
   .solve = door_solve,
   // the drawn door width and handle height move and resize the panel, posts and lever
   .rebuilds = "geom_size,geom_pos,geom_rbound,body_pos,body_ipos",
+  .state = door_state_io,
 };

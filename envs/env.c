@@ -5,11 +5,14 @@
 #include "envs/env_impl.h"
 #include "envs/render.h"
 
+#include <mujoco/mjxmacro.h>  // MJDATA_POINTERS: the mjData arrays a snapshot copies
+
 #include <dlfcn.h>     // dladdr
 #include <limits.h>    // PATH_MAX
 #include <math.h>      // isfinite
 #include <pthread.h>   // pthread_once: MuJoCo's handlers are installed once
 #include <setjmp.h>    // jmp_buf: recover from mju_error inside armfarm calls
+#include <stdint.h>    // uint64_t: snapshot header
 #include <stdlib.h>    // calloc, getenv
 #include <string.h>    // strcmp, memcpy
 #include <sys/stat.h>  // stat: which asset folders exist
@@ -384,6 +387,7 @@ static void reset_physics(af_env *e, void *arg) {
   uint64_t seed = *(const uint64_t *)arg;
   // nominal model restored and randomization drawn from the seed alone
   // derived constants follow the drawn masses, and return to nominal after a drawn episode
+  e->ep_randomize = e->dr.enabled;
   int physics = af_dr_apply(&e->dr, e->m, e->m0, af_seed_derive(seed, 1));
   mj_resetData(e->m, e->d);
   if (physics || e->const_dirty) mj_setConst(e->m, e->d);
@@ -413,12 +417,257 @@ int af_env_reset(af_env *e, uint64_t seed, float *obs) {
   // a MuJoCo error leaves the episode unstarted, and the next reset recomputes the constants
   char what[96];
   snprintf(what, sizeof what, "%s: reset (seed %llu)", e->def->name, (unsigned long long)seed);
+  e->started = 0;
   if (mj_guard(e, reset_physics, &seed, what, e->err, sizeof e->err)) {
     e->const_dirty = 1;
     return AF_ERR_NUMERIC;
   }
+  e->started = 1;
   e->need_reset = 0;
   if (obs) observe(e, obs);
+  return AF_OK;
+}
+
+// ---- state snapshots: header, common layer, mjData, then the environment's own ----
+#define STATE_MAGIC "AFSTATE"  // 8 bytes with its terminator
+#define STATE_VERSION 1u
+#define STATE_NAME 32
+#define STATE_SUMMED 28  // the checksum covers the bytes from here on: magic 8, version 4, size 8, checksum 8
+enum { D_MJVER, D_NQ, D_NV, D_NA, D_NU, D_NBODY, D_NMOCAP, D_NUSER, D_NEQ, D_NJNT, D_OBS, D_ACT, D_NDR, D_COUNT };
+
+typedef struct {
+  char magic[8];
+  uint32_t version;
+  uint64_t size, checksum;
+  char name[STATE_NAME];
+  uint64_t config_hash;
+  int32_t dims[D_COUNT];
+  uint64_t env_bytes;  // the environment's own section
+} state_header;
+
+// FNV-1a, 64 bits
+static uint64_t fnv1a(const void *p, size_t n) {
+  const unsigned char *b = p;
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001b3ull;
+  return h;
+}
+
+static void walk_header(state_header *h, af_state_io *io) {
+  AF_STATE_FIELD(io, h->magic);
+  AF_STATE_FIELD(io, h->version);
+  AF_STATE_FIELD(io, h->size);
+  AF_STATE_FIELD(io, h->checksum);
+  AF_STATE_FIELD(io, h->name);
+  AF_STATE_FIELD(io, h->config_hash);
+  AF_STATE_FIELD(io, h->dims);
+  AF_STATE_FIELD(io, h->env_bytes);
+}
+
+// the environment's own section, sized by its hook (0 without one)
+static size_t env_bytes(const af_env *e) {
+  if (!e->def->state) return 0;
+  af_state_io io = {NULL, 0, 0, 0};
+  e->def->state((af_env *)e, &io);  // sizing reads nothing
+  return io.pos;
+}
+
+// what this environment expects a snapshot's header to say (size and checksum aside)
+static void expected_header(const af_env *e, state_header *h) {
+  const mjModel *m = e->m;
+  memset(h, 0, sizeof *h);
+  memcpy(h->magic, STATE_MAGIC, sizeof h->magic);
+  h->version = STATE_VERSION;
+  snprintf(h->name, sizeof h->name, "%s", e->def->name);
+  h->config_hash = fnv1a(e->cfg_json, strlen(e->cfg_json));
+  const int32_t dims[D_COUNT] = {mj_version(), m->nq, m->nv, m->na, m->nu, m->nbody, m->nmocap, m->nuserdata,
+                                 m->neq, m->njnt, e->spec.obs_dim, e->spec.act_dim, e->dr.n};
+  memcpy(h->dims, dims, sizeof dims);
+  h->env_bytes = env_bytes(e);
+}
+
+// the common layer's episode state. The seed and the randomization switch of the reset come
+// first: loading reads them before it repeats the reset. The draws are checked on loading.
+typedef struct { int randomize; int draws_differ; } common_extra;
+
+static void walk_common(af_env *e, af_state_io *io, common_extra *x) {
+  AF_STATE_FIELD(io, e->seed);
+  AF_STATE_FIELD(io, e->ep_randomize);
+  AF_STATE_FIELD(io, x->randomize);
+  AF_STATE_FIELD(io, e->t);
+  AF_STATE_FIELD(io, e->need_reset);
+  AF_STATE_FIELD(io, e->const_dirty);
+  AF_STATE_FIELD(io, e->ep_return);
+  AF_STATE_FIELD(io, e->noise_rng);
+  AF_STATE_FIELD(io, e->obs_noise);
+  AF_STATE_FIELD(io, e->act_noise);
+  AF_STATE_FIELD(io, e->delay);
+  af_state_bytes(io, e->delay_buf, sizeof(float) * (size_t)(AF_MAX_DELAY + 1) * (size_t)e->spec.act_dim);
+  // this episode's draws: saved, and on loading compared with the repeated reset's
+  for (int i = 0; i < e->dr.n; i++) {
+    af_dr_param *p = &e->dr.p[i];
+    size_t n = sizeof(double) * (size_t)(p->ntarget * p->dim);
+    if (io->load && io->buf && io->pos + n <= io->size && memcmp(io->buf + io->pos, p->draw, n)) x->draws_differ = 1;
+    if (io->load) io->pos += n;
+    else af_state_bytes(io, p->draw, n);
+  }
+}
+
+// mjData: every array of MuJoCo's list sized by the model (state, and what the last step
+// computed from it), none sized by nconmax or njmax (contacts and constraint rows, which the
+// next step recomputes); time, warnings, energy
+static void walk_data(af_env *e, af_state_io *io) {
+  const mjModel *m = e->m;
+  mjData *d = e->d;
+  MJDATA_POINTERS_PREAMBLE(m)
+  (void)njmax;
+#define X(type, name, nr, nc)                                                   \
+  if (strcmp(#nr, "njmax") && strcmp(#nr, "nconmax") && !strstr(#nc, "njmax")) \
+    af_state_bytes(io, d->name, sizeof(type) * (size_t)m->nr * (size_t)(nc));
+  MJDATA_POINTERS
+#undef X
+  AF_STATE_FIELD(io, d->time);
+  AF_STATE_FIELD(io, d->warning);
+  AF_STATE_FIELD(io, d->energy);
+  if (io->load && io->buf) d->ncon = d->ne = d->nf = d->nefc = 0;
+}
+
+static size_t state_size(const af_env *e) {
+  state_header h;
+  common_extra x = {0, 0};
+  af_state_io io = {NULL, 0, 0, 0};
+  memset(&h, 0, sizeof h);
+  walk_header(&h, &io);
+  walk_common((af_env *)e, &io, &x);  // sizing reads nothing
+  walk_data((af_env *)e, &io);
+  return io.pos + env_bytes(e);
+}
+
+size_t af_env_state_size(const af_env *e) { return state_size(e); }
+
+int af_env_get_state(const af_env *env, void *buf, size_t size) {
+  // saving walks the same lists as loading, reading the environment only
+  af_env *e = (af_env *)env;
+  size_t need = state_size(e);
+  if (!e->started) {
+    snprintf(e->err, sizeof e->err, "%s: no episode to snapshot (reset first)", e->def->name);
+    return AF_ERR_STATE;
+  }
+  if (!buf || size < need) {
+    snprintf(e->err, sizeof e->err, "%s: a snapshot needs %zu bytes, the buffer has %zu", e->def->name, need, buf ? size : 0);
+    return AF_ERR_ARG;
+  }
+  state_header h;
+  expected_header(e, &h);
+  h.size = need;
+  common_extra x = {e->dr.enabled, 0};
+  af_state_io io = {buf, 0, need, 0};
+  walk_header(&h, &io);
+  walk_common(e, &io, &x);
+  walk_data(e, &io);
+  if (e->def->state) {
+    int rc = e->def->state(e, &io);
+    if (rc) return rc;
+  }
+  // the checksum of everything after it, written in its place
+  h.checksum = fnv1a((unsigned char *)buf + STATE_SUMMED, need - STATE_SUMMED);
+  memcpy((unsigned char *)buf + STATE_SUMMED - sizeof h.checksum, &h.checksum, sizeof h.checksum);
+  return AF_OK;
+}
+
+// the header of a snapshot checked against this environment; AF_ERR_ARG with the reason
+static int check_header(af_env *e, const unsigned char *buf, size_t size, size_t need) {
+  const char *name = e->def->name;
+  state_header h, want;
+  if (!buf || size < STATE_SUMMED) {
+    snprintf(e->err, sizeof e->err, "%s: snapshot truncated (%zu bytes)", name, buf ? size : 0);
+    return AF_ERR_ARG;
+  }
+  memset(&h, 0, sizeof h);
+  af_state_io io = {(unsigned char *)buf, 0, size, 1};
+  walk_header(&h, &io);
+  if (memcmp(h.magic, STATE_MAGIC, sizeof h.magic)) { snprintf(e->err, sizeof e->err, "%s: not an armfarm snapshot", name); return AF_ERR_ARG; }
+  if (h.version != STATE_VERSION) {
+    snprintf(e->err, sizeof e->err, "%s: snapshot version %u, this build reads %u", name, (unsigned)h.version, STATE_VERSION);
+    return AF_ERR_ARG;
+  }
+  if (size < h.size || io.pos > size) {
+    snprintf(e->err, sizeof e->err, "%s: snapshot truncated (%zu of %llu bytes)", name, size, (unsigned long long)h.size);
+    return AF_ERR_ARG;
+  }
+  if (h.size < STATE_SUMMED || fnv1a(buf + STATE_SUMMED, (size_t)h.size - STATE_SUMMED) != h.checksum) {
+    snprintf(e->err, sizeof e->err, "%s: snapshot corrupted (checksum mismatch)", name);
+    return AF_ERR_ARG;
+  }
+  expected_header(e, &want);
+  h.name[STATE_NAME - 1] = 0;
+  if (strcmp(h.name, want.name)) {
+    snprintf(e->err, sizeof e->err, "%s: snapshot of environment '%s'", name, h.name);
+    return AF_ERR_ARG;
+  }
+  if (h.config_hash != want.config_hash) {
+    snprintf(e->err, sizeof e->err, "%s: snapshot of another config (make the environment with the snapshot's config)", name);
+    return AF_ERR_ARG;
+  }
+  static const char *dim_names[D_COUNT] = {"MuJoCo version", "nq", "nv", "na", "nu", "nbody", "nmocap", "nuserdata",
+                                           "neq", "njnt", "obs_dim", "act_dim", "randomization entries"};
+  for (int i = 0; i < D_COUNT; i++)
+    if (h.dims[i] != want.dims[i]) {
+      snprintf(e->err, sizeof e->err, "%s: snapshot has %s %d, this environment %d", name, dim_names[i], (int)h.dims[i], (int)want.dims[i]);
+      return AF_ERR_ARG;
+    }
+  if (h.size != need || h.env_bytes != want.env_bytes) {
+    snprintf(e->err, sizeof e->err, "%s: snapshot of %llu bytes, this environment's are %zu", name, (unsigned long long)h.size, need);
+    return AF_ERR_ARG;
+  }
+  return AF_OK;
+}
+
+// the body of a restore, under the guard: the episode's reset repeated from its seed and
+// switch, then the common layer, mjData and the environment's own state loaded over it
+typedef struct { af_state_io io; common_extra x; int rc; } restore_args;
+
+static void restore_physics(af_env *e, void *arg) {
+  restore_args *a = arg;
+  size_t start = a->io.pos;
+  // the reset's inputs first
+  af_state_io peek = a->io;
+  AF_STATE_FIELD(&peek, e->seed);
+  AF_STATE_FIELD(&peek, e->dr.enabled);
+  uint64_t seed = e->seed;
+  reset_physics(e, &seed);
+  a->io.pos = start;
+  walk_common(e, &a->io, &a->x);
+  if (a->x.draws_differ) { a->rc = AF_ERR_ARG; return; }
+  walk_data(e, &a->io);
+  if (e->def->state) a->rc = e->def->state(e, &a->io);
+}
+
+int af_env_set_state(af_env *e, const void *buf, size_t size) {
+  size_t need = state_size(e);
+  int rc = check_header(e, buf, size, need);
+  if (rc) return rc;
+  // from here on the environment changes: a failure leaves it needing a reset
+  int enabled = e->dr.enabled;
+  restore_args ra = {{(unsigned char *)buf, 0, need, 1}, {enabled, 0}, AF_OK};
+  state_header h;
+  walk_header(&h, &ra.io);
+  char what[96];
+  snprintf(what, sizeof what, "%s: set_state", e->def->name);
+  e->err[0] = 0;
+  rc = mj_guard(e, restore_physics, &ra, what, e->err, sizeof e->err);
+  if (rc || ra.rc) {
+    if (ra.x.draws_differ)
+      snprintf(e->err, sizeof e->err, "%s: set_state: the repeated reset (seed %llu) drew other values than the snapshot's; reset needed",
+               e->def->name, (unsigned long long)e->seed);
+    e->dr.enabled = enabled;
+    e->const_dirty = 1;
+    e->need_reset = 1;
+    e->started = 0;
+    return rc ? rc : ra.rc;
+  }
+  e->dr.enabled = ra.x.randomize;
+  e->started = 1;
   return AF_OK;
 }
 

@@ -116,6 +116,50 @@ int af_env_end_diverged(af_env *env, float *obs, float *reward, int *terminated,
 // on a MuJoCo error. Needs the OpenGL context made at make current in this thread.
 int af_env_pixels(af_env *env, unsigned char *rgb);
 
+// ---- state snapshots ----
+// A snapshot is a versioned, self-describing byte blob holding an episode's whole state, so
+// that stepping on from it gives bit for bit what stepping on from the moment it was taken
+// gave (same actions, same observations, rewards, flags and info):
+// - the physics: mjData's time, state (qpos, qvel, act, qacc_warmstart, ctrl, qfrc_applied,
+//   xfrc_applied, mocap_pos/quat, userdata) and every array mj_forward computes from it as the
+//   last step left them (positions, Jacobians, forces, sensordata; the controllers read them
+//   before the next step), warnings and energy. Not the contacts and constraint rows: the
+//   next step recomputes them; after set_state mjData holds none (ncon, nefc 0) until then;
+// - the common layer: seed, step count, whether a reset is needed, the return so far, the
+//   noise RNG, observation and action noise levels, the action delay and its buffer, the
+//   randomization switch (af_env_set_randomize) and its draws;
+// - the model: not copied. The model is a function of the seed, the config and the draws, so
+//   set_state repeats the episode's reset on the target (the same code path as af_env_reset,
+//   terrain and height field included), checks that it drew the same values, then applies
+//   what the episode itself changed (e.g. door_open's latch, cloth_drape's clips);
+// - the environment's own state (its phase, statistics, scripted controller, curriculum
+//   level, the arm's command), each environment's section of the README says which.
+// Not included: af_env_diverged_count (a count since make), the renderer's state.
+// Layout: a header (magic, version, size, a 64-bit FNV-1a checksum of the rest, the
+// environment's name, a hash of its resolved config, MuJoCo's version and the model's and
+// spec's sizes), then the sections above, in the machine's byte order: a snapshot moves
+// between environments of one build on one kind of machine (files, processes, threads).
+// Sizes: af_env_state_size is fixed for a name and config (the same before and after steps).
+// Ownership: the buffer is the caller's; nothing keeps a pointer into it.
+// Threads: as every call on env (one thread at a time); a blob is plain bytes.
+
+// bytes of a snapshot of env (fixed for its name and config)
+size_t af_env_state_size(const af_env *env);
+
+// write the snapshot of the current state into buf (size bytes, at least
+// af_env_state_size); the environment is not changed. AF_ERR_STATE before the first
+// successful reset (no episode), AF_ERR_ARG if buf is NULL or too small.
+int af_env_get_state(const af_env *env, void *buf, size_t size);
+
+// restore a snapshot into env, which must have been made with the same name and config
+// (any environment so made: a fresh one, the one it came from, one in another episode);
+// its randomization switch and curriculum level become the snapshot's. AF_ERR_ARG, with
+// env unchanged, for a NULL or truncated buffer, a bad magic, version or checksum, or a
+// snapshot of another environment, config, MuJoCo version or size (the message says which).
+// AF_ERR_NUMERIC on a MuJoCo error while repeating the reset, AF_ERR_ARG if the repeated
+// reset drew other values than the snapshot's: env then needs a reset.
+int af_env_set_state(af_env *env, const void *buf, size_t size);
+
 // the goal part of the reward for an achieved and desired goal (goal_dim floats each);
 // sparse rewards are exactly this; dense rewards add a goal-independent shaping term, so a
 // relabelled reward is r - compute_reward(ag, g_old) + compute_reward(ag, g_new). 0 for

@@ -10,7 +10,27 @@
 #include "envs/randomize.h"
 #include "base/rng.h"
 
+#include <string.h>  // memcpy: the state walker
+
 #define AF_MAX_DELAY 16
+
+// ---- state snapshots: every part of a snapshot is listed once with this walker ----
+// One walk over the fields sizes a snapshot (buf NULL), saves it (load 0: environment to
+// buf) or loads it (load 1: buf to environment). Fields past `size` are counted, not copied.
+typedef struct af_state_io {
+  unsigned char *buf;  // NULL while sizing
+  size_t pos, size;    // cursor and buffer size (bytes)
+  int load;            // 1: from buf into the environment
+} af_state_io;
+
+static inline void af_state_bytes(af_state_io *io, void *field, size_t n) {
+  if (io->buf && n > 0 && io->pos + n <= io->size) {
+    if (io->load) memcpy(field, io->buf + io->pos, n);
+    else memcpy(io->buf + io->pos, field, n);
+  }
+  io->pos += n;
+}
+#define AF_STATE_FIELD(io, x) af_state_bytes((io), &(x), sizeof(x))
 
 // one environment: a const table of functions, like MuJoCo's mjpPlugin
 typedef struct af_env_def {
@@ -42,6 +62,13 @@ typedef struct af_env_def {
   void (*solve)(af_env *e, af_rng *rng, float *hold);
   // mjModel arrays the environment rebuilds at reset (e.g. terrain), comma-separated
   const char *rebuilds;
+  // optional: the environment's own episode state for snapshots (af_env_get_state), listed
+  // once with af_state_bytes: what its steps change in e->state and in the model (a latch's
+  // joint range, clips' eq_active). Loading runs after the common layer repeated the
+  // episode's reset from its seed and draws and restored mjData; after reading its fields the
+  // hook rebuilds what follows from them. Saving must change nothing. AF_OK or a code with a
+  // message in e->err. Without it, the environment has no state beyond its reset's.
+  int (*state)(af_env *e, af_state_io *io);
 } af_env_def;
 
 struct af_env {
@@ -58,6 +85,8 @@ struct af_env {
   int t;                  // control steps taken in this episode
   int need_reset;
   int const_dirty;        // the model's derived constants come from randomized values
+  int started;            // the last reset succeeded (an episode to snapshot)
+  int ep_randomize;       // the randomization switch as the last reset found it
   double ep_return;
   long diverged_count;
   // action pipeline: noise and delay from the randomization table

@@ -81,6 +81,14 @@ static float pend_reward(af_env *e, const float *a, int *success, int *terminate
   return (float)-s->cost;
 }
 
+// snapshot: the cost of the step being taken (act writes it before reward reads it; kept so
+// a snapshot holds the whole state)
+static int pend_state_io(af_env *e, af_state_io *io) {
+  pend_state *s = e->state;
+  AF_STATE_FIELD(io, s->cost);
+  return AF_OK;
+}
+
 const af_env_def af_pendulum_def = {
   .name = "pendulum",
   .description = "pendulum swing-up with Gym Pendulum-v1's dynamics, limits, reward and horizon",
@@ -99,4 +107,5 @@ const af_env_def af_pendulum_def = {
   .physics = pend_physics,
   .observe = pend_observe,
   .reward = pend_reward,
+  .state = pend_state_io,
 };

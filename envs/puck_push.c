@@ -259,6 +259,19 @@ static int puck_scripted(af_env *e, float *a) {
   return AF_OK;
 }
 
+// snapshot: the arm's command, the episode's goal, start and closest approach, the hand's
+// last position and the scripted pusher's mode
+static int puck_state_io(af_env *e, af_state_io *io) {
+  puck_state *s = e->state;
+  af_arm_state(&s->arm, io);
+  AF_STATE_FIELD(io, s->goal);
+  AF_STATE_FIELD(io, s->start);
+  AF_STATE_FIELD(io, s->min_dist);
+  AF_STATE_FIELD(io, s->prev_hand);
+  AF_STATE_FIELD(io, s->pushing);
+  return AF_OK;
+}
+
 const af_env_def af_puck_push_def = {
   .name = "puck_push",
   .description = "the shared arm pushes a puck across a table to a goal (goal-conditioned)",
@@ -282,4 +295,5 @@ const af_env_def af_puck_push_def = {
   .metrics = puck_metrics,
   .scripted = puck_scripted,
   .solve = puck_solve,
+  .state = puck_state_io,
 };

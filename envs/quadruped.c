@@ -74,6 +74,7 @@ typedef struct {
   double cmd, start_x, start_height;
   double push_speed, push_interval, next_push;
   af_rng rng;   // pushes, from the reset seed
+  af_rng terrain_rng;  // the reset's stream as the terrain build found it (snapshots rebuild it)
   double phase; // scripted trot
 } quad_state;
 
@@ -137,6 +138,7 @@ static void quad_reset(af_env *e, af_rng *rng) {
   mjData *d = e->d;
   // terrain at the drawn (or imposed) difficulty
   double diff = s->level >= 0 ? s->level : af_dr_value(&e->dr, "difficulty", 0, 0);
+  s->terrain_rng = *rng;
   af_terrain_build(&s->terrain, m, e->m0, (af_terrain_kind)c->terrain, diff, c->tread, rng);
   // standing pose (plus drawn offsets), feet just above the ground
   for (int i = 0; i < NJ; i++) {
@@ -273,6 +275,32 @@ static int quad_scripted(af_env *e, float *a) {
   return AF_OK;
 }
 
+// snapshot: the curriculum level, the terrain as built (difficulty and the stream its bumps
+// came from), the command, start, pushes and their stream, the previous action and the trot's
+// phase. Loading rebuilds the terrain, height field included, from what it read: the
+// repeated reset built it at the target's level, which may differ from the snapshot's.
+static int quad_state_io(af_env *e, af_state_io *io) {
+  quad_state *s = e->state;
+  const quad_cfg *c = e->cfg;
+  AF_STATE_FIELD(io, s->level);
+  AF_STATE_FIELD(io, s->terrain.difficulty);
+  AF_STATE_FIELD(io, s->terrain_rng);
+  AF_STATE_FIELD(io, s->prev_a);
+  AF_STATE_FIELD(io, s->cmd);
+  AF_STATE_FIELD(io, s->start_x);
+  AF_STATE_FIELD(io, s->start_height);
+  AF_STATE_FIELD(io, s->push_speed);
+  AF_STATE_FIELD(io, s->push_interval);
+  AF_STATE_FIELD(io, s->next_push);
+  AF_STATE_FIELD(io, s->rng);
+  AF_STATE_FIELD(io, s->phase);
+  if (io->load && io->buf) {
+    af_rng r = s->terrain_rng;
+    af_terrain_build(&s->terrain, e->m, e->m0, (af_terrain_kind)c->terrain, s->terrain.difficulty, c->tread, &r);
+  }
+  return AF_OK;
+}
+
 const af_env_def af_quadruped_def = {
   .name = "quadruped",
   .description = "a 12-joint quadruped walks forward at a commanded speed on flat ground, ramps, stairs or rough ground",
@@ -296,4 +324,5 @@ const af_env_def af_quadruped_def = {
   .scripted = quad_scripted,
   .set_difficulty = quad_set_difficulty,
   .rebuilds = AF_TERRAIN_ARRAYS,
+  .state = quad_state_io,
 };
