@@ -5,7 +5,7 @@
 #include <math.h>    // sqrtf, sqrt
 #include <stdio.h>   // FILE, snprintf
 #include <stdlib.h>  // calloc, free
-#include <string.h>  // memcpy, memset, strlen
+#include <string.h>  // memcpy, memset, strlen, strncmp
 
 #include <oneapi/dnnl/dnnl.h>
 #include <omp.h>  // oneDNN's CPU runtime here is OpenMP
@@ -187,8 +187,28 @@ static int matmul(dnnl_primitive_t *p, af_nn_ctx *c, const dnnl_memory_desc_t *s
   if (act == AF_ACT_RELU) dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f);
   if (act == AF_ACT_TANH) dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_tanh, 0.0f, 0.0f);
   dnnl_primitive_attr_set_post_ops(attr, po);
-  dnnl_primitive_desc_t pd;
-  int rc = af_dnnl_check(dnnl_primitive_desc_create(&pd, &d, attr, c->engine, NULL), "matmul primitive desc", err, errsz);
+  // oneDNN's first choice, except for matrix-vector products (a critic's single output
+  // column): there its gemm kernel takes a third to a sixth of the time of the brgemm one
+  // (measured at 64-64/batch 100 and 256-256/batch 256, see PERF_NOTES.md)
+  dnnl_primitive_desc_t pd = NULL;
+  dnnl_primitive_desc_iterator_t it;
+  int rc = af_dnnl_check(dnnl_primitive_desc_iterator_create(&it, &d, attr, c->engine, NULL), "matmul primitive desc", err, errsz);
+  if (rc == 0) {
+    int gemv = dst->dims[dst->ndims - 1] == 1;
+    do {
+      dnnl_primitive_desc_t cand = dnnl_primitive_desc_iterator_fetch(it);
+      const char *impl = NULL;
+      if (cand) dnnl_primitive_desc_query(cand, dnnl_query_impl_info_str, 0, &impl);
+      int is_gemm = impl && strncmp(impl, "gemm", 4) == 0;
+      if (!pd || (gemv && is_gemm)) {
+        if (pd) dnnl_primitive_desc_destroy(pd);
+        pd = cand;
+        if (!gemv || is_gemm) break;
+      } else if (cand) dnnl_primitive_desc_destroy(cand);
+    } while (dnnl_primitive_desc_iterator_next(it) == dnnl_success);
+    dnnl_primitive_desc_iterator_destroy(it);
+    rc = pd ? 0 : af_dnnl_check(dnnl_runtime_error, "matmul primitive desc", err, errsz);
+  }
   if (rc == 0) {
     rc = af_dnnl_check(dnnl_primitive_create(p, pd), "matmul primitive", err, errsz);
     dnnl_primitive_desc_destroy(pd);
@@ -334,12 +354,22 @@ const float *af_mlp_forward(af_mlp *n, int B, const float *x) {
   return pl->acts[n->L];
 }
 
-// dz *= act'(y), with y the activation's output
-static void act_backward(float *dz, const float *y, size_t k, af_act act) {
-  if (act == AF_ACT_RELU)
-    for (size_t i = 0; i < k; i++) dz[i] = y[i] > 0 ? dz[i] : 0;
-  else if (act == AF_ACT_TANH)
-    for (size_t i = 0; i < k; i++) dz[i] *= 1 - y[i] * y[i];
+// dz (B, out) = g (B, out) * act'(y), y the activation's output, and with db (out) not NULL
+// the bias gradient, the column sums of dz, overwritten or added to: one pass over memory
+static void act_bias_backward(float *dz, float *db, const float *g, const float *y, int B, int out, af_act act, int accumulate) {
+  if (db && !accumulate) memset(db, 0, sizeof(float) * (size_t)out);
+  for (int b = 0; b < B; b++) {
+    float *d = dz + (size_t)b * out;
+    const float *gr = g + (size_t)b * out, *yr = y + (size_t)b * out;
+    // in place, so that the select vectorizes
+    if (d != gr) memcpy(d, gr, sizeof(float) * (size_t)out);
+    if (act == AF_ACT_RELU)
+      for (int j = 0; j < out; j++) d[j] = yr[j] > 0 ? d[j] : 0;
+    else if (act == AF_ACT_TANH)
+      for (int j = 0; j < out; j++) d[j] *= 1 - yr[j] * yr[j];
+    if (db)
+      for (int j = 0; j < out; j++) db[j] += d[j];
+  }
 }
 
 void af_mlp_backward(af_mlp *n, int B, const float *dout, float *dx, int want_params, int accumulate) {
@@ -348,28 +378,19 @@ void af_mlp_backward(af_mlp *n, int B, const float *dout, float *dx, int want_pa
   af_nn_ctx_enter(n->ctx);
   dnnl_stream_t s = n->ctx->stream;
   int L = n->L;
-  // the output layer's dz
-  size_t kout = (size_t)B * n->sizes[L];
-  memcpy(pl->dz[L - 1], dout, kout * sizeof(float));
-  act_backward(pl->dz[L - 1], pl->acts[L], kout, n->out);
+  // the output layer's dz, and its bias gradient
+  act_bias_backward(pl->dz[L - 1], want_params ? n->grads + n->boff[L - 1] : NULL, dout, pl->acts[L], B, n->sizes[L], n->out,
+                    accumulate);
   for (int l = L - 1; l >= 0; l--) {
     layer_plan *lp = &pl->lp[l];
-    int out = n->sizes[l + 1];
-    if (want_params) {
-      // dW = x' dz (matmul), db = column sums of dz
-      exec(n->ctx, accumulate ? lp->bwd_w_acc : lp->bwd_w, 3, lp->a_w);
-      float *db = n->grads + n->boff[l];
-      if (!accumulate) memset(db, 0, sizeof(float) * (size_t)out);
-      for (int b = 0; b < B; b++) {
-        const float *row = pl->dz[l] + (size_t)b * out;
-        for (int j = 0; j < out; j++) db[j] += row[j];
-      }
-    }
+    // dW = x' dz (matmul)
+    if (want_params) exec(n->ctx, accumulate ? lp->bwd_w_acc : lp->bwd_w, 3, lp->a_w);
     if (l > 0) {
-      // into the previous layer, through its activation
+      // into the previous layer, through its activation, with that layer's bias gradient
       exec(n->ctx, lp->bwd_data, 3, lp->a_data);
       dnnl_stream_wait(s);
-      act_backward(pl->dz[l - 1], pl->acts[l], (size_t)B * n->sizes[l], n->hidden);
+      act_bias_backward(pl->dz[l - 1], want_params ? n->grads + n->boff[l - 1] : NULL, pl->dz[l - 1], pl->acts[l], B,
+                        n->sizes[l], n->hidden, accumulate);
     } else if (dx) {
       dnnl_memory_set_data_handle(lp->dsrc, dx);
       exec(n->ctx, lp->bwd_data, 3, lp->a_data);
