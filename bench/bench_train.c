@@ -2,7 +2,7 @@
 // vectorized runner with 1 and with 2 threads, in one run. The loop is the one armfarm train
 // runs (act on N observations, step N environments, observe N transitions, the updates that
 // are due), on the quadruped in a collection-heavy setting: 8 environments, one SAC update
-// per 8 environment steps, 64-64 networks and batches of 64.
+// per K environment steps (8 by default), 64-64 networks and batches of 64.
 #include <stdio.h>
 #include <stdlib.h>  // calloc, free
 #include <string.h>  // strcmp, memcpy
@@ -15,7 +15,7 @@
 
 #define BT_ENV "quadruped"
 #define BT_ENVS 8
-#define BT_AGENT "{\"hidden\": 64, \"batch\": 64, \"warmup\": 0, \"buffer\": 100000, \"update_every\": 8}"
+#define BT_AGENT "{\"hidden\": 64, \"batch\": 64, \"warmup\": 0, \"buffer\": 100000, \"update_every\": %d}"
 #define BT_WARMUP 2000   // environment steps before timing: a replay to sample from, caches warm
 #define BT_STEPS 16000   // environment steps timed per round
 #define BT_ROUNDS 3
@@ -37,15 +37,17 @@ static void run_free(bench_run *b) {
   free(b->info);
 }
 
-static int run_make(bench_run *b, int threads, char *err, size_t errsz) {
+static int run_make(bench_run *b, int envs, int threads, int update_every, char *err, size_t errsz) {
   memset(b, 0, sizeof *b);
-  if (!(b->v = af_vecenv_make(BT_ENV, NULL, BT_ENVS, threads, err, errsz))) return -1;
+  if (!(b->v = af_vecenv_make(BT_ENV, NULL, envs, threads, err, errsz))) return -1;
   const af_env_spec *s = af_vecenv_spec(b->v);
-  b->n = BT_ENVS;
+  b->n = envs;
   b->od = s->obs_dim;
   b->ad = s->act_dim;
   af_agent_setup setup = {.spec = s, .num_envs = b->n, .seed = 1};
-  if (!(b->ag = af_agent_make("sac", BT_AGENT, &setup, err, errsz))) return -1;
+  char cfg[160];
+  snprintf(cfg, sizeof cfg, BT_AGENT, update_every);
+  if (!(b->ag = af_agent_make("sac", cfg, &setup, err, errsz))) return -1;
   size_t n = (size_t)b->n;
   float *p = b->obs = calloc(n * (4 * (size_t)b->od + b->ad + 1), sizeof(float));
   b->te = calloc(2 * n, 1);
@@ -81,15 +83,22 @@ static int run_steps(bench_run *b, long steps) {
 
 int af_cmd_bench_train(int argc, char **argv) {
   int json = 0;
+  long every = 8, nenv = BT_ENVS;
   for (int i = 2; i < argc; i++) {
     if (!strcmp(argv[i], "--json")) json = 1;
-    else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-      printf("usage: armfarm bench train [--json]\n"
-             "  training environment steps per second, updates included: SAC on %d quadrupeds, one update per 8\n"
-             "  environment steps (64-64, batch 64), the environments stepped by 1 and by 2 threads, interleaved,\n"
-             "  best of %d rounds of %d steps each. Target: 2 threads at least 1.6x 1 thread.\n", BT_ENVS, BT_ROUNDS, BT_STEPS);
+    else if (!strcmp(argv[i], "--update-every") && i + 1 < argc) {
+      if ((every = af_cli_long(argv[i], argv[i + 1], 1, 1000000)) < 0) return AF_EXIT_USAGE;
+      i++;
+    } else if (!strcmp(argv[i], "--envs") && i + 1 < argc) {
+      if ((nenv = af_cli_long(argv[i], argv[i + 1], 2, 4096)) < 0) return AF_EXIT_USAGE;
+      i++;
+    } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+      printf("usage: armfarm bench train [--envs N] [--update-every K] [--json]\n"
+             "  training environment steps per second, updates included: SAC on N quadrupeds (default %d), one update per K\n"
+             "  environment steps (default 8; 64-64, batch 64), the environments stepped by 1 and by 2 threads,\n"
+             "  interleaved, best of %d rounds of %d steps each. Target: 2 threads at least 1.6x 1 thread.\n", BT_ENVS, BT_ROUNDS, BT_STEPS);
       return AF_EXIT_OK;
-    } else { fprintf(stderr, "armfarm bench train: unknown option '%s'\n", argv[i]); return AF_EXIT_USAGE; }
+    } else { fprintf(stderr, "armfarm bench train: unknown option or missing value '%s'\n", argv[i]); return AF_EXIT_USAGE; }
   }
   // both set-ups made and warmed first, then timed in alternation
   char err[256];
@@ -97,7 +106,7 @@ int af_cmd_bench_train(int argc, char **argv) {
   int made = 0, rc = AF_EXIT_OK;
   double best[2] = {0, 0};
   for (; made < 2; made++)
-    if (run_make(&runs[made], made + 1, err, sizeof err) || run_steps(&runs[made], BT_WARMUP)) {
+    if (run_make(&runs[made], (int)nenv, made + 1, (int)every, err, sizeof err) || run_steps(&runs[made], BT_WARMUP)) {
       fprintf(stderr, "armfarm bench train: %s\n", err);
       rc = AF_EXIT_FAIL;
       made++;
@@ -114,7 +123,8 @@ int af_cmd_bench_train(int argc, char **argv) {
   if (json) {
     cJSON *o = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(o, "runs");
     cJSON_AddStringToObject(o, "env", BT_ENV);
-    cJSON_AddNumberToObject(o, "num_envs", BT_ENVS);
+    cJSON_AddNumberToObject(o, "num_envs", (double)nenv);
+    cJSON_AddNumberToObject(o, "update_every", (double)every);
     for (int k = 0; k < 2; k++) {
       cJSON *row = cJSON_CreateObject();
       cJSON_AddNumberToObject(row, "threads", k + 1);
@@ -127,7 +137,7 @@ int af_cmd_bench_train(int argc, char **argv) {
     cJSON_free(s);
     cJSON_Delete(o);
   } else {
-    printf("training on %d %s environments, SAC 64-64, one update per 8 environment steps\n", BT_ENVS, BT_ENV);
+    printf("training on %ld %s environments, SAC 64-64, one update per %ld environment steps\n", nenv, BT_ENV, every);
     printf("  1 thread   %8.0f environment steps/s\n  2 threads  %8.0f environment steps/s\n  speed-up   %8.2fx (target >= 1.6x)\n",
            best[0], best[1], best[1] / best[0]);
   }
