@@ -3,11 +3,10 @@
 // written as CSV and Markdown tables and plotted through gnuplot. Every name, path and count
 // here comes from the folder, so nothing is held in a fixed-size buffer or array.
 #include <dirent.h>    // opendir, readdir
-#include <stdio.h>     // FILE, fprintf, popen
+#include <stdio.h>     // FILE, fprintf
 #include <stdlib.h>    // malloc, realloc, qsort
 #include <string.h>    // strcmp, strncmp, strdup
 #include <sys/stat.h>  // stat, mkdir
-#include <sys/wait.h>  // WIFEXITED
 
 #include <cjson/cJSON.h>
 #include "analysis/analyze.h"
@@ -379,6 +378,16 @@ static int write_tables(analysis *a, char *err, size_t errsz) {
 
 // ---- the plots ----
 
+// s as a gnuplot single-quoted string: a quote doubled (the only character it treats specially)
+static void gp_quoted(FILE *gp, const char *s) {
+  fputc('\'', gp);
+  for (; *s; s++) {
+    if (*s == '\'') fputc('\'', gp);
+    fputc(*s == '\n' ? ' ' : *s, gp);
+  }
+  fputc('\'', gp);
+}
+
 // one plot command line over the curves of the cells given, colour by position
 static void plot_line(const analysis *a, FILE *gp, const int *es, const int *vs, int n, int by_eval) {
   int first = 1;
@@ -387,15 +396,20 @@ static void plot_line(const analysis *a, FILE *gp, const int *es, const int *vs,
     if (!a->has_curve[e * a->labels.n + v]) continue;
     char *df = datafile(a, e, v);
     int lc = by_eval ? e + 1 : v + 1;
-    fprintf(gp, "%s'%s/%s' using 1:3:4 with filledcurves lc %d notitle, '%s/%s' using 1:2 with lines lw 2 lc %d title '%s'", first ? "" : ", ",
-            a->out, df, lc, a->out, df, lc, by_eval ? a->evals.s[e] : a->labels.s[v]);
+    fprintf(gp, "%s", first ? "" : ", ");
+    gp_quoted(gp, df ? df : "");
+    fprintf(gp, " using 1:3:4 with filledcurves lc %d notitle, ", lc);
+    gp_quoted(gp, df ? df : "");
+    fprintf(gp, " using 1:2 with lines lw 2 lc %d title ", lc);
+    gp_quoted(gp, by_eval ? a->evals.s[e] : a->labels.s[v]);
     free(df);
     first = 0;
   }
   fprintf(gp, "\n");
 }
 
-// plots.gp: per evaluation setting (variants together), per variant (settings together), PNG and SVG
+// plots.gp: per evaluation setting (variants together), per variant (settings together), PNG and
+// SVG; every file is named relative to the output folder, where gnuplot runs
 static void write_plot_script(const analysis *a, FILE *gp) {
   static const char *const terms[2][2] = {{"pngcairo size 960,600 font ',11'", "png"}, {"svg size 960,600 dynamic", "svg"}};
   int nv = a->labels.n, ne = a->evals.n, n = nv > ne ? nv : ne;
@@ -409,12 +423,23 @@ static void write_plot_script(const analysis *a, FILE *gp) {
       int any = 0;
       for (int v = 0; v < nv; v++) { any |= a->has_curve[e * nv + v]; es[v] = e; vs[v] = v; }
       if (!any) continue;
-      fprintf(gp, "set output '%s/curves_%s.%s'\nset title '%s: %s, IQM and 95%% bootstrap interval'\nplot ", a->out, a->evals.s[e], terms[t][1], a->evals.s[e], metric);
+      char *output = af_strfmt("curves_%s.%s", a->evals.s[e], terms[t][1]), *title = af_strfmt("%s: %s, IQM and 95%% bootstrap interval", a->evals.s[e], metric);
+      fprintf(gp, "set output ");
+      gp_quoted(gp, output ? output : "");
+      fprintf(gp, "\nset title ");
+      gp_quoted(gp, title ? title : "");
+      fprintf(gp, "\nplot ");
+      free(output);
+      free(title);
       plot_line(a, gp, es, vs, nv, 0);
     }
     for (int v = 0; v < nv && ne > 1; v++) {
       for (int e = 0; e < ne; e++) { es[e] = e; vs[e] = v; }
-      fprintf(gp, "set output '%s/variant_%d.%s'\nset title '%s: %s per evaluation setting'\nplot ", a->out, v, terms[t][1], a->labels.s[v], metric);
+      char *title = af_strfmt("%s: %s per evaluation setting", a->labels.s[v], metric);
+      fprintf(gp, "set output 'variant_%d.%s'\nset title ", v, terms[t][1]);
+      gp_quoted(gp, title ? title : "");
+      fprintf(gp, "\nplot ");
+      free(title);
       plot_line(a, gp, es, vs, ne, 1);
     }
   }
@@ -422,17 +447,17 @@ static void write_plot_script(const analysis *a, FILE *gp) {
   free(vs);
 }
 
-// gnuplot over the script: 1 when it succeeded; its first three output lines into rep
-static int run_gnuplot(const char *script, af_analyze_report *rep) {
-  char *cmd = af_strfmt("gnuplot '%s' 2>&1", script);
-  FILE *p = cmd ? popen(cmd, "r") : NULL;
-  free(cmd);
-  if (!p) return 0;
+// gnuplot over plots.gp in the output folder, started without a shell: 1 when it succeeded;
+// its first three output lines into rep
+static int run_gnuplot(const analysis *a, af_analyze_report *rep) {
+  char *argv[] = {"gnuplot", "plots.gp", NULL}, err[400];
+  pid_t pid;
+  FILE *p = af_spawn_pipe(argv, "r", a->out, &pid, err, sizeof err);
+  if (!p) { snprintf(rep->log[rep->nlog++], sizeof rep->log[0], "%s\n", err); return 0; }
   char buf[512];
   while (fgets(buf, sizeof buf, p))
     if (rep->nlog < 3) snprintf(rep->log[rep->nlog++], sizeof rep->log[0], "%s", buf);
-  int st = pclose(p);
-  return WIFEXITED(st) && WEXITSTATUS(st) == 0;
+  return af_spawn_close(p, pid) == 0;
 }
 
 // the script, then gnuplot
@@ -440,8 +465,8 @@ static int write_plots(const analysis *a, af_analyze_report *rep, char *err, siz
   FILE *gp = fopen(rep->script, "w");
   if (!gp) { snprintf(err, errsz, "cannot write %s", rep->script); return AF_ERR_IO; }
   write_plot_script(a, gp);
-  fclose(gp);
-  rep->plots_ok = run_gnuplot(rep->script, rep);
+  if (fclose(gp) != 0) { snprintf(err, errsz, "cannot write %s", rep->script); return AF_ERR_IO; }
+  rep->plots_ok = run_gnuplot(a, rep);
   return AF_OK;
 }
 

@@ -1,14 +1,16 @@
-// The base layer: time, files, paths and strict numbers.
+// The base layer: time, files, paths, strict numbers and programs started without a shell.
 #include "base/base.h"
 
-#include <errno.h>   // errno
-#include <math.h>    // isfinite
-#include <stdarg.h>  // va_list
-#include <stdio.h>   // FILE, snprintf, vsnprintf
-#include <stdlib.h>  // malloc, strtol, strtod
-#include <string.h>  // strlen, memcpy
-#include <time.h>    // clock_gettime
-#include <unistd.h>  // getpid
+#include <errno.h>     // errno
+#include <fcntl.h>     // fcntl, FD_CLOEXEC
+#include <math.h>      // isfinite
+#include <stdarg.h>    // va_list
+#include <stdio.h>     // FILE, snprintf, vsnprintf, fdopen
+#include <stdlib.h>    // malloc, strtol, strtod
+#include <string.h>    // strlen, memcpy
+#include <sys/wait.h>  // waitpid
+#include <time.h>      // clock_gettime
+#include <unistd.h>    // getpid, fork, execvp, pipe, dup2
 
 double af_now(void) {
   struct timespec ts;
@@ -121,4 +123,66 @@ char *af_self_exe(void) {
     if (n <= 0) return NULL;
   }
   return NULL;
+}
+
+// a pipe whose two ends close on exec; 0 or -1
+static int cloexec_pipe(int fd[2]) {
+  if (pipe(fd)) return -1;
+  if (fcntl(fd[0], F_SETFD, FD_CLOEXEC) == 0 && fcntl(fd[1], F_SETFD, FD_CLOEXEC) == 0) return 0;
+  close(fd[0]);
+  close(fd[1]);
+  return -1;
+}
+
+// the child after fork: the pipe's end on stdin, or on stdout and stderr, the folder, the
+// program; when any of it fails, errno goes to the parent through `report` (closed on exec)
+static void spawn_child(char *const argv[], int reading, int end, const char *cwd, int report) {
+  int ok = reading ? dup2(end, 1) >= 0 && dup2(end, 2) >= 0 : dup2(end, 0) >= 0;
+  if (ok && (!cwd || chdir(cwd) == 0)) execvp(argv[0], argv);
+  int e = errno;
+  ssize_t w = write(report, &e, sizeof e);
+  (void)w;  // nothing more to do: the parent sees a short report as an exec failure
+  _exit(127);
+}
+
+FILE *af_spawn_pipe(char *const argv[], const char *mode, const char *cwd, pid_t *pid, char *err, size_t errsz) {
+  int reading = mode && mode[0] == 'r' && !mode[1];
+  if (!argv || !argv[0] || !mode || (!reading && strcmp(mode, "w"))) { snprintf(err, errsz, "af_spawn_pipe: a program and mode \"r\" or \"w\""); return NULL; }
+  // the data pipe and the report pipe, then the child
+  int io[2], rep[2];
+  if (cloexec_pipe(io)) { snprintf(err, errsz, "cannot make a pipe: %s", strerror(errno)); return NULL; }
+  if (cloexec_pipe(rep)) { snprintf(err, errsz, "cannot make a pipe: %s", strerror(errno)); close(io[0]); close(io[1]); return NULL; }
+  pid_t child = fork();
+  if (child == 0) spawn_child(argv, reading, reading ? io[1] : io[0], cwd, rep[1]);
+  int e = errno;
+  close(rep[1]);
+  close(reading ? io[1] : io[0]);
+  int mine = reading ? io[0] : io[1];
+  // the report pipe stays empty when exec worked: it closes with the exec
+  ssize_t got = 0;
+  if (child > 0) {
+    do got = read(rep[0], &e, sizeof e); while (got < 0 && errno == EINTR);
+  }
+  close(rep[0]);
+  FILE *f = child > 0 && got == 0 ? fdopen(mine, mode) : NULL;
+  if (f) { *pid = child; return f; }
+  // nothing left behind: the pipe closed, the child (if any) collected
+  if (child < 0) snprintf(err, errsz, "cannot start %s: %s", argv[0], strerror(e));
+  else if (got > 0) snprintf(err, errsz, "cannot run %s%s%s: %s", argv[0], cwd ? " in " : "", cwd ? cwd : "", strerror(e));
+  else snprintf(err, errsz, "cannot open the pipe to %s: %s", argv[0], strerror(errno));
+  close(mine);
+  if (child > 0) {
+    int st;
+    while (waitpid(child, &st, 0) < 0 && errno == EINTR) {}
+  }
+  return NULL;
+}
+
+int af_spawn_close(FILE *f, pid_t pid) {
+  // the stream first, so that a reader sees the end of its input
+  int closed = fclose(f) == 0, st;
+  pid_t w;
+  do w = waitpid(pid, &st, 0); while (w < 0 && errno == EINTR);
+  if (w != pid || !closed) return -1;
+  return WIFEXITED(st) ? WEXITSTATUS(st) : WIFSIGNALED(st) ? 128 + WTERMSIG(st) : -1;
 }

@@ -1,13 +1,15 @@
 // The base layer under environments, agents and analysis: return and exit codes, monotonic
-// time, whole-file reading and atomic writing, path joining, allocating formatting, and
-// strict number parsing. No MuJoCo and no oneDNN here; nothing in it knows about environments
+// time, whole-file reading and atomic writing, path joining, allocating formatting, strict
+// number parsing, and programs started with a pipe but without a shell. No MuJoCo and no oneDNN here; nothing in it knows about environments
 // or agents.
 // Every function here is thread-safe (none keeps state) and none accepts NULL strings unless
 // it says so.
 #ifndef AF_BASE_H
 #define AF_BASE_H
 
-#include <stddef.h>  // size_t
+#include <stddef.h>     // size_t
+#include <stdio.h>      // FILE
+#include <sys/types.h>  // pid_t
 
 // return codes of library functions (0 is success); messages go to a caller's buffer
 enum {
@@ -50,6 +52,20 @@ char *af_strfmt(const char *fmt, ...);
 
 // this program's own path (Linux: /proc/self/exe), owned by the caller (free), or NULL
 char *af_self_exe(void);
+
+// a program started from an argument vector, never through a shell (argv[0] is looked up in
+// PATH when it holds no '/'; argv ends with NULL), with a pipe to it: mode "w" gives the
+// stream of its standard input (its output goes where this process's goes), "r" the stream
+// of its standard output and standard error together. cwd: the child's working folder, or
+// NULL for this one. The stream, with the child's id in *pid; or NULL with a message in err
+// (errsz bytes) when the pipe, the process, the folder or the program fails (nothing is left
+// running then). Every argument reaches the program as it is: spaces, quotes, '$', ';' and
+// newlines mean nothing here. Close the stream with af_spawn_close, not fclose.
+FILE *af_spawn_pipe(char *const argv[], const char *mode, const char *cwd, pid_t *pid, char *err, size_t errsz);
+
+// close a stream of af_spawn_pipe and wait for its program: its exit status (0 to 255),
+// 128 + the signal's number when a signal ended it, or -1 when closing or waiting failed
+int af_spawn_close(FILE *f, pid_t pid);
 
 // strict numbers: the whole string must be the number (no trailing text, no empty string),
 // within [lo, hi]; 0 with *out set, or -1 (out untouched) when malformed, out of range or s

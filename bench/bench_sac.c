@@ -89,12 +89,18 @@ static double matmul_gflops(void) {
   return best;
 }
 
-// the PyTorch peer, one thread, in a child process; 0 when it cannot run
+// the PyTorch peer, one thread, in a child process started without a shell (env sets its
+// thread count); 0 when it cannot run
 static double time_peer(int updates, char *why, size_t whysz) {
-  char *cmd = af_strfmt("OMP_NUM_THREADS=1 /usr/bin/python3 %s/bench/peers/sac_update_torch.py %d %d %d 1 2>&1", AF_SOURCE_DIR, OBS, ACT, updates);
-  FILE *f = cmd ? popen(cmd, "r") : NULL;
-  free(cmd);
-  if (!f) { snprintf(why, whysz, "cannot start python3"); return 0; }
+  char *script = af_path_join(AF_SOURCE_DIR, "bench/peers/sac_update_torch.py"), obs[16], act[16], n[16];
+  snprintf(obs, sizeof obs, "%d", OBS);
+  snprintf(act, sizeof act, "%d", ACT);
+  snprintf(n, sizeof n, "%d", updates);
+  char *argv[] = {"/usr/bin/env", "OMP_NUM_THREADS=1", "/usr/bin/python3", script, obs, act, n, "1", NULL};
+  pid_t pid;
+  FILE *f = script ? af_spawn_pipe(argv, "r", NULL, &pid, why, whysz) : NULL;
+  free(script);
+  if (!f) { if (!script) snprintf(why, whysz, "out of memory"); return 0; }
   char line[512];
   double ups = 0;
   why[0] = 0;
@@ -103,8 +109,9 @@ static double time_peer(int updates, char *why, size_t whysz) {
     if (p) ups = atof(p + 14);
     else if (!why[0]) snprintf(why, whysz, "%.*s", (int)strcspn(line, "\n"), line);
   }
-  pclose(f);
-  return ups;
+  int code = af_spawn_close(f, pid);
+  if (code != 0 && !why[0]) snprintf(why, whysz, "the peer exited with status %d", code);
+  return code == 0 ? ups : 0;
 }
 
 int af_cmd_bench_sac(int argc, char **argv) {

@@ -1,13 +1,17 @@
 // armfarm run: an experiment file expanded into runs (variants x seeds), each run an
 // `armfarm train` process, N at a time, each single-threaded. Validation happens before
 // anything runs; failures are recorded and the others go on; --resume skips finished runs
-// and continues the others from their checkpoints.
+// and continues the others from their checkpoints. Run folders stay inside the output folder;
+// SIGINT and SIGTERM stop the training processes before the runner ends, and no trainer
+// outlives its runner; a run that another process trains (its lock is held) is left alone.
 #include <errno.h>
 #include <fcntl.h>     // open
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>   // flock
+#include <sys/prctl.h>  // prctl(PR_SET_PDEATHSIG)
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -27,6 +31,9 @@
 #define AF_VERSION "0.0.0"
 #endif
 
+// the most runs (variants x seeds) one experiment may expand to
+#define AF_RUN_MAX_RUNS 100000
+
 // one run: a variant's document with one seed
 typedef struct {
   char id[16], variant[16];  // hex digests of the run's and the variant's documents
@@ -35,10 +42,13 @@ typedef struct {
   char *dir;    // OUT/ID
   int seed;
   long steps;
-  int state;    // 0 pending, 1 running, 2 finished, 3 failed
+  int state;    // 0 pending, 1 running, 2 finished, 3 failed or interrupted, 4 in use elsewhere
   pid_t pid;
   double start;
 } run_t;
+
+// SIGINT or SIGTERM to the runner, 0 before one came (set by the handler, read by the loop)
+static volatile sig_atomic_t stop_signal;
 
 static uint64_t fnv1a(const char *s) {
   uint64_t h = 0xCBF29CE484222325ull;
@@ -203,10 +213,15 @@ static int fill_variant(sweep *sp, int v, variant *var) {
   return 0;
 }
 
-// the variants: grid combinations times random draws, at most 10000
+// the variants: grid combinations times random draws, at most 10000, and at most
+// AF_RUN_MAX_RUNS runs with the seeds; counted in floating point, which cannot wrap around
 static int make_variants(sweep *sp, variant **vars, int *nvars, char *err, size_t errsz) {
   double total = sp->nrand ? sp->nrand : 1;
   for (int a = 0; a < sp->naxes; a++) total *= cJSON_GetArraySize(sp->axes[a].values);
+  if (total * sp->nseeds > AF_RUN_MAX_RUNS) {
+    snprintf(err, errsz, "sweep: %.4g variants x %d seeds is more than the limit of %d runs", total, sp->nseeds, AF_RUN_MAX_RUNS);
+    return -1;
+  }
   if (total > 10000) { snprintf(err, errsz, "sweep: %.0f variants is more than 10000", total); return -1; }
   *nvars = (int)total;
   if (!(*vars = calloc((size_t)*nvars, sizeof **vars))) { snprintf(err, errsz, "out of memory"); return -1; }
@@ -289,19 +304,6 @@ static void status(const char *dir, const char *state, int exit_status, const ch
   cJSON_Delete(o);
 }
 
-// the run's recorded state: 2 finished, anything else unfinished
-static int recorded_state(const char *dir) {
-  char *path = af_path_join(dir, "status.json");
-  char *t = path ? af_read_file(path) : NULL;
-  cJSON *o = t ? cJSON_Parse(t) : NULL;
-  const cJSON *s = o ? cJSON_GetObjectItemCaseSensitive(o, "state") : NULL;
-  int finished = cJSON_IsString(s) && !strcmp(s->valuestring, "finished");
-  cJSON_Delete(o);
-  free(t);
-  free(path);
-  return finished ? 2 : 0;
-}
-
 // the last `lines` lines of a file, joined with " | "
 static char *tail_of(const char *path, int lines) {
   char *t = af_read_file(path);
@@ -315,6 +317,51 @@ static char *tail_of(const char *path, int lines) {
   for (char *c = out; c && *c; c++) if (*c == '\n') *c = '|';
   free(t);
   return out;
+}
+
+// the trainer completed the run: the last line of its log is its closing report, "trained
+// ... -> DIR" (printed only after the last evaluation and the final checkpoint)
+static int trainer_completed(const char *dir) {
+  char *logp = af_path_join(dir, "train.log"), *last = logp ? tail_of(logp, 1) : NULL, *end = af_strfmt(" -> %s", dir);
+  size_t n = last ? strlen(last) : 0, k = end ? strlen(end) : 0;
+  int done = last && end && !strncmp(last, "trained ", 8) && n > k && !strcmp(last + n - k, end);
+  free(end);
+  free(last);
+  free(logp);
+  return done;
+}
+
+// the run's recorded state: 2 finished (status.json says so, or its trainer completed it and
+// the runner that started it ended before recording that: then it is recorded now), else 0
+static int recorded_state(const char *dir) {
+  char *path = af_path_join(dir, "status.json");
+  char *t = path ? af_read_file(path) : NULL;
+  cJSON *o = t ? cJSON_Parse(t) : NULL;
+  const cJSON *s = o ? cJSON_GetObjectItemCaseSensitive(o, "state") : NULL;
+  int finished = cJSON_IsString(s) && !strcmp(s->valuestring, "finished");
+  cJSON_Delete(o);
+  free(t);
+  free(path);
+  if (!finished && trainer_completed(dir)) {
+    status(dir, "finished", 0, NULL);
+    finished = 1;
+  }
+  return finished ? 2 : 0;
+}
+
+// another process trains in run folder dir: the lock that `armfarm train` holds on DIR/lock
+// is taken; waited for up to 2 s, the time a trainer of a killed runner needs to stop
+static int run_in_use(const char *dir) {
+  char *path = af_path_join(dir, "lock");
+  int fd = path ? open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) : -1, busy = 0;
+  free(path);
+  if (fd < 0) return 0;
+  for (int k = 0; k < 20 && !stop_signal && (busy = flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK); k++) {
+    struct timespec ts = {0, 100 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+  }
+  close(fd);  // our probe's lock, if it got one, goes with it
+  return busy;
 }
 
 // steps a run has done: the step of its last progress row
@@ -357,8 +404,13 @@ static void usage(FILE *f) {
     "  --out DIR   output folder (default runs/NAME); one folder per run inside\n"
     "  --dry-run   check the file and print the runs it expands to, then stop\n"
     "  --resume    skip finished runs, continue the others from their last checkpoint\n"
-    "  the schema: experiments/README.md. Exit status: 0 all runs finished, 1 some failed,\n"
-    "  2 a bad file or folder (nothing is run or overwritten then)\n");
+    "  at most 100000 runs (variants x seeds). Run folders stay inside the output folder: the\n"
+    "  name is one folder name, never '.' or '..', and a run folder that is a symbolic link is refused.\n"
+    "  A run another process trains (armfarm train holds DIR/RUN/lock) is skipped. SIGINT or\n"
+    "  SIGTERM stops every training process first (--resume continues them); a trainer never\n"
+    "  outlives the runner. The schema: experiments/README.md. Exit status: 0 all runs finished,\n"
+    "  1 some failed, were interrupted or in use elsewhere (after SIGINT or SIGTERM the runner\n"
+    "  ends by that signal), 2 a bad file or folder (nothing is run or overwritten then)\n");
 }
 
 // the options of armfarm run
@@ -372,6 +424,7 @@ typedef struct {
 typedef struct {
   const char *file;
   char *text, *name, *out;
+  int default_out;  // out is runs/NAME, named by the file (else --out, named by the user)
   cJSON *exp;
   long jobs;
   sweep sw;
@@ -413,6 +466,12 @@ static int read_experiment(experiment *x) {
   return 0;
 }
 
+// a name is one path component of [A-Za-z0-9_.-] that is not "." or "..": runs/NAME stays in runs/
+static int valid_name(const char *s) {
+  static const char ok[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-";
+  return *s && strspn(s, ok) == strlen(s) && strcmp(s, ".") && strcmp(s, "..");
+}
+
 // the experiment's name: its "name", else the file's name without the extension
 static char *experiment_name(const cJSON *nm, const char *file) {
   if (nm) return strdup(nm->valuestring);
@@ -426,8 +485,8 @@ static char *experiment_name(const cJSON *nm, const char *file) {
 static int read_settings(experiment *x, const run_opts *o) {
   char err[512];
   const cJSON *nm = cJSON_GetObjectItemCaseSensitive(x->exp, "name"), *jb = cJSON_GetObjectItemCaseSensitive(x->exp, "jobs");
-  if (nm && (!cJSON_IsString(nm) || !*nm->valuestring || strspn(nm->valuestring, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != strlen(nm->valuestring))) {
-    fprintf(stderr, "armfarm run: %s: name: expected a name of letters, digits, '_', '.' and '-'\n", x->file);
+  if (nm && (!cJSON_IsString(nm) || !valid_name(nm->valuestring))) {
+    fprintf(stderr, "armfarm run: %s: name: expected one folder name of letters, digits, '_', '.' and '-' (not . or ..)\n", x->file);
     return -1;
   }
   if (jb && !is_whole(jb, 1, 256)) { fprintf(stderr, "armfarm run: %s: jobs: expected a whole number from 1 to 256\n", x->file); return -1; }
@@ -439,7 +498,12 @@ static int read_settings(experiment *x, const run_opts *o) {
   if (x->jobs < 1) x->jobs = 1;
   x->name = experiment_name(nm, x->file);
   x->out = !x->name ? NULL : o->out ? strdup(o->out) : af_strfmt("runs/%s", x->name);
+  x->default_out = !o->out;
   if (!x->out) { fprintf(stderr, "armfarm run: out of memory\n"); return -1; }
+  if (!valid_name(x->name)) {
+    fprintf(stderr, "armfarm run: %s: the file's name gives no valid experiment name ('%s'); set \"name\"\n", x->file, x->name);
+    return -1;
+  }
   return 0;
 }
 
@@ -521,15 +585,32 @@ static int print_runs(const experiment *x) {
   return AF_EXIT_OK;
 }
 
+// path is absent or a folder of its own, not a symbolic link; else 0 after a message
+static int own_folder(const char *path) {
+  struct stat st;
+  if (lstat(path, &st) != 0 ? errno == ENOENT : S_ISDIR(st.st_mode)) return 1;
+  fprintf(stderr, "armfarm run: %s is a symbolic link or not a folder; run folders are never followed elsewhere (remove it)\n", path);
+  return 0;
+}
+
+// every run folder inside the output folder is its own (and runs/NAME, which the file names)
+static int own_folders(const experiment *x) {
+  if (x->default_out && !own_folder(x->out)) return 0;
+  for (int i = 0; i < x->nruns; i++)
+    if (!own_folder(x->runs[i].dir)) return 0;
+  return 1;
+}
+
 // the output folder belongs to this experiment, or is new: then it gets experiment.json
 static int claim_out(const experiment *x, int resume) {
   char *canon = cJSON_PrintUnformatted(x->exp), *path = af_path_join(x->out, "experiment.json");
   char *prev = path ? af_read_file(path) : NULL;
   int rc = AF_EXIT_OK;
   if (!canon || !path) { fprintf(stderr, "armfarm run: out of memory\n"); rc = AF_EXIT_FAIL; }
+  else if (!own_folders(x)) rc = AF_EXIT_USAGE;
   else if (prev && strcmp(prev, canon)) { fprintf(stderr, "armfarm run: %s holds a different experiment (experiment.json differs); choose another --out\n", x->out); rc = AF_EXIT_USAGE; }
   else if (prev && !resume) { fprintf(stderr, "armfarm run: %s already holds this experiment; add --resume to continue it\n", x->out); rc = AF_EXIT_USAGE; }
-  else if (make_folders(x->out) || write_text(path, canon)) { fprintf(stderr, "armfarm run: cannot write %s\n", path); rc = AF_EXIT_FAIL; }
+  else if (make_folders(x->out) || (!prev && write_text(path, canon))) { fprintf(stderr, "armfarm run: cannot write %s\n", path); rc = AF_EXIT_FAIL; }
   free(prev);
   free(path);
   cJSON_free(canon);
@@ -542,10 +623,22 @@ static int claim_out(const experiment *x, int resume) {
 typedef struct {
   experiment *x;
   char *self;                      // this program, started as `armfarm train` for each run
-  int tty, running, next, done_n, failed, skipped;
+  int tty, running, next, done_n, failed, skipped, busy;
+  int stopping;                    // a signal came: runs that end now are interrupted, not failed
   long total_steps, base_steps;    // steps of all runs; steps done before this invocation
   double t0, last_show;
 } runner;
+
+static void on_stop_signal(int sig) { stop_signal = sig; }
+
+// the handler for SIGINT and SIGTERM, without SA_RESTART so the loop's sleep ends at once; 0 or -1
+static int catch_stop_signals(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  return sigaction(SIGINT, &sa, NULL) || sigaction(SIGTERM, &sa, NULL) ? -1 : 0;
+}
 
 // with --resume, the finished runs count as done; the steps done before, for the speed
 static void count_done(runner *s, int resume) {
@@ -558,19 +651,22 @@ static void count_done(runner *s, int resume) {
     if (x->runs[i].state == 0) s->base_steps += steps_done(x->runs[i].dir);
 }
 
-// the child: one single-threaded training process, its output in train.log
-static void exec_train(const char *self, const char *cfg, const char *logp, const char *dir) {
-  int fd = open(logp, O_WRONLY | O_CREAT | O_APPEND, 0644), nul = open("/dev/null", O_RDONLY);
-  if (fd >= 0) { dup2(fd, 1); dup2(fd, 2); }
-  if (nul >= 0) dup2(nul, 0);
-  setenv("OMP_NUM_THREADS", "1", 1);
+// the child: one single-threaded training process in a process group of its own, ended by
+// SIGTERM when the runner dies (also by SIGKILL; getppid closes the race with a runner that
+// died before the request), its output in train.log (never through a symbolic link)
+static void exec_train(pid_t runner_pid, const char *self, const char *cfg, const char *logp, const char *dir) {
+  if (setpgid(0, 0) != 0 || prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != runner_pid) _exit(126);
+  int fd = open(logp, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW, 0644), nul = open("/dev/null", O_RDONLY);
+  if (fd < 0 || nul < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0 || dup2(nul, 0) < 0) _exit(126);
+  if (setenv("OMP_NUM_THREADS", "1", 1) != 0) _exit(126);
   execl(self, "armfarm", "train", "--config", cfg, "--out", dir, "--resume", (char *)NULL);
   _exit(127);
 }
 
-// run r: its folder, document, status and manifest, then its training process
+// run r: its folder (its own, not a link), document, status and manifest, then its training process
 static int start_run(runner *s, run_t *r) {
-  mkdir(r->dir, 0755);
+  if (mkdir(r->dir, 0755) != 0 && errno != EEXIST) { fprintf(stderr, "armfarm run: cannot create %s: %s\n", r->dir, strerror(errno)); return AF_EXIT_FAIL; }
+  if (!own_folder(r->dir)) return AF_EXIT_USAGE;
   char *cfg = af_path_join(r->dir, "run.json"), *logp = af_path_join(r->dir, "train.log");
   if (!cfg || !logp || write_text(cfg, r->doc)) {
     fprintf(stderr, "armfarm run: cannot write %s\n", cfg ? cfg : r->dir);
@@ -581,11 +677,14 @@ static int start_run(runner *s, run_t *r) {
   status(r->dir, "running", -1, NULL);
   manifest(r->dir, r, time(NULL), 0);
   r->start = af_now();
-  pid_t pid = fork();
-  if (pid == 0) exec_train(s->self, cfg, logp, r->dir);
+  pid_t me = getpid(), pid = fork();
+  if (pid == 0) exec_train(me, s->self, cfg, logp, r->dir);
   free(cfg);
   free(logp);
   if (pid < 0) { fprintf(stderr, "armfarm run: cannot start a process\n"); return AF_EXIT_FAIL; }
+  // the group set from this side too, so that a signal to it reaches the child from the start
+  // (EACCES: the child has set it and started the trainer already)
+  if (setpgid(pid, pid) != 0 && errno != EACCES && errno != ESRCH) fprintf(stderr, "armfarm run: %s: cannot set the process group: %s\n", r->id, strerror(errno));
   r->pid = pid;
   r->state = 1;
   s->running++;
@@ -593,32 +692,42 @@ static int start_run(runner *s, run_t *r) {
   return AF_EXIT_OK;
 }
 
-// start runs while there are free slots
+// start runs while there are free slots; a run another process trains is left alone
 static int start_runs(runner *s) {
   experiment *x = s->x;
-  while (s->running < x->jobs && s->next < x->nruns) {
+  while (!stop_signal && s->running < x->jobs && s->next < x->nruns) {
     run_t *r = &x->runs[s->next++];
     if (r->state == 2) continue;
+    if (run_in_use(r->dir)) {
+      r->state = 4;
+      s->done_n++;
+      s->busy++;
+      fprintf(stderr, "%sarmfarm run: skipped %s (%s, seed %d): %s is in use by another process (its lock is held)\n", s->tty ? "\n" : "", r->id,
+              r->label, r->seed, r->dir);
+      continue;
+    }
     int rc = start_run(s, r);
     if (rc != AF_EXIT_OK) return rc;
   }
   return AF_EXIT_OK;
 }
 
-// run r ended with wait status st: its status, manifest and a line
+// run r ended with wait status st: its status (interrupted when the runner is stopping and
+// a signal ended it), manifest and a line
 static void finish_run(runner *s, run_t *r, int st) {
   char *logp = af_path_join(r->dir, "train.log");
-  int ok = WIFEXITED(st) && WEXITSTATUS(st) == 0;
+  int ok = WIFEXITED(st) && WEXITSTATUS(st) == 0, interrupted = !ok && s->stopping && WIFSIGNALED(st);
   int code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-  char *tail = ok || !logp ? NULL : tail_of(logp, 3);
-  status(r->dir, ok ? "finished" : "failed", code, tail);
+  char *tail = ok || interrupted || !logp ? NULL : tail_of(logp, 3);
+  status(r->dir, ok ? "finished" : interrupted ? "interrupted" : "failed", code, tail);
   manifest(r->dir, r, (time_t)(time(NULL) - (long)(af_now() - r->start)), time(NULL));
   r->state = ok ? 2 : 3;
   s->running--;
   s->done_n++;
   s->failed += !ok;
-  if (!s->tty || !ok) fprintf(stderr, "%sarmfarm run: %s %s (%s, seed %d) in %.0f s%s%s\n", s->tty ? "\n" : "", ok ? "finished" : "FAILED", r->id,
-                              r->label, r->seed, af_now() - r->start, ok ? "" : ": ", ok ? "" : tail ? tail : "");
+  if (!interrupted && (!s->tty || !ok))
+    fprintf(stderr, "%sarmfarm run: %s %s (%s, seed %d) in %.0f s%s%s\n", s->tty ? "\n" : "", ok ? "finished" : "FAILED", r->id, r->label, r->seed,
+            af_now() - r->start, ok ? "" : ": ", ok ? "" : tail ? tail : "");
   free(tail);
   free(logp);
 }
@@ -635,6 +744,26 @@ static int collect_ended(runner *s) {
   return 1;
 }
 
+// every training process stopped: sig to each one's group, up to 10 s for them to end, then
+// SIGKILL; all of them collected, so none outlives the runner
+static void stop_runs(runner *s, int sig) {
+  experiment *x = s->x;
+  s->stopping = 1;
+  for (int i = 0; i < x->nruns; i++)
+    if (x->runs[i].state == 1 && kill(-x->runs[i].pid, sig) != 0) kill(x->runs[i].pid, sig);
+  double until = af_now() + 10;
+  while (s->running > 0) {
+    if (collect_ended(s)) continue;
+    if (af_now() > until) {
+      for (int i = 0; i < x->nruns; i++)
+        if (x->runs[i].state == 1 && kill(-x->runs[i].pid, SIGKILL) != 0) kill(x->runs[i].pid, SIGKILL);
+      until = af_now() + 3600;
+    }
+    struct timespec ts = {0, 20 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+  }
+}
+
 // progress on a terminal, twice a second: runs, speed and the time left
 static void show_progress(runner *s) {
   const experiment *x = s->x;
@@ -647,28 +776,38 @@ static void show_progress(runner *s) {
   s->last_show = af_now();
 }
 
-// every run not finished before, N at a time; 0 all finished, 1 some failed
-static int run_all(experiment *x, int resume) {
+// every run not finished before, N at a time; 0 all finished, 1 some failed or in use
+// elsewhere; after SIGINT or SIGTERM (stop_signal says which) the runs are stopped first
+static int run_all(experiment *x, const char *file, int resume) {
   runner s = {.x = x, .tty = isatty(2)};
+  if (catch_stop_signals()) { fprintf(stderr, "armfarm run: cannot install the signal handlers\n"); return AF_EXIT_FAIL; }
   if (!(s.self = af_self_exe())) { fprintf(stderr, "armfarm run: cannot find the armfarm program\n"); return AF_EXIT_FAIL; }
   count_done(&s, resume);
   s.t0 = af_now();
   if (!s.tty) fprintf(stderr, "armfarm run: %s: %d runs (%d finished before) -> %s, %ld at a time\n", x->name, x->nruns, s.skipped, x->out, x->jobs);
   // start what fits, collect what ended, else show progress and wait a little
   int rc = AF_EXIT_OK;
-  while (rc == AF_EXIT_OK && s.done_n < x->nruns) {
+  while (rc == AF_EXIT_OK && !stop_signal && s.done_n < x->nruns) {
     rc = start_runs(&s);
     if (rc != AF_EXIT_OK || collect_ended(&s)) continue;
     show_progress(&s);
     struct timespec ts = {0, 100 * 1000 * 1000};
     nanosleep(&ts, NULL);
   }
+  // a signal or an error: the training processes end before the runner does
+  int interrupted = s.running;
+  if (s.running) stop_runs(&s, stop_signal ? stop_signal : SIGTERM);
   free(s.self);
+  if (stop_signal) {
+    fprintf(stderr, "%sarmfarm run: stopped by %s: %d runs interrupted; continue with: armfarm run %s --out %s --resume\n", s.tty ? "\n" : "",
+            stop_signal == SIGINT ? "SIGINT" : "SIGTERM", interrupted, file, x->out);
+    return AF_EXIT_FAIL;
+  }
   if (rc != AF_EXIT_OK) return rc;
   if (s.tty) fprintf(stderr, "\n");
-  printf("%s: %d runs, %d finished, %d failed, in %.0f s -> %s (analyse with: armfarm analyze %s)\n", x->name, x->nruns, x->nruns - s.failed, s.failed,
-         af_now() - s.t0, x->out, x->out);
-  return s.failed ? AF_EXIT_FAIL : AF_EXIT_OK;
+  printf("%s: %d runs, %d finished, %d failed, %d in use by another process, in %.0f s -> %s (analyse with: armfarm analyze %s)\n", x->name,
+         x->nruns, x->nruns - s.failed - s.busy, s.failed, s.busy, af_now() - s.t0, x->out, x->out);
+  return s.failed || s.busy ? AF_EXIT_FAIL : AF_EXIT_OK;
 }
 
 static void experiment_free(experiment *x) {
@@ -699,8 +838,13 @@ int af_cmd_run(int argc, char **argv) {
   if (!read_experiment(&x) && !read_settings(&x, &o) && !expand_runs(&x)) {
     // the plan only, or the runs in a folder of their own
     if (o.dry) rc = print_runs(&x);
-    else if ((rc = claim_out(&x, o.resume)) == AF_EXIT_OK) rc = run_all(&x, o.resume);
+    else if ((rc = claim_out(&x, o.resume)) == AF_EXIT_OK) rc = run_all(&x, o.file, o.resume);
   }
   experiment_free(&x);
+  // stopped by a signal: the runner ends by it too, once its runs have stopped
+  if (stop_signal) {
+    signal(stop_signal, SIG_DFL);
+    raise(stop_signal);
+  }
   return rc;
 }

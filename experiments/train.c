@@ -6,10 +6,12 @@
 // (deterministic evaluation) and eval_NAME.csv per evaluation setting, checkpoint.bin, and
 // resume/ checkpoints; prints where the time went.
 #include <errno.h>     // errno
+#include <fcntl.h>     // open
 #include <math.h>      // sqrt
 #include <stdio.h>
 #include <stdlib.h>    // calloc, free
 #include <string.h>    // strcmp
+#include <sys/file.h>  // flock
 #include <sys/stat.h>  // mkdir, stat
 #include <unistd.h>    // isatty, truncate
 
@@ -494,6 +496,20 @@ static int open_curves(trainer *t, const run_setup *rs, const char *out, int res
   return 0;
 }
 
+// the run folder locked for this process: an exclusive flock on OUT/lock, held until the
+// process ends, so that no two processes (runners, train --resume) ever write one run; 0, or
+// -1 after one line when another process holds it or the lock cannot be taken
+static int lock_run_folder(const char *out) {
+  char *path = mkdirs(out) ? NULL : run_path(out, "lock");
+  int fd = path ? open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644) : -1;
+  int rc = fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0 ? 0 : -1;
+  if (rc && fd >= 0 && errno == EWOULDBLOCK) fprintf(stderr, "armfarm train: %s is in use by another process (it holds %s); not touching it\n", out, path);
+  else if (rc) fprintf(stderr, "armfarm train: cannot lock %s: %s\n", path ? path : out, strerror(errno));
+  if (rc && fd >= 0) close(fd);
+  free(path);
+  return rc;  // on success fd stays open: the lock lasts as long as the process
+}
+
 // the run folder: a new one, or with --resume the same run continued. 1 resuming, 0 new,
 // -1 refused (usage), -2 failed
 static int open_run_folder(const char *out, const char *resolved, int resume, trainer *t, af_agent *ag) {
@@ -791,6 +807,7 @@ int af_cmd_train(int argc, char **argv) {
   // the run folder, the trainer and the curves; a resumed run's environments replayed
   rc = AF_EXIT_FAIL;
   if (!(resolved = resolved_config(&rs, doc)) || trainer_make(&t, &rs)) { fprintf(stderr, "armfarm train: out of memory\n"); goto done; }
+  if (lock_run_folder(o.out)) goto done;
   if ((folder = open_run_folder(o.out, resolved, o.resume, &t, rs.ag)) < 0) { rc = folder == -1 ? AF_EXIT_USAGE : AF_EXIT_FAIL; goto done; }
   if (open_curves(&t, &rs, o.out, folder == 1)) goto done;
   if (folder == 1) {

@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 
 #include <GLFW/glfw3.h>
 #include <cjson/cJSON.h>
@@ -494,19 +493,34 @@ typedef struct {
   const char *out;
   int mp4;
   FILE *pipe;
+  pid_t ffmpeg;
   long width, height, frame;  // frame: frames written so far
 } frame_sink;
+
+// ffmpeg reading raw frames on stdin into exactly the file `out` (no shell: "file:" keeps a
+// name that looks like an option or a protocol a plain file); the stream, or NULL after a message
+static FILE *start_ffmpeg(const record_opts *o, double hz, pid_t *pid) {
+  char *size = af_strfmt("%ldx%ld", o->width, o->height), *rate = af_strfmt("%g", hz), *target = af_strfmt("file:%s", o->out);
+  char err[512] = "out of memory";
+  FILE *f = NULL;
+  if (size && rate && target) {
+    char *argv[] = {"ffmpeg", "-loglevel", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", size, "-r", rate, "-i", "-",
+                    "-c:v", "libx264", "-pix_fmt", "yuv420p", "-f", "mp4", target, NULL};
+    f = af_spawn_pipe(argv, "w", NULL, pid, err, sizeof err);
+  }
+  if (!f) fprintf(stderr, "armfarm record: %s (install ffmpeg, or give a folder for PNG frames)\n", err);
+  free(size);
+  free(rate);
+  free(target);
+  return f;
+}
 
 // the sink opened: ffmpeg started, or the folder made; the exit code
 static int open_sink(frame_sink *k, const record_opts *o, double hz) {
   size_t n = strlen(o->out);
   *k = (frame_sink){.out = o->out, .mp4 = n > 4 && !strcmp(o->out + n - 4, ".mp4"), .width = o->width, .height = o->height};
   if (k->mp4) {
-    char *cmd = af_strfmt("ffmpeg -loglevel error -y -f rawvideo -pix_fmt rgb24 -s %ldx%ld -r %g -i - -c:v libx264 -pix_fmt yuv420p '%s'",
-                          o->width, o->height, hz, o->out);
-    k->pipe = cmd ? popen(cmd, "w") : NULL;
-    free(cmd);
-    if (!k->pipe) { fprintf(stderr, "armfarm record: cannot start ffmpeg (install ffmpeg, or give a folder for PNG frames)\n"); return AF_EXIT_FAIL; }
+    if (!(k->pipe = start_ffmpeg(o, hz, &k->ffmpeg))) return AF_EXIT_FAIL;
   } else if (mkdir(o->out, 0755) && errno != EEXIST) {
     fprintf(stderr, "armfarm record: cannot create %s\n", o->out);
     return AF_EXIT_FAIL;
@@ -531,8 +545,9 @@ static int write_frame(frame_sink *k, const unsigned char *img) {
 // ffmpeg's end; 1 when everything was written
 static int close_sink(frame_sink *k, int ok) {
   if (!k->pipe) return ok;
-  int st = pclose(k->pipe);
-  return ok && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+  int code = af_spawn_close(k->pipe, k->ffmpeg);
+  k->pipe = NULL;
+  return ok && code == 0;
 }
 
 // every episode: one frame at its reset and one after each control step; 1 when all were written

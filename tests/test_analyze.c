@@ -1,7 +1,8 @@
 // armfarm analyze over experiment folders written here by hand: evaluation settings with long
 // names keep them whole, more settings and variants than the old fixed tables held are all
 // reported, and a folder deeper than PATH_MAX (reached by relative paths) is analysed like
-// any other. Everything is written into a temporary folder that is removed afterwards.
+// any other; an output folder named with a space, quotes, $(...), ';' and a newline gets
+// exactly that name and runs nothing. Everything is written into a temporary folder that is removed afterwards.
 #include <criterion/criterion.h>
 #include <limits.h>  // PATH_MAX
 #include <stdio.h>
@@ -9,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 static char root[64], out[1 << 16], errbuf[1 << 14];
@@ -158,4 +160,40 @@ Test(analyze, a_folder_deeper_than_path_max, .init = enter_tmp, .fini = leave_tm
   cr_assert_eq(armfarm("analyze exp --reps 100 --final-reps 100"), 0, "%s", errbuf);
   cr_assert(exists("exp/analysis/summary.md") && exists("exp/analysis/curves_heavy.csv") && exists("exp/analysis/curves_heavy.png"));
   cr_assert_eq(count_lines("exp/analysis/summary.csv", "\"default\","), 2);
+}
+
+// ARMFARM_BIN with these arguments, no shell, output into an_err.txt; the exit status
+static int armfarm_argv(const char *const *args, int n) {
+  const char *bin = getenv("ARMFARM_BIN");
+  cr_assert(bin, "ARMFARM_BIN must point at the armfarm program (ctest sets it)");
+  char *argv[16] = {"armfarm"};
+  for (int i = 0; i < n && i < 14; i++) argv[i + 1] = (char *)args[i];
+  pid_t pid = fork();
+  if (pid == 0) {
+    int fd = open("an_err.txt", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0) _exit(126);
+    execv(bin, argv);
+    _exit(127);
+  }
+  int st;
+  cr_assert(pid > 0 && waitpid(pid, &st, 0) == pid);
+  slurp("an_err.txt", errbuf, sizeof errbuf);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+Test(analyze, an_output_folder_with_shell_characters_is_just_a_name, .init = enter_tmp, .fini = leave_tmp) {
+  // a space, both quotes, a command substitution, ';' and a newline; a label with a quote
+  const char *hostile = "out dir'q\"$(touch pwned);touch pwned;\nx";
+  make_run("exp", "r0", "agent.note='a'", NULL, 0, 0);
+  make_run("exp", "r1", "agent.note='a'", NULL, 0, 1);
+  const char *args[] = {"analyze", "exp", "--reps", "100", "--final-reps", "100", "--out", hostile};
+  int rc = armfarm_argv(args, 8);
+  cr_assert_eq(system("test -z \"$(find . -name 'pwned*')\""), 0, "a shell ran part of the folder's name");
+  cr_assert_eq(rc, 0, "%s", errbuf);
+  const char *files[] = {"summary.csv", "summary.md", "curves_train.csv", "plots.gp", "curves_train.png", "curves_train.svg"};
+  for (int i = 0; i < 6; i++) {
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", hostile, files[i]);
+    cr_assert(exists(path), "%s missing (stderr: %s)", files[i], errbuf);
+  }
 }

@@ -1,12 +1,16 @@
 // Pixel observations under Xvfb (the test command provides a display): every environment
 // renders a non-uniform frame of the configured shape, the same seed renders the same image,
 // a colour drawn by randomization changes the pixels where the object is seen and only
-// there, and without a display the renderer says what to do instead of crashing.
+// there, and without a display the renderer says what to do instead of crashing; a video
+// named with shell characters is written under exactly that name and runs nothing.
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include "base/rng.h"
 #include "envs/env_impl.h"
@@ -299,4 +303,56 @@ Test(render, viewer_screenshot_and_recorded_video) {
   cr_assert_eq(sh(cmd), 0);
   snprintf(cmd, sizeof cmd, "env -u DISPLAY %s record --env puck_push --out x.mp4 2>render_err.txt; test $? -eq 1 && grep -q 'xvfb-run' render_err.txt", getenv("ARMFARM_BIN"));
   cr_assert_eq(sh(cmd), 0);
+}
+
+// a fresh temporary folder as the working directory, and back out of it, removed
+static char tmp_root[64];
+static void enter_tmp(void) {
+  snprintf(tmp_root, sizeof tmp_root, "/tmp/af_test_render_XXXXXX");
+  cr_assert(mkdtemp(tmp_root), "mkdtemp");
+  cr_assert_eq(chdir(tmp_root), 0);
+}
+static void leave_tmp(void) {
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp_root);
+  if (chdir("/") != 0 || sh(cmd) != 0) cr_log_error("cannot remove %s", tmp_root);
+}
+
+// a program with an argument vector, no shell, its output into out.txt; the exit status
+static int run_argv(char *const argv[]) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    int fd = open("out.txt", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0) _exit(126);
+    execvp(argv[0], argv);
+    _exit(127);
+  }
+  int st;
+  cr_assert(pid > 0 && waitpid(pid, &st, 0) == pid);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+Test(render, a_video_path_with_shell_characters_is_just_a_name, .init = enter_tmp, .fini = leave_tmp) {
+  cr_assert(getenv("DISPLAY"), "needs a display: run under xvfb-run (scripts/setup.sh test does)");
+  // a folder and a file named with a space, both quotes, $(...), ';' and a newline
+  const char *hostile = "v id'q\"$(touch pwned);touch pwned;\nx";
+  char path[256], probe[300];
+  cr_assert_eq(mkdir(hostile, 0755), 0);
+  snprintf(path, sizeof path, "%s/%s.mp4", hostile, hostile);
+  char *rec[] = {getenv("ARMFARM_BIN"), "record", "--env", "puck_push", "--episodes", "1", "--width", "64", "--height", "48", "--out", path, NULL};
+  int rc = run_argv(rec);
+  cr_assert_eq(sh("test -z \"$(find . -name 'pwned*')\""), 0, "a shell ran part of the path");
+  cr_assert_eq(rc, 0, "armfarm record failed");
+  struct stat st;
+  cr_assert(stat(path, &st) == 0 && st.st_size > 0, "the video is not under its exact name");
+  // a real video of 51 frames (a reset and 50 steps) at that name
+  snprintf(probe, sizeof probe, "file:%s", path);
+  char *ff[] = {"ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries", "stream=nb_read_frames,width,height",
+                "-of", "csv=p=0", probe, NULL};
+  cr_assert_eq(run_argv(ff), 0, "ffprobe failed");
+  char line[128] = "";
+  FILE *f = fopen("out.txt", "r");
+  cr_assert(f && fgets(line, sizeof line, f));
+  fclose(f);
+  cr_assert_str_eq(line, "64,48,51\n", "ffprobe says %s", line);
 }

@@ -258,3 +258,272 @@ Test(run, a_long_sweep_path_is_named_whole, .init = enter_tmp, .fini = leave_tmp
   char *nl = strchr(errbuf, '\n');
   cr_assert(nl && nl[1] == 0, "one line: '%s'", errbuf);
 }
+
+// ---- hardening: the run limit, names and folders, the lock, signals, finished sweeps ----
+
+#include <errno.h>
+#include <sys/prctl.h>
+
+// a file's text into buf (empty when missing)
+static void slurp(const char *path, char *buf, size_t n) {
+  FILE *f = fopen(path, "r");
+  size_t k = f ? fread(buf, 1, n - 1, f) : 0;
+  buf[k] = 0;
+  if (f) fclose(f);
+}
+
+// armfarm with these arguments in the background, in a process group of its own, killed
+// with this test's process; its output into bg_out.txt
+static pid_t start_bg(const char *const *args) {
+  char *argv[32] = {"armfarm"};
+  for (int i = 0; args[i] && i < 30; i++) argv[i + 1] = (char *)args[i];
+  pid_t pid = fork();
+  cr_assert(pid >= 0);
+  if (pid == 0) {
+    setpgid(0, 0);
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    int fd = open("bg_out.txt", O_WRONLY | O_CREAT | O_APPEND, 0644), nul = open("/dev/null", O_RDONLY);
+    if (fd < 0 || nul < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0 || dup2(nul, 0) < 0) _exit(126);
+    execv(getenv("ARMFARM_BIN"), argv);
+    _exit(127);
+  }
+  setpgid(pid, pid);
+  return pid;
+}
+
+// a process that is alive (not gone and not a zombie)
+static int alive(pid_t pid) {
+  char path[64], text[512];
+  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+  slurp(path, text, sizeof text);
+  char *rp = strrchr(text, ')');
+  return rp && rp[1] == ' ' && rp[2] != 'Z' && rp[2] != 'X';
+}
+
+// the `armfarm train` processes working in this test's folder: their pids into out; the count
+static int trainers_here(pid_t *out, int cap) {
+  char here[4096];
+  cr_assert(getcwd(here, sizeof here));
+  DIR *d = opendir("/proc");
+  cr_assert(d);
+  int n = 0;
+  for (struct dirent *e; (e = readdir(d)) && n < cap;) {
+    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+    char path[300], cmd[4096] = "", cwd[4096];
+    snprintf(path, sizeof path, "/proc/%s/cmdline", e->d_name);
+    FILE *f = fopen(path, "r");
+    size_t k = f ? fread(cmd, 1, sizeof cmd - 1, f) : 0;
+    if (f) fclose(f);
+    cmd[k] = 0;
+    snprintf(path, sizeof path, "/proc/%s/cwd", e->d_name);
+    ssize_t m = readlink(path, cwd, sizeof cwd - 1);
+    if (m <= 0) continue;
+    cwd[m] = 0;
+    // argv[1] is "train", and the process works here
+    size_t a0 = strlen(cmd);
+    if (a0 + 1 < k && !strcmp(cmd + a0 + 1, "train") && !strcmp(cwd, here) && alive(atoi(e->d_name))) out[n++] = atoi(e->d_name);
+  }
+  closedir(d);
+  return n;
+}
+
+// waits up to `sec` seconds until `cond` holds (a shell test) and at least `want` trainers run here
+static int wait_for(const char *cond, int want, double sec) {
+  pid_t p[16];
+  for (int i = 0; i < sec * 50; i++) {
+    if ((!cond || sh(cond) == 0) && trainers_here(p, 16) >= want) return 1;
+    struct timespec ts = {0, 20 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+  }
+  return 0;
+}
+
+// the trainers of pids[] that are still alive are killed; their count
+static int kill_survivors(const pid_t *pids, int n) {
+  int left = 0;
+  for (int i = 0; i < n; i++)
+    if (alive(pids[i])) { left++; kill(pids[i], SIGKILL); }
+  return left;
+}
+
+// a sweep too large: exit 2 with one line naming the limit, also in --dry-run (so that a
+// runner without the limit prints its plan instead of starting the runs)
+static void too_many(const char *text) {
+  write_file("big.json", text);
+  cr_assert_eq(armfarm("run big.json --dry-run"), 2, "expected exit 2; stderr: %s", errbuf);
+  cr_assert(strstr(errbuf, "is more than the limit of 100000 runs"), "%s", errbuf);
+  char *nl = strchr(errbuf, '\n');
+  cr_assert(nl && nl[1] == 0, "one line: '%s'", errbuf);
+}
+
+Test(run, sweeps_past_the_run_limit_are_refused, .init = enter_tmp, .fini = leave_tmp) {
+  const char *base = "\"env\": {\"name\": \"pendulum\"}, \"agent\": {\"name\": \"sac\"}";
+  char t[2048];
+  // 11 variants x 10000 seeds = 110000 runs: past the limit of 100000
+  snprintf(t, sizeof t, "{%s, \"sweep\": {\"seeds\": 10000, \"grid\": {\"agent.lr\": [1e-3, 1e-3, 1e-3, 1e-3, 1e-3, 1e-3, 1e-3, 1e-3, 1e-3, 1e-3, 1e-3]}}}", base);
+  too_many(t);
+  // 8 axes of 16 values (2^32 variants) and of 17: a count that would wrap an int
+  for (int k = 16; k <= 17; k++) {
+    const char *axes[8] = {"agent.lr", "agent.batch", "agent.hidden", "agent.gamma", "agent.tau", "agent.warmup", "agent.buffer", "agent.init_alpha"};
+    int n = snprintf(t, sizeof t, "{%s, \"sweep\": {\"grid\": {", base);
+    for (int a = 0; a < 8; a++) {
+      n += snprintf(t + n, sizeof t - n, "%s\"%s\": [", a ? ", " : "", axes[a]);
+      for (int v = 0; v < k; v++) n += snprintf(t + n, sizeof t - n, "%s1", v ? ", " : "");
+      n += snprintf(t + n, sizeof t - n, "]");
+    }
+    snprintf(t + n, sizeof t - n, "}}}");
+    too_many(t);
+  }
+}
+
+#define TINY(name) \
+  "{\"name\": \"" name "\", \"env\": {\"name\": \"pendulum\"}, \"agent\": {\"name\": \"sac\", \"hidden\": 16, \"batch\": 16, \"warmup\": 50}," \
+  " \"train\": {\"steps\": 400, \"eval_every\": 200, \"eval_episodes\": 1, \"checkpoint_every\": 200}, \"sweep\": {\"seeds\": 2}, \"jobs\": 2}"
+
+// nothing but the experiment files here: no runs/ folder, no run folder, no experiment.json
+static void nothing_written(void) {
+  cr_assert_eq(sh("test -z \"$(ls | grep -v -e '\\.json$' -e '^run_out.txt$' -e '^run_err.txt$')\""), 0, "something was written");
+}
+
+Test(run, names_and_folders_never_leave_the_output_folder, .init = enter_tmp, .fini = leave_tmp) {
+  // names that are no single folder name: refused with exit 2 before anything is written
+  const char *bad[] = {"..", ".", "../up", "a/b", "/tmp/abs"};
+  for (int i = 0; i < 5; i++) {
+    char t[1024];
+    snprintf(t, sizeof t, TINY("%s"), bad[i]);
+    write_file("n.json", t);
+    cr_assert_eq(armfarm("run n.json"), 2, "name '%s': %s", bad[i], errbuf);
+    cr_assert(strstr(errbuf, "name: expected one folder name"), "name '%s': %s", bad[i], errbuf);
+    nothing_written();
+  }
+  // a file name that gives '.' as the name
+  write_file("..json", "{\"env\": {\"name\": \"pendulum\"}, \"agent\": {\"name\": \"sac\"}}");
+  cr_assert_eq(armfarm("run ..json"), 2, "%s", errbuf);
+  cr_assert(strstr(errbuf, "no valid experiment name"), "%s", errbuf);
+  nothing_written();
+  sh("rm ..json");
+  // a run folder replaced by a symbolic link elsewhere: refused, the elsewhere untouched
+  write_file("e.json", TINY("e"));
+  cr_assert_eq(armfarm("run e.json --out o"), 0, "%s", errbuf);
+  cr_assert_eq(sh("mkdir elsewhere && r=$(ls o | grep -E '^[0-9a-f]{12}$' | head -1) && rm -rf o/$r && ln -s ../elsewhere o/$r"), 0);
+  cr_assert_eq(armfarm("run e.json --out o --resume"), 2, "%s", errbuf);
+  cr_assert(strstr(errbuf, "is a symbolic link") && strchr(errbuf, '\n')[1] == 0, "%s", errbuf);
+  cr_assert_eq(sh("test -z \"$(ls -A elsewhere)\""), 0, "a run was written through the link");
+  // runs/NAME, which the file names, as a link elsewhere: refused too
+  cr_assert_eq(sh("mkdir runs elsewhere2 && ln -s ../elsewhere2 runs/e"), 0);
+  cr_assert_eq(armfarm("run e.json"), 2, "%s", errbuf);
+  cr_assert(strstr(errbuf, "runs/e is a symbolic link"), "%s", errbuf);
+  cr_assert_eq(sh("test -z \"$(ls -A elsewhere2)\""), 0, "a run was written through the link");
+}
+
+#define LONG_TRAIN "--env", "pendulum", "--agent", "sac", "--steps", "150000", "--eval-every", "100000", "--eval-episodes", "1", \
+  "--checkpoint-every", "400", "--set", "agent.hidden=16", "--set", "agent.batch=16", "--set", "agent.warmup=50"
+
+Test(run, a_run_folder_is_trained_by_one_process_at_a_time, .init = enter_tmp, .fini = leave_tmp, .timeout = 240) {
+  // a trainer at work, then a second one on its folder: refused with one line
+  const char *first[] = {"train", LONG_TRAIN, "--out", "tr", NULL};
+  pid_t a = start_bg(first);
+  cr_assert(wait_for("test -e tr/resume/latest", 1, 60), "the first trainer did not start");
+  int rc = armfarm("train " "--env pendulum --agent sac --steps 150000 --eval-every 100000 --eval-episodes 1 --checkpoint-every 400 "
+                   "--set agent.hidden=16 --set agent.batch=16 --set agent.warmup=50 --out tr --resume");
+  kill(-a, SIGKILL);
+  waitpid(a, NULL, 0);
+  cr_assert_neq(rc, 0, "a second trainer ran in a folder in use");
+  cr_assert(strstr(errbuf, "tr is in use by another process"), "%s", errbuf);
+  cr_assert(strchr(errbuf, '\n')[1] == 0, "one line: %s", errbuf);
+  // a runner at work, then a second runner on its folder: the busy run is skipped, not started
+  write_file("l.json", "{\"name\": \"l\", \"env\": {\"name\": \"pendulum\"}, \"agent\": {\"name\": \"sac\", \"hidden\": 16, \"batch\": 16, \"warmup\": 50},"
+                       " \"train\": {\"steps\": 150000, \"eval_every\": 100000, \"eval_episodes\": 1, \"checkpoint_every\": 400}, \"jobs\": 1}");
+  const char *runner[] = {"run", "l.json", "--out", "lo", NULL};
+  pid_t r = start_bg(runner);
+  cr_assert(wait_for("test -e lo/*/resume/latest", 1, 60), "the first runner's trainer did not start");
+  pid_t before[16];
+  int nb = trainers_here(before, 16);
+  rc = armfarm("run l.json --out lo --resume");
+  pid_t after[16];
+  int na = trainers_here(after, 16);
+  kill(r, SIGTERM);
+  int st;
+  waitpid(r, &st, 0);
+  cr_assert_eq(rc, 1, "the second runner: %s", errbuf);
+  cr_assert(strstr(errbuf, "is in use by another process") && !strstr(errbuf, "started"), "%s", errbuf);
+  cr_assert_eq(na, nb, "the second runner started a trainer");
+  cr_assert_eq(kill_survivors(before, nb), 0, "a trainer outlived its runner");
+}
+
+Test(run, sigterm_stops_the_trainers_and_resume_gives_the_same_curves, .init = enter_tmp, .fini = leave_tmp, .timeout = 600) {
+  write_file("s.json", SWEEP(3000));
+  cr_assert_eq(armfarm("run s.json --out whole --jobs 2"), 0, "%s", errbuf);
+  // the same sweep, SIGTERM to the runner alone while runs are in progress past a checkpoint
+  const char *args[] = {"run", "s.json", "--out", "cut", "--jobs", "2", NULL};
+  pid_t pid = start_bg(args);
+  cr_assert(wait_for("ls cut/*/resume/latest >/dev/null 2>&1", 1, 120), "no run reached a checkpoint");
+  pid_t kids[16];
+  int nk = trainers_here(kids, 16);
+  cr_assert_gt(nk, 0);
+  kill(pid, SIGTERM);
+  int st;
+  waitpid(pid, &st, 0);
+  int left = kill_survivors(kids, nk);
+  cr_assert_eq(left, 0, "%d of %d trainers outlived the runner", left, nk);
+  cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM, "the runner ends by the signal it got");
+  cr_assert_eq(sh("grep -l interrupted cut/*/status.json >/dev/null"), 0, "no run is recorded as interrupted");
+  // --resume continues the folder to the uninterrupted curves
+  cr_assert_eq(armfarm("run s.json --out cut --resume"), 0, "%s", errbuf);
+  static char a[1 << 20], b[1 << 20];
+  curves("whole", a, sizeof a);
+  curves("cut", b, sizeof b);
+  cr_assert(strlen(a) > 1000);
+  cr_assert_str_eq(a, b, "the resumed sweep's curves differ from the uninterrupted sweep's");
+}
+
+Test(run, no_trainer_outlives_a_sigkilled_runner, .init = enter_tmp, .fini = leave_tmp, .timeout = 240) {
+  write_file("k.json", "{\"name\": \"k\", \"env\": {\"name\": \"pendulum\"}, \"agent\": {\"name\": \"sac\", \"hidden\": 16, \"batch\": 16, \"warmup\": 50},"
+                       " \"train\": {\"steps\": 150000, \"eval_every\": 100000, \"eval_episodes\": 1}, \"sweep\": {\"seeds\": 2}, \"jobs\": 2}");
+  const char *args[] = {"run", "k.json", "--out", "ko", NULL};
+  pid_t pid = start_bg(args);
+  cr_assert(wait_for(NULL, 2, 60), "the trainers did not start");
+  pid_t kids[16];
+  int nk = trainers_here(kids, 16);
+  kill(pid, SIGKILL);  // the runner alone, not its group
+  waitpid(pid, NULL, 0);
+  int gone = 0;
+  for (int i = 0; i < 250 && !gone; i++) {
+    gone = 1;
+    for (int k = 0; k < nk; k++) gone &= !alive(kids[k]);
+    struct timespec ts = {0, 20 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+  }
+  int left = kill_survivors(kids, nk);
+  cr_assert_eq(left, 0, "%d of %d trainers outlived a SIGKILLed runner by 5 s", left, nk);
+}
+
+// every file and folder under dir with its size, modification time and checksum
+static void snapshot(const char *dir, const char *skip, char *out, size_t n) {
+  char cmd[512];
+  snprintf(cmd, sizeof cmd, "find %s %s -printf '%%p %%s %%T@\\n' | sort > snap.txt && find %s -type f %s | sort | xargs md5sum >> snap.txt", dir, skip, dir, skip);
+  cr_assert_eq(sh(cmd), 0);
+  slurp("snap.txt", out, n);
+}
+
+Test(run, resuming_a_finished_sweep_trains_nothing, .init = enter_tmp, .fini = leave_tmp, .timeout = 120) {
+  write_file("f.json", TINY("f"));
+  cr_assert_eq(armfarm("run f.json --out fo"), 0, "%s", errbuf);
+  static char a[1 << 16], b[1 << 16];
+  // finished: nothing started, nothing written, not even experiment.json
+  snapshot("fo", "", a, sizeof a);
+  sleep(1);
+  cr_assert_eq(armfarm("run f.json --out fo --resume"), 0, "%s", errbuf);
+  cr_assert(!strstr(errbuf, "started"), "%s", errbuf);
+  snapshot("fo", "", b, sizeof b);
+  cr_assert_str_eq(a, b, "a second --resume of a finished sweep changed its files");
+  // a run its trainer completed, but whose runner was killed before recording that: its
+  // trainer's closing report in train.log marks it finished; nothing is trained again
+  cr_assert_eq(sh("r=$(ls fo | grep -E '^[0-9a-f]{12}$' | head -1) && echo '{\"state\": \"running\"}' > fo/$r/status.json"), 0);
+  snapshot("fo", "-type f ! -name status.json", a, sizeof a);
+  cr_assert_eq(armfarm("run f.json --out fo --resume"), 0, "%s", errbuf);
+  cr_assert(!strstr(errbuf, "started"), "a completed run was trained again: %s", errbuf);
+  snapshot("fo", "-type f ! -name status.json", b, sizeof b);
+  cr_assert_str_eq(a, b, "resuming a completed run changed its files");
+  cr_assert_eq(sh("test $(grep -l '\"finished\"' fo/*/status.json | wc -l) -eq 2"), 0, "the completed run is not recorded as finished");
+}
