@@ -106,7 +106,10 @@ static void tally_free(rollout_tally *t) {
 // one episode with seed derive(S, ep), the random policy drawing from prng; 0 or -1 after a message
 static int run_episode(af_env *env, const rollout_opts *o, long ep, af_rng *prng, float *obs, float *act, rollout_tally *t) {
   const af_env_spec *s = af_env_get_spec(env);
-  af_env_reset(env, af_seed_derive((uint64_t)o->seed, (uint64_t)ep), obs);
+  if (af_env_reset(env, af_seed_derive((uint64_t)o->seed, (uint64_t)ep), obs)) {
+    fprintf(stderr, "armfarm rollout: %s\n", af_env_last_error(env));
+    return -1;
+  }
   for (;;) {
     if (o->policy == POL_SCRIPTED) af_env_scripted_action(env, act);
     for (int k = 0; k < s->act_dim; k++)

@@ -124,9 +124,14 @@ static int setup(const watch_opts *o, af_env **env, policy *p, char *err, size_t
 
 static void act(policy *p, af_env *e, const float *obs, float *a) {
   int n = af_env_get_spec(e)->act_dim;
-  if (p->kind == 3) af_agent_act(p->ag, a, obs, 1, 1);
-  else if (p->kind == 2) af_env_scripted_action(e, a);
-  else for (int i = 0; i < n; i++) a[i] = p->kind == 0 ? (float)af_rng_range(&p->rng, -1, 1) : 0.0f;
+  // a policy that fails gives no action: NaN ends the episode as diverged (step_or_end)
+  int rc = AF_OK;
+  if (p->kind == 3) rc = af_agent_act(p->ag, a, obs, 1, 1);
+  else if (p->kind == 2) rc = af_env_scripted_action(e, a);
+  if (rc != AF_OK)
+    for (int i = 0; i < n; i++) a[i] = NAN;
+  if (p->kind >= 2) return;
+  for (int i = 0; i < n; i++) a[i] = p->kind == 0 ? (float)af_rng_range(&p->rng, -1, 1) : 0.0f;
 }
 
 // the environment's data for MuJoCo's scene update, which takes it non-const for its scratch
@@ -308,12 +313,21 @@ typedef struct {
   uint64_t seed;
 } episode;
 
+// one step; a non-finite action (a policy gone NaN) ends the episode as diverged instead of
+// being refused for ever. The code of the step, or of ending it
+static int step_or_end(af_env *e, const float *a, float *obs, float *r, int *te, int *tr, af_info *info) {
+  int rc = af_env_step(e, a, obs, r, te, tr, info);
+  return rc == AF_ERR_ARG ? af_env_end_diverged(e, obs, r, te, tr, info) : rc;
+}
+
 static void episode_reset(af_env *e, episode *ep, uint64_t seed) {
   ep->seed = seed;
-  af_env_reset(e, seed, ep->obs);
+  int rc = af_env_reset(e, seed, ep->obs);
+  if (rc) fprintf(stderr, "armfarm view: %s\n", af_env_last_error(e));
   ep->t = 0;
   ep->ret = 0;
-  ep->te = ep->tr = 0;
+  // a reset that failed leaves nothing to step: the next step due tries the next seed
+  ep->te = ep->tr = rc != 0;
 }
 
 // keys: new episodes, randomization, cameras
@@ -340,8 +354,11 @@ static void step_when_due(af_env *e, policy *p, episode *ep, int every_frame, do
   *next_step = af_now() + 1.0 / (af_env_get_spec(e)->control_hz * vs->speed);
   if (ep->te || ep->tr) episode_reset(e, ep, ep->seed + 1);
   act(p, e, ep->obs, ep->a);
-  af_info info;
-  af_env_step(e, ep->a, ep->obs, &ep->r, &ep->te, &ep->tr, &info);
+  af_info info = {0};
+  if (step_or_end(e, ep->a, ep->obs, &ep->r, &ep->te, &ep->tr, &info)) {
+    fprintf(stderr, "armfarm view: %s\n", af_env_last_error(e));
+    ep->te = 1;  // the episode cannot go on: the next step due starts another
+  }
   ep->t++;
   ep->ret += ep->r;
   ep->success = info.success;
@@ -558,7 +575,11 @@ static int record_episodes(af_env *e, policy *p, af_render *rd, int cam, const r
   char text[4096];
   af_info info;
   for (long ep = 0; ep < o->episodes && ok; ep++) {
-    af_env_reset(e, af_seed_derive((uint64_t)o->w.seed, (uint64_t)ep), obs);
+    if (af_env_reset(e, af_seed_derive((uint64_t)o->w.seed, (uint64_t)ep), obs)) {
+      fprintf(stderr, "armfarm record: %s\n", af_env_last_error(e));
+      ok = 0;
+      break;
+    }
     int te = 0, tr = 0, t = 0, success = 0;
     double ret = 0;
     for (;;) {
@@ -567,7 +588,11 @@ static int record_episodes(af_env *e, policy *p, af_render *rd, int cam, const r
       ok = write_frame(k, img);
       if (!ok || te || tr) break;
       act(p, e, obs, a);
-      af_env_step(e, a, obs, &r, &te, &tr, &info);
+      if (step_or_end(e, a, obs, &r, &te, &tr, &info)) {
+        fprintf(stderr, "armfarm record: %s\n", af_env_last_error(e));
+        ok = 0;
+        break;
+      }
       ret += r;
       t++;
       success = info.success;

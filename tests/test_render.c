@@ -12,6 +12,9 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <math.h>  // NAN
+#include <cjson/cJSON.h>
+#include "agents/sac.h"
 #include "base/rng.h"
 #include "envs/env_impl.h"
 #include "envs/render.h"
@@ -298,6 +301,36 @@ Test(render, viewer_screenshot_and_recorded_video) {
            getenv("ARMFARM_BIN"), getenv("ARMFARM_BIN"));
   cr_assert_eq(sh(cmd), 0, "viewing a checkpoint failed");
   cr_assert_eq(read_png("render_ck.png", img, &w, &h, sizeof img, NULL), 0);
+  // the same checkpoint with NaN actor weights: every episode ends at its first step as
+  // diverged, and the recording finishes (it looped for ever before)
+  {
+    char *cfg = NULL, err[256];
+    FILE *f = fopen("render_ck/config.json", "r");
+    cr_assert(f);
+    static char buf[1 << 16];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    cJSON *doc = cJSON_Parse(buf), *ag = cJSON_GetObjectItem(doc, "agent");
+    cJSON_DeleteItemFromObject(ag, "name");
+    cfg = cJSON_PrintUnformatted(ag);
+    af_env *pe = af_env_make("pendulum", NULL, err, sizeof err);
+    cr_assert(pe, "%s", err);
+    af_agent *a = af_agent_make("sac", cfg, &(af_agent_setup){.spec = af_env_get_spec(pe), .num_envs = 1}, err, sizeof err);
+    cr_assert(a, "%s", err);
+    cr_assert_eq(af_agent_load(a, "render_ck/checkpoint.bin", err, sizeof err), 0, "%s", err);
+    af_sac *sac = af_agent_impl(a);
+    for (int i = 0; i < af_mlp_nparams(sac->actor); i++) af_mlp_params(sac->actor)[i] = NAN;
+    cr_assert_eq(af_agent_save(a, "render_ck/checkpoint.bin", err, sizeof err), 0, "%s", err);
+    af_agent_free(a);
+    af_env_free(pe);
+    cJSON_free(cfg);
+    cJSON_Delete(doc);
+    snprintf(cmd, sizeof cmd, "rm -rf render_nan && timeout 60 %s record --checkpoint render_ck/checkpoint.bin --episodes 2 --width 32 "
+             "--height 32 --out render_nan >/dev/null 2>&1", getenv("ARMFARM_BIN"));
+    cr_assert_eq(sh(cmd), 0, "recording a NaN policy did not finish cleanly");
+    cr_assert_eq(sh("test $(ls render_nan | grep -c 'frame_.*png') -eq 4"), 0, "two frames per one-step episode");
+  }
   // without a display: a clear message and a failing exit, no crash
   snprintf(cmd, sizeof cmd, "env -u DISPLAY %s view --env puck_push 2>render_err.txt; test $? -eq 1 && grep -q 'xvfb-run' render_err.txt", getenv("ARMFARM_BIN"));
   cr_assert_eq(sh(cmd), 0);
