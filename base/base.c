@@ -9,6 +9,7 @@
 #include <stdlib.h>    // malloc, strtol, strtod
 #include <string.h>    // strlen, memcpy
 #include <sys/wait.h>  // waitpid
+#include <sys/stat.h>  // mkdir, stat
 #include <time.h>      // clock_gettime
 #include <unistd.h>    // getpid, fork, execvp, pipe, dup2
 
@@ -60,6 +61,16 @@ int af_write_file_atomic(const char *path, const void *data, size_t n, char *err
   }
   free(tmp);
   return ok ? 0 : -1;
+}
+
+int af_mkdirs(const char *path) {
+  char *p = strdup(path);
+  if (!p) return -1;
+  for (char *c = p + 1; *c; c++)
+    if (*c == '/') { *c = 0; mkdir(p, 0755); *c = '/'; }
+  free(p);
+  struct stat st;
+  return (mkdir(path, 0755) == 0 || errno == EEXIST) && stat(path, &st) == 0 && S_ISDIR(st.st_mode) ? 0 : -1;
 }
 
 char *af_path_join(const char *dir, const char *name) {

@@ -40,6 +40,9 @@ char *af_read_file_len(const char *path, size_t *len);
 // path at once (the temporary name holds the process id); two threads of one process may not.
 int af_write_file_atomic(const char *path, const void *data, size_t n, char *err, size_t errsz);
 
+// mkdir -p: path and every folder above it (0755); 0, or -1 when path is no folder afterwards
+int af_mkdirs(const char *path);
+
 // "a/b" from "a" and "b", owned by the caller (free); NULL only when out of memory
 char *af_path_join(const char *dir, const char *name);
 

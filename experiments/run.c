@@ -384,16 +384,6 @@ static long steps_done(const char *dir) {
   return last ? atol(last) : 0;
 }
 
-// mkdir -p; 0, or -1 when path is no folder afterwards
-static int make_folders(const char *path) {
-  char *p = strdup(path);
-  if (!p) return -1;
-  for (char *c = p; *c; c++)
-    if (*c == '/' && c > p) { *c = 0; mkdir(p, 0755); *c = '/'; }
-  free(p);
-  return mkdir(path, 0755) && errno != EEXIST ? -1 : 0;
-}
-
 // ---- the command ----
 
 static void usage(FILE *f) {
@@ -610,7 +600,7 @@ static int claim_out(const experiment *x, int resume) {
   else if (!own_folders(x)) rc = AF_EXIT_USAGE;
   else if (prev && strcmp(prev, canon)) { fprintf(stderr, "armfarm run: %s holds a different experiment (experiment.json differs); choose another --out\n", x->out); rc = AF_EXIT_USAGE; }
   else if (prev && !resume) { fprintf(stderr, "armfarm run: %s already holds this experiment; add --resume to continue it\n", x->out); rc = AF_EXIT_USAGE; }
-  else if (make_folders(x->out) || (!prev && write_text(path, canon))) { fprintf(stderr, "armfarm run: cannot write %s\n", path); rc = AF_EXIT_FAIL; }
+  else if (af_mkdirs(x->out) || (!prev && write_text(path, canon))) { fprintf(stderr, "armfarm run: cannot write %s\n", path); rc = AF_EXIT_FAIL; }
   free(prev);
   free(path);
   cJSON_free(canon);

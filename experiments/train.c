@@ -80,17 +80,6 @@ static void merge(cJSON *dst, const cJSON *src) {
   }
 }
 
-static int mkdirs(const char *path) {
-  char *buf = strdup(path);
-  if (!buf) return -1;
-  int rc = 0;
-  for (char *p = buf + 1; *p && rc == 0; p++)
-    if (*p == '/') { *p = 0; if (mkdir(buf, 0755) && errno != EEXIST) rc = -1; *p = '/'; }
-  if (rc == 0 && mkdir(buf, 0755) && errno != EEXIST) rc = -1;
-  free(buf);
-  return rc;
-}
-
 // ---- a run document made real: checked sections, environments, agent ----
 typedef struct {
   train_cfg tc;
@@ -397,7 +386,7 @@ static int save_resume(const char *out, af_agent *ag, trainer *t, char *err, siz
   char *pa = af_path_join(dir, "agent.bin"), *pr = af_path_join(dir, "replay.bin"), *pt = af_path_join(dir, "trainer.bin");
   int rc = -1;
   if (!latest || !dir || !pa || !pr || !pt) { snprintf(err, errsz, "out of memory"); goto done; }
-  if (mkdirs(dir)) { snprintf(err, errsz, "cannot create %.300s", dir); goto done; }
+  if (af_mkdirs(dir)) { snprintf(err, errsz, "cannot create %.300s", dir); goto done; }
   if (af_agent_save(ag, pa, err, errsz) || af_agent_save_replay(ag, pr, err, errsz) || trainer_file(pt, t, 1, err, errsz)) goto done;
   // publish: the pointer names the newest complete checkpoint
   char line[80];
@@ -500,7 +489,7 @@ static int open_curves(trainer *t, const run_setup *rs, const char *out, int res
 // process ends, so that no two processes (runners, train --resume) ever write one run; 0, or
 // -1 after one line when another process holds it or the lock cannot be taken
 static int lock_run_folder(const char *out) {
-  char *path = mkdirs(out) ? NULL : run_path(out, "lock");
+  char *path = af_mkdirs(out) ? NULL : run_path(out, "lock");
   int fd = path ? open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644) : -1;
   int rc = fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0 ? 0 : -1;
   if (rc && fd >= 0 && errno == EWOULDBLOCK) fprintf(stderr, "armfarm train: %s is in use by another process (it holds %s); not touching it\n", out, path);
@@ -532,7 +521,7 @@ static int open_run_folder(const char *out, const char *resolved, int resume, tr
       rc = -2;
     }
   }
-  if (rc == 0 && mkdirs(out)) { fprintf(stderr, "armfarm train: cannot create %s\n", out); rc = -2; }
+  if (rc == 0 && af_mkdirs(out)) { fprintf(stderr, "armfarm train: cannot create %s\n", out); rc = -2; }
   if (rc == 0 && af_write_file_atomic(cfg, resolved, strlen(resolved), err, sizeof err)) { fprintf(stderr, "armfarm train: %s\n", err); rc = -2; }
   free(prog);
   free(cfg);
