@@ -45,6 +45,8 @@ typedef struct {
 
 typedef struct {
   int updates;        // gradient updates done by this call
+  int skipped;        // of them, updates skipped (in whole or in part) because a loss or a
+                      // gradient was not finite: nothing non-finite reaches the parameters
   float critic_loss;  // of the last update
   float actor_loss;
   float alpha;        // entropy temperature

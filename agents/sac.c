@@ -56,6 +56,9 @@ static void squash(const af_sac *s, int B, const float *out, const float *eps, f
   }
 }
 
+// are a network's gradients all finite?
+static int net_finite(af_mlp *net) { return af_nn_finite(af_mlp_grads(net), (size_t)af_mlp_nparams(net)); }
+
 // critic input rows: [obs, action]
 static void concat(float *dst, const float *obs, const float *act, int B, int od, int ad) {
   for (int b = 0; b < B; b++) {
@@ -84,6 +87,9 @@ void af_sac_grads(af_sac *s, const float *obs, const float *act, const float *re
   const float *q2 = af_mlp_forward(s->q2, B, s->qin);
   for (int b = 0; b < B; b++) { float d = q2[b] - s->y[b]; closs += 0.5f * d * d * invB; s->dq2[b] = d * invB; }
   af_mlp_backward(s->q2, B, s->dq2, NULL, 1, 0);
+  // a non-finite critic loss or gradient: the whole update is skipped, nothing changes
+  int skipped = 0;
+  if (apply && !(isfinite(closs) && net_finite(s->q1) && net_finite(s->q2))) apply = 0, skipped = 1;
   if (apply) {
     if (s->cfg.grad_clip > 0) {
       af_nn_clip_grad_norm(af_mlp_grads(s->q1), af_mlp_nparams(s->q1), (float)s->cfg.grad_clip);
@@ -123,15 +129,16 @@ void af_sac_grads(af_sac *s, const float *obs, const float *act, const float *re
       s->dact[b * 2 * ad + ad + i] = (raw < lo || raw > hi) ? 0 : du * s->sd_pi[k] * eps_pi[k] - alpha * invB;
     }
   af_mlp_backward(s->actor, B, s->dact, NULL, 1, 0);
-  if (apply) {
-    if (s->cfg.grad_clip > 0) af_nn_clip_grad_norm(af_mlp_grads(s->actor), af_mlp_nparams(s->actor), (float)s->cfg.grad_clip);
-    af_adam_step(&s->opt_actor, af_mlp_params(s->actor), af_mlp_grads(s->actor));
-  }
-
   // ---- temperature: -mean(log_alpha (log pi + target entropy)) ----
   float g = 0;
   for (int b = 0; b < B; b++) g -= (s->logp[b] + s->target_entropy) * invB;
   s->log_alpha_grad = g;
+  // a non-finite actor or temperature loss or gradient: their steps and the targets' skipped
+  if (apply && !(isfinite(aloss) && isfinite(g) && net_finite(s->actor))) apply = 0, skipped = 2;
+  if (apply) {
+    if (s->cfg.grad_clip > 0) af_nn_clip_grad_norm(af_mlp_grads(s->actor), af_mlp_nparams(s->actor), (float)s->cfg.grad_clip);
+    af_adam_step(&s->opt_actor, af_mlp_params(s->actor), af_mlp_grads(s->actor));
+  }
   if (apply && s->cfg.learn_alpha) af_adam_step(&s->opt_alpha, &s->log_alpha, &s->log_alpha_grad);
 
   // ---- targets ----
@@ -144,6 +151,7 @@ void af_sac_grads(af_sac *s, const float *obs, const float *act, const float *re
     out->actor_loss = aloss;
     out->alpha_loss = s->log_alpha * g;
     out->entropy = ent;
+    out->skipped = skipped;
   }
 }
 
@@ -318,6 +326,7 @@ int af_sac_learn(af_sac *s, int updates, af_agent_stats *st) {
     af_rng_normal_fill(&s->rng, s->eps_pi, s->B * s->ad);
     af_sac_grads(s, s->obs, s->act, s->rew, s->next_obs, s->done, s->eps_next, s->eps_pi, 1, &l);
     st->updates++;
+    st->skipped += l.skipped != 0;
     st->critic_loss = l.critic_loss;
     st->actor_loss = l.actor_loss;
     st->entropy = l.entropy;

@@ -16,8 +16,11 @@ typedef struct {
   af_norm_params norm;  // observation normalization
 } af_sac_cfg;
 
+// skipped (when applying): 0 all steps taken; 1 the critic loss or gradients were not finite,
+// nothing changed; 2 the actor's or temperature's were not, only the critic step was taken
 typedef struct {
   float critic_loss, actor_loss, alpha_loss, entropy;
+  int skipped;
 } af_sac_losses;
 
 typedef struct af_sac {

@@ -38,6 +38,9 @@ static void concat(float *dst, const float *obs, const float *act, int B, int od
   }
 }
 
+// are a network's gradients all finite?
+static int net_finite(af_mlp *net) { return af_nn_finite(af_mlp_grads(net), (size_t)af_mlp_nparams(net)); }
+
 // an Adam step on a network's gradients, clipped first if asked
 static void step(const af_td3 *t, af_adam *opt, af_mlp *net) {
   if (t->cfg.grad_clip > 0) af_nn_clip_grad_norm(af_mlp_grads(net), af_mlp_nparams(net), (float)t->cfg.grad_clip);
@@ -66,6 +69,9 @@ void af_td3_grads(af_td3 *t, const float *obs, const float *act, const float *re
     for (int b = 0; q && b < B; b++) { float d = q[b] - t->y[b]; closs += d * d * invB; t->dq[b] = 2 * d * invB; }
     af_mlp_backward(qs[j], B, t->dq, NULL, 1, 0);
   }
+  // a non-finite critic loss or gradient: the whole update is skipped, nothing changes
+  int skipped = 0;
+  if (apply && !(isfinite(closs) && net_finite(t->q1) && net_finite(t->q2))) apply = 0, skipped = 1;
   if (apply) {
     step(t, &t->opt_q1, t->q1);
     step(t, &t->opt_q2, t->q2);
@@ -82,6 +88,8 @@ void af_td3_grads(af_td3 *t, const float *obs, const float *act, const float *re
     af_mlp_backward(t->q1, B, t->dq, t->dqin, 0, 0);
     for (int b = 0; b < B; b++) memcpy(t->dact + (size_t)b * ad, t->dqin + (size_t)b * qd + od, sizeof(float) * ad);
     af_mlp_backward(t->actor, B, t->dact, NULL, 1, 0);
+    // a non-finite actor loss or gradient: its step and the targets' skipped
+    if (apply && !(isfinite(aloss) && net_finite(t->actor))) apply = 0, skipped = 2;
     if (apply) {
       step(t, &t->opt_actor, t->actor);
       // ---- targets, on the actor's schedule ----
@@ -92,6 +100,7 @@ void af_td3_grads(af_td3 *t, const float *obs, const float *act, const float *re
   if (out) {
     out->critic_loss = closs;
     out->actor_loss = aloss;
+    out->skipped = skipped;
   }
 }
 
@@ -253,6 +262,7 @@ int af_td3_learn(af_td3 *t, int updates, af_agent_stats *st) {
     af_td3_grads(t, t->obs, t->act, t->rew, t->next_obs, t->done, t->eps, with_actor, 1, &l);
     if (with_actor) t->last_actor_loss = l.actor_loss;
     st->updates++;
+    st->skipped += l.skipped != 0;
     st->critic_loss = l.critic_loss;
   }
   af_nn_ctx_leave(t->ctx);

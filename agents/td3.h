@@ -18,8 +18,11 @@ typedef struct {
   af_norm_params norm;  // observation normalization
 } af_td3_cfg;
 
+// skipped (when applying): 0 all steps taken; 1 the critic loss or gradients were not finite,
+// nothing changed; 2 the actor's were not, only the critic step was taken
 typedef struct {
   float critic_loss, actor_loss;  // actor_loss: 0 when the actor was not part of the call
+  int skipped;
 } af_td3_losses;
 
 typedef struct af_td3 {

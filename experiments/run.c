@@ -45,6 +45,8 @@ typedef struct {
   int state;    // 0 pending, 1 running, 2 finished, 3 failed or interrupted, 4 in use elsewhere
   pid_t pid;
   double start;
+  double timeout;   // train.timeout_s (0: none): past it (and a grace) the runner kills the run
+  int killed;       // 0, 1 sent SIGTERM for the time limit, 2 also SIGKILL
 } run_t;
 
 // SIGINT or SIGTERM to the runner, 0 before one came (set by the handler, read by the loop)
@@ -523,6 +525,8 @@ static int make_run(const experiment *x, run_t *r, const cJSON *base, int seed, 
   cJSON_AddNumberToObject(tr, "seed", seed);
   const cJSON *st = cJSON_GetObjectItemCaseSensitive(tr, "steps");
   r->steps = cJSON_IsNumber(st) ? (long)st->valuedouble : 100000;
+  const cJSON *to = cJSON_GetObjectItemCaseSensitive(tr, "timeout_s");
+  r->timeout = cJSON_IsNumber(to) ? to->valuedouble : 0;
   r->doc = cJSON_PrintUnformatted(d);
   cJSON_Delete(d);
   r->seed = seed;
@@ -708,7 +712,7 @@ static void finish_run(runner *s, run_t *r, int st) {
   char *logp = af_path_join(r->dir, "train.log");
   int ok = WIFEXITED(st) && WEXITSTATUS(st) == 0, interrupted = !ok && s->stopping && WIFSIGNALED(st);
   int code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-  char *tail = ok || interrupted || !logp ? NULL : tail_of(logp, 3);
+  char *tail = ok || interrupted || !logp ? NULL : r->killed ? af_strfmt("timed out: killed after train.timeout_s = %g s", r->timeout) : tail_of(logp, 3);
   status(r->dir, ok ? "finished" : interrupted ? "interrupted" : "failed", code, tail);
   manifest(r->dir, r, (time_t)(time(NULL) - (long)(af_now() - r->start)), time(NULL));
   r->state = ok ? 2 : 3;
@@ -732,6 +736,20 @@ static int collect_ended(runner *s) {
     if (r->state == 1 && r->pid == pid) finish_run(s, r, st);
   }
   return 1;
+}
+
+// runs past their time limit: the trainer stops itself at train.timeout_s; one that does not
+// (stuck in a long evaluation, say) gets SIGTERM 5 s later and SIGKILL 10 s after that
+#define TIMEOUT_GRACE_S 5
+static void kill_overdue(runner *s) {
+  for (int i = 0; i < s->x->nruns; i++) {
+    run_t *r = &s->x->runs[i];
+    double over = af_now() - r->start - r->timeout - TIMEOUT_GRACE_S;
+    if (r->state != 1 || r->timeout <= 0 || over < 0 || (r->killed == 1 && over < 10) || r->killed == 2) continue;
+    int sig = r->killed ? SIGKILL : SIGTERM;
+    if (kill(-r->pid, sig) != 0) kill(r->pid, sig);
+    r->killed++;
+  }
 }
 
 // every training process stopped: sig to each one's group, up to 10 s for them to end, then
@@ -780,6 +798,7 @@ static int run_all(experiment *x, const char *file, int resume) {
   while (rc == AF_EXIT_OK && !stop_signal && s.done_n < x->nruns) {
     rc = start_runs(&s);
     if (rc != AF_EXIT_OK || collect_ended(&s)) continue;
+    kill_overdue(&s);
     show_progress(&s);
     struct timespec ts = {0, 100 * 1000 * 1000};
     nanosleep(&ts, NULL);

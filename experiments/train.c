@@ -23,7 +23,7 @@
 #include "envs/vecenv.h"
 #include "experiments/cli.h"
 
-typedef struct { int steps, seed, eval_every, eval_episodes, checkpoint_every, num_envs, threads; } train_cfg;
+typedef struct { int steps, seed, eval_every, eval_episodes, checkpoint_every, num_envs, threads; double timeout_s; } train_cfg;
 
 static const af_param train_params[] = {
   {"steps", AF_P_INT, offsetof(train_cfg, steps), 100000, 1, 1e9, NULL, "environment steps over all environments (rounded up to a multiple of num_envs)"},
@@ -33,6 +33,8 @@ static const af_param train_params[] = {
   {"checkpoint_every", AF_P_INT, offsetof(train_cfg, checkpoint_every), 50000, 1, 1e9, NULL, "steps between checkpoints"},
   {"num_envs", AF_P_INT, offsetof(train_cfg, num_envs), 1, 1, 4096, NULL, "environments stepped together; the agent acts on all of them at once"},
   {"threads", AF_P_INT, offsetof(train_cfg, threads), 1, 1, 256, NULL, "threads stepping the environments (the curves do not depend on it)"},
+  {"timeout_s", AF_P_DOUBLE, offsetof(train_cfg, timeout_s), 0, 0, 1e9, NULL,
+   "wall-time limit of one invocation in seconds (0: none); past it the run stops with an error (armfarm run records it failed)"},
 };
 #define N_TRAIN ((int)(sizeof train_params / sizeof train_params[0]))
 
@@ -215,6 +217,8 @@ static char *resolved_config(const run_setup *rs, cJSON *doc) {
   cJSON_AddItemToObject(ra, "name", cJSON_CreateString(rs->agent_name));
   cJSON *rt = cJSON_CreateObject();
   af_params_to_json(rt, &rs->tc, train_params, N_TRAIN);
+  // the time limit is no part of what the run is: a run resumed with another limit is the same
+  cJSON_DeleteItemFromObjectCaseSensitive(rt, "timeout_s");
   cJSON_AddItemToObject(res, "env", re);
   cJSON_AddItemToObject(res, "agent", ra);
   cJSON_AddItemToObject(res, "train", rt);
@@ -240,8 +244,9 @@ typedef struct {
   float *log;
   int *log_len;
   long *episodes;
-  // counters and the last figures; episodes ended by a non-finite action, in a row
-  long step, episode, nonfinite_run;
+  // counters and the last figures; episodes ended by a non-finite action, in a row; agent
+  // updates skipped for a non-finite loss or gradient, in all and in a row
+  long step, episode, nonfinite_run, skipped, skipped_run;
   double last_eval;
   af_agent_stats last;
   // the curves
@@ -608,6 +613,15 @@ static int count_nonfinite(trainer *t) {
   return t->nonfinite_run >= MAX_NONFINITE_EPISODES;
 }
 
+// updates the agent skipped for a non-finite loss or gradient (a run of them is only broken
+// by a batch step whose updates were all taken); 1 when there have been too many in a row
+#define MAX_SKIPPED_UPDATES 1000
+static int count_skipped(trainer *t, const af_agent_stats *st) {
+  t->skipped += st->skipped;
+  if (st->updates) t->skipped_run = st->skipped ? t->skipped_run + st->skipped : 0;
+  return t->skipped_run >= MAX_SKIPPED_UPDATES;
+}
+
 // one batch step: act on N observations, step N environments, observe, learn
 static int train_step(trainer *t, run_setup *rs, char *err, size_t errsz) {
   double a0 = af_now();
@@ -625,6 +639,11 @@ static int train_step(trainer *t, run_setup *rs, char *err, size_t errsz) {
   assemble_batch(t, &b);
   if (af_agent_observe(rs->ag, &b) || af_agent_update(rs->ag, &st)) { snprintf(err, errsz, "%s", af_agent_last_error(rs->ag)); return -1; }
   if (st.updates) t->last = st;
+  if (count_skipped(t, &st)) {
+    snprintf(err, errsz, "the agent's updates keep failing (the last %ld had a non-finite loss or gradient and were skipped); stopping",
+             t->skipped_run);
+    return -1;
+  }
   double a3 = af_now();
   t->t_act += a1 - a0;
   t->t_env += a2 - a1;
@@ -634,6 +653,14 @@ static int train_step(trainer *t, run_setup *rs, char *err, size_t errsz) {
   if (log_episodes(t, step0)) { snprintf(err, errsz, "cannot write progress.csv"); return -1; }
   memcpy(t->obs, t->next, sizeof(float) * (size_t)t->N * t->od);
   return 0;
+}
+
+// "  (N updates skipped: non-finite)" when there were any, else "" (static storage)
+static const char *skipped_note(const trainer *t) {
+  static char note[64];
+  note[0] = 0;
+  if (t->skipped) snprintf(note, sizeof note, "  (%ld updates skipped: non-finite)", t->skipped);
+  return note;
 }
 
 static int write_eval_row(FILE *f, long step, const double r4[4], double el) {
@@ -654,8 +681,8 @@ static int evaluate_all(trainer *t, run_setup *rs, char *err, size_t errsz) {
   }
   t->t_eval += af_now() - e0;
   if (!isatty(2))
-    fprintf(stderr, "armfarm train: step %ld/%d  eval return %.1f  success %.2f  %.0f steps/s\n", t->step, rs->tc.steps, t->last_eval,
-            main_succ, t->step / (af_now() - t->t0));
+    fprintf(stderr, "armfarm train: step %ld/%d  eval return %.1f  success %.2f  %.0f steps/s%s\n", t->step, rs->tc.steps, t->last_eval,
+            main_succ, t->step / (af_now() - t->t0), skipped_note(t));
   return 0;
 }
 
@@ -696,7 +723,12 @@ static int train_loop(trainer *t, run_setup *rs, const char *out, char *err, siz
   const train_cfg *tc = &rs->tc;
   long total = ((long)tc->steps + t->N - 1) / t->N * t->N;
   int tty = isatty(2);
+  double start = af_now();
   while (t->step < total) {
+    if (tc->timeout_s > 0 && af_now() - start > tc->timeout_s) {
+      snprintf(err, errsz, "train.timeout_s: still running after %g s, at step %ld; stopping (the last checkpoint is kept)", tc->timeout_s, t->step);
+      return -1;
+    }
     if (train_step(t, rs, err, errsz)) return -1;
     if (crossed(t, tc->eval_every, total) && evaluate_all(t, rs, err, errsz)) return -1;
     if (crossed(t, tc->checkpoint_every, total) && checkpoint(t, rs, out, t->step < total, err, errsz)) return -1;
@@ -771,9 +803,9 @@ static cJSON *build_document(const train_opts *o) {
 static void report(const trainer *t, const run_setup *rs, const char *out) {
   double total = af_now() - t->t0;
   printf("trained %s on %s for %ld steps (seed %d) in %.2f s: environment %.2f s, acting %.2f s, updates %.2f s, "
-         "evaluation %.2f s, checkpoints %.2f s, other %.2f s; final eval return %.2f -> %s\n",
+         "evaluation %.2f s, checkpoints %.2f s, other %.2f s%s; final eval return %.2f -> %s\n",
          rs->agent_name, rs->env_name, t->step, rs->tc.seed, total, t->t_env, t->t_act, t->t_upd, t->t_eval, t->t_log,
-         total - t->t_env - t->t_act - t->t_upd - t->t_eval - t->t_log, t->last_eval, out);
+         total - t->t_env - t->t_act - t->t_upd - t->t_eval - t->t_log, skipped_note(t), t->last_eval, out);
 }
 
 int af_cmd_train(int argc, char **argv) {

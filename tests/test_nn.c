@@ -2,6 +2,7 @@
 // differentiated by central finite differences; Adam against its formula; clipping, Polyak
 // averaging; checkpoint files and every way a load can fail.
 #include <criterion/criterion.h>
+#include <float.h>  // FLT_MAX, FLT_MIN
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -248,4 +249,24 @@ Test(nn, numerics_settings_hold_inside_a_context_and_are_restored) {
   af_nn_ctx_leave(c0);
   af_nn_ctx_free(c0);
   cr_assert_null(af_nn_ctx_make(0, 1, err, sizeof err));
+}
+
+// the finiteness test the agents run before each step: NaN and both infinities are caught
+// wherever they sit, the largest and the denormal floats are finite
+Test(nn, finite_catches_nan_and_infinities) {
+  float x[37];
+  for (int i = 0; i < 37; i++) x[i] = (float)i - 18.5f;
+  x[3] = FLT_MAX;
+  x[4] = -FLT_MAX;
+  x[5] = FLT_MIN / 8;
+  cr_assert(af_nn_finite(x, 37));
+  cr_assert(af_nn_finite(x, 0));
+  const float bad[3] = {NAN, INFINITY, -INFINITY};
+  for (int k = 0; k < 3; k++)
+    for (int at = 0; at < 37; at += 12) {
+      float keep = x[at];
+      x[at] = bad[k];
+      cr_assert(!af_nn_finite(x, 37), "value %d at %d", k, at);
+      x[at] = keep;
+    }
 }

@@ -527,3 +527,28 @@ Test(run, resuming_a_finished_sweep_trains_nothing, .init = enter_tmp, .fini = l
   cr_assert_str_eq(a, b, "resuming a completed run changed its files");
   cr_assert_eq(sh("test $(grep -l '\"finished\"' fo/*/status.json | wc -l) -eq 2"), 0, "the completed run is not recorded as finished");
 }
+
+// train.timeout_s: four runs, one of them quick. A run still training at the limit stops
+// itself with an error; the two stuck in a long evaluation (10,000 episodes) are killed by
+// the runner 5 s past it; all three are recorded as failed, naming the limit, and the quick
+// run finishes. Before the limit existed the slow runs went on for hours.
+Test(run, runs_past_their_time_limit_fail_while_the_others_finish, .init = enter_tmp, .fini = leave_tmp, .timeout = 120) {
+  write_file("to.json",
+             "{\"name\": \"to\", \"env\": {\"name\": \"pendulum\"}, \"agent\": {\"name\": \"sac\", \"hidden\": 16, \"batch\": 16, \"warmup\": 10000000},"
+             " \"train\": {\"timeout_s\": 3, \"eval_every\": 5000},"
+             " \"sweep\": {\"grid\": {\"train.steps\": [200, 100000000], \"train.eval_episodes\": [1, 10000]}}, \"jobs\": 4}");
+  double t0 = (double)time(NULL);
+  cr_assert_eq(armfarm("run to.json --out too"), 1, "%s", errbuf);
+  double took = (double)time(NULL) - t0;
+  cr_assert(took < 40, "the sweep took %.0f s", took);
+  cr_assert_eq(sh("test $(grep -l '\"finished\"' too/*/status.json | wc -l) -eq 1"), 0, "the quick run did not finish: %s", errbuf);
+  cr_assert_eq(sh("test $(grep -l '\"failed\"' too/*/status.json | wc -l) -eq 3"), 0, "%s", errbuf);
+  // the one in the training loop stopped itself, the ones in their evaluation were killed
+  cr_assert_eq(sh("test $(grep -l 'train.timeout_s: still running after 3 s' too/*/status.json | wc -l) -eq 1"), 0, "%s", errbuf);
+  cr_assert_eq(sh("test $(grep -l 'timed out: killed after train.timeout_s = 3 s' too/*/status.json | wc -l) -eq 2"), 0, "%s", errbuf);
+  cr_assert(strstr(errbuf, "FAILED"), "%s", errbuf);
+  // the limit is checked like every key
+  write_file("tb.json", "{\"name\": \"tb\", \"env\": {\"name\": \"pendulum\"}, \"agent\": {\"name\": \"sac\"}, \"train\": {\"timeout_s\": -1}}");
+  cr_assert_eq(armfarm("run tb.json --out tbo"), 2, "%s", errbuf);
+  cr_assert(strstr(errbuf, "timeout_s"), "%s", errbuf);
+}

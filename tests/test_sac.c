@@ -193,3 +193,42 @@ Test(sac, save_load_round_trip_and_shape_mismatch) {
   af_agent_free(b);
   af_agent_free(c);
 }
+
+// a NaN output bias in the first critic makes the critic loss NaN: the update is skipped and
+// counted, and nothing moves (before, the second critic took its step and the actor was
+// driven by a NaN critic); a finite update is taken and not counted as skipped
+Test(sac, a_non_finite_loss_skips_the_update) {
+  af_env_spec spec = {.obs_dim = 3, .act_dim = 1};
+  char err[256];
+  const char *cfg = "{\"hidden\": 16, \"batch\": 8, \"buffer\": 100, \"warmup\": 0, \"updates_per_step\": 0}";
+  af_agent *a = af_agent_make("sac", cfg, &(af_agent_setup){.spec = &spec, .num_envs = 1, .seed = 1}, err, sizeof err);
+  af_agent *ref = af_agent_make("sac", cfg, &(af_agent_setup){.spec = &spec, .num_envs = 1, .seed = 1}, err, sizeof err);
+  cr_assert(a && ref, "%s", err);
+  for (int t = 0; t < 10; t++) {
+    float o[3] = {sinf(t), cosf(t), 0.1f * t}, o2[3] = {sinf(t + 1), cosf(t + 1), 0.1f * (t + 1)}, act[1], r = -o[0];
+    uint8_t no = 0;
+    af_info info = {0};
+    cr_assert_eq(af_agent_act(a, act, o, 1, 0), AF_OK);
+    af_batch batch = {.n = 1, .obs = o, .act = act, .reward = &r, .next_obs = o2, .terminated = &no, .truncated = &no, .info = &info};
+    cr_assert_eq(af_agent_observe(a, &batch), AF_OK);
+  }
+  af_sac *s = af_agent_impl(a), *rs = af_agent_impl(ref);
+  float *w = af_mlp_params(s->q1) + af_mlp_nparams(s->q1) - 1, kept = *w, alpha = s->log_alpha;
+  *w = NAN;
+  af_agent_stats st;
+  cr_assert_eq(af_sac_learn(s, 3, &st), AF_OK);
+  cr_assert_eq(st.updates, 3);
+  cr_assert_eq(st.skipped, 3, "%d of 3 updates skipped", st.skipped);
+  *w = kept;
+  af_mlp *mine[5] = {s->actor, s->q1, s->q2, s->q1t, s->q2t}, *theirs[5] = {rs->actor, rs->q1, rs->q2, rs->q1t, rs->q2t};
+  for (int j = 0; j < 5; j++)
+    cr_assert(memcmp(af_mlp_params(mine[j]), af_mlp_params(theirs[j]), sizeof(float) * af_mlp_nparams(mine[j])) == 0, "network %d moved", j);
+  cr_assert_eq(s->log_alpha, alpha);
+  cr_assert_eq(s->opt_q1.t + s->opt_q2.t + s->opt_actor.t + s->opt_alpha.t, 0, "no optimizer step");
+  cr_assert_eq(af_sac_learn(s, 1, &st), AF_OK);
+  cr_assert_eq(st.skipped, 0);
+  cr_assert_eq(s->opt_actor.t, 1);
+  cr_assert(af_nn_finite(af_mlp_params(s->actor), (size_t)af_mlp_nparams(s->actor)));
+  af_agent_free(a);
+  af_agent_free(ref);
+}

@@ -185,6 +185,32 @@ Test(td3, actor_and_targets_move_every_policy_delay_updates) {
   af_agent_free(ref);
 }
 
+// a NaN output bias in the first critic makes its loss NaN: every update is skipped and counted,
+// no network or optimizer moves (before, the second critic and the actor took steps and the
+// NaN spread into the actor); with the weight restored, updates are taken again
+Test(td3, a_non_finite_loss_skips_the_update) {
+  const char *cfg = "{\"batch\": 8, \"hidden\": 16, \"buffer\": 100, \"warmup\": 0, \"updates_per_step\": 0}";
+  af_agent *a = make(cfg, 3, 2, 1, 3), *ref = make(cfg, 3, 2, 1, 3);
+  af_td3 *t = af_agent_impl(a), *r = af_agent_impl(ref);
+  for (int s = 0; s < 10; s++) feed(a, 1, 3, 2, s);
+  float *w = af_mlp_params(t->q1) + af_mlp_nparams(t->q1) - 1, kept = *w;
+  *w = NAN;
+  af_agent_stats st;
+  cr_assert_eq(af_td3_learn(t, 4, &st), AF_OK);
+  cr_assert_eq(st.updates, 4);
+  cr_assert_eq(st.skipped, 4, "%d of 4 updates skipped", st.skipped);
+  *w = kept;
+  af_mlp *mine[6] = {t->actor, t->actor_t, t->q1, t->q2, t->q1t, t->q2t}, *theirs[6] = {r->actor, r->actor_t, r->q1, r->q2, r->q1t, r->q2t};
+  for (int j = 0; j < 6; j++) cr_assert(same(mine[j], theirs[j]), "network %d moved in a skipped update", j);
+  cr_assert_eq(t->opt_q1.t + t->opt_q2.t + t->opt_actor.t, 0, "no optimizer step");
+  cr_assert_eq(af_td3_learn(t, 2, &st), AF_OK);
+  cr_assert_eq(st.skipped, 0);
+  cr_assert(!same(t->q1, r->q1) && !same(t->actor, r->actor));
+  cr_assert(af_nn_finite(af_mlp_params(t->actor), (size_t)af_mlp_nparams(t->actor)));
+  af_agent_free(a);
+  af_agent_free(ref);
+}
+
 Test(td3, bad_hyperparameters_are_named) {
   af_env_spec spec = {.obs_dim = 3, .act_dim = 1};
   af_agent_setup setup = {.spec = &spec, .num_envs = 1, .seed = 0};

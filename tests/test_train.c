@@ -167,3 +167,78 @@ Test(train, vectorized_curves_do_not_depend_on_threads_and_resume_bit_for_bit, .
   snprintf(rm, sizeof rm, "rm -rf %s", dir);
   cr_assert_eq(system(rm), 0);
 }
+
+// ---- runs whose numbers go bad ----
+#include <cjson/cJSON.h>
+#include <math.h>  // NAN
+
+#include "armfarm.h"
+#include "agents/sac.h"
+
+// the newest checkpoint in DIR/resume with NaN written into the actor (all of it) or the
+// first critic's output bias, through the agent API
+static void poison(const char *dir, int actor) {
+  char path[2048], err[256], latest[64] = "";
+  snprintf(path, sizeof path, "%s/resume/latest", dir);
+  FILE *lf = fopen(path, "r");
+  cr_assert(lf && fgets(latest, sizeof latest, lf), "%s missing", path);
+  fclose(lf);
+  latest[strcspn(latest, "\n")] = 0;
+  snprintf(path, sizeof path, "%s/config.json", dir);
+  FILE *f = fopen(path, "r");
+  cr_assert(f, "%s missing", path);
+  static char buf[1 << 16];
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = 0;
+  cJSON *doc = cJSON_Parse(buf), *ag = cJSON_GetObjectItem(doc, "agent");
+  cr_assert(ag);
+  cJSON_DeleteItemFromObject(ag, "name");
+  char *cfg = cJSON_PrintUnformatted(ag);
+  af_env *e = af_env_make("pendulum", NULL, err, sizeof err);
+  cr_assert(e, "%s", err);
+  af_agent *a = af_agent_make("sac", cfg, &(af_agent_setup){.spec = af_env_get_spec(e), .num_envs = 1}, err, sizeof err);
+  cr_assert(a, "%s", err);
+  snprintf(path, sizeof path, "%s/resume/%s/agent.bin", dir, latest);
+  cr_assert_eq(af_agent_load(a, path, err, sizeof err), 0, "%s", err);
+  af_sac *s = af_agent_impl(a);
+  if (actor)
+    for (int i = 0; i < af_mlp_nparams(s->actor); i++) af_mlp_params(s->actor)[i] = NAN;
+  else
+    af_mlp_params(s->q1)[af_mlp_nparams(s->q1) - 1] = NAN;
+  cr_assert_eq(af_agent_save(a, path, err, sizeof err), 0, "%s", err);
+  af_agent_free(a);
+  af_env_free(e);
+  cJSON_free(cfg);
+  cJSON_Delete(doc);
+}
+
+// a run resumed from a checkpoint with a NaN critic skips every update (the actor stays
+// finite) and stops after 1,000 of them in a row with one line and exit 1; with a NaN actor
+// every episode ends at its first step as diverged, and the run stops after 100 of them.
+// Before, the NaN critic spread into the actor and the run went on to its end.
+Test(train, a_run_that_keeps_going_non_finite_stops_with_one_line, .timeout = 300) {
+  char dir[] = "af_nantrain_XXXXXX";
+  cr_assert(mkdtemp(dir));
+  const char *args = "train --env pendulum --agent sac --steps 6000 --eval-every 1000 --eval-episodes 1 --checkpoint-every 2000 "
+                     "--seed 2 --set agent.hidden=16 --set agent.batch=16 --set agent.warmup=200";
+  const char *which[2] = {"critic", "actor"};
+  const char *says[2] = {"the agent's updates keep failing (the last 1000 had a non-finite loss or gradient",
+                         "the policy keeps producing non-finite actions (100 episodes in a row"};
+  for (int k = 0; k < 2; k++) {
+    char cmd[1024], run_dir[1024];
+    snprintf(cmd, sizeof cmd, "%s --out %s", args, which[k]);
+    cr_assert_eq(train_in(dir, cmd), 0, "the clean run failed");
+    snprintf(run_dir, sizeof run_dir, "%s/%s", dir, which[k]);
+    poison(run_dir, k);
+    snprintf(cmd, sizeof cmd, "%s --out %s --resume", args, which[k]);
+    cr_assert_eq(train_in(dir, cmd), 1, "the poisoned %s run did not fail", which[k]);
+    static char said[1 << 16];
+    snprintf(cmd, sizeof cmd, "%s/err.txt", dir);
+    FILE *f = fopen(cmd, "r");
+    cr_assert(f);
+    said[fread(said, 1, sizeof said - 1, f)] = 0;
+    fclose(f);
+    cr_assert(strstr(said, says[k]), "the %s run did not say why it stopped: %s", which[k], said);
+  }
+}

@@ -458,6 +458,18 @@ void af_nn_polyak(float *t, const float *s, int n, float tau) {
   for (int i = 0; i < n; i++) t[i] += tau * (s[i] - t[i]);
 }
 
+// a float is not finite when its exponent bits are all ones; an integer OR over the bit
+// patterns vectorizes, so the test costs a small fraction of the step it guards
+int af_nn_finite(const float *x, size_t n) {
+  uint32_t bad = 0;
+  for (size_t i = 0; i < n; i++) {
+    uint32_t b;
+    memcpy(&b, x + i, sizeof b);
+    bad |= (b & 0x7f800000u) == 0x7f800000u;
+  }
+  return !bad;
+}
+
 // ---- checkpoint files ----
 #define NAME_LEN 48
 

@@ -96,6 +96,10 @@ float af_nn_clip_grad_norm(float *grads, int n, float max_norm);
 // target = (1 - tau) target + tau src
 void af_nn_polyak(float *target, const float *src, int n, float tau);
 
+// 1 when all n floats are finite (no NaN, no infinity), else 0: the agents test their losses
+// and gradients with it before a step, so that nothing non-finite reaches the parameters
+int af_nn_finite(const float *x, size_t n);
+
 // ---- checkpoint files ----
 // A file holds named float tensors: magic "AFNN", version, a table of names and sizes, the
 // data, and a 64-bit FNV-1a checksum of everything before it. Writes go to a temporary file
