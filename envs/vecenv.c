@@ -1,5 +1,8 @@
 // The vectorized runner: a fixed pool of worker threads, each owning a contiguous slice of
-// the environments; the caller's thread works the first slice. Two barriers per batch step.
+// the environments; the caller's thread works the first slice, after the side task when there
+// is one. A thread done with its slice takes environments from the others' (each slice has an
+// atomic cursor), so a slow slice or the side task does not leave a core idle. Two barriers
+// per batch step.
 #include "envs/vecenv.h"
 
 #include <math.h>     // isfinite
@@ -68,7 +71,9 @@ struct af_vecenv;
 
 typedef struct {
   struct af_vecenv *v;
-  int lo, hi;  // environments [lo, hi)
+  int lo, hi;      // environments [lo, hi)
+  atomic_int cur;  // the next environment of the slice to step in this batch
+  int index;       // this worker's slice
   pthread_t thread;
 } worker;
 
@@ -88,34 +93,48 @@ struct af_vecenv {
   af_info *infos;
   int rc;
   int failed;  // an environment whose step or reset failed in the last batch
+  pthread_mutex_t fail_mu;  // guards rc and failed
 };
 
 uint64_t af_vecenv_seed(uint64_t seed, int n, int i, long episode) {
   return af_seed_derive(af_seed_derive(seed, 11), (uint64_t)episode * (uint64_t)n + (uint64_t)i);
 }
 
-// step environments [lo, hi) of the current batch
-static void step_slice(af_vecenv *v, int lo, int hi) {
+// the first failure of the batch is the one reported
+static void record_failure(af_vecenv *v, int rc, int i) {
+  pthread_mutex_lock(&v->fail_mu);
+  if (v->rc == AF_OK) { v->rc = rc; v->failed = i; }
+  pthread_mutex_unlock(&v->fail_mu);
+}
+
+// step environment i of the current batch, and reset it when its episode ended
+static void step_one(af_vecenv *v, int i) {
   const af_env_spec *s = &v->envs[0]->spec;
-  for (int i = lo; i < hi; i++) {
-    int term = 0, trunc = 0;
-    float *o = v->obs + (size_t)i * s->obs_dim;
-    af_info *info = v->infos ? &v->infos[i] : NULL;
-    const float *a = v->actions + (size_t)i * s->act_dim;
-    // a non-finite action ends this environment's episode as diverged; the others step on
-    int finite = 1;
-    for (int k = 0; k < s->act_dim; k++) finite &= isfinite(a[k]) != 0;
-    int rc = finite ? af_env_step(v->envs[i], a, o, &v->rewards[i], &term, &trunc, info)
-                    : af_env_end_diverged(v->envs[i], o, &v->rewards[i], &term, &trunc, info);
-    if (rc) { v->rc = rc; v->failed = i; continue; }
-    v->term[i] = (uint8_t)term;
-    v->trunc[i] = (uint8_t)trunc;
-    if (term || trunc) {
-      // keep the last observation, start the next episode
-      if (v->final_obs) memcpy(v->final_obs + (size_t)i * s->obs_dim, o, sizeof(float) * (size_t)s->obs_dim);
-      int rr = af_env_reset(v->envs[i], af_vecenv_seed(v->seed, v->n, i, v->episode[i]++), o);
-      if (rr) { v->rc = rr; v->failed = i; }
-    }
+  int term = 0, trunc = 0;
+  float *o = v->obs + (size_t)i * s->obs_dim;
+  af_info *info = v->infos ? &v->infos[i] : NULL;
+  const float *a = v->actions + (size_t)i * s->act_dim;
+  // a non-finite action ends this environment's episode as diverged; the others step on
+  int finite = 1;
+  for (int k = 0; k < s->act_dim; k++) finite &= isfinite(a[k]) != 0;
+  int rc = finite ? af_env_step(v->envs[i], a, o, &v->rewards[i], &term, &trunc, info)
+                  : af_env_end_diverged(v->envs[i], o, &v->rewards[i], &term, &trunc, info);
+  if (rc) { record_failure(v, rc, i); return; }
+  v->term[i] = (uint8_t)term;
+  v->trunc[i] = (uint8_t)trunc;
+  if (term || trunc) {
+    // keep the last observation, start the next episode
+    if (v->final_obs) memcpy(v->final_obs + (size_t)i * s->obs_dim, o, sizeof(float) * (size_t)s->obs_dim);
+    int rr = af_env_reset(v->envs[i], af_vecenv_seed(v->seed, v->n, i, v->episode[i]++), o);
+    if (rr) record_failure(v, rr, i);
+  }
+}
+
+// worker `self`'s slice first, then whatever is left of the others', one environment at a time
+static void step_slices(af_vecenv *v, int self) {
+  for (int k = 0; k < v->k; k++) {
+    worker *w = &v->w[(self + k) % v->k];
+    for (int i; (i = w->lo + atomic_fetch_add(&w->cur, 1)) < w->hi;) step_one(v, i);
   }
 }
 
@@ -125,7 +144,7 @@ static void *worker_main(void *arg) {
   for (;;) {
     barrier_wait(&v->start);
     if (v->quit) break;
-    step_slice(v, w->lo, w->hi);
+    step_slices(v, w->index);
     barrier_wait(&v->done);
   }
   return NULL;
@@ -138,6 +157,7 @@ af_vecenv *af_vecenv_make(const char *name, const char *config_json, int n, int 
   af_vecenv *v = calloc(1, sizeof *v);
   if (!v) { snprintf(err, errsz, "out of memory"); return NULL; }
   v->n = n;
+  pthread_mutex_init(&v->fail_mu, NULL);
   v->envs = calloc((size_t)n, sizeof *v->envs);
   v->episode = calloc((size_t)n, sizeof *v->episode);
   if (!v->envs || !v->episode) { snprintf(err, errsz, "out of memory"); af_vecenv_free(v); return NULL; }
@@ -151,6 +171,7 @@ af_vecenv *af_vecenv_make(const char *name, const char *config_json, int n, int 
   if (!v->w) { snprintf(err, errsz, "out of memory"); af_vecenv_free(v); return NULL; }
   for (int t = 0; t < threads; t++) {
     v->w[t].v = v;
+    v->w[t].index = t;
     v->w[t].lo = (int)((long)n * t / threads);
     v->w[t].hi = (int)((long)n * (t + 1) / threads);
   }
@@ -186,6 +207,7 @@ void af_vecenv_free(af_vecenv *v) {
   free(v->envs);
   free(v->episode);
   free(v->w);
+  pthread_mutex_destroy(&v->fail_mu);
   free(v);
 }
 
@@ -223,6 +245,13 @@ int af_vecenv_restore(af_vecenv *v, uint64_t seed, const long *episodes, float *
 
 int af_vecenv_step(af_vecenv *v, const float *actions, float *obs, float *final_obs, float *rewards,
                    uint8_t *terminated, uint8_t *truncated, af_info *infos) {
+  return af_vecenv_step_with(v, NULL, NULL, NULL, actions, obs, final_obs, rewards, terminated, truncated, infos);
+}
+
+int af_vecenv_step_with(af_vecenv *v, af_vecenv_task task, void *arg, int *task_rc, const float *actions, float *obs, float *final_obs,
+                        float *rewards, uint8_t *terminated, uint8_t *truncated, af_info *infos) {
+  // the batch, the slices' cursors rewound; the workers go, the caller runs the task, then
+  // steps its slice and helps the others
   v->actions = actions;
   v->obs = obs;
   v->final_obs = final_obs;
@@ -232,8 +261,11 @@ int af_vecenv_step(af_vecenv *v, const float *actions, float *obs, float *final_
   v->infos = infos;
   v->rc = AF_OK;
   v->failed = 0;
+  for (int t = 0; t < v->k; t++) atomic_store(&v->w[t].cur, 0);
   if (v->k > 1) barrier_wait(&v->start);
-  step_slice(v, v->w[0].lo, v->w[0].hi);
+  int trc = task ? task(arg) : AF_OK;
+  if (task_rc) *task_rc = trc;
+  step_slices(v, 0);
   if (v->k > 1) barrier_wait(&v->done);
   return v->rc;
 }

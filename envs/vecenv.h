@@ -54,6 +54,15 @@ int af_vecenv_restore(af_vecenv *v, uint64_t seed, const long *episodes, float *
 int af_vecenv_step(af_vecenv *v, const float *actions, float *obs, float *final_obs, float *rewards,
                    uint8_t *terminated, uint8_t *truncated, af_info *infos);
 
+// the same, with task(arg) run on the calling thread while the workers step the
+// environments; with one thread the task runs first and the environments after it. The task
+// must not touch the environments or the batch arrays; its return code goes to *task_rc
+// (task_rc may be NULL). Training uses it to make an agent's updates while the environments
+// step (train.overlap). task NULL: af_vecenv_step.
+typedef int (*af_vecenv_task)(void *arg);
+int af_vecenv_step_with(af_vecenv *v, af_vecenv_task task, void *arg, int *task_rc, const float *actions, float *obs, float *final_obs,
+                        float *rewards, uint8_t *terminated, uint8_t *truncated, af_info *infos);
+
 // why the last af_vecenv_step failed: the message of an environment that failed (owned by v)
 const char *af_vecenv_last_error(const af_vecenv *v);
 

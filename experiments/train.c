@@ -23,7 +23,7 @@
 #include "envs/vecenv.h"
 #include "experiments/cli.h"
 
-typedef struct { int steps, seed, eval_every, eval_episodes, checkpoint_every, num_envs, threads; double timeout_s; } train_cfg;
+typedef struct { int steps, seed, eval_every, eval_episodes, checkpoint_every, num_envs, threads, overlap; double timeout_s; } train_cfg;
 
 static const af_param train_params[] = {
   {"steps", AF_P_INT, offsetof(train_cfg, steps), 100000, 1, 1e9, NULL, "environment steps over all environments (rounded up to a multiple of num_envs)"},
@@ -33,6 +33,8 @@ static const af_param train_params[] = {
   {"checkpoint_every", AF_P_INT, offsetof(train_cfg, checkpoint_every), 50000, 1, 1e9, NULL, "steps between checkpoints"},
   {"num_envs", AF_P_INT, offsetof(train_cfg, num_envs), 1, 1, 4096, NULL, "environments stepped together; the agent acts on all of them at once"},
   {"threads", AF_P_INT, offsetof(train_cfg, threads), 1, 1, 256, NULL, "threads stepping the environments (the curves do not depend on it)"},
+  {"overlap", AF_P_BOOL, offsetof(train_cfg, overlap), 0, 0, 1, NULL,
+   "act before the updates that are due and make them while the environments step (the policy acts one round of updates behind; the curves still do not depend on threads)"},
   {"timeout_s", AF_P_DOUBLE, offsetof(train_cfg, timeout_s), 0, 0, 1e9, NULL,
    "wall-time limit of one invocation in seconds (0: none); past it the run stops with an error (armfarm run records it failed)"},
 };
@@ -622,22 +624,33 @@ static int count_skipped(trainer *t, const af_agent_stats *st) {
   return t->skipped_run >= MAX_SKIPPED_UPDATES;
 }
 
-// one batch step: act on N observations, step N environments, observe, learn
+// the agent's due updates as a task beside the environments' step (train.overlap)
+typedef struct { af_agent *ag; af_agent_stats st; } update_job;
+static int run_update(void *p) {
+  update_job *j = p;
+  return af_agent_update(j->ag, &j->st);
+}
+
+// one batch step: act on N observations, step N environments, observe, learn (with
+// train.overlap: act, then learn while the environments step, then observe)
 static int train_step(trainer *t, run_setup *rs, char *err, size_t errsz) {
   double a0 = af_now();
   if (af_agent_act(rs->ag, t->act, t->obs, t->N, 0)) { snprintf(err, errsz, "%s", af_agent_last_error(rs->ag)); return -1; }
   double a1 = af_now();
-  int rc = af_vecenv_step(rs->vec, t->act, t->next, t->final_obs, t->rew, t->te, t->tr, t->info);
+  update_job job = {.ag = rs->ag};
+  int urc = AF_OK, rc = rs->tc.overlap ? af_vecenv_step_with(rs->vec, run_update, &job, &urc, t->act, t->next, t->final_obs, t->rew, t->te, t->tr, t->info)
+                                       : af_vecenv_step(rs->vec, t->act, t->next, t->final_obs, t->rew, t->te, t->tr, t->info);
   if (rc) { snprintf(err, errsz, "environment step failed: %s", af_vecenv_last_error(rs->vec)); return -1; }
+  if (urc) { snprintf(err, errsz, "%s", af_agent_last_error(rs->ag)); return -1; }
   double a2 = af_now();
   if (count_nonfinite(t)) {
     snprintf(err, errsz, "the policy keeps producing non-finite actions (%ld episodes in a row ended by one); stopping", t->nonfinite_run);
     return -1;
   }
   af_batch b;
-  af_agent_stats st;
   assemble_batch(t, &b);
-  if (af_agent_observe(rs->ag, &b) || af_agent_update(rs->ag, &st)) { snprintf(err, errsz, "%s", af_agent_last_error(rs->ag)); return -1; }
+  if (af_agent_observe(rs->ag, &b) || (!rs->tc.overlap && run_update(&job))) { snprintf(err, errsz, "%s", af_agent_last_error(rs->ag)); return -1; }
+  af_agent_stats st = job.st;
   if (st.updates) t->last = st;
   if (count_skipped(t, &st)) {
     snprintf(err, errsz, "the agent's updates keep failing (the last %ld had a non-finite loss or gradient and were skipped); stopping",
@@ -686,9 +699,15 @@ static int evaluate_all(trainer *t, run_setup *rs, char *err, size_t errsz) {
   return 0;
 }
 
-// the policy file, and everything needed to resume
+// the policy file, and everything needed to resume. With train.overlap the updates that are
+// due are made first, so that the agent is saved with none pending (an uninterrupted run
+// makes them at the same point: the curves of a resumed run are still the same)
 static int checkpoint(trainer *t, run_setup *rs, const char *out, int resumable, char *err, size_t errsz) {
   double c0 = af_now();
+  update_job job = {.ag = rs->ag};
+  if (rs->tc.overlap && run_update(&job)) { snprintf(err, errsz, "%s", af_agent_last_error(rs->ag)); return -1; }
+  if (job.st.updates) t->last = job.st;
+  if (count_skipped(t, &job.st)) { snprintf(err, errsz, "the agent's updates keep failing; stopping"); return -1; }
   char *path = run_path(out, "checkpoint.bin");
   int rc = path ? af_agent_save(rs->ag, path, err, errsz) : -1;
   free(path);

@@ -101,7 +101,7 @@ Test(train, same_seed_same_curves_and_existing_runs_are_kept, .timeout = 300) {
 
 // armfarm train with `args` in a private folder, its output in log files there
 static int train_in(const char *dir, const char *args) {
-  char cmd[4096];
+  char cmd[8192];
   snprintf(cmd, sizeof cmd, "cd %s && %s %s >out.txt 2>err.txt </dev/null", dir, getenv("ARMFARM_BIN"), args);
   int st = system(cmd);
   return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
@@ -118,6 +118,39 @@ static void curves_of(const char *dir, const char *run, const char *file, char *
 #define VEC_ARGS "train --env puck_push --agent sac --steps 2400 --eval-every 800 --eval-episodes 2 --seed 11 " \
                  "--checkpoint-every 280 --set env.horizon=40 --set train.num_envs=8 --set agent.hidden=32 " \
                  "--set agent.batch=32 --set agent.warmup=400 --set agent.update_every=4"
+
+// a run killed (SIGKILL) after its first checkpoint, then resumed, in DIR/k: its curves must
+// be those of the uninterrupted run DIR/REF made with the same arguments
+static void killed_and_resumed(const char *dir, const char *extra, const char *ref) {
+  static char a[1 << 17], b[1 << 17];
+  const char *files[2] = {"progress.csv", "eval.csv"};
+  char run_dir[1024], latest[1100], args[4200], all[2048];
+  snprintf(run_dir, sizeof run_dir, "%s/k", dir);
+  snprintf(latest, sizeof latest, "%s/resume/latest", run_dir);
+  snprintf(all, sizeof all, "%s%s", VEC_ARGS, extra);
+  pid_t pid = fork();
+  if (pid == 0) {
+    cr_assert(freopen("/dev/null", "w", stdout) && freopen("/dev/null", "w", stderr));
+    execl("/bin/sh", "sh", "-c", "cd \"$0\" && exec \"$1\" $2 --out k", dir, getenv("ARMFARM_BIN"), all, (char *)NULL);
+    _exit(127);
+  }
+  struct stat st;
+  for (int i = 0; i < 6000 && stat(latest, &st) != 0; i++) nanosleep(&(struct timespec){0, 5000000}, NULL);
+  cr_assert_eq(stat(latest, &st), 0, "no checkpoint appeared");
+  kill(pid, SIGKILL);
+  int status;
+  waitpid(pid, &status, 0);
+  cr_assert(WIFSIGNALED(status), "the run ended before it was killed; the test did not test resuming");
+  snprintf(args, sizeof args, "%s --out k --resume", all);
+  cr_assert_eq(train_in(dir, args), 0);
+  for (int i = 0; i < 2; i++) {
+    curves_of(dir, ref, files[i], a, sizeof a);
+    curves_of(dir, "k", files[i], b, sizeof b);
+    cr_assert_str_eq(a, b, "%s differs after SIGKILL and --resume", files[i]);
+  }
+  snprintf(args, sizeof args, "rm -rf %s", run_dir);
+  cr_assert_eq(system(args), 0);
+}
 
 Test(train, vectorized_curves_do_not_depend_on_threads_and_resume_bit_for_bit, .timeout = 300) {
   char dir[] = "af_vectrain_XXXXXX";  // inside the test program's own temporary folder
@@ -140,29 +173,34 @@ Test(train, vectorized_curves_do_not_depend_on_threads_and_resume_bit_for_bit, .
   cr_assert(rows > 1 + 40 && rows <= 1 + 8 * 300 / 5, "progress.csv has %d rows", rows);
 
   // killed after its first checkpoint, then resumed: the same curves as uninterrupted
-  char run_dir[1024], latest[1100], args[2048];
-  snprintf(run_dir, sizeof run_dir, "%s/k", dir);
-  snprintf(latest, sizeof latest, "%s/resume/latest", run_dir);
-  pid_t pid = fork();
-  if (pid == 0) {
-    cr_assert(freopen("/dev/null", "w", stdout) && freopen("/dev/null", "w", stderr));
-    execl("/bin/sh", "sh", "-c", "cd \"$0\" && exec \"$1\" $2 --set train.threads=2 --out k", dir, getenv("ARMFARM_BIN"), VEC_ARGS, (char *)NULL);
-    _exit(127);
-  }
-  struct stat st;
-  for (int i = 0; i < 6000 && stat(latest, &st) != 0; i++) nanosleep(&(struct timespec){0, 5000000}, NULL);
-  cr_assert_eq(stat(latest, &st), 0, "no checkpoint appeared");
-  kill(pid, SIGKILL);
-  int status;
-  waitpid(pid, &status, 0);
-  cr_assert(WIFSIGNALED(status), "the run ended before it was killed; the test did not test resuming");
-  snprintf(args, sizeof args, "%s --set train.threads=2 --out k --resume", VEC_ARGS);
-  cr_assert_eq(train_in(dir, args), 0);
+  killed_and_resumed(dir, " --set train.threads=2", "t2");
+  char rm[1100];
+  snprintf(rm, sizeof rm, "rm -rf %s", dir);
+  cr_assert_eq(system(rm), 0);
+}
+
+// train.overlap (the updates made while the environments step): the curves still do not
+// depend on the threads, a killed run resumes to the same curves (the checkpoint makes the
+// pending updates, as the uninterrupted run does at that point), and they differ from the
+// curves without overlap (the policy acts one round of updates behind)
+Test(train, overlapped_updates_keep_curves_thread_independent_and_resumable, .timeout = 300) {
+  char dir[] = "af_overlap_XXXXXX";
+  cr_assert(mkdtemp(dir));
+  cr_assert_eq(train_in(dir, VEC_ARGS " --set train.overlap=true --set train.threads=1 --out o1"), 0);
+  cr_assert_eq(train_in(dir, VEC_ARGS " --set train.overlap=true --set train.threads=2 --out o2"), 0);
+  cr_assert_eq(train_in(dir, VEC_ARGS " --set train.threads=2 --out plain"), 0);
+  static char a[1 << 17], b[1 << 17];
+  const char *files[2] = {"progress.csv", "eval.csv"};
   for (int i = 0; i < 2; i++) {
-    curves_of(dir, "t2", files[i], a, sizeof a);
-    curves_of(dir, "k", files[i], b, sizeof b);
-    cr_assert_str_eq(a, b, "%s differs after SIGKILL and --resume", files[i]);
+    curves_of(dir, "o1", files[i], a, sizeof a);
+    curves_of(dir, "o2", files[i], b, sizeof b);
+    cr_assert(strlen(a) > (i ? 80u : 1000u), "%s is nearly empty", files[i]);
+    cr_assert_str_eq(a, b, "%s differs between 1 and 2 threads with overlap", files[i]);
   }
+  curves_of(dir, "plain", "progress.csv", b, sizeof b);
+  curves_of(dir, "o1", "progress.csv", a, sizeof a);
+  cr_assert_str_neq(a, b, "overlap changed nothing: the updates were not moved");
+  killed_and_resumed(dir, " --set train.overlap=true --set train.threads=2", "o2");
   char rm[1100];
   snprintf(rm, sizeof rm, "rm -rf %s", dir);
   cr_assert_eq(system(rm), 0);
