@@ -15,6 +15,7 @@
 #include <sys/stat.h>  // mkdir, stat
 #include <unistd.h>    // isatty, truncate
 
+#include <dirent.h>     // opendir
 #include <cjson/cJSON.h>
 #include "agents/agent.h"
 #include "agents/nn/nn.h"  // checkpoint files
@@ -506,6 +507,38 @@ static int lock_run_folder(const char *out) {
   return rc;  // on success fd stays open: the lock lasts as long as the process
 }
 
+// is DIR/NAME a symbolic link? (with a message naming it)
+static int is_link(const char *dir, const char *name) {
+  char *p = af_path_join(dir, name);
+  struct stat st;
+  int link = p && lstat(p, &st) == 0 && S_ISLNK(st.st_mode);
+  if (link) fprintf(stderr, "armfarm train: %s is a symbolic link; a run folder's files are never written through links\n", p);
+  free(p);
+  return link;
+}
+
+// nothing the trainer writes in the run folder may be a symbolic link (a link planted there
+// would send the curves, checkpoints or resume files outside it): the files it writes, the
+// resume folder and everything in it. 0, or -1 after a message
+static int refuse_links(const char *out, const run_setup *rs) {
+  static const char *const names[] = {"progress.csv", "eval.csv", "checkpoint.bin", "config.json", "lock", "resume", "train.log"};
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+    if (is_link(out, names[i])) return -1;
+  for (int i = 0; i < rs->n_extra; i++) {
+    char name[128];
+    snprintf(name, sizeof name, "eval_%s.csv", rs->extra_name[i]);
+    if (is_link(out, name)) return -1;
+  }
+  char *res = af_path_join(out, "resume");
+  DIR *d = res ? opendir(res) : NULL;
+  int rc = 0;
+  for (struct dirent *e; d && rc == 0 && (e = readdir(d));)
+    if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") && is_link(res, e->d_name)) rc = -1;
+  if (d) closedir(d);
+  free(res);
+  return rc;
+}
+
 // the run folder: a new one, or with --resume the same run continued. 1 resuming, 0 new,
 // -1 refused (usage), -2 failed
 static int open_run_folder(const char *out, const char *resolved, int resume, trainer *t, af_agent *ag) {
@@ -847,6 +880,7 @@ int af_cmd_train(int argc, char **argv) {
   // the run folder, the trainer and the curves; a resumed run's environments replayed
   rc = AF_EXIT_FAIL;
   if (!(resolved = resolved_config(&rs, doc)) || trainer_make(&t, &rs)) { fprintf(stderr, "armfarm train: out of memory\n"); goto done; }
+  if (refuse_links(o.out, &rs)) { rc = AF_EXIT_USAGE; goto done; }
   if (lock_run_folder(o.out)) goto done;
   if ((folder = open_run_folder(o.out, resolved, o.resume, &t, rs.ag)) < 0) { rc = folder == -1 ? AF_EXIT_USAGE : AF_EXIT_FAIL; goto done; }
   if (open_curves(&t, &rs, o.out, folder == 1)) goto done;

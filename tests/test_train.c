@@ -280,3 +280,26 @@ Test(train, a_run_that_keeps_going_non_finite_stops_with_one_line, .timeout = 30
     cr_assert(strstr(said, says[k]), "the %s run did not say why it stopped: %s", which[k], said);
   }
 }
+
+// a link planted in a run folder (the curves, or the resume folder) is refused with exit 2
+// and the file it points at is left alone; before, the trainer wrote through it
+Test(train, links_in_a_run_folder_are_refused) {
+  char dir[] = "af_links_XXXXXX";
+  cr_assert(mkdtemp(dir));
+  char cmd[4096];
+  snprintf(cmd, sizeof cmd, "cd %s && mkdir r1 r2 && echo keep > outside.txt && ln -s ../outside.txt r1/progress.csv && "
+                            "mkdir elsewhere && ln -s ../elsewhere r2/resume", dir);
+  cr_assert_eq(system(cmd), 0);
+  const char *args = "train --env pendulum --agent sac --steps 400 --eval-every 200 --eval-episodes 1 --checkpoint-every 200 "
+                     "--set agent.hidden=8 --set agent.batch=8 --set agent.warmup=100 --out ";
+  for (int k = 1; k <= 2; k++) {
+    snprintf(cmd, sizeof cmd, "%sr%d", args, k);
+    cr_assert_eq(train_in(dir, cmd), 2, "a run folder with a link was used");
+    snprintf(cmd, sizeof cmd, "grep -q 'is a symbolic link' %s/err.txt", dir);
+    cr_assert_eq(system(cmd), 0, "no message naming the link");
+  }
+  snprintf(cmd, sizeof cmd, "test \"$(cat %s/outside.txt)\" = keep && test -z \"$(ls %s/elsewhere)\"", dir, dir);
+  cr_assert_eq(system(cmd), 0, "a file outside the run folder was written");
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  cr_assert_eq(system(cmd), 0);
+}
