@@ -250,3 +250,27 @@ Test(replay, files_of_another_shape_are_refused) {
   remove("replay_lies.bin");
   remove("replay_other.bin");
 }
+
+// a batch of three: a plain step, a horizon truncation and a diverged step whose action was
+// NaN. The truncation bootstraps (done 0), the diverged step never does (done 1: its next
+// observation is a reset state or a blown-up one), and its NaN action is stored as 0
+Test(replay, diverged_steps_never_bootstrap_and_store_no_nan) {
+  af_replay r;
+  make(&r, 8);
+  float obs[3 * OD] = {0}, next[3 * OD] = {0}, act[3 * AD] = {0.5f, -0.5f, 0.25f, 0.75f, NAN, 0.1f}, rew[3] = {1, 2, 0};
+  float ag[3 * GD] = {0}, dg[3 * GD] = {0};
+  uint8_t te[3] = {0, 0, 0}, tr[3] = {0, 1, 1};
+  af_info info[3] = {{0}};
+  info[2].diverged = 1;
+  af_batch b = {.n = 3, .obs = obs, .act = act, .reward = rew, .next_obs = next, .terminated = te, .truncated = tr, .info = info,
+                .achieved = ag, .desired = dg};
+  af_replay_add_batch(&r, &b);
+  cr_assert_eq(r.size, 3);
+  cr_assert_eq(r.done[0], 0.0f, "a plain step bootstraps");
+  cr_assert_eq(r.done[1], 0.0f, "a truncation at the horizon bootstraps");
+  cr_assert_eq(r.done[2], 1.0f, "a diverged step must not bootstrap");
+  cr_assert(af_nn_finite(r.act, (size_t)3 * AD), "a NaN action entered the buffer");
+  cr_assert_eq(r.act[2 * AD], 0.0f);
+  cr_assert_eq(r.act[2 * AD + 1], 0.1f, "the finite part of the action is kept");
+  af_replay_free(&r);
+}
