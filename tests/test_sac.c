@@ -9,6 +9,7 @@
 
 #include "agents/sac.h"
 #include "tests/ref_nn.h"
+#include "tests/ckpt_edit.h"  // crafted checkpoint files
 
 enum { OD = 3, AD = 2, H = 8, B = 5, QD = OD + AD };
 static const int asz[4] = {OD, H, H, 2 * AD}, qsz[4] = {QD, H, H, 1};
@@ -193,3 +194,5 @@ Test(sac, save_load_round_trip_and_shape_mismatch) {
   af_agent_free(b);
   af_agent_free(c);
 }
+
+Test(sac, crafted_checkpoints_are_refused) { ckpt_crafted_agent_refused("sac"); }
