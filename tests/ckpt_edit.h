@@ -5,13 +5,16 @@
 #ifndef AF_TEST_CKPT_EDIT_H
 #define AF_TEST_CKPT_EDIT_H
 
+#include <criterion/criterion.h>
 #include <stdint.h>  // uint32_t, uint64_t
 #include <stdio.h>   // FILE
 #include <stdlib.h>  // malloc, free
 #include <string.h>  // memcpy, strcmp
 
+#include "agents/agent.h"
+
 // value `index` of tensor `name` set to v; 0, or -1 when the file or the tensor is not there
-static int ckpt_edit(const char *path, const char *name, size_t index, float v) {
+static inline int ckpt_edit(const char *path, const char *name, size_t index, float v) {
   FILE *f = fopen(path, "rb");
   if (!f) return -1;
   fseek(f, 0, SEEK_END);
@@ -21,6 +24,7 @@ static int ckpt_edit(const char *path, const char *name, size_t index, float v) 
   int rc = -1;
   if (!buf || fread(buf, 1, (size_t)size, f) != (size_t)size) { fclose(f); free(buf); return -1; }
   fclose(f);
+  f = NULL;
   // the tensor's place: the table entries before it give its offset in the data
   uint32_t count;
   memcpy(&count, buf + 8, 4);
@@ -46,9 +50,8 @@ static int ckpt_edit(const char *path, const char *name, size_t index, float v) 
 
 // an agent's checkpoint whose counters or observation statistics a file cannot hold is
 // refused with a message naming them (SAC and TD3 share the layout: nine packed words, the
-// RNG state in words 5 to 8, and the normalizer's count, means, squared deviations); needs
-// <criterion/criterion.h> and "agents/agent.h" before it
-static void ckpt_crafted_agent_refused(const char *agent) {
+// RNG state in words 5 to 8, and the normalizer's count, means, squared deviations)
+static inline void ckpt_crafted_agent_refused(const char *agent) {
   af_env_spec spec = {.obs_dim = 3, .act_dim = 1};
   char err[256];
   af_agent *a = af_agent_make(agent, "{\"hidden\": 8, \"batch\": 4, \"buffer\": 10, \"obs_norm\": true}",
