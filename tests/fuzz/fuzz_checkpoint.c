@@ -1,13 +1,14 @@
 // Fuzz target: the bytes as a checkpoint file, loaded three ways: into a fixed table of two
 // tensors (af_nn_load, af_nn_load_first), into a small SAC agent with observation
 // normalization (af_agent_load, then one deterministic act), and into a replay buffer with
-// two streams and hindsight relabelling (af_replay_load, then samples that relabel). The
+// two streams and hindsight relabelling (af_replay_load, then samples that relabel); then
+// all of it again with the file's checksum made right, since a mutation rarely keeps it. The
 // file lives in a temporary folder of its own, removed at exit; nothing else is written.
 #include "tests/fuzz/fuzz.h"
 
 #include <math.h>    // fabsf
 #include <stdio.h>   // FILE, snprintf
-#include <stdlib.h>  // getenv, mkdtemp, atexit
+#include <stdlib.h>  // getenv, mkdtemp, atexit, malloc
 #include <string.h>  // memcpy
 #include <unistd.h>  // rmdir
 
@@ -58,8 +59,8 @@ static int ready(void) {
   return state > 0;
 }
 
-int af_fuzz_checkpoint(const uint8_t *data, size_t size) {
-  if (!ready()) return 0;
+// the bytes as the file, loaded every way; which ways loaded it
+static int load_all(const uint8_t *data, size_t size) {
   FILE *f = fopen(input, "wb");
   if (!f) return 0;
   int ok = fwrite(data, 1, size, f) == size;
@@ -83,6 +84,29 @@ int af_fuzz_checkpoint(const uint8_t *data, size_t size) {
     af_rng rng;
     af_rng_seed(&rng, 3);
     af_replay_sample(&replay, &rng, 8, so, sa, sr, sn, sd);
+  }
+  return loaded;
+}
+
+// the checksum the format ends with (64-bit FNV-1a of everything before it), written here
+// on its own
+static uint64_t fnv1a(const uint8_t *p, size_t n) {
+  uint64_t h = 0xCBF29CE484222325ull;
+  for (size_t i = 0; i < n; i++) { h ^= p[i]; h *= 0x100000001B3ull; }
+  return h;
+}
+
+int af_fuzz_checkpoint(const uint8_t *data, size_t size) {
+  if (!ready()) return 0;
+  int loaded = load_all(data, size);
+  // again with the checksum made right, so that mutations reach the checks behind it
+  uint8_t *fixed = size >= 20 ? malloc(size) : NULL;
+  if (fixed) {
+    memcpy(fixed, data, size);
+    uint64_t h = fnv1a(fixed, size - 8);
+    memcpy(fixed + size - 8, &h, 8);
+    loaded |= load_all(fixed, size);
+    free(fixed);
   }
   return loaded;
 }
