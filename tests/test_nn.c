@@ -273,7 +273,7 @@ static void craft(const char *path, uint32_t count, const char *const *names, co
     memcpy(buf + k + 48, &sizes[i], 8);
     k += 56;
   }
-  memcpy(buf + k, data, ndata);
+  if (ndata) memcpy(buf + k, data, ndata);
   k += ndata;
   uint64_t h = fnv(0xCBF29CE484222325ull, buf, k);
   memcpy(buf + k, &h, 8);
