@@ -109,7 +109,11 @@ int af_agent_update(af_agent *a, af_agent_stats *stats);
 const char *af_agent_last_error(const af_agent *a);
 
 // networks, optimizer state, counters and RNG state to a checkpoint file (atomically), and
-// back into an agent made with the same configuration; 0, or -1 with a message
+// back into an agent made with the same configuration; 0, or -1 with a message. A load checks
+// the file's structure and checksum before it changes anything, then the counters, RNG state
+// and observation statistics the file gives; after a refusal at that last step the networks
+// may hold the file's weights: free such an agent. A replay load that fails leaves the buffer
+// empty.
 int af_agent_save(af_agent *a, const char *path, char *err, size_t errsz);
 int af_agent_load(af_agent *a, const char *path, char *err, size_t errsz);
 // the agent's experience (replay buffer) for resuming; 0 and nothing written if it has none

@@ -1,7 +1,7 @@
 // Running observation statistics and the normalization the networks see.
 #include "agents/normalizer.h"
 
-#include <math.h>    // sqrt
+#include <math.h>    // sqrt, floor, isfinite
 #include <stdint.h>  // uint64_t
 #include <stdio.h>   // snprintf
 #include <stdlib.h>  // calloc, free
@@ -97,11 +97,23 @@ void af_normalizer_pack(af_normalizer *z) {
   }
 }
 
-void af_normalizer_unpack(af_normalizer *z) {
-  z->count = unpack_double(z->packed);
-  for (int i = 0; i < z->n; i++) {
+int af_normalizer_unpack(af_normalizer *z, char *err, size_t errsz) {
+  // every word a packed double, and statistics a real run can have: a count of rows,
+  // finite means, non-negative sums of squares
+  const int n = z->n;
+  if (!af_nn_packed_ok(z->packed, 1 + 2 * n)) { snprintf(err, errsz, "normalizer: the statistics are not packed doubles"); return -1; }
+  double count = unpack_double(z->packed);
+  if (!(count >= 0 && count <= 9.007199254740992e15 && count == floor(count))) { snprintf(err, errsz, "normalizer: a row count of %g", count); return -1; }
+  for (int i = 0; i < n; i++) {
+    double mean = unpack_double(z->packed + 4 * (1 + i)), m2 = unpack_double(z->packed + 4 * (1 + n + i));
+    if (!isfinite(mean) || !(m2 >= 0 && isfinite(m2))) { snprintf(err, errsz, "normalizer: entry %d has mean %g and squared deviations %g", i, mean, m2); return -1; }
+  }
+  // checked: into place
+  z->count = count;
+  for (int i = 0; i < n; i++) {
     z->mean[i] = unpack_double(z->packed + 4 * (1 + i));
-    z->m2[i] = unpack_double(z->packed + 4 * (1 + z->n + i));
+    z->m2[i] = unpack_double(z->packed + 4 * (1 + n + i));
   }
   refresh(z);
+  return 0;
 }

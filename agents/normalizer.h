@@ -33,10 +33,12 @@ void af_normalizer_apply(const af_normalizer *z, float *out, const float *x, int
 double af_normalizer_std(const af_normalizer *z, int i);
 
 // the statistics as one checkpoint tensor (named `name`): pack before saving, unpack after
-// loading (which also refreshes the applied mean and std)
+// loading (which also refreshes the applied mean and std). Unpack checks what a file gave:
+// packed doubles, a whole row count, finite means and non-negative squared deviations; 0, or
+// -1 with a message and the statistics unchanged
 af_tensor af_normalizer_tensor(af_normalizer *z, const char *name);
 void af_normalizer_pack(af_normalizer *z);
-void af_normalizer_unpack(af_normalizer *z);
+int af_normalizer_unpack(af_normalizer *z, char *err, size_t errsz);
 
 // ---- the hyperparameters an agent shares: put an af_norm_params in its config struct and
 // append AF_NORM_PARAMS(its cfg type, the field) to its af_param table ----

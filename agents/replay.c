@@ -2,7 +2,7 @@
 // the episodes each transition belongs to, and hindsight relabelling at sampling time.
 #include "agents/replay.h"
 
-#include <math.h>    // isfinite
+#include <math.h>    // isfinite, floorf
 #include <stdio.h>   // snprintf
 #include <stdlib.h>  // calloc, free
 #include <string.h>  // memcpy, memcmp
@@ -204,16 +204,16 @@ int af_replay_save(const af_replay *r, const char *path, char *err, size_t errsz
   return rc;
 }
 
-int af_replay_load(af_replay *r, const char *path, char *err, size_t errsz) {
-  float head[HEAD];
-  af_tensor h = {"replay", head, HEAD};
-  if (af_nn_load_first(path, &h, 1, err, errsz)) return -1;
-  // every header entry a whole number in range before any is converted
+// episode positions and lengths are saved as floats, exact up to 2^24
+#define EP_MAX 16777216.0f
+
+static int is_count(float v, float hi) { return v >= 0 && v <= hi && v == floorf(v); }
+
+// the header of a file against this buffer: whole counts, the same capacity, sizes and
+// streams, a size and position within the capacity
+static int check_header(const af_replay *r, const float *head, const char *path, char *err, size_t errsz) {
   for (int k = 0; k < HEAD; k++)
-    if (!(head[k] >= 0 && head[k] <= (float)AF_REPLAY_MAX && head[k] == floorf(head[k]))) {
-      snprintf(err, errsz, "%s: replay header entry %d is %g, not a count", path, k, head[k]);
-      return -1;
-    }
+    if (!is_count(head[k], (float)AF_REPLAY_MAX)) { snprintf(err, errsz, "%s: replay header entry %d is %g, not a count", path, k, head[k]); return -1; }
   if ((long)head[0] != r->cap || (int)head[3] != r->obs_dim || (int)head[4] != r->act_dim || (int)head[5] != r->goal_dim ||
       (int)head[6] != r->her.streams) {
     snprintf(err, errsz, "%s: a replay buffer of capacity %ld, sizes %d/%d/%d and %d streams, this one has %ld, %d/%d/%d and %d",
@@ -221,29 +221,69 @@ int af_replay_load(af_replay *r, const char *path, char *err, size_t errsz) {
              r->goal_dim, r->her.streams);
     return -1;
   }
-  size_t n = (size_t)head[1];
-  if ((long)n > r->cap || head[2] < 0 || (long)head[2] >= r->cap) { snprintf(err, errsz, "%s: inconsistent replay counters", path); return -1; }
+  if ((long)head[1] > r->cap || (long)head[2] >= r->cap) { snprintf(err, errsz, "%s: inconsistent replay counters", path); return -1; }
+  return 0;
+}
+
+// what the ring's counters must be after `added` transitions: size min(added, cap), the
+// write position added % cap
+static int check_counters(const af_replay *r, const float *added, long size, long pos, const char *path, char *err, size_t errsz) {
+  uint64_t n = af_nn_unpack_u64(added), cap = (uint64_t)r->cap;
+  if (!af_nn_packed_ok(added, 1) || (uint64_t)size != (n < cap ? n : cap) || (uint64_t)pos != n % cap) {
+    snprintf(err, errsz, "%s: inconsistent replay counters (%ld stored at position %ld after %llu added)", path, size, pos, (unsigned long long)n);
+    return -1;
+  }
+  return 0;
+}
+
+// each stored transition's episode as relabelling reads it: a done flag of 0 or 1, whole
+// positions and lengths, a position inside its episode (the running episode of its stream
+// when it has not ended); each stream's running length a whole number
+static int check_episodes(const af_replay *r, const float *lens, uint64_t added, long size, long pos, const char *path, char *err,
+                          size_t errsz) {
+  const uint64_t S = (uint64_t)r->her.streams;
+  for (uint64_t k = 0; k < S; k++)
+    if (!is_count(lens[k], EP_MAX)) { snprintf(err, errsz, "%s: stream %llu's running episode has length %g", path, (unsigned long long)k, lens[k]); return -1; }
+  for (long i = 0; i < size; i++) {
+    const float p = r->ep_pos[i], L = r->ep_len[i];
+    // transition i's number among all added, and so its stream
+    const uint64_t c = added - 1 - (uint64_t)((pos - 1 - i + r->cap) % r->cap);
+    const float within = L > 0 ? L : lens[c % S];
+    if (!(r->done[i] == 0 || r->done[i] == 1)) { snprintf(err, errsz, "%s: transition %ld has done flag %g", path, i, r->done[i]); return -1; }
+    if (!is_count(p, EP_MAX) || !is_count(L, EP_MAX) || !(p < within)) {
+      snprintf(err, errsz, "%s: transition %ld has episode position %g and length %g (its stream's running episode: %g)", path, i, p, L,
+               lens[c % S]);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+// an empty buffer, as after init (a refused load leaves no half-loaded rows to sample)
+static void clear(af_replay *r) {
+  r->size = r->pos = 0;
+  r->added = 0;
+  memset(r->cur_len, 0, sizeof *r->cur_len * (size_t)r->her.streams);
+}
+
+int af_replay_load(af_replay *r, const char *path, char *err, size_t errsz) {
+  // the header first: it says how many rows follow
+  float head[HEAD];
+  af_tensor h = {"replay", head, HEAD};
+  if (af_nn_load_first(path, &h, 1, err, errsz) || check_header(r, head, path, err, errsz)) return -1;
+  const long size = (long)head[1], pos = (long)head[2];
   const int S = r->her.streams;
   float added[4], *lens = calloc((size_t)S, sizeof(float));
   if (!lens) { snprintf(err, errsz, "out of memory"); return -1; }
+  // the rows, then everything they say checked before the buffer takes them
   af_tensor t[13];
-  int nt = file_tensors(r, t, head, added, lens, n);
-  int rc = af_nn_load(path, t, nt, err, errsz);
-  // positions and lengths index the ring: whole numbers within the capacity
-  for (size_t i = 0; i < n && rc == 0; i++)
-    if (!(r->ep_pos[i] >= 0 && r->ep_pos[i] < (float)r->cap && r->ep_pos[i] == floorf(r->ep_pos[i]) && r->ep_len[i] >= 0 &&
-          r->ep_len[i] <= (float)r->cap && r->ep_len[i] == floorf(r->ep_len[i]))) {
-      snprintf(err, errsz, "%s: transition %zu has episode position %g and length %g", path, i, r->ep_pos[i], r->ep_len[i]);
-      rc = -1;
-    }
-  for (int k = 0; k < S && rc == 0; k++)
-    if (!(lens[k] >= 0 && lens[k] <= (float)r->cap && lens[k] == floorf(lens[k]))) {
-      snprintf(err, errsz, "%s: stream %d's running episode has length %g", path, k, lens[k]);
-      rc = -1;
-    }
-  if (rc == 0) {
-    r->size = (long)n;
-    r->pos = (long)head[2];
+  int nt = file_tensors(r, t, head, added, lens, (size_t)size);
+  int rc = af_nn_load(path, t, nt, err, errsz) || check_counters(r, added, size, pos, path, err, errsz) ||
+           check_episodes(r, lens, af_nn_unpack_u64(added), size, pos, path, err, errsz) ? -1 : 0;
+  if (rc) clear(r);
+  else {
+    r->size = size;
+    r->pos = pos;
     r->added = af_nn_unpack_u64(added);
     for (int s = 0; s < S; s++) r->cur_len[s] = (int)lens[s];
   }

@@ -98,8 +98,10 @@ void af_replay_sample_ex(const af_replay *r, af_rng *rng, int B, float *obs, flo
 // the filled rows and the episode state to a checkpoint file (atomically); 0 or -1 with a message
 int af_replay_save(const af_replay *r, const char *path, char *err, size_t errsz);
 // the buffer must have the capacity, sizes and streams it was saved with; every count, size
-// and episode position is checked against it before use; 0, or -1 with a message naming the
-// problem (the buffer's size is then unchanged, its rows unspecified)
+// and episode position is checked against it before use (the ring's counters must agree with
+// the transitions added, each stored position must lie inside its episode, done flags are 0
+// or 1); 0, or -1 with a message naming the problem. A file refused for its header leaves the
+// buffer as it was; any later refusal leaves it empty.
 int af_replay_load(af_replay *r, const char *path, char *err, size_t errsz);
 
 // ---- the relabelling hyperparameters every off-policy agent shares ----

@@ -375,11 +375,19 @@ static void pack(const af_sac *s, packed_state *ps) {
   for (int i = 0; i < 4; i++) af_nn_pack_u64(ps->words + 20 + 4 * i, s->rng.s[i]);
 }
 
-static void unpack(af_sac *s, const packed_state *ps) {
+// the counters as a file gave them: packed words, a transition count that fits a long, an
+// RNG state that is not all zero (xoshiro's one fixed point); 0, or -1 with a message
+static int unpack(af_sac *s, const packed_state *ps, const char *path, char *err, size_t errsz) {
+  af_rng rng;
+  for (int i = 0; i < 4; i++) rng.s[i] = af_nn_unpack_u64(ps->words + 20 + 4 * i);
+  uint64_t observed = af_nn_unpack_u64(ps->words + 16);
+  if (!af_nn_packed_ok(ps->words, 9) || observed > INT64_MAX) { snprintf(err, errsz, "%s: the counters are not packed 64-bit counts", path); return -1; }
+  if (!(rng.s[0] | rng.s[1] | rng.s[2] | rng.s[3])) { snprintf(err, errsz, "%s: the random state is all zero", path); return -1; }
   af_adam *opts[4] = {&s->opt_actor, &s->opt_q1, &s->opt_q2, &s->opt_alpha};
   for (int i = 0; i < 4; i++) opts[i]->t = (double)af_nn_unpack_u64(ps->words + 4 * i);
-  s->observed = (long)af_nn_unpack_u64(ps->words + 16);
-  for (int i = 0; i < 4; i++) s->rng.s[i] = af_nn_unpack_u64(ps->words + 20 + 4 * i);
+  s->observed = (long)observed;
+  s->rng = rng;
+  return 0;
 }
 
 static int sac_save(void *p, const char *path, char *err, size_t errsz) {
@@ -397,9 +405,8 @@ static int sac_load(void *p, const char *path, char *err, size_t errsz) {
   af_tensor t[20];
   packed_state ps;
   int n = tensors(s, t, &ps);
-  if (af_nn_load(path, t, n, err, errsz)) return -1;
-  unpack(s, &ps);
-  if (s->cfg.norm.obs_norm) af_normalizer_unpack(&s->norm);
+  if (af_nn_load(path, t, n, err, errsz) || unpack(s, &ps, path, err, errsz)) return -1;
+  if (s->cfg.norm.obs_norm && af_normalizer_unpack(&s->norm, err, errsz)) return -1;
   return 0;
 }
 

@@ -312,14 +312,25 @@ static void pack(const af_td3 *t, packed_state *ps) {
   ps->last_actor_loss = t->last_actor_loss;
 }
 
-static void unpack(af_td3 *t, const packed_state *ps) {
+// the counters as a file gave them: packed words, counts that fit a long, an RNG state that
+// is not all zero (xoshiro's one fixed point); 0, or -1 with a message
+static int unpack(af_td3 *t, const packed_state *ps, const char *path, char *err, size_t errsz) {
+  af_rng rng;
+  for (int i = 0; i < 4; i++) rng.s[i] = af_nn_unpack_u64(ps->words + 20 + 4 * i);
+  uint64_t observed = af_nn_unpack_u64(ps->words + 12), iterations = af_nn_unpack_u64(ps->words + 16);
+  if (!af_nn_packed_ok(ps->words, N_WORDS) || observed > INT64_MAX || iterations > INT64_MAX) {
+    snprintf(err, errsz, "%s: the counters are not packed 64-bit counts", path);
+    return -1;
+  }
+  if (!(rng.s[0] | rng.s[1] | rng.s[2] | rng.s[3])) { snprintf(err, errsz, "%s: the random state is all zero", path); return -1; }
   af_adam *opts[3] = {&t->opt_actor, &t->opt_q1, &t->opt_q2};
   for (int i = 0; i < 3; i++) opts[i]->t = (double)af_nn_unpack_u64(ps->words + 4 * i);
-  t->observed = (long)af_nn_unpack_u64(ps->words + 12);
-  t->iterations = (long)af_nn_unpack_u64(ps->words + 16);
-  for (int i = 0; i < 4; i++) t->rng.s[i] = af_nn_unpack_u64(ps->words + 20 + 4 * i);
+  t->observed = (long)observed;
+  t->iterations = (long)iterations;
+  t->rng = rng;
   t->last_actor_loss = ps->last_actor_loss;
   t->due = 0;
+  return 0;
 }
 
 static int td3_save(void *p, const char *path, char *err, size_t errsz) {
@@ -337,9 +348,8 @@ static int td3_load(void *p, const char *path, char *err, size_t errsz) {
   af_tensor ts[16];
   packed_state ps;
   int n = tensors(t, ts, &ps);
-  if (af_nn_load(path, ts, n, err, errsz)) return -1;
-  unpack(t, &ps);
-  if (t->cfg.norm.obs_norm) af_normalizer_unpack(&t->norm);
+  if (af_nn_load(path, ts, n, err, errsz) || unpack(t, &ps, path, err, errsz)) return -1;
+  if (t->cfg.norm.obs_norm && af_normalizer_unpack(&t->norm, err, errsz)) return -1;
   return 0;
 }
 

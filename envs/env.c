@@ -263,8 +263,15 @@ af_env *af_env_make(const char *name, const char *config_json, char *err, size_t
   if (parse_config(e, &cc, config_json, err, errsz)) { af_env_free(e); return NULL; }
   if (cc.timestep > 0) e->m0->opt.timestep = cc.timestep;
   double dt = e->m0->opt.timestep;
-  int skip = (int)floor(1.0 / (cc.control_hz * dt) + 0.5);
-  if (skip < 1 || fabs(skip * dt * cc.control_hz - 1) > 1e-6) {
+  // the frame skip as a double first: a tiny timestep gives more steps than an int holds
+  double steps = floor(1.0 / (cc.control_hz * dt) + 0.5);
+  int skip = steps >= 1 && steps <= 1e6 ? (int)steps : 0;
+  if (!(dt > 0) || skip < 1) {
+    snprintf(err, errsz, "%s: control_hz %g with %g s physics steps is not 1 to 1e6 physics steps per control step", def->name, cc.control_hz, dt);
+    af_env_free(e);
+    return NULL;
+  }
+  if (fabs(skip * dt * cc.control_hz - 1) > 1e-6) {
     snprintf(err, errsz, "%s: control_hz %g is not a whole number of %g s physics steps", def->name, cc.control_hz, dt);
     af_env_free(e);
     return NULL;
@@ -394,10 +401,11 @@ static void reset_physics(af_env *e, void *arg) {
   e->const_dirty = physics;
   e->obs_noise = af_dr_value(&e->dr, "obs_noise", 0, 0);
   e->act_noise = af_dr_value(&e->dr, "act_noise", 0, 0);
-  e->delay = (int)af_dr_value(&e->dr, "act_delay", 0, 0);
+  double delay = af_dr_value(&e->dr, "act_delay", 0, 0);
   if (!(e->obs_noise >= 0)) e->obs_noise = 0;  // NaN when the table has no such entry
   if (!(e->act_noise >= 0)) e->act_noise = 0;
-  if (!(e->delay >= 0 && e->delay <= AF_MAX_DELAY)) e->delay = 0;
+  // checked before the conversion: a NaN or out-of-range double has no int value
+  e->delay = delay >= 0 && delay <= AF_MAX_DELAY ? (int)delay : 0;
   memset(e->delay_buf, 0, sizeof(float) * (size_t)(AF_MAX_DELAY + 1) * (size_t)e->spec.act_dim);
   af_rng_seed(&e->noise_rng, af_seed_derive(seed, 3));
 

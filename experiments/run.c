@@ -23,6 +23,7 @@
 #include "base/config.h"
 #include "base/rng.h"
 #include "experiments/cli.h"
+#include "experiments/run.h"
 
 #ifndef AF_GIT_COMMIT
 #define AF_GIT_COMMIT "unknown"
@@ -424,6 +425,7 @@ typedef struct {
   int nvars;
   run_t *runs;
   int nruns;
+  af_run_check_fn check;  // how each variant's run document is checked (af_train_check)
 } experiment;
 
 // the options into o; AF_CLI_GO_ON, or the exit code to stop with
@@ -444,9 +446,8 @@ static int parse_run_opts(int argc, char **argv, run_opts *o) {
   return AF_CLI_GO_ON;
 }
 
-// the file parsed: syntax errors with line and column
-static int read_experiment(experiment *x) {
-  if (!(x->text = af_read_file(x->file))) { fprintf(stderr, "armfarm run: cannot read %s\n", x->file); return -1; }
+// the text parsed: syntax errors with line and column
+static int parse_experiment(experiment *x) {
   if (!(x->exp = cJSON_Parse(x->text))) {
     const char *at = cJSON_GetErrorPtr();
     int line = 1, col = 1;
@@ -456,6 +457,12 @@ static int read_experiment(experiment *x) {
   }
   if (!cJSON_IsObject(x->exp)) { fprintf(stderr, "armfarm run: %s: the experiment must be a JSON object\n", x->file); return -1; }
   return 0;
+}
+
+// the file read and parsed
+static int read_experiment(experiment *x) {
+  if (!(x->text = af_read_file(x->file))) { fprintf(stderr, "armfarm run: cannot read %s\n", x->file); return -1; }
+  return parse_experiment(x);
 }
 
 // a name is one path component of [A-Za-z0-9_.-] that is not "." or "..": runs/NAME stays in runs/
@@ -544,7 +551,7 @@ static int expand_variant(experiment *x, int v) {
   char err[512], vid[16], *label = variant_label(&x->vars[v]), *bt = cJSON_PrintUnformatted(base);
   int rc = label && bt ? 0 : -1;
   if (rc) fprintf(stderr, "armfarm run: out of memory\n");
-  else if ((rc = af_train_check(bt, err, sizeof err))) {
+  else if ((rc = (x->check ? x->check : af_train_check)(bt, err, sizeof err))) {
     if (x->vars[v].n) fprintf(stderr, "armfarm run: %s: variant %s: %s\n", x->file, label, err);
     else fprintf(stderr, "armfarm run: %s: %s\n", x->file, err);
   } else {
@@ -834,6 +841,15 @@ static void experiment_free(experiment *x) {
   free(x->name);
   free(x->out);
   cJSON_Delete(x->exp);
+}
+
+int af_run_check_text(const char *file, const char *text, af_run_check_fn check) {
+  experiment x = {.file = file, .check = check, .text = strdup(text)};
+  run_opts o = {.file = file, .jobs = -1};
+  int rc = x.text && !parse_experiment(&x) && !read_settings(&x, &o) && !expand_runs(&x) ? 0 : -1;
+  if (!x.text) fprintf(stderr, "armfarm run: out of memory\n");
+  experiment_free(&x);
+  return rc;
 }
 
 int af_cmd_run(int argc, char **argv) {

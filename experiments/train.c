@@ -320,6 +320,13 @@ static int trainer_make(trainer *t, const run_setup *rs) {
 // removed: a kill at any point leaves a complete checkpoint.
 enum { T_WORDS = 4, T_STATS = 7 };
 
+// 1 when each of the n packed words fits a long
+static int counts_fit(const float *words, int n) {
+  for (int i = 0; i < n; i++)
+    if (af_nn_unpack_u64(words + T_WORDS * i) > INT64_MAX) return 0;
+  return 1;
+}
+
 static int trainer_file(const char *path, trainer *t, int save, char *err, size_t errsz) {
   const int N = t->N, ne = t->n_extra;
   size_t nw = (size_t)(5 + ne) * T_WORDS, nact = 0;
@@ -350,12 +357,21 @@ static int trainer_file(const char *path, trainer *t, int save, char *err, size_
     rc = af_nn_save(path, tt, 5, err, errsz);
     goto done;
   }
-  // the header tensors first: they say how many actions follow
+  // the header tensors first: they say how many actions follow; every counter a packed
+  // count that fits a long, every episode length a whole number below the horizon
   if (af_nn_load_first(path, tt, 4, err, errsz)) goto done;
-  if ((long)af_nn_unpack_u64(words + T_WORDS * 4) != N) { snprintf(err, errsz, "%s: saved with another number of environments", path); goto done; }
+  if (!af_nn_packed_ok(words, 5 + ne) || !af_nn_packed_ok(eps, N) || !counts_fit(words, 5 + ne) || !counts_fit(eps, N)) {
+    snprintf(err, errsz, "%s: the counters are not packed 64-bit counts", path);
+    goto done;
+  }
+  if (af_nn_unpack_u64(words + T_WORDS * 4) != (uint64_t)N) { snprintf(err, errsz, "%s: saved with another number of environments", path); goto done; }
+  if (!(stats[6] >= 0 && stats[6] <= 1e9f && stats[6] == (float)(int)stats[6])) { snprintf(err, errsz, "%s: an update count of %g", path, stats[6]); goto done; }
   nact = 0;
   for (int i = 0; i < N; i++) {
-    if (!(lens[i] >= 0 && lens[i] < t->horizon)) { snprintf(err, errsz, "%s: episode length %g out of range", path, lens[i]); goto done; }
+    if (!(lens[i] >= 0 && lens[i] < t->horizon && lens[i] == (float)(int)lens[i])) {
+      snprintf(err, errsz, "%s: environment %d's episode length %g is no whole number below the horizon %d", path, i, lens[i], t->horizon);
+      goto done;
+    }
     nact += (size_t)lens[i] * t->ad;
   }
   tt[4].n = nact;
@@ -383,6 +399,14 @@ done:
   return rc;
 }
 
+// what resume/latest may name: step_N, a folder of resume/ (never "..", "" or a path)
+static int is_step_name(const char *s) {
+  if (strncmp(s, "step_", 5) != 0 || !s[5]) return 0;
+  for (s += 5; *s; s++)
+    if (*s < '0' || *s > '9') return 0;
+  return 1;
+}
+
 // a file of the run folder, as an owned path
 static char *run_path(const char *out, const char *name) { return af_path_join(out, name); }
 
@@ -403,7 +427,7 @@ static int save_resume(const char *out, af_agent *ag, trainer *t, char *err, siz
   // the previous checkpoint is no longer needed
   if (prev) {
     prev[strcspn(prev, "\n")] = 0;
-    if (prev[0] && strcmp(prev, stepname + 7) != 0 && !strchr(prev, '/')) {
+    if (is_step_name(prev) && strcmp(prev, stepname + 7) != 0) {
       char *old = af_path_join(out, "resume"), *od = old ? af_path_join(old, prev) : NULL;
       const char *files[3] = {"agent.bin", "replay.bin", "trainer.bin"};
       for (int i = 0; i < 3 && od; i++) {
@@ -433,7 +457,7 @@ static int load_resume(const char *out, af_agent *ag, trainer *t, char *err, siz
   char *pt = dir ? af_path_join(dir, "trainer.bin") : NULL;
   int rc = -1;
   if (!pa || !pr || !pt) snprintf(err, errsz, "out of memory");
-  else if (strchr(latest, '/')) snprintf(err, errsz, "resume/latest names '%.100s', not a checkpoint of this folder", latest);
+  else if (!is_step_name(latest)) snprintf(err, errsz, "resume/latest names '%.100s', not a checkpoint of this folder", latest);
   else if (!af_agent_load(ag, pa, err, errsz) && !af_agent_load_replay(ag, pr, err, errsz) && !trainer_file(pt, t, 0, err, errsz)) rc = 1;
   free(latest); free(res); free(dir); free(pa); free(pr); free(pt);
   return rc;

@@ -5,11 +5,17 @@
 #   scripts/setup.sh test   build normally and with ASan+UBSan, run the whole test suite in both
 #   scripts/setup.sh bench  build, install the PyTorch peer, run every benchmark
 #   scripts/setup.sh build  build only
+#   scripts/setup.sh fuzz [SECONDS]
+#                           build the libFuzzer targets with clang-14 into build-fuzz and run each
+#                           for SECONDS (default 60) on a copy of tests/fuzz/corpus; crashes are
+#                           saved in build-fuzz/crashes/TARGET/ and make the exit status non-zero
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 what=${1:-run}
-case "$what" in run|test|bench|build) ;; *) echo "usage: scripts/setup.sh [run|test|bench|build]" >&2; exit 2;; esac
+case "$what" in run|test|bench|build|fuzz) ;; *) echo "usage: scripts/setup.sh [run|test|bench|build|fuzz [SECONDS]]" >&2; exit 2;; esac
+fuzz_seconds=${2:-60}
+if [ "$what" = fuzz ] && ! [[ "$fuzz_seconds" =~ ^[1-9][0-9]*$ ]]; then echo "setup: fuzz SECONDS must be a whole number of seconds" >&2; exit 2; fi
 
 # Debian packages the project needs (libqhull-dev: the MuJoCo CMake package refers to its headers;
 # zlib1g-dev: the PNG writer; python3: the tests' independent PNG decoder)
@@ -17,6 +23,8 @@ pkgs=(build-essential cmake pkg-config libmujoco-dev libqhull-dev libdnnl-dev li
       gnuplot-nox xvfb xauth libgl1-mesa-dri ffmpeg python3)
 # the benchmark's PyTorch peer (OpenBLAS: without it Debian's PyTorch is no fair peer)
 [ "$what" = bench ] && pkgs+=(python3-torch libopenblas0-pthread)
+# the fuzz targets: clang and its libFuzzer and sanitizer runtimes
+[ "$what" = fuzz ] && pkgs+=(clang-14 libclang-rt-14-dev)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -63,5 +71,34 @@ case "$what" in
     build build-asan -DAF_TESTS=ON -DAF_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo
     (cd build-asan && ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$PWD/../tests/lsan.supp UBSAN_OPTIONS=print_stacktrace=1 \
       "${xrun[@]}" ctest --output-on-failure)
+    ;;
+  fuzz)
+    # the targets, instrumented and sanitized, against the library's objects
+    CC=clang-14 build build-fuzz -DAF_TESTS=OFF -DAF_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo
+    # each target on a copy of its seeds in a temporary folder (tests/ is never written);
+    # crash, leak and timeout inputs go to build-fuzz/crashes/TARGET/
+    work=$(mktemp -d "${TMPDIR:-/tmp}/armfarm-fuzz.XXXXXX")
+    trap 'rm -rf "$work"' EXIT
+    failed=()
+    for t in experiment env_config checkpoint; do
+      crashes=$PWD/build-fuzz/crashes/$t
+      mkdir -p "$work/$t" "$crashes"
+      cp tests/fuzz/corpus/$t/* "$work/$t/"
+      echo "setup: fuzzing $t for $fuzz_seconds s (log: build-fuzz/fuzz_$t.log)"
+      if (cd "$work" && TMPDIR="$work" ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 \
+            LSAN_OPTIONS=suppressions=$OLDPWD/tests/lsan.supp UBSAN_OPTIONS=print_stacktrace=1 \
+            "$OLDPWD/build-fuzz/fuzz_$t" -max_total_time="$fuzz_seconds" -timeout=30 -rss_limit_mb=4096 -max_len=65536 \
+            -artifact_prefix="$crashes/" -print_final_stats=1 "$work/$t" >"$OLDPWD/build-fuzz/fuzz_$t.log" 2>&1); then
+        grep -E "^stat::number_of_executed_units|^Done" "build-fuzz/fuzz_$t.log" | tr '\n' ' '; echo
+      else
+        failed+=("$t")
+        echo "setup: fuzz_$t found a problem: $(grep -m1 -E 'ERROR|SUMMARY|runtime error' "build-fuzz/fuzz_$t.log" || echo 'see the log')"
+      fi
+    done
+    if [ ${#failed[@]} -gt 0 ]; then
+      echo "setup: crashes in ${failed[*]}; inputs in build-fuzz/crashes/ (copy each to tests/fuzz/regressions/TARGET/ once fixed)" >&2
+      exit 1
+    fi
+    echo "setup: no crashes (${fuzz_seconds} s per target)"
     ;;
 esac

@@ -415,7 +415,7 @@ Test(her, normalizer_matches_a_two_pass_computation_and_saves_exactly) {
   cr_assert_eq(af_normalizer_init(&y, N, 5, 0.01f, err, sizeof err), 0);
   af_tensor u = af_normalizer_tensor(&y, "obs_norm");
   cr_assert_eq(af_nn_load(path, &u, 1, err, sizeof err), 0, "%s", err);
-  af_normalizer_unpack(&y);
+  cr_assert_eq(af_normalizer_unpack(&y, err, sizeof err), 0, "%s", err);
   cr_assert_eq(y.count, z.count);
   cr_assert_eq(memcmp(y.mean, z.mean, sizeof(double) * N), 0);
   cr_assert_eq(memcmp(y.m2, z.m2, sizeof(double) * N), 0);

@@ -207,7 +207,7 @@ Test(nn, checkpoint_round_trip_and_every_failure) {
   af_nn_save(path, out, 2, err, sizeof err);
   poke(path, 0, 5);
   cr_assert_eq(af_nn_load(path, in, 2, err, sizeof err), -1);
-  cr_assert(strstr(err, "checksum mismatch") != NULL, "%s", err);
+  cr_assert(strstr(err, "truncated") != NULL, "%s", err);
   poke(path, 0, 0);
   cr_assert_eq(af_nn_load(path, in, 2, err, sizeof err), -1);
   cr_assert(strstr(err, "not an armfarm checkpoint") != NULL, "%s", err);
@@ -269,4 +269,91 @@ Test(nn, finite_catches_nan_and_infinities) {
       cr_assert(!af_nn_finite(x, 37), "value %d at %d", k, at);
       x[at] = keep;
     }
+}
+
+// ---- crafted files: a valid checksum over a table that lies ----
+// FNV-1a, written out again here so that the test does not borrow the loader's own
+static uint64_t fnv(uint64_t h, const void *p, size_t n) {
+  for (size_t i = 0; i < n; i++) { h ^= ((const unsigned char *)p)[i]; h *= 0x100000001B3ull; }
+  return h;
+}
+
+// magic, version 1, `count`, the given table entries and data bytes, a correct checksum
+static void craft(const char *path, uint32_t count, const char *const *names, const uint64_t *sizes, int nentries,
+                  const void *data, size_t ndata) {
+  unsigned char buf[4096];
+  size_t k = 0;
+  uint32_t head[2] = {1, count};
+  memcpy(buf, "AFNN", 4);
+  memcpy(buf + 4, head, sizeof head);
+  k = 12;
+  for (int i = 0; i < nentries; i++) {
+    char name[48] = {0};
+    snprintf(name, sizeof name, "%s", names[i]);
+    memcpy(buf + k, name, 48);
+    memcpy(buf + k + 48, &sizes[i], 8);
+    k += 56;
+  }
+  if (ndata) memcpy(buf + k, data, ndata);
+  k += ndata;
+  uint64_t h = fnv(0xCBF29CE484222325ull, buf, k);
+  memcpy(buf + k, &h, 8);
+  k += 8;
+  FILE *f = fopen(path, "wb");
+  cr_assert(f && fwrite(buf, 1, k, f) == k);
+  fclose(f);
+}
+
+Test(nn, crafted_tables_are_refused_before_anything_is_read) {
+  float a[5] = {1, 2, 3, 4, 5}, keep[5] = {7, 7, 7, 7, 7}, a2[5];
+  af_tensor in = {"actor", a2, 5};
+  const char *names[2] = {"actor", "extra"};
+  char err[256];
+  // a count whose table is beyond the end of the file (20 bytes: header and checksum only)
+  craft("nn_lies.bin", 1, names, NULL, 0, NULL, 0);
+  cr_assert_eq(af_nn_load("nn_lies.bin", &in, 1, err, sizeof err), -1);
+  cr_assert(strstr(err, "does not fit") != NULL, "%s", err);
+  craft("nn_lies.bin", 0xFFFFFFFFu, names, NULL, 0, NULL, 0);
+  cr_assert_eq(af_nn_load_first("nn_lies.bin", &in, 1, err, sizeof err), -1);
+  cr_assert(strstr(err, "does not fit") != NULL, "%s", err);
+  // oversized: the right table, then more data than it declares
+  float six[6] = {1, 2, 3, 4, 5, 6};
+  uint64_t five = 5;
+  craft("nn_lies.bin", 1, names, &five, 1, six, sizeof six);
+  memcpy(a2, keep, sizeof keep);
+  cr_assert_eq(af_nn_load("nn_lies.bin", &in, 1, err, sizeof err), -1, "a file with bytes beyond its tensors was loaded");
+  cr_assert(strstr(err, "beyond its tensors") != NULL, "%s", err);
+  cr_assert(memcmp(a2, keep, sizeof keep) == 0, "a refused file changed the tensors");
+  // the first tensor is right, a later one claims more values than the file holds
+  uint64_t lie[2] = {5, 1ull << 40};
+  craft("nn_lies.bin", 2, names, lie, 2, a, sizeof a);
+  cr_assert_eq(af_nn_load_first("nn_lies.bin", &in, 1, err, sizeof err), -1, "a table beyond the file's end was accepted");
+  cr_assert(strstr(err, "tensor 1 ('extra') has 1099511627776 values, more than the file holds") != NULL, "%s", err);
+  // sizes whose byte count wraps around 64 bits
+  uint64_t wrap[2] = {5, 1ull << 62};
+  craft("nn_lies.bin", 2, names, wrap, 2, a, sizeof a);
+  cr_assert_eq(af_nn_load_first("nn_lies.bin", &in, 1, err, sizeof err), -1);
+  cr_assert(strstr(err, "truncated") != NULL, "%s", err);
+  // the honest file loads; a folder is no checkpoint
+  craft("nn_lies.bin", 1, names, &five, 1, a, sizeof a);
+  cr_assert_eq(af_nn_load("nn_lies.bin", &in, 1, err, sizeof err), 0, "%s", err);
+  cr_assert(memcmp(a2, a, sizeof a) == 0);
+  cr_assert_eq(af_nn_load(".", &in, 1, err, sizeof err), -1);
+  cr_assert(strstr(err, "not a regular file") != NULL, "%s", err);
+  remove("nn_lies.bin");
+}
+
+Test(nn, packed_words_are_checked) {
+  float w[8];
+  af_nn_pack_u64(w, 0x0123456789ABCDEFull);
+  af_nn_pack_u64(w + 4, UINT64_MAX);
+  cr_assert(af_nn_packed_ok(w, 2));
+  cr_assert_eq(af_nn_unpack_u64(w + 4), UINT64_MAX);
+  const float bad[4] = {-1, 65536, 0.5f, NAN};
+  for (int i = 0; i < 4; i++) {
+    float v[4] = {0, 0, 0, 0};
+    v[i] = bad[i];
+    cr_assert(!af_nn_packed_ok(v, 1), "piece %g accepted", bad[i]);
+    cr_assert_eq(af_nn_unpack_u64(v), 0, "a bad piece is read as 0");
+  }
 }

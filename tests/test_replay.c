@@ -230,8 +230,10 @@ Test(replay, files_of_another_shape_are_refused) {
     cr_assert_eq(af_replay_load(&b, "replay_lies.bin", err, sizeof err), -1);
     cr_assert(strstr(err, "not a count"), "%s", err);
   }
-  // episode positions beyond the ring
+  // episode positions beyond the ring (the counters of five added, as the header says)
   head[1] = 5;
+  af_nn_pack_u64(added, 5);
+  one = 5;
   float pos[5] = {0, 1, 2, 99, 4};
   t[7].data = pos;
   cr_assert_eq(af_nn_save("replay_lies.bin", t, 13, err, sizeof err), 0, "%s", err);
@@ -273,4 +275,75 @@ Test(replay, diverged_steps_never_bootstrap_and_store_no_nan) {
   cr_assert_eq(r.act[2 * AD], 0.0f);
   cr_assert_eq(r.act[2 * AD + 1], 0.1f, "the finite part of the action is kept");
   af_replay_free(&r);
+}
+
+// one stream's episode of n transitions, each obs the previous next_obs, never terminated
+static void add_chain(af_replay *r, int n) {
+  float obs[OD] = {0}, next[OD], act[AD] = {0}, ag[GD] = {0}, dg[GD] = {0};
+  for (int k = 0; k < n; k++) {
+    for (int j = 0; j < OD; j++) next[j] = obs[j] + 1;
+    af_replay_add(r, obs, act, 0, next, 0, ag, dg);
+    memcpy(obs, next, sizeof obs);
+  }
+}
+
+Test(replay, an_episode_longer_than_the_buffer_saves_and_loads) {
+  char err[256];
+  af_replay a, b;
+  make(&a, 4);
+  make(&b, 4);
+  add_chain(&a, 10);
+  cr_assert_eq(a.ep_pos[(a.pos + 3) % 4], 9, "the newest transition is the episode's tenth");
+  cr_assert_eq(af_replay_save(&a, "replay_long.bin", err, sizeof err), 0, "%s", err);
+  cr_assert_eq(af_replay_load(&b, "replay_long.bin", err, sizeof err), 0, "%s", err);
+  cr_assert_eq(b.size, 4);
+  cr_assert_eq(b.added, 10);
+  cr_assert_eq(b.cur_len[0], 10);
+  cr_assert(memcmp(a.mem, b.mem, sizeof(float) * 4 * (2 * OD + AD + 4 + 2 * GD)) == 0);
+  af_replay_free(&a);
+  af_replay_free(&b);
+  remove("replay_long.bin");
+}
+
+// a file of five transitions of one stream with the given counters, positions, lengths, done
+// flags and running length, as agents/replay.c writes it, with a valid checksum
+static void lying_file(uint64_t added_n, const float pos[5], const float len[5], const float done[5], float running) {
+  char err[256];
+  float head[7] = {5, 5, 0, OD, AD, GD, 1}, added[4], z[5 * OD] = {0}, z2[5 * OD] = {0};
+  af_nn_pack_u64(added, added_n);
+  af_tensor t[13] = {{"replay", head, 7}, {"replay_added", added, 4}, {"obs", z, 5 * OD}, {"next_obs", z2, 5 * OD},
+                     {"act", z, 5 * AD}, {"rew", z, 5}, {"done", (float *)done, 5}, {"ep_pos", (float *)pos, 5},
+                     {"ep_len", (float *)len, 5}, {"ag", z, 5 * GD}, {"dg", z, 5 * GD}, {"stream_len", &running, 1},
+                     {"stream_next", z, OD}};
+  cr_assert_eq(af_nn_save("replay_lies.bin", t, 13, err, sizeof err), 0, "%s", err);
+}
+
+Test(replay, crafted_counters_and_episodes_are_refused_and_leave_it_empty) {
+  char err[256];
+  af_replay b;
+  make(&b, 5);
+  const float pos[5] = {0, 1, 2, 3, 4}, len[5] = {5, 5, 5, 5, 5}, zero[5] = {0}, done[5] = {0, 0, 0, 0, 1};
+  // the honest file: one episode of five that ended
+  lying_file(5, pos, len, done, 0);
+  cr_assert_eq(af_replay_load(&b, "replay_lies.bin", err, sizeof err), 0, "%s", err);
+  cr_assert_eq(b.size, 5);
+  struct { uint64_t added; const float *pos, *len, *done; float running; const char *want; } cases[] = {
+    {3, pos, len, done, 0, "inconsistent replay counters"},   // five stored after three added
+    {7, pos, len, done, 0, "inconsistent replay counters"},   // the position would be 2
+    {5, zero, zero, done, 0, "episode position 0 and length 0"},  // running episodes of length 0
+    {5, pos, zero, done, 3, "episode position 3"},            // beyond its running episode
+    {5, pos, (const float[5]){5, 5, 5, 5, 2}, done, 0, "episode position 4 and length 2"},
+    {5, pos, len, (const float[5]){0, 0, 2, 0, 1}, 0, "done flag 2"},
+    {5, pos, len, done, 0.5f, "running episode has length 0.5"},
+  };
+  for (int c = 0; c < 7; c++) {
+    lying_file(cases[c].added, cases[c].pos, cases[c].len, cases[c].done, cases[c].running);
+    err[0] = 0;
+    cr_assert_eq(af_replay_load(&b, "replay_lies.bin", err, sizeof err), -1, "case %d was loaded", c);
+    cr_assert(strstr(err, cases[c].want), "case %d: '%s', expected '%s'", c, err, cases[c].want);
+    cr_assert_eq(b.size, 0, "case %d: a refused file left rows to sample", c);
+    cr_assert_eq(b.added, 0);
+  }
+  af_replay_free(&b);
+  remove("replay_lies.bin");
 }

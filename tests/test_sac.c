@@ -9,6 +9,7 @@
 
 #include "agents/sac.h"
 #include "tests/ref_nn.h"
+#include "tests/ckpt_edit.h"  // crafted checkpoint files
 
 enum { OD = 3, AD = 2, H = 8, B = 5, QD = OD + AD };
 static const int asz[4] = {OD, H, H, 2 * AD}, qsz[4] = {QD, H, H, 1};
@@ -232,3 +233,5 @@ Test(sac, a_non_finite_loss_skips_the_update) {
   af_agent_free(a);
   af_agent_free(ref);
 }
+
+Test(sac, crafted_checkpoints_are_refused) { ckpt_crafted_agent_refused("sac"); }

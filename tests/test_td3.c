@@ -14,6 +14,7 @@
 
 #include "agents/td3.h"
 #include "tests/ref_nn.h"
+#include "tests/ckpt_edit.h"  // crafted checkpoint files
 
 enum { OD = 3, AD = 2, H = 8, B = 5, QD = OD + AD };
 static const int asz[4] = {OD, H, H, AD}, qsz[4] = {QD, H, H, 1};
@@ -345,3 +346,5 @@ Test(td3, learns_the_pendulum_at_a_small_budget, .timeout = 300) {
   snprintf(rm, sizeof rm, "rm -rf %s", dir);
   cr_assert_eq(system(rm), 0);
 }
+
+Test(td3, crafted_checkpoints_are_refused) { ckpt_crafted_agent_refused("td3"); }

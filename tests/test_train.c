@@ -303,3 +303,56 @@ Test(train, links_in_a_run_folder_are_refused) {
   snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
   cr_assert_eq(system(cmd), 0);
 }
+
+// ---- crafted files in a run folder ----
+#include <math.h>  // NAN
+
+#include "tests/ckpt_edit.h"  // crafted checkpoint files
+
+#define CRAFT_ARGS "train --env pendulum --agent sac --steps 300 --eval-every 300 --eval-episodes 1 --checkpoint-every 250 " \
+                   "--seed 1 --set agent.hidden=8 --set agent.batch=8 --set agent.warmup=100 --out train_cr"
+
+static void write_text(const char *path, const char *text) {
+  FILE *f = fopen(path, "w");
+  cr_assert(f && fputs(text, f) >= 0);
+  fclose(f);
+}
+
+Test(train, crafted_resume_files_are_refused, .timeout = 120) {
+  cr_assert_eq(system("rm -rf train_cr"), 0);
+  cr_assert_eq(run(CRAFT_ARGS), 0);
+  cr_assert_eq(run(CRAFT_ARGS " --resume"), 0, "the honest checkpoint does not resume");
+  // the trainer's state: counters, episode lengths, the stats, each environment's episode
+  const char *ckpt = "train_cr/resume/step_250/trainer.bin";
+  struct { const char *tensor; size_t at; float v; const char *want; } cases[] = {
+    {"trainer", 0, 0.5f, "counters are not packed"},
+    {"trainer", 3, 65535, "counters are not packed"},  // a step count beyond a long
+    {"episodes", 1, -1, "counters are not packed"},
+    {"episode_lengths", 0, 2.5f, "episode length 2.5 is no whole number"},
+    {"episode_lengths", 0, 1e9f, "is no whole number below the horizon"},
+    {"trainer_stats", 6, NAN, "update count"},
+  };
+  cr_assert_eq(system("cp train_cr/resume/step_250/trainer.bin trainer_honest.bin"), 0);
+  for (int c = 0; c < 6; c++) {
+    cr_assert_eq(system("cp trainer_honest.bin train_cr/resume/step_250/trainer.bin"), 0);
+    cr_assert_eq(ckpt_edit(ckpt, cases[c].tensor, cases[c].at, cases[c].v), 0, "case %d: no tensor %s", c, cases[c].tensor);
+    cr_assert_neq(run(CRAFT_ARGS " --resume"), 0, "case %d: a crafted trainer.bin was resumed", c);
+    char *msg = NULL;
+    size_t n = 0;
+    FILE *f = fopen("train_err.txt", "r");
+    cr_assert(f && getdelim(&msg, &n, 0, f) > 0);
+    fclose(f);
+    cr_assert(strstr(msg, cases[c].want), "case %d: '%s', expected '%s'", c, msg, cases[c].want);
+    free(msg);
+  }
+  // resume/latest naming something other than a checkpoint folder of resume/
+  cr_assert_eq(system("cp trainer_honest.bin train_cr/resume/step_250/trainer.bin"), 0);
+  const char *names[3] = {"..\n", "\n", "step_25x\n"};
+  for (int i = 0; i < 3; i++) {
+    write_text("train_cr/resume/latest", names[i]);
+    cr_assert_neq(run(CRAFT_ARGS " --resume"), 0, "resume/latest '%s' was followed", names[i]);
+  }
+  write_text("train_cr/resume/latest", "step_250\n");
+  cr_assert_eq(run(CRAFT_ARGS " --resume"), 0);
+  cr_assert_eq(system("rm -rf train_cr trainer_honest.bin"), 0);
+}

@@ -6,6 +6,7 @@
 #include <stdio.h>   // FILE, snprintf
 #include <stdlib.h>  // calloc, free
 #include <string.h>  // memcpy, memset, strlen, strncmp
+#include <sys/stat.h>  // fstat: the size of a checkpoint before it is read
 
 #include <oneapi/dnnl/dnnl.h>
 #include <omp.h>  // oneDNN's CPU runtime here is OpenMP
@@ -484,10 +485,20 @@ void af_nn_pack_u64(float out[4], uint64_t x) {
   for (int i = 0; i < 4; i++) out[i] = (float)((x >> (16 * i)) & 0xFFFF);
 }
 
+// a piece that is no whole number in [0, 65535] (only in a crafted file) counts as 0: the
+// conversion of such a float is undefined
+static int piece_ok(float v) { return v >= 0 && v <= 65535 && v == (float)(uint32_t)v; }
+
 uint64_t af_nn_unpack_u64(const float in[4]) {
   uint64_t x = 0;
-  for (int i = 0; i < 4; i++) x |= (uint64_t)in[i] << (16 * i);
+  for (int i = 0; i < 4; i++) x |= (piece_ok(in[i]) ? (uint64_t)in[i] : 0) << (16 * i);
   return x;
+}
+
+int af_nn_packed_ok(const float *in, int nwords) {
+  for (int i = 0; i < 4 * nwords; i++)
+    if (!piece_ok(in[i])) return 0;
+  return 1;
 }
 
 int af_nn_save(const char *path, const af_tensor *t, int nt, char *err, size_t errsz) {
@@ -520,54 +531,139 @@ int af_nn_save(const char *path, const af_tensor *t, int nt, char *err, size_t e
   return 0;
 }
 
-static int load(const char *path, af_tensor *t, int nt, int exact, char *err, size_t errsz);
+// ---- loading: the file's structure is checked against its size, then its checksum, then
+// what the caller expects; only then is anything copied into the caller's tensors ----
+#define HEAD_BYTES (4 + 2 * sizeof(uint32_t))
+#define ENTRY_BYTES (NAME_LEN + sizeof(uint64_t))
+
+// an open checkpoint: its size, the running checksum of what was read, and the first nt
+// entries of its table (names and sizes as the file gives them)
+typedef struct {
+  FILE *f;
+  const char *path;
+  uint64_t size, hash;
+  uint32_t count;
+  char (*names)[NAME_LEN];
+  uint64_t *n;
+  char *err;
+  size_t errsz;
+} reader;
+
+// n bytes into dst (NULL: only hashed), added to the checksum; -1 at a short read
+static int read_hashed(reader *r, void *dst, size_t n) {
+  unsigned char chunk[16384];
+  while (n > 0) {
+    size_t k = n < sizeof chunk ? n : sizeof chunk;
+    unsigned char *p = dst ? dst : chunk;
+    if (fread(p, 1, k, r->f) != k) { snprintf(r->err, r->errsz, "%s: cannot read", r->path); return -1; }
+    r->hash = fnv1a(r->hash, p, k);
+    if (dst) dst = p + k;
+    n -= k;
+  }
+  return 0;
+}
+
+// a regular file, opened, with its size
+static int open_checkpoint(reader *r) {
+  struct stat st;
+  if (!(r->f = fopen(r->path, "rb"))) { snprintf(r->err, r->errsz, "cannot open %s", r->path); return -1; }
+  if (fstat(fileno(r->f), &st) != 0 || !S_ISREG(st.st_mode)) { snprintf(r->err, r->errsz, "%s: not a regular file", r->path); return -1; }
+  r->size = (uint64_t)st.st_size;
+  return 0;
+}
+
+// magic, version and a tensor count whose table fits in the file
+static int read_header(reader *r) {
+  unsigned char head[HEAD_BYTES];
+  if (r->size < HEAD_BYTES + sizeof(uint64_t) || read_hashed(r, head, sizeof head) || memcmp(head, "AFNN", 4) != 0) {
+    snprintf(r->err, r->errsz, "%s: not an armfarm checkpoint", r->path);
+    return -1;
+  }
+  uint32_t version;
+  memcpy(&version, head + 4, 4);
+  memcpy(&r->count, head + 8, 4);
+  if (version != AF_NN_FILE_VERSION) { snprintf(r->err, r->errsz, "%s: format version %u, this program reads version %d", r->path, version, AF_NN_FILE_VERSION); return -1; }
+  if (r->count > (r->size - HEAD_BYTES - sizeof(uint64_t)) / ENTRY_BYTES) {
+    snprintf(r->err, r->errsz, "%s: a table of %u tensors does not fit in its %llu bytes", r->path, r->count, (unsigned long long)r->size);
+    return -1;
+  }
+  return 0;
+}
+
+// the table: each size within what the file has left, all of them together exactly the data
+// the file holds (no less: truncated; no more: trailing bytes); the first nt entries kept
+static int read_table(reader *r, int nt) {
+  const uint64_t data = r->size - HEAD_BYTES - sizeof(uint64_t) - (uint64_t)r->count * ENTRY_BYTES;
+  uint64_t used = 0;
+  for (uint32_t i = 0; i < r->count; i++) {
+    char name[NAME_LEN];
+    uint64_t n;
+    if (read_hashed(r, name, NAME_LEN) || read_hashed(r, &n, sizeof n)) return -1;
+    name[NAME_LEN - 1] = 0;
+    if (n > (data - used) / sizeof(float)) {
+      snprintf(r->err, r->errsz, "%s: truncated: tensor %u ('%s') has %llu values, more than the file holds", r->path, i, name, (unsigned long long)n);
+      return -1;
+    }
+    used += n * sizeof(float);
+    if ((int64_t)i < nt) { memcpy(r->names[i], name, NAME_LEN); r->n[i] = n; }
+  }
+  if (used != data) {
+    snprintf(r->err, r->errsz, "%s: %llu bytes beyond its tensors (not a checkpoint of this format)", r->path, (unsigned long long)(data - used));
+    return -1;
+  }
+  return 0;
+}
+
+// the data hashed, then compared with the stored checksum
+static int check_sum(reader *r) {
+  uint64_t stored, data = r->size - HEAD_BYTES - sizeof(uint64_t) - (uint64_t)r->count * ENTRY_BYTES;
+  if (read_hashed(r, NULL, (size_t)data)) return -1;
+  uint64_t h = r->hash;
+  if (read_hashed(r, &stored, sizeof stored)) return -1;
+  if (h != stored) { snprintf(r->err, r->errsz, "%s: checksum mismatch (corrupted file)", r->path); return -1; }
+  return 0;
+}
+
+// the count, names and sizes the caller expects
+static int check_expected(reader *r, const af_tensor *t, int nt, int exact) {
+  if (exact ? (int64_t)r->count != nt : (int64_t)r->count < nt) {
+    snprintf(r->err, r->errsz, "%s: holds %u tensors, expected %d", r->path, r->count, nt);
+    return -1;
+  }
+  for (int i = 0; i < nt; i++) {
+    if (strcmp(r->names[i], t[i].name) != 0) { snprintf(r->err, r->errsz, "%s: tensor %d is '%s', expected '%s'", r->path, i, r->names[i], t[i].name); return -1; }
+    if (r->n[i] != t[i].n) {
+      snprintf(r->err, r->errsz, "%s: '%s' has %llu values, expected %zu (different network shape?)", r->path, r->names[i], (unsigned long long)r->n[i], t[i].n);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+// everything checked: the first nt tensors read into place (writers rename files into place,
+// so the open file is the one that was checked)
+static int read_data(reader *r, af_tensor *t, int nt) {
+  long off = (long)(HEAD_BYTES + (uint64_t)r->count * ENTRY_BYTES);
+  if (fseek(r->f, off, SEEK_SET) != 0) { snprintf(r->err, r->errsz, "%s: cannot read", r->path); return -1; }
+  for (int i = 0; i < nt; i++)
+    if (t[i].n > 0 && fread(t[i].data, sizeof(float), t[i].n, r->f) != t[i].n) { snprintf(r->err, r->errsz, "%s: cannot read", r->path); return -1; }
+  return 0;
+}
+
+static int load(const char *path, af_tensor *t, int nt, int exact, char *err, size_t errsz) {
+  if (nt < 0) { snprintf(err, errsz, "%s: %d tensors asked for", path, nt); return -1; }
+  reader r = {.path = path, .hash = FNV_START, .err = err, .errsz = errsz};
+  r.names = calloc((size_t)nt + 1, NAME_LEN);
+  r.n = calloc((size_t)nt + 1, sizeof *r.n);
+  int rc = -1;
+  if (!r.names || !r.n) snprintf(err, errsz, "out of memory");
+  else rc = open_checkpoint(&r) || read_header(&r) || read_table(&r, nt) || check_sum(&r) || check_expected(&r, t, nt, exact) ||
+            read_data(&r, t, nt) ? -1 : 0;
+  if (r.f) fclose(r.f);
+  free(r.names);
+  free(r.n);
+  return rc;
+}
 
 int af_nn_load(const char *path, af_tensor *t, int nt, char *err, size_t errsz) { return load(path, t, nt, 1, err, errsz); }
 int af_nn_load_first(const char *path, af_tensor *t, int nt, char *err, size_t errsz) { return load(path, t, nt, 0, err, errsz); }
-
-static int load(const char *path, af_tensor *t, int nt, int exact, char *err, size_t errsz) {
-  FILE *f = fopen(path, "rb");
-  if (!f) { snprintf(err, errsz, "cannot open %s", path); return -1; }
-  fseek(f, 0, SEEK_END);
-  long size = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  unsigned char *buf = size > 0 ? malloc((size_t)size) : NULL;
-  int rc = -1;
-  if (!buf || fread(buf, 1, (size_t)size, f) != (size_t)size) { snprintf(err, errsz, "%s: cannot read", path); goto done; }
-  // header, then the checksum of everything before the trailer
-  size_t head = 4 + 2 * sizeof(uint32_t);
-  if ((size_t)size < head + sizeof(uint64_t) || memcmp(buf, "AFNN", 4) != 0) { snprintf(err, errsz, "%s: not an armfarm checkpoint", path); goto done; }
-  uint32_t version, count;
-  memcpy(&version, buf + 4, 4);
-  memcpy(&count, buf + 8, 4);
-  if (version != AF_NN_FILE_VERSION) { snprintf(err, errsz, "%s: format version %u, this program reads version %d", path, version, AF_NN_FILE_VERSION); goto done; }
-  uint64_t stored;
-  memcpy(&stored, buf + size - sizeof stored, sizeof stored);
-  if (fnv1a(FNV_START, buf, (size_t)size - sizeof stored) != stored) { snprintf(err, errsz, "%s: checksum mismatch (corrupted or truncated file)", path); goto done; }
-  if (exact ? (int)count != nt : (int)count < nt) { snprintf(err, errsz, "%s: holds %u tensors, expected %d", path, count, nt); goto done; }
-  // the shape table must match what the caller expects, name by name
-  size_t off = head, data = head + (size_t)count * (NAME_LEN + sizeof(uint64_t));
-  for (int i = 0; i < nt; i++) {
-    char name[NAME_LEN];
-    uint64_t n;
-    memcpy(name, buf + off, NAME_LEN);
-    memcpy(&n, buf + off + NAME_LEN, sizeof n);
-    off += NAME_LEN + sizeof n;
-    name[NAME_LEN - 1] = 0;
-    if (strcmp(name, t[i].name) != 0) { snprintf(err, errsz, "%s: tensor %d is '%s', expected '%s'", path, i, name, t[i].name); goto done; }
-    if (n != t[i].n) { snprintf(err, errsz, "%s: '%s' has %llu values, expected %zu (different network shape?)", path, name, (unsigned long long)n, t[i].n); goto done; }
-    if (data + n * sizeof(float) > (size_t)size - sizeof stored) { snprintf(err, errsz, "%s: truncated", path); goto done; }
-    data += n * sizeof(float);
-  }
-  // everything checked: copy
-  data = head + (size_t)count * (NAME_LEN + sizeof(uint64_t));
-  for (int i = 0; i < nt; i++) {
-    memcpy(t[i].data, buf + data, sizeof(float) * t[i].n);
-    data += sizeof(float) * t[i].n;
-  }
-  rc = 0;
-done:
-  free(buf);
-  fclose(f);
-  return rc;
-}

@@ -103,7 +103,12 @@ int af_nn_finite(const float *x, size_t n);
 // ---- checkpoint files ----
 // A file holds named float tensors: magic "AFNN", version, a table of names and sizes, the
 // data, and a 64-bit FNV-1a checksum of everything before it. Writes go to a temporary file
-// that is then renamed. Loading checks magic, version, names and sizes, and the checksum.
+// that is then renamed. Loading trusts nothing in the file: the count and every size are
+// checked against the file's size (a table that does not fit, a size beyond the end, bytes
+// beyond the last tensor are refused), then the checksum, then the names and sizes the
+// caller expects; nothing is allocated by a count from the file, and the caller's tensors
+// are written only once everything is checked. Errors are one line naming the file and the
+// problem.
 #define AF_NN_FILE_VERSION 1
 
 typedef struct {
@@ -117,6 +122,10 @@ int af_nn_save(const char *path, const af_tensor *t, int nt, char *err, size_t e
 // 64-bit counters and RNG words stored exactly in float tensors: four 16-bit pieces each
 void af_nn_pack_u64(float out[4], uint64_t x);
 uint64_t af_nn_unpack_u64(const float in[4]);
+// 1 when the nwords packed words at in are four whole numbers in [0, 65535] each, as
+// af_nn_pack_u64 writes them; loaders check this before unpacking what a file gave them
+// (af_nn_unpack_u64 reads a bad piece as 0)
+int af_nn_packed_ok(const float *in, int nwords);
 int af_nn_load(const char *path, af_tensor *t, int nt, char *err, size_t errsz);
 // the same for the first nt tensors of a file that may hold more (e.g. a header tensor)
 int af_nn_load_first(const char *path, af_tensor *t, int nt, char *err, size_t errsz);
