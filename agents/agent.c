@@ -1,6 +1,9 @@
 // The agent registry, the keys every agent shares, and the config handling all agents share.
 #include "agents/agent.h"
 
+#include "agents/nn/nn.h"  // af_mlp_layer
+
+#include <stdio.h>   // snprintf
 #include <stdlib.h>  // calloc, free
 #include <string.h>  // strcmp
 
@@ -123,6 +126,26 @@ int af_agent_save_replay(af_agent *a, const char *path, char *err, size_t errsz)
 }
 int af_agent_load_replay(af_agent *a, const char *path, char *err, size_t errsz) {
   return a->def->load_replay ? a->def->load_replay(a->impl, path, err, errsz) : 0;
+}
+int af_policy_from_mlp(af_policy *p, int obs_dim, int act_dim, af_mlp *net, const float *mean, const float *std, float clip,
+                       int squash, char *err, size_t errsz) {
+  memset(p, 0, sizeof *p);
+  int L = af_mlp_layers(net);
+  if (L > AF_POLICY_MAX_LAYERS) { snprintf(err, errsz, "the policy has %d layers (at most %d export)", L, AF_POLICY_MAX_LAYERS); return AF_ERR_ARG; }
+  *p = (af_policy){.obs_dim = obs_dim, .act_dim = act_dim, .mean = mean, .std = std, .clip = clip, .nlayers = L, .squash = squash};
+  for (int l = 0; l < L; l++) {
+    af_policy_layer *y = &p->layer[l];
+    af_act act;
+    af_mlp_layer(net, l, &y->in, &y->out, &act, &y->w, &y->b);
+    y->act = (int)act;
+  }
+  return AF_OK;
+}
+
+int af_agent_policy(af_agent *a, af_policy *out, char *err, size_t errsz) {
+  if (a->def->policy) return a->def->policy(a->impl, out, err, errsz);
+  snprintf(err, errsz, "agent %s has no policy of dense layers to export", a->def->name);
+  return AF_ERR_ARG;
 }
 const char *af_agent_config_json(const af_agent *a) { return a->cfg_json; }
 void *af_agent_impl(af_agent *a) { return a->impl; }

@@ -63,6 +63,34 @@ typedef struct {
   int flush_denormals;  // flush denormal floats to zero in the numerics
 } af_agent_common;
 
+// the deterministic policy as plain dense layers, for export (armfarm export, armfarm
+// policy): x = obs, normalized as clip((x - mean) / std, -clip, clip) when mean is not NULL,
+// then each layer x = act(x W + b) (W (in, out) row-major), then the action is the first
+// act_dim entries of x, through tanh when squash is 1. The pointers are into the agent's own
+// parameters: valid until its next update, load or free.
+#define AF_POLICY_MAX_LAYERS 8
+typedef struct {
+  int in, out;
+  int act;  // 0 none, 1 relu, 2 tanh (the network core's af_act)
+  const float *w, *b;
+} af_policy_layer;
+
+typedef struct {
+  int obs_dim, act_dim;
+  const float *mean, *std;  // (obs_dim) each, or NULL: no normalization
+  float clip;
+  int nlayers;
+  af_policy_layer layer[AF_POLICY_MAX_LAYERS];
+  int squash;
+} af_policy;
+
+// for agent implementations: a policy over a network of the core (its layers as they are),
+// normalized by mean/std/clip (mean NULL: none); AF_ERR_ARG with a message when the network
+// has more layers than an af_policy holds
+struct af_mlp;
+int af_policy_from_mlp(af_policy *p, int obs_dim, int act_dim, struct af_mlp *net, const float *mean, const float *std, float clip,
+                       int squash, char *err, size_t errsz);
+
 typedef struct af_agent_def {
   const char *name, *description;
   const af_param *params;
@@ -81,6 +109,8 @@ typedef struct af_agent_def {
   // the agent's experience (replay buffer) for resuming (optional)
   int (*save_replay)(void *a, const char *path, char *err, size_t errsz);
   int (*load_replay)(void *a, const char *path, char *err, size_t errsz);
+  // the deterministic policy as dense layers (optional: NULL for an agent without one)
+  int (*policy)(void *a, af_policy *out, char *err, size_t errsz);
 } af_agent_def;
 
 typedef struct af_agent af_agent;
@@ -119,6 +149,10 @@ int af_agent_load(af_agent *a, const char *path, char *err, size_t errsz);
 // the agent's experience (replay buffer) for resuming; 0 and nothing written if it has none
 int af_agent_save_replay(af_agent *a, const char *path, char *err, size_t errsz);
 int af_agent_load_replay(af_agent *a, const char *path, char *err, size_t errsz);
+
+// the deterministic policy as dense layers (see af_policy); AF_ERR_ARG with a message for an
+// agent that has none in that form
+int af_agent_policy(af_agent *a, af_policy *out, char *err, size_t errsz);
 
 // the resolved hyperparameters as JSON, common keys included (owned by the agent)
 const char *af_agent_config_json(const af_agent *a);

@@ -270,6 +270,14 @@ static int numeric_error(const af_sac *s, char *err, size_t errsz) {
   return AF_ERR_NUMERIC;
 }
 
+// the deterministic policy: tanh of the actor's mean head, the first act_dim outputs
+static int sac_policy(void *p, af_policy *out, char *err, size_t errsz) {
+  af_sac *s = p;
+  int norm = s->cfg.norm.obs_norm;
+  return af_policy_from_mlp(out, s->od, s->ad, s->actor, norm ? s->norm.fmean : NULL, norm ? s->norm.fstd : NULL,
+                            norm ? s->norm.clip : 0, 1, err, errsz);
+}
+
 static int sac_act(void *p, float *action, const float *obs, int n, int deterministic, char *err, size_t errsz) {
   af_sac *s = p;
   if (n != 1 && n != s->N) { snprintf(err, errsz, "sac: act on %d observations (made for 1 or %d)", n, s->N); return AF_ERR_ARG; }
@@ -444,4 +452,5 @@ const af_agent_def af_sac_def = {
   .load = sac_load,
   .save_replay = sac_save_replay,
   .load_replay = sac_load_replay,
+  .policy = sac_policy,
 };

@@ -203,6 +203,14 @@ static int numeric_error(const af_td3 *t, char *err, size_t errsz) {
   return AF_ERR_NUMERIC;
 }
 
+// the deterministic policy: the actor itself (its output layer is tanh)
+static int td3_policy(void *p, af_policy *out, char *err, size_t errsz) {
+  af_td3 *t = p;
+  int norm = t->cfg.norm.obs_norm;
+  return af_policy_from_mlp(out, t->od, t->ad, t->actor, norm ? t->norm.fmean : NULL, norm ? t->norm.fstd : NULL,
+                            norm ? t->norm.clip : 0, 0, err, errsz);
+}
+
 static int td3_act(void *p, float *action, const float *obs, int n, int deterministic, char *err, size_t errsz) {
   af_td3 *t = p;
   if (n != 1 && n != t->N) { snprintf(err, errsz, "td3: act on %d observations (made for 1 or %d)", n, t->N); return AF_ERR_ARG; }
@@ -376,4 +384,5 @@ const af_agent_def af_td3_def = {
   .load = td3_load,
   .save_replay = td3_save_replay,
   .load_replay = td3_load_replay,
+  .policy = td3_policy,
 };

@@ -32,6 +32,10 @@ static void usage(FILE *f) {
     "                         record episodes to an MP4 (ffmpeg) or PNG frames\n"
     "  examples --env NAME --count K --out FILE [--seed S]\n"
     "                         write K observations of successful outcomes (CSV) for reward learning\n"
+    "  policy --checkpoint PATH --obs IN.csv --out OUT.csv\n"
+    "                         a checkpoint's deterministic actions for given observations\n"
+    "  export --checkpoint PATH --format onnx|c --out PATH\n"
+    "                         the policy as an ONNX model or dependency-free C99 for a robot\n"
     "  bench envs [--json]    environment throughput beside bare mj_step, and 1 -> 2 thread scaling\n"
     "  bench sac [--json]     SAC updates/s beside PyTorch's in the same run, GFLOP/s beside oneDNN's matmul\n"
     "  bench render [--json]  pixel observations per second at 64x64 (needs a display or Xvfb)\n"
@@ -58,6 +62,8 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "view")) return af_cmd_view(argc - 1, argv + 1);
   if (!strcmp(cmd, "record")) return af_cmd_record(argc - 1, argv + 1);
   if (!strcmp(cmd, "examples")) return af_cmd_examples(argc - 1, argv + 1);
+  if (!strcmp(cmd, "policy")) return af_cmd_policy(argc - 1, argv + 1);
+  if (!strcmp(cmd, "export")) return af_cmd_export(argc - 1, argv + 1);
   fprintf(stderr, "armfarm: unknown command '%s' (try 'armfarm --help')\n", cmd);
   return AF_EXIT_USAGE;
 }

@@ -3,7 +3,9 @@
 #define AF_CLI_H
 
 #include <cjson/cJSON.h>
+#include "agents/agent.h"
 #include "base/base.h"  // exit codes, af_now, af_read_file, af_cli_long
+#include "envs/env.h"
 
 // the commands, one file each
 int af_cmd_envs(int argc, char **argv);
@@ -14,6 +16,8 @@ int af_cmd_run(int argc, char **argv);
 int af_cmd_analyze(int argc, char **argv);
 int af_cmd_view(int argc, char **argv);
 int af_cmd_record(int argc, char **argv);
+int af_cmd_policy(int argc, char **argv);
+int af_cmd_export(int argc, char **argv);
 
 // what a command's option parser returns to let the command go on (else it returns the exit
 // code to stop with: AF_EXIT_OK after --help, AF_EXIT_USAGE after a bad option)
@@ -26,5 +30,15 @@ int af_train_check(const char *doc_json, char *err, size_t errsz);
 // an environment config from --config FILE and --set key=value pairs (owned string, or
 // NULL with a message on stderr)
 char *af_cli_env_config(const char *file, char **sets, int nsets);
+
+// what a checkpoint's run folder says (<run>/config.json beside <run>/checkpoint.bin): the
+// environment and agent names, and the rest of each section as its config (all owned)
+typedef struct { char *env_name, *agent_name, *env_cfg, *agent_cfg; } af_run_config;
+int af_cli_read_run_config(const char *ckpt, af_run_config *rc, char *err, size_t errsz);
+void af_cli_run_config_free(af_run_config *rc);
+
+// the checkpoint's environment, made from its run's config, and its agent, made for one
+// environment and loaded; 0, or -1 with a message (nothing to free then)
+int af_cli_load_checkpoint(const char *ckpt, af_env **env, af_agent **ag, char *err, size_t errsz);
 
 #endif

@@ -32,42 +32,6 @@ typedef struct {
   int nsets;
 } watch_opts;
 
-// what a checkpoint's run folder says: the environment and agent with their configs (owned)
-typedef struct { char *env_name, *agent_name, *env_cfg, *agent_cfg; } run_config;
-
-static void run_config_free(run_config *rc) {
-  free(rc->env_name);
-  free(rc->agent_name);
-  free(rc->env_cfg);
-  free(rc->agent_cfg);
-}
-
-// <run>/config.json beside <run>/checkpoint.bin: the names, and the rest of each section as its config
-static int read_run_config(const char *ckpt, run_config *rc, char *err, size_t errsz) {
-  *rc = (run_config){0};
-  char *dir = strdup(ckpt), *slash = dir ? strrchr(dir, '/') : NULL;
-  if (slash) *slash = 0;
-  char *path = dir ? af_path_join(slash ? dir : ".", "config.json") : NULL;
-  char *txt = path ? af_read_file(path) : NULL;
-  cJSON *run = txt ? cJSON_Parse(txt) : NULL;
-  free(txt);
-  free(path);
-  free(dir);
-  cJSON *re = cJSON_GetObjectItemCaseSensitive(run, "env"), *ra = cJSON_GetObjectItemCaseSensitive(run, "agent");
-  if (!cJSON_IsObject(re) || !cJSON_IsObject(ra)) { snprintf(err, errsz, "checkpoint %s: no run config.json beside it", ckpt); cJSON_Delete(run); return -1; }
-  // the names are copied: the items are removed before the rest becomes the configs
-  const char *en = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(re, "name"));
-  const char *an = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ra, "name"));
-  rc->env_name = en ? strdup(en) : NULL;
-  rc->agent_name = strdup(an ? an : "");
-  cJSON_DeleteItemFromObjectCaseSensitive(re, "name");
-  cJSON_DeleteItemFromObjectCaseSensitive(ra, "name");
-  rc->env_cfg = cJSON_PrintUnformatted(re);
-  rc->agent_cfg = cJSON_PrintUnformatted(ra);
-  cJSON_Delete(run);
-  return 0;
-}
-
 // --set edits on top of the environment config (*cfg may be NULL: an empty one)
 static int apply_sets(char **cfg, char **sets, int nsets, char *err, size_t errsz) {
   if (!nsets) return 0;
@@ -105,8 +69,8 @@ static int setup(const watch_opts *o, af_env **env, policy *p, char *err, size_t
   memset(p, 0, sizeof *p);
   af_rng_seed(&p->rng, 0xF1E);
   *env = NULL;
-  run_config rc = {0};
-  if (o->ckpt && read_run_config(o->ckpt, &rc, err, errsz)) return -1;
+  af_run_config rc = {0};
+  if (o->ckpt && af_cli_read_run_config(o->ckpt, &rc, err, errsz)) return -1;
   const char *env_name = o->env_name ? o->env_name : rc.env_name;
   int bad = 0;
   if (!env_name) { snprintf(err, errsz, "--env NAME (or --checkpoint) is required"); bad = 1; }
@@ -118,7 +82,7 @@ static int setup(const watch_opts *o, af_env **env, policy *p, char *err, size_t
     bad = !p->ag || af_agent_load(p->ag, o->ckpt, err, errsz);
   } else bad = choose_policy(*env, env_name, o->pol, p, err, errsz) != 0;
   if (bad) { af_agent_free(p->ag); p->ag = NULL; af_env_free(*env); *env = NULL; }
-  run_config_free(&rc);
+  af_cli_run_config_free(&rc);
   return bad ? -1 : 0;
 }
 

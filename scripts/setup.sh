@@ -18,9 +18,10 @@ fuzz_seconds=${2:-60}
 if [ "$what" = fuzz ] && ! [[ "$fuzz_seconds" =~ ^[1-9][0-9]*$ ]]; then echo "setup: fuzz SECONDS must be a whole number of seconds" >&2; exit 2; fi
 
 # Debian packages the project needs (libqhull-dev: the MuJoCo CMake package refers to its headers;
-# zlib1g-dev: the PNG writer; python3: the tests' independent PNG decoder)
+# zlib1g-dev: the PNG writer; python3: the tests' independent PNG decoder; python3-numpy and
+# python3-onnx: the tests' onnx.checker and independent evaluation of exported policies)
 pkgs=(build-essential cmake pkg-config libmujoco-dev libqhull-dev libdnnl-dev libglfw3-dev libcjson-dev libcriterion-dev zlib1g-dev
-      gnuplot-nox xvfb xauth libgl1-mesa-dri ffmpeg python3)
+      gnuplot-nox xvfb xauth libgl1-mesa-dri ffmpeg python3 python3-numpy python3-onnx)
 # the benchmark's PyTorch peer (OpenBLAS: without it Debian's PyTorch is no fair peer)
 [ "$what" = bench ] && pkgs+=(python3-torch libopenblas0-pthread)
 # the fuzz targets: clang and its libFuzzer and sanitizer runtimes

@@ -166,6 +166,17 @@ float *af_mlp_grads(af_mlp *n) { return n->grads; }
 
 static af_act layer_act(const af_mlp *n, int l) { return l == n->L - 1 ? n->out : n->hidden; }
 
+int af_mlp_layers(const af_mlp *n) { return n->L; }
+int af_mlp_layer(const af_mlp *n, int l, int *in, int *out, af_act *act, const float **w, const float **b) {
+  if (l < 0 || l >= n->L) return -1;
+  *in = n->sizes[l];
+  *out = n->sizes[l + 1];
+  *act = layer_act(n, l);
+  *w = n->params + n->woff[l];
+  *b = n->params + n->boff[l];
+  return 0;
+}
+
 // a 2-D float memory object over `data`, logical dims (r, c), plain or transposed storage
 static int mem2d(dnnl_memory_t *m, dnnl_memory_desc_t *md, af_nn_ctx *c, int r, int cols, int transposed, void *data,
                  char *err, size_t errsz) {

@@ -57,6 +57,11 @@ int af_mlp_nparams(const af_mlp *net);
 int af_mlp_in(const af_mlp *net);
 int af_mlp_out(const af_mlp *net);
 float *af_mlp_params(af_mlp *net);
+// layer l (0 .. af_mlp_layers - 1): its weights W (in, out) row-major and bias b (out) inside
+// af_mlp_params, its sizes and activation (for export: nothing else may rely on the layout);
+// 0, or -1 when l is out of range
+int af_mlp_layers(const af_mlp *net);
+int af_mlp_layer(const af_mlp *net, int l, int *in, int *out, af_act *act, const float **w, const float **b);
 float *af_mlp_grads(af_mlp *net);
 
 // uniform(-1/sqrt(in), 1/sqrt(in)) weights and biases, as PyTorch's nn.Linear
