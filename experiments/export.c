@@ -17,9 +17,7 @@ static int all_finite(const float *x, size_t n) {
   return 1;
 }
 
-// a policy whose numbers are all finite and whose layers chain from obs_dim to at least
-// act_dim outputs; 0, or -1 with a message
-static int check_policy(const af_policy *p, char *err, size_t errsz) {
+int af_export_check(const af_policy *p, char *err, size_t errsz) {
   int width = p->obs_dim;
   if (p->nlayers < 1 || p->nlayers > AF_POLICY_MAX_LAYERS) { snprintf(err, errsz, "the policy has %d layers", p->nlayers); return -1; }
   if (p->mean && (!all_finite(p->mean, (size_t)p->obs_dim) || !all_finite(p->std, (size_t)p->obs_dim) || !(p->clip > 0))) {
@@ -203,7 +201,7 @@ static void policy_graph(pb *g, const af_policy *p) {
 }
 
 int af_export_onnx(const af_policy *p, const char *path, char *err, size_t errsz) {
-  if (check_policy(p, err, errsz)) return -1;
+  if (af_export_check(p, err, errsz)) return -1;
   // ModelProto: ir_version 1, producer_name 2, producer_version 3, graph 7, opset_import 8
   pb model = {0}, graph = {0}, opset = {0};
   pb_int(&model, 1, 7);
@@ -295,7 +293,7 @@ static int write_text(const char *path, void (*fill)(FILE *, const af_policy *, 
 }
 
 int af_export_c(const af_policy *p, const char *base, char *err, size_t errsz) {
-  if (check_policy(p, err, errsz)) return -1;
+  if (af_export_check(p, err, errsz)) return -1;
   // the header's name without its folder, and a guard made of it
   char *h = af_strfmt("%s.h", base), *c = af_strfmt("%s.c", base);
   const char *hname = h ? strrchr(h, '/') : NULL;

@@ -16,6 +16,10 @@
 
 #include "agents/agent.h"
 
+// a policy whose numbers are all finite and whose layers chain from obs_dim to at least
+// act_dim outputs (both exports check it first); 0, or -1 with a message
+int af_export_check(const af_policy *p, char *err, size_t errsz);
+
 // both write atomically; 0, or -1 with a message
 int af_export_onnx(const af_policy *p, const char *path, char *err, size_t errsz);
 // base: the path without its extension; writes base.h and base.c

@@ -135,7 +135,8 @@ int af_cmd_export(int argc, char **argv) {
   af_env *env = NULL;
   af_agent *ag = NULL;
   af_policy pol;
-  if (af_cli_load_checkpoint(o.ckpt, &env, &ag, err, sizeof err) || af_agent_policy(ag, &pol, err, sizeof err)) {
+  if (af_cli_load_checkpoint(o.ckpt, &env, &ag, err, sizeof err) || af_agent_policy(ag, &pol, err, sizeof err) ||
+      af_export_check(&pol, err, sizeof err)) {
     fprintf(stderr, "armfarm export: %s\n", err);
     rc = AF_EXIT_USAGE;
   } else {

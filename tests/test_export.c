@@ -11,6 +11,8 @@
 #include <sys/wait.h>
 #include <unistd.h>  // chdir
 
+#include "agents/sac.h"
+#include "armfarm.h"
 #include "base/rng.h"
 
 static int sh(const char *cmd) {
@@ -111,6 +113,23 @@ Test(export, bad_input_is_refused, .timeout = 120) {
   cr_assert_eq(armfarm("export --checkpoint r/checkpoint.bin --format tflite --out x"), 2);
   cr_assert_eq(armfarm("export --checkpoint nowhere/checkpoint.bin --format c --out x"), 2);
   cr_assert_eq(armfarm("export --checkpoint r/checkpoint.bin --out x"), 2);
+  // a checkpoint whose actor went NaN: nothing to export
+  {
+    char err[256];
+    af_env *e = af_env_make("pendulum", NULL, err, sizeof err);
+    cr_assert(e, "%s", err);
+    af_agent *a = af_agent_make("sac", "{\"hidden\": 8, \"batch\": 8, \"warmup\": 100}", &(af_agent_setup){.spec = af_env_get_spec(e), .num_envs = 1},
+                                err, sizeof err);
+    cr_assert(a, "%s", err);
+    cr_assert_eq(af_agent_load(a, "r/checkpoint.bin", err, sizeof err), 0, "%s", err);
+    af_sac *s = af_agent_impl(a);
+    af_mlp_params(s->actor)[3] = NAN;
+    cr_assert_eq(af_agent_save(a, "r/checkpoint.bin", err, sizeof err), 0, "%s", err);
+    af_agent_free(a);
+    af_env_free(e);
+    cr_assert_eq(armfarm("export --checkpoint r/checkpoint.bin --format c --out nanpol"), 2);
+    cr_assert_eq(sh("grep -q 'non-finite weights' err.txt && test ! -e nanpol.c"), 0);
+  }
   cr_assert_eq(sh("truncate -s 100 r/checkpoint.bin"), 0);
   cr_assert_eq(armfarm("export --checkpoint r/checkpoint.bin --format onnx --out x.onnx"), 2);
   cr_assert_eq(sh("test ! -e x.onnx"), 0);
