@@ -122,11 +122,10 @@ static void tensor_i64(pb *graph, const char *name, int64_t v) {
   pb_msg(graph, 5, &t);
 }
 
-// NodeProto: input 1, output 2, name 3, op_type 4
+// NodeProto: input 1, output 2, name 3, op_type 4; named after its output, which is unique
 static void node(pb *graph, const char *op, const char *const *in, int nin, const char *out) {
-  static int count;
-  char name[32];
-  snprintf(name, sizeof name, "n%d_%s", count++, op);
+  char name[48];
+  snprintf(name, sizeof name, "%s_%s", op, out);
   pb n = {0};
   for (int i = 0; i < nin; i++) pb_str(&n, 1, in[i]);
   pb_str(&n, 2, out);
