@@ -183,6 +183,14 @@ static PyObject *py_vecenv_seed(PyObject *self, PyObject *args) {
   return PyLong_FromUnsignedLongLong(af_vecenv_seed(seed, n, i, episode));
 }
 
+static PyObject *py_asset_dir(PyObject *self, PyObject *noargs) {
+  (void)self;
+  (void)noargs;
+  char buf[4096];
+  if (!af_env_asset_dir(buf, sizeof buf)) Py_RETURN_NONE;
+  return PyUnicode_DecodeFSDefault(buf);
+}
+
 // the C vectorized runner stepped from C, as `armfarm bench envs` steps it: random actions
 // in [-1, 1] from a fixed stream, infos and final observations filled; batch steps per
 // second times n. The GIL is released for the whole loop.
@@ -230,6 +238,9 @@ static PyMethodDef module_methods[] = {
   {"vecenv_seed", py_vecenv_seed, METH_VARARGS,
    "vecenv_seed(seed, n, i, episode) -> int: the seed of environment i's episode `episode` among n of a run seeded with seed "
    "(af_vecenv_seed); VectorEnv and Env seed their episodes after the first with it"},
+  {"asset_dir", py_asset_dir, METH_NOARGS,
+   "asset_dir() -> str or None: the folder models are loaded from ($ARMFARM_ASSETS, the installed share/armfarm/assets, "
+   "or the source tree's assets/)"},
   {"bench_c", (PyCFunction)(void (*)(void))py_bench_c, METH_VARARGS | METH_KEYWORDS,
    "bench_c(name, num_envs, threads=1, batches=1000, config=None) -> float: environment steps per second of the C "
    "vectorized runner stepped from C with random actions (for the benchmark beside VectorEnv)"},
