@@ -210,9 +210,14 @@ static PyObject *py_bench_c(PyObject *self, PyObject *args, PyObject *kwargs) {
   float *rew = calloc((size_t)n, sizeof(float));
   uint8_t *te = calloc((size_t)n, 1), *tr = calloc((size_t)n, 1);
   af_info *info = calloc((size_t)n, sizeof *info);
-  int rc = AF_ERR_NUMERIC;
+  int rc = AF_OK;
   double el = 0;
-  if (obs && fin && act && rew && te && tr && info) {
+  if (!obs || !fin || !act || !rew || !te || !tr || !info) {
+    free(obs); free(fin); free(act); free(rew); free(te); free(tr); free(info);
+    af_vecenv_free(v);
+    return PyErr_NoMemory();
+  }
+  {
     Py_BEGIN_ALLOW_THREADS
     af_rng rng;
     af_rng_seed(&rng, 11);

@@ -119,7 +119,7 @@ static int env_init(env_object *o, PyObject *args, PyObject *kwargs) {
   o->obs_state = s->obs_dim > 0 || !o->obs_pixels;
   o->obs = calloc((size_t)s->obs_dim + 1, sizeof(float));
   o->pix = o->obs_pixels ? calloc((size_t)s->pixel_width * (size_t)s->pixel_height * 3, 1) : NULL;
-  if (!o->obs || (o->obs_pixels && !o->pix)) { PyErr_NoMemory(); return -1; }
+  if (!o->obs || (o->obs_pixels && !o->pix)) { PyErr_NoMemory(); goto fail; }
   npy_intp ad[1] = {s->act_dim};
   o->action_space = af_py_box(1, ad, -1, 1, NPY_FLOAT32);
   o->observation_space = observation_space(s, o->obs_state, o->obs_pixels);
@@ -127,8 +127,12 @@ static int env_init(env_object *o, PyObject *args, PyObject *kwargs) {
   o->metadata = Py_BuildValue("{s:[s],s:d}", "render_modes", "rgb_array", "render_fps", s->control_hz);
   Py_INCREF(Py_None);
   o->randomization = Py_None;
-  if (!o->action_space || !o->observation_space || !o->spec_dict || !o->metadata) return -1;
+  if (!o->action_space || !o->observation_space || !o->spec_dict || !o->metadata) goto fail;
   return 0;
+fail:
+  // a half-made environment is closed, so no method reaches it
+  env_release(o);
+  return -1;
 }
 
 // the environment is open and not in use by another thread

@@ -142,13 +142,13 @@ static int vec_init(vec_object *o, PyObject *args, PyObject *kwargs) {
   const af_env_spec *s = o->spec = af_vecenv_spec(v);
   if (s->pixel_width > 0) {
     PyErr_SetString(af_py_unsup_error, "VectorEnv: pixel observations are not batched by the binding (use obs='state')");
-    return -1;
+    goto fail;
   }
   // the buffers, their capsule and the views over them
   o->b = batch_new(n, s->obs_dim, s->n_metrics);
-  if (!o->b) { PyErr_NoMemory(); return -1; }
+  if (!o->b) { PyErr_NoMemory(); goto fail; }
   o->cap = PyCapsule_New(o->b, "armfarm.batch", batch_capsule_free);
-  if (!o->cap) { batch_free(o->b); o->b = NULL; return -1; }
+  if (!o->cap) { batch_free(o->b); o->b = NULL; goto fail; }
   batch *b = o->b;
   o->obs = view(o, 2, n, s->obs_dim, NPY_FLOAT32, b->obs);
   o->final_obs = view(o, 2, n, s->obs_dim, NPY_FLOAT32, b->final_obs);
@@ -168,9 +168,9 @@ static int vec_init(vec_object *o, PyObject *args, PyObject *kwargs) {
     PyTuple_SET_ITEM(o->ep_metrics, k, view(o, 1, n, 0, NPY_FLOAT32, b->ep_metrics + (size_t)k * n));
   if (!o->obs || !o->final_obs || !o->rewards || !o->term || !o->trunc || !o->done || !o->success || !o->diverged ||
       !o->ep_r || !o->ep_l || !o->ep_success || !o->ep_diverged || !o->seeds || !o->ep_metrics)
-    return -1;
+    goto fail;
   for (int k = 0; k < s->n_metrics; k++)
-    if (!PyTuple_GET_ITEM(o->ep_metrics, k)) return -1;
+    if (!PyTuple_GET_ITEM(o->ep_metrics, k)) goto fail;
   // spaces: one environment's, and the batch's
   npy_intp od[2] = {n, s->obs_dim}, ad[2] = {n, s->act_dim};
   o->single_obs_space = af_py_box(1, od + 1, -INFINITY, INFINITY, NPY_FLOAT32);
@@ -179,12 +179,16 @@ static int vec_init(vec_object *o, PyObject *args, PyObject *kwargs) {
   o->act_space = af_py_box(2, ad, -1, 1, NPY_FLOAT32);
   o->spec_dict = af_py_spec_dict(s, af_env_config_json(af_vecenv_env(v, 0)));
   o->metadata = Py_BuildValue("{s:s,s:d}", "autoreset_mode", "same-step", "render_fps", s->control_hz);
-  if (!o->single_obs_space || !o->single_act_space || !o->obs_space || !o->act_space || !o->spec_dict || !o->metadata) return -1;
+  if (!o->single_obs_space || !o->single_act_space || !o->obs_space || !o->act_space || !o->spec_dict || !o->metadata) goto fail;
   return 0;
+fail:
+  // a half-made runner is closed, so no method reaches it
+  vec_release(o);
+  return -1;
 }
 
 static int usable(vec_object *o) {
-  if (!o->v) { PyErr_SetString(af_py_state_error, "VectorEnv: closed"); return 0; }
+  if (!o->v || !o->b) { PyErr_SetString(af_py_state_error, "VectorEnv: closed"); return 0; }
   if (o->busy) { PyErr_SetString(af_py_state_error, "VectorEnv: used from two threads at once"); return 0; }
   return 1;
 }
