@@ -3,8 +3,9 @@
 # configures and builds, then does what it is asked:
 #   scripts/setup.sh run    build, then the main job: experiments/quickstart.json and its analysis
 #   scripts/setup.sh test   build normally and with ASan+UBSan, run the whole test suite in both
+#                           (the Python binding's pytest suite runs in the normal build only)
 #   scripts/setup.sh bench  build, install the PyTorch peer, run every benchmark
-#   scripts/setup.sh build  build only
+#   scripts/setup.sh build  build only (the library, the program and the Python module build/python/armfarm*.so)
 #   scripts/setup.sh fuzz [SECONDS]
 #                           build the libFuzzer targets with clang-14 into build-fuzz and run each
 #                           for SECONDS (default 60) on a copy of tests/fuzz/corpus; crashes are
@@ -18,10 +19,13 @@ fuzz_seconds=${2:-60}
 if [ "$what" = fuzz ] && ! [[ "$fuzz_seconds" =~ ^[1-9][0-9]*$ ]]; then echo "setup: fuzz SECONDS must be a whole number of seconds" >&2; exit 2; fi
 
 # Debian packages the project needs (libqhull-dev: the MuJoCo CMake package refers to its headers;
-# zlib1g-dev: the PNG writer; python3: the tests' independent PNG decoder; python3-numpy and
-# python3-onnx: the tests' onnx.checker and independent evaluation of exported policies)
+# zlib1g-dev: the PNG writer; python3: the tests' independent PNG decoder; python3-dev and
+# python3-numpy: the Python binding, built for Debian's /usr/bin/python3; python3-onnx: the
+# tests' onnx.checker and independent evaluation of exported policies)
 pkgs=(build-essential cmake pkg-config libmujoco-dev libqhull-dev libdnnl-dev libglfw3-dev libcjson-dev libcriterion-dev zlib1g-dev
-      gnuplot-nox xvfb xauth libgl1-mesa-dri ffmpeg python3 python3-numpy python3-onnx)
+      gnuplot-nox xvfb xauth libgl1-mesa-dri ffmpeg python3 python3-dev python3-numpy python3-onnx)
+# the binding's pytest suite (a ctest test)
+[ "$what" = test ] && pkgs+=(python3-pytest)
 # the benchmark's PyTorch peer (OpenBLAS: without it Debian's PyTorch is no fair peer)
 [ "$what" = bench ] && pkgs+=(python3-torch libopenblas0-pthread)
 # the fuzz targets: clang and its libFuzzer and sanitizer runtimes
@@ -61,14 +65,19 @@ case "$what" in
     build build -DAF_TESTS=OFF
     ./build/armfarm bench envs
     ./build/armfarm bench sac
+    # VectorEnv stepped from Python beside the C runner
+    PYTHONPATH=build/python /usr/bin/python3 python/bench_vecenv.py
     ;;
   test)
     build build -DAF_TESTS=ON
     # rendering tests need a display: a private Xvfb when there is none
     xrun=()
     [ -z "${DISPLAY:-}" ] && xrun=(xvfb-run -a -s "-screen 0 1280x1024x24")
+    # (ctest's "python" test is the binding's pytest suite: /usr/bin/python3 -m pytest python/tests
+    # with PYTHONPATH=build/python)
     (cd build && "${xrun[@]}" ctest --output-on-failure)
-    # the same suite under AddressSanitizer and UndefinedBehaviorSanitizer
+    # the same suite under AddressSanitizer and UndefinedBehaviorSanitizer; not the pytest suite:
+    # Debian's interpreter is not sanitized, so the module would need ASan's runtime preloaded
     build build-asan -DAF_TESTS=ON -DAF_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo
     (cd build-asan && ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$PWD/../tests/lsan.supp UBSAN_OPTIONS=print_stacktrace=1 \
       "${xrun[@]}" ctest --output-on-failure)

@@ -31,3 +31,13 @@ echo "cc prog.c $flags"
 # run it with no ARMFARM_ASSETS: the models must come from the installed folder
 assets=$(cd "$prefix/share/armfarm/assets" && pwd -P)
 env -u ARMFARM_ASSETS LD_LIBRARY_PATH="$libdir" ./prog "$assets"
+
+# the Python module, when it was built: imported from the prefix's site-packages, it finds the
+# installed library beside the prefix (its RPATH) and the installed assets
+mod=$(find "$prefix" -name 'armfarm.cpython-*.so' | head -n 1)
+if [ -n "$mod" ]; then
+  got=$(env -u ARMFARM_ASSETS PYTHONPATH="$(dirname "$mod")" /usr/bin/python3 -c \
+    'import armfarm; e = armfarm.make("pendulum"); e.reset(seed=0); print(armfarm.asset_dir())')
+  [ "$got" = "$assets" ] || { echo "installed module loads models from '$got', not $assets"; exit 1; }
+  echo "python: import armfarm from $(dirname "$mod"), assets $got"
+fi
