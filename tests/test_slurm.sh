@@ -68,6 +68,8 @@ munged --force --socket="$tmp/munge/munge.sock" --key-file="$tmp/munge/munge.key
 until_ok 10 test -S munge/munge.sock || fail "munged made no socket"
 
 # ---- slurm.conf: this host as the controller and the one node, free high ports ----
+# (a requeued job may start again after the credential lifetime, cred_expire, 120 s by
+# default, and the scheduler's next pass: both shortened here so the test takes seconds)
 read -r port_ctld port_d < <(python3 -c '
 import socket
 s = [socket.socket() for _ in range(2)]
@@ -82,7 +84,7 @@ SlurmctldPort=$port_ctld
 SlurmdPort=$port_d
 AuthType=auth/munge
 CredType=cred/munge
-AuthInfo=socket=$tmp/munge/munge.sock
+AuthInfo=socket=$tmp/munge/munge.sock,cred_expire=10
 StateSaveLocation=$tmp/state
 SlurmdSpoolDir=$tmp/spool
 SlurmctldPidFile=$tmp/pid/slurmctld.pid
@@ -97,6 +99,7 @@ SelectType=select/cons_tres
 SelectTypeParameters=CR_Core
 SlurmdParameters=config_overrides
 SchedulerType=sched/backfill
+SchedulerParameters=sched_interval=1,bf_interval=1
 MpiDefault=none
 ReturnToService=2
 KillWait=5
@@ -108,7 +111,7 @@ EOF
 slurmctld -f "$SLURM_CONF" || fail "slurmctld did not start"
 slurmd -f "$SLURM_CONF" || fail "slurmd did not start"
 until_ok 60 bash -c '[ "$(sinfo -h -N -o %T 2>/dev/null)" = idle ]' || fail "the node is not idle after 60 s: $(sinfo -N 2>&1)"
-echo "test_slurm: munged, slurmctld and slurmd up on $host (ports $port_ctld, $port_d)"
+echo "test_slurm: [${SECONDS} s] munged, slurmctld and slurmd up on $host (ports $port_ctld, $port_d)"
 
 # ---- the sweep: SAC on the pendulum, 2 learning rates x 2 seeds, the Slurm backend in the file ----
 cat > sweep.json <<'EOF'
@@ -137,6 +140,7 @@ done
 # ---- task 0 cancelled after its first checkpoint, the others left to finish ----
 until_ok 120 test -e "$out/$first/resume/latest" || fail "task 0 made no checkpoint in 120 s: $(cat "$out/$first/train.log" 2>&1)"
 scancel "${job}_0" || fail "scancel ${job}_0 failed"
+echo "test_slurm: [${SECONDS} s] cancelled ${job}_0"
 until_ok 300 array_over "$job" || fail "job $job still runs after 300 s: $(squeue 2>&1)"
 grep -q '"interrupted"' "$out/$first/status.json" || fail "the cancelled run is not recorded interrupted: $(cat "$out/$first/status.json")"
 for id in $(sed -n 2,4p "$out/slurm/sub_1.list"); do
@@ -147,7 +151,7 @@ done
 "$armfarm" status "$out" >st1.txt 2>&1 || fail "armfarm status: $(cat st1.txt)"
 grep -E "^$first .* interrupted .* ${job}_0 " st1.txt >/dev/null || fail "status does not show task 0 interrupted: $(cat st1.txt)"
 [ "$(grep -c ' finished ' st1.txt)" -eq 3 ] || fail "status does not show 3 finished runs: $(cat st1.txt)"
-echo "test_slurm: job $job: task 0 cancelled at step $(tail -n1 "$out/$first/progress.csv" | cut -d, -f1), tasks 1-3 finished; armfarm status:"
+echo "test_slurm: [${SECONDS} s] job $job: task 0 cancelled at step $(tail -n1 "$out/$first/progress.csv" | cut -d, -f1), tasks 1-3 finished; armfarm status:"
 sed 's/^/  /' st1.txt
 
 # ---- --resume: only the cancelled run, as a new array with --requeue; Slurm requeues it once ----
@@ -161,6 +165,7 @@ job2=$(cat "$out/slurm/sub_2.job")
 until_ok 120 bash -c "grep -q resuming '$out/$first/train.log' && [ \"\$(cat '$out/$first/resume/latest')\" != '$latest0' ]" ||
   fail "the resubmitted task did not resume and checkpoint: $(tail -3 "$out/$first/train.log")"
 scontrol requeue "${job2}_0" || fail "scontrol requeue ${job2}_0 failed"
+echo "test_slurm: [${SECONDS} s] requeued ${job2}_0"
 until_ok 300 array_over "$job2" || fail "job $job2 still runs after 300 s: $(squeue 2>&1)"
 grep -q '"finished"' "$out/$first/status.json" || fail "the resumed run did not finish: $(cat "$out/$first/status.json"; tail -5 "$out/$first/train.log")"
 after=$(grep -c resuming "$out/$first/train.log")
@@ -170,7 +175,7 @@ after=$(grep -c resuming "$out/$first/train.log")
 grep -E "^$first .* finished .* ${job2}_0 " st2.txt >/dev/null || fail "status does not show the run in job $job2: $(cat st2.txt)"
 "$armfarm" run sweep.json --out "$out" --resume >sub3.txt 2>&1 || fail "a resume of the finished sweep failed: $(cat sub3.txt)"
 grep -q "nothing to submit" sub3.txt || fail "a finished sweep was submitted again: $(cat sub3.txt)"
-echo "test_slurm: job $job2: the run resumed $after times (after the cancel, after the requeue) and finished; armfarm status:"
+echo "test_slurm: [${SECONDS} s] job $job2: the run resumed $after times (after the cancel, after the requeue) and finished; armfarm status:"
 sed 's/^/  /' st2.txt
 
 # ---- the same file on the local backend: the same curves but for time_s and steps_per_s ----
@@ -185,5 +190,5 @@ for id in $(cat "$out/slurm/sub_1.list"); do
   n=$((n + $(wc -l <"$out/$id/progress.csv")))
 done
 [ "$n" -gt 300 ] || fail "too few curve rows compared ($n)"
-echo "test_slurm: PASS: 4 runs' progress.csv and eval.csv ($n progress rows) equal the local backend's"
+echo "test_slurm: [${SECONDS} s] PASS: 4 runs' progress.csv and eval.csv ($n progress rows) equal the local backend's"
 exit 0
