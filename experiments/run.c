@@ -1367,7 +1367,7 @@ int af_cmd_status(int argc, char **argv) {
   // the lines, then the counts
   const char *names[] = {"pending", "running", "finished", "failed", "interrupted"};
   int count[5] = {0};
-  printf("%-12s  %6s  %-11s  %21s  %-14s  %s\n", "run", "seed", "state", "steps", "slurm", "settings");
+  printf("%-12s  %6s  %-11s  %13s  %-12s  %s\n", "run", "seed", "state", "steps", "slurm", "settings");
   for (int i = 0; i < x.nruns; i++) {
     const run_t *r = &x.runs[i];
     slurm_info si;
@@ -1377,7 +1377,7 @@ int af_cmd_status(int argc, char **argv) {
     snprintf(steps, sizeof steps, "%ld/%ld", !strcmp(state, "finished") ? r->steps : steps_done(r->dir), r->steps);
     if (si.job[0]) snprintf(where, sizeof where, "%s_%d", si.job, si.task);
     else snprintf(where, sizeof where, "-");
-    printf("%-12s  %6d  %-11s  %21s  %-14s  %s\n", r->id, r->seed, state, steps, where, r->label);
+    printf("%-12s  %6d  %-11s  %13s  %-12s  %s\n", r->id, r->seed, state, steps, where, r->label);
   }
   printf("%s: %d runs in %s: %d pending, %d running, %d finished, %d failed, %d interrupted%s\n", x.name, x.nruns, dir, count[0], count[1], count[2],
          count[3], count[4], have_q ? "" : af_slurm_on_path("squeue") ? " (squeue failed: Slurm states from the run folders)" : "");
