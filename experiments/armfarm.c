@@ -1,4 +1,4 @@
-// armfarm: the command-line front end. Subcommands: envs, rollout, bench.
+// armfarm: the command-line front end: one small file per command (see usage below).
 #include <stdio.h>   // printf, fprintf
 #include <stdlib.h>  // strtol
 #include <string.h>  // strcmp
@@ -22,8 +22,11 @@ static void usage(FILE *f) {
     "          [--config FILE] [--set key=value]... [--json]\n"
     "  train --env NAME --agent NAME --steps N --seed S --out DIR [--config FILE] [--set key=value]...\n"
     "                         one training run: progress.csv, eval.csv, checkpoints (train --help)\n"
-    "  run FILE [--jobs N] [--out DIR] [--dry-run] [--resume]\n"
-    "                         an experiment: every variant and seed as its own training process\n"
+    "  run FILE [--jobs N] [--out DIR] [--dry-run] [--resume] [--backend local|slurm]\n"
+    "      [--partition P] [--time T] [--cpus-per-run C] [--requeue]\n"
+    "                         an experiment: every variant and seed as its own training process,\n"
+    "                         here or as a Slurm job array (run --help)\n"
+    "  status DIR             every run of a sweep folder: state, steps, Slurm job and task\n"
     "  analyze DIR [--metric return|success] [--out DIR]\n"
     "                         IQM, bootstrap intervals, probability of improvement, plots\n"
     "  view --env NAME [--checkpoint PATH | --policy P] [--frames N --screenshot FILE.png]\n"
@@ -58,6 +61,7 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "bench")) return af_cmd_bench(argc - 1, argv + 1);
   if (!strcmp(cmd, "train")) return af_cmd_train(argc - 1, argv + 1);
   if (!strcmp(cmd, "run")) return af_cmd_run(argc - 1, argv + 1);
+  if (!strcmp(cmd, "status")) return af_cmd_status(argc - 1, argv + 1);
   if (!strcmp(cmd, "analyze")) return af_cmd_analyze(argc - 1, argv + 1);
   if (!strcmp(cmd, "view")) return af_cmd_view(argc - 1, argv + 1);
   if (!strcmp(cmd, "record")) return af_cmd_record(argc - 1, argv + 1);

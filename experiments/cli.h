@@ -13,6 +13,7 @@ int af_cmd_rollout(int argc, char **argv);
 int af_cmd_examples(int argc, char **argv);
 int af_cmd_train(int argc, char **argv);
 int af_cmd_run(int argc, char **argv);
+int af_cmd_status(int argc, char **argv);
 int af_cmd_analyze(int argc, char **argv);
 int af_cmd_view(int argc, char **argv);
 int af_cmd_record(int argc, char **argv);

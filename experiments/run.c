@@ -24,6 +24,7 @@
 #include "base/rng.h"
 #include "experiments/cli.h"
 #include "experiments/run.h"
+#include "experiments/slurm.h"
 
 #ifndef AF_GIT_COMMIT
 #define AF_GIT_COMMIT "unknown"
@@ -271,7 +272,36 @@ static void write_json(const char *dir, const char *name, cJSON *o) {
   free(path);
 }
 
-static void manifest(const char *dir, const run_t *r, time_t start, time_t end) {
+// where a Slurm run is: its array job and task; the task's own job id and node once it runs
+// (job empty: a local run)
+typedef struct { char job[32], job_id[32], node[256]; int task; } slurm_info;
+
+// the Slurm fields as an object: job and task, and job_id and node when known
+static cJSON *slurm_json(const slurm_info *si) {
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddStringToObject(o, "job", si->job);
+  cJSON_AddNumberToObject(o, "task", si->task);
+  if (si->job_id[0]) cJSON_AddStringToObject(o, "job_id", si->job_id);
+  if (si->node[0]) cJSON_AddStringToObject(o, "node", si->node);
+  return o;
+}
+
+// the Slurm fields of a status.json or manifest.json object (si->job empty when it has none)
+static void slurm_from_json(const cJSON *o, slurm_info *si) {
+  *si = (slurm_info){0};
+  const cJSON *sl = cJSON_GetObjectItemCaseSensitive(o, "slurm");
+  const cJSON *j = cJSON_GetObjectItemCaseSensitive(sl, "job"), *t = cJSON_GetObjectItemCaseSensitive(sl, "task");
+  const cJSON *ji = cJSON_GetObjectItemCaseSensitive(sl, "job_id"), *nd = cJSON_GetObjectItemCaseSensitive(sl, "node");
+  if (!cJSON_IsString(j) || !is_whole(t, 0, 1e9)) return;
+  snprintf(si->job, sizeof si->job, "%s", j->valuestring);
+  si->task = (int)t->valuedouble;
+  if (cJSON_IsString(ji)) snprintf(si->job_id, sizeof si->job_id, "%s", ji->valuestring);
+  if (cJSON_IsString(nd)) snprintf(si->node, sizeof si->node, "%s", nd->valuestring);
+}
+
+// manifest.json: versions, host, the run, its start and end (0: not yet), and for a Slurm
+// run its job, task and node
+static void manifest(const char *dir, const run_t *r, time_t start, time_t end, const slurm_info *si) {
   cJSON *o = cJSON_CreateObject();
   char host[256] = "", ts[64];
   gethostname(host, sizeof host - 1);
@@ -287,15 +317,19 @@ static void manifest(const char *dir, const run_t *r, time_t start, time_t end) 
   cJSON_AddStringToObject(o, "run", r->id);
   cJSON_AddStringToObject(o, "variant", r->label);
   cJSON_AddNumberToObject(o, "seed", r->seed);
-  iso_time(ts, sizeof ts, start);
-  cJSON_AddStringToObject(o, "start", ts);
+  cJSON_AddStringToObject(o, "backend", si && si->job[0] ? "slurm" : "local");
+  if (si && si->job[0]) cJSON_AddItemToObject(o, "slurm", slurm_json(si));
+  if (start) { iso_time(ts, sizeof ts, start); cJSON_AddStringToObject(o, "start", ts); }
+  else cJSON_AddNullToObject(o, "start");
   if (end) { iso_time(ts, sizeof ts, end); cJSON_AddStringToObject(o, "end", ts); }
   else cJSON_AddNullToObject(o, "end");
   write_json(dir, "manifest.json", o);
   cJSON_Delete(o);
 }
 
-static void status(const char *dir, const char *state, int exit_status, const char *tail) {
+// status.json: the state, its time, the exit status (-1: none yet), the tail of the error
+// output, and for a Slurm run its job and task
+static void status(const char *dir, const char *state, int exit_status, const char *tail, const slurm_info *si) {
   cJSON *o = cJSON_CreateObject();
   char ts[64];
   iso_time(ts, sizeof ts, time(NULL));
@@ -303,8 +337,22 @@ static void status(const char *dir, const char *state, int exit_status, const ch
   cJSON_AddStringToObject(o, "time", ts);
   if (exit_status >= 0) cJSON_AddNumberToObject(o, "exit_status", exit_status);
   if (tail) cJSON_AddStringToObject(o, "error_tail", tail);
+  if (si && si->job[0]) cJSON_AddItemToObject(o, "slurm", slurm_json(si));
   write_json(dir, "status.json", o);
   cJSON_Delete(o);
+}
+
+// a run folder's status.json: its state into state ("" without one) and its Slurm fields
+static void read_status(const char *dir, char *state, size_t n, slurm_info *si) {
+  char *path = af_path_join(dir, "status.json");
+  char *t = path ? af_read_file(path) : NULL;
+  cJSON *o = t ? cJSON_Parse(t) : NULL;
+  const cJSON *s = cJSON_GetObjectItemCaseSensitive(o, "state");
+  snprintf(state, n, "%s", cJSON_IsString(s) ? s->valuestring : "");
+  slurm_from_json(o, si);
+  cJSON_Delete(o);
+  free(t);
+  free(path);
 }
 
 // the last `lines` lines of a file, joined with " | "
@@ -335,36 +383,59 @@ static int trainer_completed(const char *dir) {
 }
 
 // the run's recorded state: 2 finished (status.json says so, or its trainer completed it and
-// the runner that started it ended before recording that: then it is recorded now), else 0
+// the runner or task that started it ended before recording that: then it is recorded now,
+// keeping its Slurm job and task), else 0
 static int recorded_state(const char *dir) {
-  char *path = af_path_join(dir, "status.json");
-  char *t = path ? af_read_file(path) : NULL;
-  cJSON *o = t ? cJSON_Parse(t) : NULL;
-  const cJSON *s = o ? cJSON_GetObjectItemCaseSensitive(o, "state") : NULL;
-  int finished = cJSON_IsString(s) && !strcmp(s->valuestring, "finished");
-  cJSON_Delete(o);
-  free(t);
-  free(path);
+  char state[32];
+  slurm_info si;
+  read_status(dir, state, sizeof state, &si);
+  int finished = !strcmp(state, "finished");
   if (!finished && trainer_completed(dir)) {
-    status(dir, "finished", 0, NULL);
+    status(dir, "finished", 0, NULL, &si);
     finished = 1;
   }
   return finished ? 2 : 0;
 }
 
 // another process trains in run folder dir: the lock that `armfarm train` holds on DIR/lock
-// is taken; waited for up to 2 s, the time a trainer of a killed runner needs to stop
-static int run_in_use(const char *dir) {
+// is taken; tried `tries` times 0.1 s apart (20: the 2 s a trainer of a killed runner needs
+// to stop)
+static int run_in_use(const char *dir, int tries) {
   char *path = af_path_join(dir, "lock");
   int fd = path ? open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) : -1, busy = 0;
   free(path);
   if (fd < 0) return 0;
-  for (int k = 0; k < 20 && !stop_signal && (busy = flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK); k++) {
+  for (int k = 0; k < tries && !stop_signal && (busy = flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK); k++) {
     struct timespec ts = {0, 100 * 1000 * 1000};
     nanosleep(&ts, NULL);
   }
   close(fd);  // our probe's lock, if it got one, goes with it
   return busy;
+}
+
+// the lock of run folder dir is held, seen without taking it (which could make a trainer
+// starting at that moment find its folder in use): an flock on the lock file's inode in
+// /proc/locks. 0 also when that cannot be read
+static int lock_held(const char *dir) {
+  char *path = af_path_join(dir, "lock");
+  struct stat st;
+  int have = path && lstat(path, &st) == 0 && S_ISREG(st.st_mode);
+  free(path);
+  FILE *f = have ? fopen("/proc/locks", "r") : NULL;
+  if (!f) return 0;
+  // lines such as "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF" (device numbers in
+  // hex; compared by inode only, since a stacked file system shows its lower device)
+  char line[256];
+  int held = 0;
+  while (!held && fgets(line, sizeof line, f)) {
+    char kind[16], dev[64];
+    unsigned long long ino;
+    if (sscanf(line, "%*s %15s %*s %*s %*s %63s", kind, dev) != 2 || strcmp(kind, "FLOCK")) continue;
+    char *c = strrchr(dev, ':');
+    held = c && sscanf(c + 1, "%llu", &ino) == 1 && ino == (unsigned long long)st.st_ino;
+  }
+  fclose(f);
+  return held;
 }
 
 // steps a run has done: the step of its last progress row
@@ -392,18 +463,35 @@ static long steps_done(const char *dir) {
 static void usage(FILE *f) {
   fprintf(f,
     "usage: armfarm run FILE [--jobs N] [--out DIR] [--dry-run] [--resume]\n"
+    "                        [--backend local|slurm] [--partition P] [--time T] [--cpus-per-run C] [--requeue]\n"
     "  runs every (variant, seed) of an experiment file as its own 'armfarm train' process,\n"
     "  N at a time (default: the file's jobs, else the number of cores), each single-threaded.\n"
     "  --out DIR   output folder (default runs/NAME); one folder per run inside\n"
     "  --dry-run   check the file and print the runs it expands to, then stop\n"
     "  --resume    skip finished runs, continue the others from their last checkpoint\n"
+    "  --backend   local (default; the file's \"backend\" otherwise): processes on this machine;\n"
+    "              slurm: submit the runs as one sbatch job array (a task per run) and return;\n"
+    "              each task runs the same 'armfarm train --resume' into DIR/RUN/train.log\n"
+    "  with --backend slurm (also in the file: \"slurm\": {\"partition\", \"time\", \"cpus_per_run\",\n"
+    "  \"requeue\"}; the command line wins):\n"
+    "    --jobs K          tasks at a time (the array's %%K, 1 to 10000; default: no limit)\n"
+    "    --partition P     sbatch --partition\n"
+    "    --time T          each task's time limit: minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS\n"
+    "    --cpus-per-run C  cores per task (sbatch --cpus-per-task, 1 to 256; default 1)\n"
+    "    --requeue         let Slurm requeue a preempted or failed-node task (sbatch --requeue);\n"
+    "                      a requeued task continues from its run's last checkpoint\n"
+    "    --resume          submits only runs neither finished nor waiting or running in the\n"
+    "                      queue (squeue); a task Slurm ended continues from its checkpoint\n"
+    "  armfarm status DIR shows every run, its state and its Slurm job_task. Without sbatch on\n"
+    "  the PATH --backend slurm exits 2.\n"
     "  at most 100000 runs (variants x seeds). Run folders stay inside the output folder: the\n"
     "  name is one folder name, never '.' or '..', and a run folder that is a symbolic link is refused.\n"
     "  A run another process trains (armfarm train holds DIR/RUN/lock) is skipped. SIGINT or\n"
     "  SIGTERM stops every training process first (--resume continues them); a trainer never\n"
     "  outlives the runner. The schema: experiments/README.md. Exit status: 0 all runs finished,\n"
     "  1 some failed, were interrupted or in use elsewhere (after SIGINT or SIGTERM the runner\n"
-    "  ends by that signal), 2 a bad file or folder (nothing is run or overwritten then)\n");
+    "  ends by that signal; with Slurm: sbatch failed), 2 a bad file, folder or option (nothing\n"
+    "  is run or overwritten then)\n");
 }
 
 // the options of armfarm run
@@ -411,6 +499,10 @@ typedef struct {
   const char *file, *out;  // the experiment file; the output folder (NULL: runs/NAME)
   long jobs;               // runs at a time (-1: the file's jobs, else the number of cores)
   int dry, resume;
+  // the backend and its options (NULL, -1 or 0: the file's, else the default)
+  const char *backend, *partition, *time;
+  long cpus;
+  int requeue;
 } run_opts;
 
 // the experiment: the file's text and document, its name and folder, the sweep and the runs
@@ -426,18 +518,26 @@ typedef struct {
   run_t *runs;
   int nruns;
   af_run_check_fn check;  // how each variant's run document is checked (af_train_check)
+  int slurm;              // the backend: 0 local (processes here), 1 Slurm (a job array)
+  af_slurm_opts so;       // the Slurm backend's options (file and command line merged)
 } experiment;
 
 // the options into o; AF_CLI_GO_ON, or the exit code to stop with
 static int parse_run_opts(int argc, char **argv, run_opts *o) {
-  *o = (run_opts){.jobs = -1};
+  *o = (run_opts){.jobs = -1, .cpus = -1};
   for (int i = 1; i < argc; i++) {
     const char *opt = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
     if (!strcmp(opt, "--help") || !strcmp(opt, "-h")) { usage(stdout); return AF_EXIT_OK; }
     if (!strcmp(opt, "--dry-run")) o->dry = 1;
     else if (!strcmp(opt, "--resume")) o->resume = 1;
-    else if (!strcmp(opt, "--jobs")) { if (!val || (o->jobs = af_cli_long(opt, val, 1, 256)) < 0) { if (!val) fprintf(stderr, "armfarm run: --jobs needs a value\n"); return AF_EXIT_USAGE; } i++; }
-    else if (!strcmp(opt, "--out")) { if (!val) { fprintf(stderr, "armfarm run: --out needs a value\n"); return AF_EXIT_USAGE; } o->out = val; i++; }
+    else if (!strcmp(opt, "--requeue")) o->requeue = 1;
+    else if (!strcmp(opt, "--jobs")) { if (!val || (o->jobs = af_cli_long(opt, val, 1, 10000)) < 0) { if (!val) fprintf(stderr, "armfarm run: --jobs needs a value\n"); return AF_EXIT_USAGE; } i++; }
+    else if (!strcmp(opt, "--cpus-per-run")) { if (!val || (o->cpus = af_cli_long(opt, val, 1, 256)) < 0) { if (!val) fprintf(stderr, "armfarm run: --cpus-per-run needs a value\n"); return AF_EXIT_USAGE; } i++; }
+    else if (!strcmp(opt, "--out") || !strcmp(opt, "--backend") || !strcmp(opt, "--partition") || !strcmp(opt, "--time")) {
+      if (!val) { fprintf(stderr, "armfarm run: %s needs a value\n", opt); return AF_EXIT_USAGE; }
+      *(opt[2] == 'o' ? &o->out : opt[2] == 'b' ? &o->backend : opt[2] == 'p' ? &o->partition : &o->time) = val;
+      i++;
+    }
     else if (opt[0] == '-') { fprintf(stderr, "armfarm run: unknown option '%s' (try --help)\n", opt); return AF_EXIT_USAGE; }
     else if (!o->file) o->file = opt;
     else { fprintf(stderr, "armfarm run: one experiment file only ('%s')\n", opt); return AF_EXIT_USAGE; }
@@ -480,6 +580,72 @@ static char *experiment_name(const cJSON *nm, const char *file) {
   return name;
 }
 
+// the file's "slurm" object: partition, time, cpus_per_run, requeue; 0, or -1 with a message
+static int read_slurm_keys(const cJSON *sl, af_slurm_opts *so, char *err, size_t errsz) {
+  static const char *const keys[] = {"partition", "time", "cpus_per_run", "requeue"};
+  if (!cJSON_IsObject(sl)) { snprintf(err, errsz, "slurm: expected an object with partition, time, cpus_per_run or requeue"); return -1; }
+  for (const cJSON *it = sl->child; it; it = it->next) {
+    int k = 0;
+    while (k < 4 && strcmp(it->string, keys[k])) k++;
+    if (k == 4) {
+      const char *n = nearest(it->string, keys, 4);
+      snprintf(err, errsz, "slurm.%s: unknown key%s%s%s", it->string, n ? " (did you mean '" : " (partition, time, cpus_per_run, requeue)", n ? n : "", n ? "'?)" : "");
+      return -1;
+    }
+    if (k == 0 && (!cJSON_IsString(it) || af_slurm_check_partition(it->valuestring))) {
+      snprintf(err, errsz, "slurm.partition: expected a partition name of letters, digits, '_', '.' and '-' (or several, separated by commas)");
+      return -1;
+    }
+    if (k == 1 && (!cJSON_IsString(it) || af_slurm_check_time(it->valuestring))) {
+      snprintf(err, errsz, "slurm.time: expected a time limit in one of Slurm's formats: minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS");
+      return -1;
+    }
+    if (k == 2 && !is_whole(it, 1, 256)) { snprintf(err, errsz, "slurm.cpus_per_run: expected a whole number from 1 to 256"); return -1; }
+    if (k == 3 && !cJSON_IsBool(it)) { snprintf(err, errsz, "slurm.requeue: expected true or false"); return -1; }
+    if (k == 0) so->partition = it->valuestring;
+    if (k == 1) so->time = it->valuestring;
+    if (k == 2) so->cpus = (long)it->valuedouble;
+    if (k == 3) so->requeue = cJSON_IsTrue(it);
+  }
+  return 0;
+}
+
+// the backend and its options: the file's "backend" and "slurm", the command line over them;
+// 0, or -1 after one line
+static int read_backend(experiment *x, const run_opts *o) {
+  char err[512];
+  const cJSON *be = cJSON_GetObjectItemCaseSensitive(x->exp, "backend"), *sl = cJSON_GetObjectItemCaseSensitive(x->exp, "slurm");
+  if (be && (!cJSON_IsString(be) || (strcmp(be->valuestring, "local") && strcmp(be->valuestring, "slurm")))) {
+    fprintf(stderr, "armfarm run: %s: backend: expected \"local\" or \"slurm\"\n", x->file);
+    return -1;
+  }
+  if (o->backend && strcmp(o->backend, "local") && strcmp(o->backend, "slurm")) {
+    fprintf(stderr, "armfarm run: --backend expects local or slurm, got '%s'\n", o->backend);
+    return -1;
+  }
+  x->slurm = o->backend ? !strcmp(o->backend, "slurm") : be && !strcmp(be->valuestring, "slurm");
+  x->so = (af_slurm_opts){.cpus = 1};
+  if (sl && read_slurm_keys(sl, &x->so, err, sizeof err)) { fprintf(stderr, "armfarm run: %s: %s\n", x->file, err); return -1; }
+  // the command line: checked like the file's keys, and only with the Slurm backend
+  if (o->partition && af_slurm_check_partition(o->partition)) {
+    fprintf(stderr, "armfarm run: --partition expects a partition name of letters, digits, '_', '.' and '-' (or several, separated by commas), got '%s'\n", o->partition);
+    return -1;
+  }
+  if (o->time && af_slurm_check_time(o->time)) {
+    fprintf(stderr, "armfarm run: --time expects a time limit in one of Slurm's formats (minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS), got '%s'\n", o->time);
+    return -1;
+  }
+  if (!x->slurm && (o->partition || o->time || o->cpus > 0 || o->requeue)) {
+    fprintf(stderr, "armfarm run: --partition, --time, --cpus-per-run and --requeue are options of --backend slurm\n");
+    return -1;
+  }
+  if (o->partition) x->so.partition = o->partition;
+  if (o->time) x->so.time = o->time;
+  if (o->cpus > 0) x->so.cpus = o->cpus;
+  if (o->requeue) x->so.requeue = 1;
+  return 0;
+}
+
 // the top level, the sweep, jobs, the name and the output folder
 static int read_settings(experiment *x, const run_opts *o) {
   char err[512];
@@ -488,13 +654,21 @@ static int read_settings(experiment *x, const run_opts *o) {
     fprintf(stderr, "armfarm run: %s: name: expected one folder name of letters, digits, '_', '.' and '-' (not . or ..)\n", x->file);
     return -1;
   }
-  if (jb && !is_whole(jb, 1, 256)) { fprintf(stderr, "armfarm run: %s: jobs: expected a whole number from 1 to 256\n", x->file); return -1; }
+  if (read_backend(x, o)) return -1;
+  // jobs: processes at a time here, or the array's %K throttle on Slurm
+  long max_jobs = x->slurm ? 10000 : 256;
+  if (jb && !is_whole(jb, 1, (double)max_jobs)) { fprintf(stderr, "armfarm run: %s: jobs: expected a whole number from 1 to %ld\n", x->file, max_jobs); return -1; }
+  if (o->jobs > max_jobs) {
+    fprintf(stderr, "armfarm run: --jobs expects a whole number in [1, 256] with the local backend (up to 10000 with --backend slurm), got '%ld'\n", o->jobs);
+    return -1;
+  }
   if (check_sweep(cJSON_GetObjectItemCaseSensitive(x->exp, "sweep"), &x->sw, &x->vars, &x->nvars, err, sizeof err)) {
     fprintf(stderr, "armfarm run: %s: %s\n", x->file, err);
     return -1;
   }
-  x->jobs = o->jobs >= 0 ? o->jobs : jb ? (long)jb->valuedouble : sysconf(_SC_NPROCESSORS_ONLN);
-  if (x->jobs < 1) x->jobs = 1;
+  x->jobs = o->jobs >= 0 ? o->jobs : jb ? (long)jb->valuedouble : x->slurm ? 0 : sysconf(_SC_NPROCESSORS_ONLN);
+  if (x->jobs < 1 && !x->slurm) x->jobs = 1;
+  x->so.throttle = x->slurm ? x->jobs : 0;
   x->name = experiment_name(nm, x->file);
   x->out = !x->name ? NULL : o->out ? strdup(o->out) : af_strfmt("runs/%s", x->name);
   x->default_out = !o->out;
@@ -513,6 +687,9 @@ static cJSON *variant_doc(const experiment *x, int v) {
   cJSON_DeleteItemFromObjectCaseSensitive(base, "sweep");
   cJSON_DeleteItemFromObjectCaseSensitive(base, "jobs");
   cJSON_DeleteItemFromObjectCaseSensitive(base, "name");
+  // how the runs are run is no part of what they are: a run has one id on every backend
+  cJSON_DeleteItemFromObjectCaseSensitive(base, "backend");
+  cJSON_DeleteItemFromObjectCaseSensitive(base, "slurm");
   const variant *var = &x->vars[v];
   for (int k = 0; k < var->n; k++)
     if (set_value(base, var->path[k], var->value[k])) {
@@ -576,8 +753,11 @@ static int expand_runs(experiment *x) {
 
 // --dry-run: the plan
 static int print_runs(const experiment *x) {
-  printf("experiment %s: %d variant%s x %d seed%s = %d runs -> %s (%ld at a time)\n", x->name, x->nvars, x->nvars > 1 ? "s" : "",
-         x->sw.nseeds, x->sw.nseeds > 1 ? "s" : "", x->nruns, x->out, x->jobs);
+  char at[64];
+  if (x->jobs > 0) snprintf(at, sizeof at, "%ld at a time", x->jobs);
+  else snprintf(at, sizeof at, "as many at a time as Slurm gives");
+  printf("experiment %s: %d variant%s x %d seed%s = %d runs -> %s (%s)\n", x->name, x->nvars, x->nvars > 1 ? "s" : "",
+         x->sw.nseeds, x->sw.nseeds > 1 ? "s" : "", x->nruns, x->out, at);
   printf("%-14s %-10s %6s %10s  %s\n", "run", "variant", "seed", "steps", "settings");
   for (int i = 0; i < x->nruns; i++) {
     const run_t *r = &x->runs[i];
@@ -602,19 +782,33 @@ static int own_folders(const experiment *x) {
   return 1;
 }
 
-// the output folder belongs to this experiment, or is new: then it gets experiment.json
+// an experiment document without the keys that say how it is run (backend, slurm): what
+// makes a folder hold the same experiment (owned string, NULL when text is no JSON)
+static char *identity(const char *text) {
+  cJSON *d = cJSON_Parse(text);
+  cJSON_DeleteItemFromObjectCaseSensitive(d, "backend");
+  cJSON_DeleteItemFromObjectCaseSensitive(d, "slurm");
+  char *s = d ? cJSON_PrintUnformatted(d) : NULL;
+  cJSON_Delete(d);
+  return s;
+}
+
+// the output folder belongs to this experiment (the same file, but for its backend and
+// Slurm options, which may change between submissions), or is new: then it gets experiment.json
 static int claim_out(const experiment *x, int resume) {
   char *canon = cJSON_PrintUnformatted(x->exp), *path = af_path_join(x->out, "experiment.json");
-  char *prev = path ? af_read_file(path) : NULL;
+  char *prev = path ? af_read_file(path) : NULL, *id_now = canon ? identity(canon) : NULL, *id_prev = prev ? identity(prev) : NULL;
   int rc = AF_EXIT_OK;
-  if (!canon || !path) { fprintf(stderr, "armfarm run: out of memory\n"); rc = AF_EXIT_FAIL; }
+  if (!canon || !path || !id_now) { fprintf(stderr, "armfarm run: out of memory\n"); rc = AF_EXIT_FAIL; }
   else if (!own_folders(x)) rc = AF_EXIT_USAGE;
-  else if (prev && strcmp(prev, canon)) { fprintf(stderr, "armfarm run: %s holds a different experiment (experiment.json differs); choose another --out\n", x->out); rc = AF_EXIT_USAGE; }
+  else if (prev && (!id_prev || strcmp(id_prev, id_now))) { fprintf(stderr, "armfarm run: %s holds a different experiment (experiment.json differs); choose another --out\n", x->out); rc = AF_EXIT_USAGE; }
   else if (prev && !resume) { fprintf(stderr, "armfarm run: %s already holds this experiment; add --resume to continue it\n", x->out); rc = AF_EXIT_USAGE; }
   else if (af_mkdirs(x->out) || (!prev && write_text(path, canon))) { fprintf(stderr, "armfarm run: cannot write %s\n", path); rc = AF_EXIT_FAIL; }
   free(prev);
   free(path);
   cJSON_free(canon);
+  cJSON_free(id_now);
+  cJSON_free(id_prev);
   return rc;
 }
 
@@ -675,8 +869,8 @@ static int start_run(runner *s, run_t *r) {
     free(logp);
     return AF_EXIT_FAIL;
   }
-  status(r->dir, "running", -1, NULL);
-  manifest(r->dir, r, time(NULL), 0);
+  status(r->dir, "running", -1, NULL, NULL);
+  manifest(r->dir, r, time(NULL), 0, NULL);
   r->start = af_now();
   pid_t me = getpid(), pid = fork();
   if (pid == 0) exec_train(me, s->self, cfg, logp, r->dir);
@@ -699,7 +893,7 @@ static int start_runs(runner *s) {
   while (!stop_signal && s->running < x->jobs && s->next < x->nruns) {
     run_t *r = &x->runs[s->next++];
     if (r->state == 2) continue;
-    if (run_in_use(r->dir)) {
+    if (run_in_use(r->dir, 20)) {
       r->state = 4;
       s->done_n++;
       s->busy++;
@@ -720,8 +914,8 @@ static void finish_run(runner *s, run_t *r, int st) {
   int ok = WIFEXITED(st) && WEXITSTATUS(st) == 0, interrupted = !ok && s->stopping && WIFSIGNALED(st);
   int code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
   char *tail = ok || interrupted || !logp ? NULL : r->killed ? af_strfmt("timed out: killed after train.timeout_s = %g s", r->timeout) : tail_of(logp, 3);
-  status(r->dir, ok ? "finished" : interrupted ? "interrupted" : "failed", code, tail);
-  manifest(r->dir, r, (time_t)(time(NULL) - (long)(af_now() - r->start)), time(NULL));
+  status(r->dir, ok ? "finished" : interrupted ? "interrupted" : "failed", code, tail, NULL);
+  manifest(r->dir, r, (time_t)(time(NULL) - (long)(af_now() - r->start)), time(NULL), NULL);
   r->state = ok ? 2 : 3;
   s->running--;
   s->done_n++;
@@ -826,6 +1020,276 @@ static int run_all(experiment *x, const char *file, int resume) {
   return s.failed || s.busy ? AF_EXIT_FAIL : AF_EXIT_OK;
 }
 
+// ---- the Slurm backend: the runs as one job array ----
+// The runner submits and returns: each array task runs `armfarm run --slurm-task OUT/ID`
+// (through OUT/slurm/array.sh and the submission's list of run ids), which records the run's
+// status and manifest and runs the same `armfarm train ... --resume` as the local backend.
+
+// path as an absolute path (owned), or NULL
+static char *absolute(const char *path) {
+  if (path[0] == '/') return strdup(path);
+  char cwd[4096];
+  return getcwd(cwd, sizeof cwd) ? af_path_join(cwd, path) : NULL;
+}
+
+// OUT/slurm/sub_N.list for the first N not taken: this submission's number, or -1
+static int next_submission(const char *sdir) {
+  for (int n = 1; n < 1000000; n++) {
+    char *p = af_strfmt("%s/sub_%d.list", sdir, n);
+    struct stat st;
+    int taken = !p || lstat(p, &st) == 0 || errno != ENOENT;
+    free(p);
+    if (!p) return -1;
+    if (!taken) return n;
+  }
+  return -1;
+}
+
+// the last line of a program's output, for a one-line message (static storage)
+static const char *last_line(const char *out) {
+  static char line[512];
+  const char *end = out ? out + strlen(out) : NULL;
+  while (end && end > out && end[-1] == '\n') end--;
+  const char *beg = end;
+  while (beg && beg > out && beg[-1] != '\n') beg--;
+  snprintf(line, sizeof line, "%.*s", end ? (int)(end - beg) : 0, beg ? beg : "");
+  return line[0] ? line : "(no output)";
+}
+
+// which runs go into the array: not finished, not waiting or running in the queue, not
+// trained by another process; their indices into pick, their count
+static int pick_runs(experiment *x, int resume, const af_slurm_queue *q, int *pick, int *finished, int *queued, int *busy) {
+  int n = 0;
+  for (int i = 0; i < x->nruns; i++) {
+    run_t *r = &x->runs[i];
+    if (resume && recorded_state(r->dir) == 2) { (*finished)++; continue; }
+    if (resume) {
+      char st[32];
+      slurm_info si;
+      read_status(r->dir, st, sizeof st, &si);
+      int qs = si.job[0] ? af_slurm_queue_state(q, si.job, si.task) : AF_SLURM_GONE;
+      if (qs != AF_SLURM_GONE) {
+        (*queued)++;
+        fprintf(stderr, "armfarm run: %s (%s, seed %d) is %s as task %d of Slurm job %s: left alone\n", r->id, r->label, r->seed,
+                qs == AF_SLURM_RUNNING ? "running" : "waiting", si.task, si.job);
+        continue;
+      }
+    }
+    if (run_in_use(r->dir, 1)) {
+      (*busy)++;
+      fprintf(stderr, "armfarm run: skipped %s (%s, seed %d): %s is in use by another process (its lock is held)\n", r->id, r->label, r->seed, r->dir);
+      continue;
+    }
+    pick[n++] = i;
+  }
+  return n;
+}
+
+// the submission's files: OUT/slurm/array.sh, OUT/slurm/sub_N.list (a run id per line, line
+// k + 1 for array task k) and each run's folder and run.json; 0, or an exit code after a line
+static int write_submission(experiment *x, const char *sdir, int sub, const int *pick, int n, char **script, char **list) {
+  *script = af_path_join(sdir, "array.sh");
+  *list = af_strfmt("%s/sub_%d.list", sdir, sub);
+  char *ids = calloc((size_t)n * 13 + 1, 1);
+  if (!*script || !*list || !ids) { free(ids); fprintf(stderr, "armfarm run: out of memory\n"); return AF_EXIT_FAIL; }
+  for (int k = 0; k < n; k++) { strcat(ids, x->runs[pick[k]].id); strcat(ids, "\n"); }
+  int bad = write_text(*script, af_slurm_script) || chmod(*script, 0755) || write_text(*list, ids);
+  free(ids);
+  if (bad) { fprintf(stderr, "armfarm run: cannot write %s\n", *list); return AF_EXIT_FAIL; }
+  for (int k = 0; k < n; k++) {
+    run_t *r = &x->runs[pick[k]];
+    if (mkdir(r->dir, 0755) != 0 && errno != EEXIST) { fprintf(stderr, "armfarm run: cannot create %s: %s\n", r->dir, strerror(errno)); return AF_EXIT_FAIL; }
+    if (!own_folder(r->dir)) return AF_EXIT_USAGE;
+    char *cfg = af_path_join(r->dir, "run.json");
+    bad = !cfg || write_text(cfg, r->doc);
+    free(cfg);
+    if (bad) { fprintf(stderr, "armfarm run: cannot write %s/run.json\n", r->dir); return AF_EXIT_FAIL; }
+  }
+  return AF_EXIT_OK;
+}
+
+// the runs not finished (with --resume: nor queued) as one held job array; their status
+// (pending, with the job and task) and manifest; then the array released. 0 submitted (or
+// nothing left to do), 1 sbatch or scontrol failed or a run is in use elsewhere
+static int submit_slurm(experiment *x, int resume) {
+  af_slurm_queue q = {0};
+  if (resume && af_slurm_queue_read(&q)) {
+    fprintf(stderr, "armfarm run: --resume with --backend slurm needs squeue, to leave alone the runs that wait or run in the queue\n");
+    return AF_EXIT_FAIL;
+  }
+  int *pick = calloc((size_t)x->nruns + 1, sizeof *pick), finished = 0, queued = 0, busy = 0;
+  if (!pick) { af_slurm_queue_free(&q); fprintf(stderr, "armfarm run: out of memory\n"); return AF_EXIT_FAIL; }
+  int n = pick_runs(x, resume, &q, pick, &finished, &queued, &busy);
+  af_slurm_queue_free(&q);
+  if (n == 0) {
+    printf("%s: %d runs, %d finished, %d waiting or running in the queue, %d in use by another process: nothing to submit -> %s\n", x->name,
+           x->nruns, finished, queued, busy, x->out);
+    free(pick);
+    return busy ? AF_EXIT_FAIL : AF_EXIT_OK;
+  }
+  // absolute paths: the tasks may start in another folder, on another node
+  char *out = absolute(x->out), *sdir = out ? af_path_join(out, "slurm") : NULL, *self = af_self_exe(), *script = NULL, *list = NULL;
+  char **argv = NULL, *sb_out = NULL, job[32] = "";
+  int sub = -1, rc = AF_EXIT_FAIL;
+  if (!out || !sdir || !self) fprintf(stderr, "armfarm run: cannot resolve %s or find the armfarm program\n", x->out);
+  else if (af_mkdirs(sdir) || !own_folder(sdir)) fprintf(stderr, "armfarm run: cannot create %s\n", sdir);
+  else if ((sub = next_submission(sdir)) < 0) fprintf(stderr, "armfarm run: no free submission number in %s\n", sdir);
+  else if ((rc = write_submission(x, sdir, sub, pick, n, &script, &list)) != AF_EXIT_OK) {}
+  else if (!(argv = af_slurm_sbatch_argv(&x->so, x->name, n, sub, script, self, out, list))) { fprintf(stderr, "armfarm run: out of memory\n"); rc = AF_EXIT_FAIL; }
+  else {
+    // submitted held, so that no task starts (and records itself running) before every run
+    // is recorded pending with its job and task
+    int st = af_slurm_capture(argv, &sb_out);
+    if (st != 0 || af_slurm_parse_job(sb_out, job, sizeof job)) {
+      fprintf(stderr, "armfarm run: sbatch failed (exit status %d): %s\n", st, last_line(sb_out));
+      rc = AF_EXIT_FAIL;
+    } else {
+      char *jobf = af_strfmt("%s/sub_%d.job", sdir, sub), *jt = af_strfmt("%s\n", job);
+      if (!jobf || !jt || write_text(jobf, jt)) fprintf(stderr, "armfarm run: cannot write %s\n", jobf ? jobf : sdir);
+      free(jobf);
+      free(jt);
+      for (int k = 0; k < n; k++) {
+        slurm_info si = {.task = k};
+        snprintf(si.job, sizeof si.job, "%s", job);
+        status(x->runs[pick[k]].dir, "pending", -1, NULL, &si);
+        manifest(x->runs[pick[k]].dir, &x->runs[pick[k]], 0, 0, &si);
+      }
+      char *rel[] = {"scontrol", "release", job, NULL}, *rel_out = NULL;
+      if ((st = af_slurm_capture(rel, &rel_out)) != 0) {
+        fprintf(stderr, "armfarm run: Slurm job %s is held: scontrol release failed (exit status %d): %s; release it with: scontrol release %s\n", job, st,
+                last_line(rel_out), job);
+        rc = AF_EXIT_FAIL;
+      } else {
+        printf("%s: %d runs submitted as Slurm job %s (array 0-%d", x->name, n, job, n - 1);
+        if (x->so.throttle > 0) printf("%%%ld", x->so.throttle);
+        printf("), %d finished before, %d in the queue -> %s (follow with: armfarm status %s)\n", finished, queued, x->out, x->out);
+        rc = busy ? AF_EXIT_FAIL : AF_EXIT_OK;
+      }
+      free(rel_out);
+    }
+  }
+  af_slurm_argv_free(argv);
+  free(sb_out);
+  free(script);
+  free(list);
+  free(self);
+  free(sdir);
+  free(out);
+  free(pick);
+  return rc;
+}
+
+// --dry-run with the Slurm backend: the sbatch command it would run
+static void print_sbatch(const experiment *x) {
+  char **argv = af_slurm_sbatch_argv(&x->so, x->name, x->nruns, 1, "OUT/slurm/array.sh", "ARMFARM", "OUT", "OUT/slurm/sub_1.list");
+  printf("backend slurm:");
+  for (int i = 0; argv && argv[i]; i++) printf(" %s", argv[i]);
+  printf("\n");
+  af_slurm_argv_free(argv);
+}
+
+// ---- a Slurm array task: one run trained where Slurm placed it ----
+
+// the task's place from Slurm's environment: the array job and task, its own job id, the node
+static void slurm_from_env(slurm_info *si) {
+  const char *aj = getenv("SLURM_ARRAY_JOB_ID"), *at = getenv("SLURM_ARRAY_TASK_ID"), *j = getenv("SLURM_JOB_ID");
+  const char *node = getenv("SLURMD_NODENAME");
+  if (!node) node = getenv("SLURM_JOB_NODELIST");
+  long t = 0;
+  *si = (slurm_info){0};
+  snprintf(si->job, sizeof si->job, "%s", aj ? aj : j ? j : "unknown");
+  si->task = at && af_parse_long(at, 0, 1000000000, &t) == 0 ? (int)t : 0;
+  snprintf(si->job_id, sizeof si->job_id, "%s", j ? j : "");
+  if (node) snprintf(si->node, sizeof si->node, "%s", node);
+  else gethostname(si->node, sizeof si->node - 1);
+}
+
+// the run of folder dir as its files say: id (the folder's name), seed (run.json) and
+// settings (the manifest written at submission); -1 when dir is no run folder
+static int run_of_folder(const char *dir, run_t *r) {
+  const char *b = strrchr(dir, '/');
+  b = b ? b + 1 : dir;
+  if (strlen(b) != 12 || strspn(b, "0123456789abcdef") != 12) return -1;
+  snprintf(r->id, sizeof r->id, "%s", b);
+  char *rp = af_path_join(dir, "run.json"), *mp = af_path_join(dir, "manifest.json");
+  char *rt = rp ? af_read_file(rp) : NULL, *mt = mp ? af_read_file(mp) : NULL;
+  cJSON *rd = rt ? cJSON_Parse(rt) : NULL, *md = mt ? cJSON_Parse(mt) : NULL;
+  const cJSON *seed = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(rd, "train"), "seed");
+  const cJSON *var = cJSON_GetObjectItemCaseSensitive(md, "variant");
+  int ok = rd && is_whole(seed, 0, 2147483647);
+  r->seed = ok ? (int)seed->valuedouble : 0;
+  r->label = strdup(cJSON_IsString(var) ? var->valuestring : "unknown");
+  cJSON_Delete(rd);
+  cJSON_Delete(md);
+  free(rt);
+  free(mt);
+  free(rp);
+  free(mp);
+  return ok && r->label ? 0 : -1;
+}
+
+// `armfarm run --slurm-task OUT/ID`: the run recorded running (with its job, task and node),
+// its `armfarm train` started exactly as the local backend starts it, and its end recorded:
+// finished, failed, or interrupted when Slurm ended it (scancel, time limit, preemption:
+// SIGTERM, then SIGKILL). SIGINT and SIGTERM are passed on to the trainer. Exit status 0
+// finished, 1 not, 2 not a run folder (nothing written then)
+static int slurm_task(const char *dir) {
+  run_t r = {0};
+  if (!own_folder(dir) || run_of_folder(dir, &r)) {
+    fprintf(stderr, "armfarm run: --slurm-task %s: not a run folder of a submitted sweep (OUT/ID with run.json)\n", dir);
+    free(r.label);
+    return AF_EXIT_USAGE;
+  }
+  // a trainer elsewhere (the task's earlier run, not yet ended): leave the folder to it
+  if (run_in_use(dir, 20)) {
+    fprintf(stderr, "armfarm run: %s is in use by another process (its lock is held)\n", dir);
+    free(r.label);
+    return AF_EXIT_FAIL;
+  }
+  slurm_info si;
+  slurm_from_env(&si);
+  char *self = af_self_exe(), *cfg = af_path_join(dir, "run.json"), *logp = af_path_join(dir, "train.log");
+  if (!self || !cfg || !logp || catch_stop_signals()) {
+    fprintf(stderr, "armfarm run: cannot start the task for %s\n", dir);
+    free(self); free(cfg); free(logp); free(r.label);
+    return AF_EXIT_FAIL;
+  }
+  time_t start = time(NULL);
+  status(dir, "running", -1, NULL, &si);
+  manifest(dir, &r, start, 0, &si);
+  fprintf(stderr, "armfarm run: task %d of Slurm job %s on %s: %s (%s, seed %d)\n", si.task, si.job, si.node, r.id, r.label, r.seed);
+  pid_t me = getpid(), pid = fork();
+  if (pid == 0) exec_train(me, self, cfg, logp, dir);
+  int st = 0, forwarded = 0;
+  if (pid > 0) setpgid(pid, pid);
+  // wait, passing a stop signal on to the trainer's group once
+  for (pid_t w = 0; pid > 0 && w != pid;) {
+    w = waitpid(pid, &st, WNOHANG);
+    if (w < 0 && errno != EINTR) break;
+    if (stop_signal && !forwarded) {
+      if (kill(-pid, stop_signal) != 0) kill(pid, stop_signal);
+      forwarded = 1;
+    }
+    struct timespec ts = {0, 50 * 1000 * 1000};
+    if (w == 0) nanosleep(&ts, NULL);
+  }
+  int ok = pid > 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+  int by_slurm = WIFSIGNALED(st) && (WTERMSIG(st) == SIGTERM || WTERMSIG(st) == SIGKILL || WTERMSIG(st) == SIGINT);
+  int interrupted = !ok && pid > 0 && (stop_signal || by_slurm);
+  int code = pid <= 0 ? 126 : WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  char *tail = ok || interrupted ? NULL : pid <= 0 ? strdup("cannot start a process") : tail_of(logp, 3);
+  status(dir, ok ? "finished" : interrupted ? "interrupted" : "failed", code, tail, &si);
+  manifest(dir, &r, start, time(NULL), &si);
+  fprintf(stderr, "armfarm run: %s %s (exit status %d)%s%s\n", ok ? "finished" : interrupted ? "interrupted" : "FAILED", r.id, code, tail ? ": " : "",
+          tail ? tail : "");
+  free(tail);
+  free(self);
+  free(cfg);
+  free(logp);
+  free(r.label);
+  return ok ? AF_EXIT_OK : AF_EXIT_FAIL;
+}
+
 static void experiment_free(experiment *x) {
   for (int i = 0; x->runs && i < x->nruns; i++) { free(x->runs[i].doc); free(x->runs[i].label); free(x->runs[i].dir); }
   for (int v = 0; x->vars && v < x->nvars; v++) {
@@ -843,9 +1307,89 @@ static void experiment_free(experiment *x) {
   cJSON_Delete(x->exp);
 }
 
+// ---- armfarm status: every run of a sweep folder and where it is ----
+
+static void status_usage(FILE *f) {
+  fprintf(f,
+    "usage: armfarm status DIR\n"
+    "  every run of the sweep in DIR (an armfarm run output folder), one line each: its id,\n"
+    "  seed, state (pending, running, finished, failed, interrupted), steps done of its total,\n"
+    "  its Slurm job_task (- for the local backend) and its settings. A Slurm run's waiting or\n"
+    "  running comes from squeue when it is on the PATH; otherwise, and for local runs, from\n"
+    "  the run folder (status.json, and the lock that a training process holds).\n"
+    "  Exit status: 0, or 2 when DIR holds no sweep\n");
+}
+
+// a run's state as the folder and the queue tell it, and its Slurm job and task into si
+static const char *state_of(const run_t *r, const af_slurm_queue *q, int have_q, slurm_info *si) {
+  char st[32];
+  read_status(r->dir, st, sizeof st, si);
+  if (!strcmp(st, "finished") || trainer_completed(r->dir)) return "finished";
+  // the queue first: a task that Slurm requeued after recording it interrupted is waiting
+  int qs = si->job[0] && have_q ? af_slurm_queue_state(q, si->job, si->task) : AF_SLURM_GONE;
+  if (qs == AF_SLURM_RUNNING) return "running";
+  if (qs == AF_SLURM_PENDING) return "pending";
+  if (lock_held(r->dir)) return "running";
+  if (!strcmp(st, "failed") || !strcmp(st, "interrupted")) return !strcmp(st, "failed") ? "failed" : "interrupted";
+  // recorded waiting or running, but nothing trains it and the queue no longer holds it: it
+  // was ended without a record (SIGKILL, a node lost). Without squeue a Slurm run's record stands
+  if (!strcmp(st, "pending") || !strcmp(st, "running")) return si->job[0] && !have_q ? (st[0] == 'p' ? "pending" : "running") : "interrupted";
+  return "pending";  // never started
+}
+
+// a check that accepts every run document: the folder's experiment was checked when it ran
+static int accept_doc(const char *doc, char *err, size_t errsz) {
+  (void)doc, (void)err, (void)errsz;
+  return 0;
+}
+
+int af_cmd_status(int argc, char **argv) {
+  const char *dir = NULL;
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { status_usage(stdout); return AF_EXIT_OK; }
+    if (argv[i][0] == '-') { fprintf(stderr, "armfarm status: unknown option '%s' (try --help)\n", argv[i]); return AF_EXIT_USAGE; }
+    if (dir) { fprintf(stderr, "armfarm status: one folder only ('%s')\n", argv[i]); return AF_EXIT_USAGE; }
+    dir = argv[i];
+  }
+  if (!dir) { fprintf(stderr, "armfarm status: a sweep folder DIR is required (try --help)\n"); return AF_EXIT_USAGE; }
+  // the sweep as it was run: the folder's experiment.json expanded again
+  char *path = af_path_join(dir, "experiment.json");
+  experiment x = {.file = path, .check = accept_doc};
+  run_opts o = {.file = path, .out = dir, .jobs = -1, .cpus = -1};
+  if (!path || !(x.text = af_read_file(path))) {
+    fprintf(stderr, "armfarm status: %s holds no sweep (no %s)\n", dir, path ? path : "experiment.json");
+    free(path);
+    return AF_EXIT_USAGE;
+  }
+  if (parse_experiment(&x) || read_settings(&x, &o) || expand_runs(&x)) { experiment_free(&x); free(path); return AF_EXIT_USAGE; }
+  af_slurm_queue q = {0};
+  int have_q = af_slurm_on_path("squeue") && af_slurm_queue_read(&q) == 0;
+  // the lines, then the counts
+  const char *names[] = {"pending", "running", "finished", "failed", "interrupted"};
+  int count[5] = {0};
+  printf("%-12s  %6s  %-11s  %13s  %-12s  %s\n", "run", "seed", "state", "steps", "slurm", "settings");
+  for (int i = 0; i < x.nruns; i++) {
+    const run_t *r = &x.runs[i];
+    slurm_info si;
+    const char *state = state_of(r, &q, have_q, &si);
+    for (int k = 0; k < 5; k++) count[k] += !strcmp(state, names[k]);
+    char steps[64], where[64];
+    snprintf(steps, sizeof steps, "%ld/%ld", !strcmp(state, "finished") ? r->steps : steps_done(r->dir), r->steps);
+    if (si.job[0]) snprintf(where, sizeof where, "%s_%d", si.job, si.task);
+    else snprintf(where, sizeof where, "-");
+    printf("%-12s  %6d  %-11s  %13s  %-12s  %s\n", r->id, r->seed, state, steps, where, r->label);
+  }
+  printf("%s: %d runs in %s: %d pending, %d running, %d finished, %d failed, %d interrupted%s\n", x.name, x.nruns, dir, count[0], count[1], count[2],
+         count[3], count[4], have_q ? "" : af_slurm_on_path("squeue") ? " (squeue failed: Slurm states from the run folders)" : "");
+  af_slurm_queue_free(&q);
+  experiment_free(&x);
+  free(path);
+  return AF_EXIT_OK;
+}
+
 int af_run_check_text(const char *file, const char *text, af_run_check_fn check) {
   experiment x = {.file = file, .check = check, .text = strdup(text)};
-  run_opts o = {.file = file, .jobs = -1};
+  run_opts o = {.file = file, .jobs = -1, .cpus = -1};
   int rc = x.text && !parse_experiment(&x) && !read_settings(&x, &o) && !expand_runs(&x) ? 0 : -1;
   if (!x.text) fprintf(stderr, "armfarm run: out of memory\n");
   experiment_free(&x);
@@ -853,6 +1397,8 @@ int af_run_check_text(const char *file, const char *text, af_run_check_fn check)
 }
 
 int af_cmd_run(int argc, char **argv) {
+  // an array task of the Slurm backend (OUT/slurm/array.sh runs it)
+  if (argc == 3 && !strcmp(argv[1], "--slurm-task")) return slurm_task(argv[2]);
   // the options
   run_opts o;
   int rc = parse_run_opts(argc, argv, &o);
@@ -862,8 +1408,14 @@ int af_cmd_run(int argc, char **argv) {
   rc = AF_EXIT_USAGE;
   if (!read_experiment(&x) && !read_settings(&x, &o) && !expand_runs(&x)) {
     // the plan only, or the runs in a folder of their own
-    if (o.dry) rc = print_runs(&x);
-    else if ((rc = claim_out(&x, o.resume)) == AF_EXIT_OK) rc = run_all(&x, o.file, o.resume);
+    if (o.dry) {
+      rc = print_runs(&x);
+      if (x.slurm) print_sbatch(&x);
+    } else if (x.slurm && !af_slurm_on_path("sbatch")) {
+      fprintf(stderr, "armfarm run: --backend slurm needs sbatch on the PATH (Slurm is not installed here)\n");
+    } else if ((rc = claim_out(&x, o.resume)) == AF_EXIT_OK) {
+      rc = x.slurm ? submit_slurm(&x, o.resume) : run_all(&x, o.file, o.resume);
+    }
   }
   experiment_free(&x);
   // stopped by a signal: the runner ends by it too, once its runs have stopped

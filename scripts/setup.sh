@@ -30,6 +30,8 @@ pkgs=(build-essential cmake pkg-config libmujoco-dev libqhull-dev libdnnl-dev li
 [ "$what" = bench ] && pkgs+=(python3-torch libopenblas0-pthread)
 # the fuzz targets: clang and its libFuzzer and sanitizer runtimes
 [ "$what" = fuzz ] && pkgs+=(clang-14 libclang-rt-14-dev)
+# the Slurm backend's test (tests/test_slurm.sh) starts its own munged, slurmctld and slurmd
+[ "$what" = test ] && pkgs+=(slurm-wlm munge)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -39,7 +41,19 @@ if [ ${#missing[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -ne 0 ] && sudo="sudo"
   $sudo apt-get update -q
+  # munge and slurm-wlm would start system daemons; the test needs none of them (it starts
+  # its own, on its own socket, ports and files), so their start is refused during the
+  # install (policy-rc.d, which invoke-rc.d and deb-systemd-invoke obey) unless a policy is
+  # already in place
+  policy=""
+  if [[ " ${missing[*]} " =~ " slurm-wlm "|" munge " ]] && [ ! -e /usr/sbin/policy-rc.d ]; then
+    policy=/usr/sbin/policy-rc.d
+    printf '#!/bin/sh\n# scripts/setup.sh: no daemon starts while it installs slurm-wlm and munge\nexit 101\n' | $sudo tee $policy >/dev/null
+    $sudo chmod 755 $policy
+    trap '$sudo rm -f $policy' EXIT
+  fi
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "${missing[@]}"
+  if [ -n "$policy" ]; then $sudo rm -f "$policy"; trap - EXIT; fi
 fi
 
 jobs=$(nproc 2>/dev/null || echo 2)

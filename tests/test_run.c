@@ -552,3 +552,126 @@ Test(run, runs_past_their_time_limit_fail_while_the_others_finish, .init = enter
   cr_assert_eq(armfarm("run tb.json --out tbo"), 2, "%s", errbuf);
   cr_assert(strstr(errbuf, "timeout_s"), "%s", errbuf);
 }
+
+// ---- the Slurm backend where there is no Slurm, and armfarm status ----
+
+// armfarm with PATH set to `path` (a folder without sbatch), output into run_out/run_err.txt
+static int armfarm_with_path(const char *path, const char *args) {
+  char cmd[4096];
+  snprintf(cmd, sizeof cmd, "PATH='%s' %s %s >run_out.txt 2>run_err.txt </dev/null", path, getenv("ARMFARM_BIN"), args);
+  int rc = sh(cmd);
+  slurp("run_err.txt", errbuf, sizeof errbuf);
+  return rc;
+}
+
+Test(run, the_slurm_backend_without_sbatch_exits_2_with_one_line, .init = enter_tmp, .fini = leave_tmp) {
+  cr_assert_eq(sh("mkdir nopath"), 0);
+  write_file("s.json", TINY("s"));
+  cr_assert_eq(armfarm_with_path("nopath", "run s.json --backend slurm --out so"), 2, "%s", errbuf);
+  cr_assert_str_eq(errbuf, "armfarm run: --backend slurm needs sbatch on the PATH (Slurm is not installed here)\n");
+  // the backend named in the file: the same
+  write_file("f.json", "{\"name\": \"f\", \"env\": {\"name\": \"pendulum\"}, \"agent\": {\"name\": \"sac\"}, \"backend\": \"slurm\"}");
+  cr_assert_eq(armfarm_with_path("nopath", "run f.json --out fo"), 2, "%s", errbuf);
+  cr_assert_str_eq(errbuf, "armfarm run: --backend slurm needs sbatch on the PATH (Slurm is not installed here)\n");
+  cr_assert(!exists("so") && !exists("fo") && !exists("runs"), "something was written");
+}
+
+// a Slurm option refused: exit 2, one line naming it, nothing written
+static void slurm_refused(const char *slurm_obj, const char *args, const char *needle) {
+  char t[1024], a[512];
+  snprintf(t, sizeof t, "{\"name\": \"b\", \"env\": {\"name\": \"pendulum\"}, \"agent\": {\"name\": \"sac\"}%s%s}", slurm_obj ? ", " : "", slurm_obj ? slurm_obj : "");
+  write_file("b.json", t);
+  snprintf(a, sizeof a, "run b.json --dry-run %s", args);
+  cr_assert_eq(armfarm(a), 2, "%s / %s: expected exit 2; stderr: %s", slurm_obj, args, errbuf);
+  cr_assert(strstr(errbuf, needle), "%s / %s: stderr '%s' lacks '%s'", slurm_obj, args, errbuf, needle);
+  char *nl = strchr(errbuf, '\n');
+  cr_assert(nl && nl[1] == 0, "one line: '%s'", errbuf);
+  cr_assert(!exists("runs"), "something was written");
+}
+
+Test(run, slurm_options_are_checked_strictly, .init = enter_tmp, .fini = leave_tmp) {
+  // time limits in Slurm's formats only
+  const char *bad_times[] = {"0", "abc", "10:60", "1:60:00", "1-24", "1-2:3:4:5", "-5", "5-", "1:2:3:4", ":30", "10:", "1.5", " 10", "0:00:00", "100000000"};
+  for (int i = 0; i < 15; i++) {
+    char args[128], obj[128];
+    snprintf(args, sizeof args, "--backend slurm --time '%s'", bad_times[i]);
+    slurm_refused(NULL, args, "--time expects a time limit in one of Slurm's formats");
+    snprintf(obj, sizeof obj, "\"backend\": \"slurm\", \"slurm\": {\"time\": \"%s\"}", bad_times[i]);
+    slurm_refused(obj, "", "slurm.time: expected a time limit in one of Slurm's formats");
+  }
+  slurm_refused(NULL, "--backend slurm --partition 'a b'", "--partition expects a partition name");
+  slurm_refused(NULL, "--backend slurm --partition ''", "--partition expects a partition name");
+  slurm_refused("\"slurm\": {\"partition\": \"x;y\"}", "--backend slurm", "slurm.partition: expected a partition name");
+  slurm_refused(NULL, "--backend slurm --cpus-per-run 0", "--cpus-per-run expects a whole number in [1, 256]");
+  slurm_refused(NULL, "--backend slurm --cpus-per-run 257", "--cpus-per-run expects a whole number in [1, 256]");
+  slurm_refused("\"slurm\": {\"cpus_per_run\": 1.5}", "--backend slurm", "slurm.cpus_per_run: expected a whole number from 1 to 256");
+  slurm_refused(NULL, "--backend slurm --jobs 10001", "--jobs expects a whole number in [1, 10000]");
+  slurm_refused(NULL, "--jobs 257", "--jobs expects a whole number in [1, 256] with the local backend");
+  slurm_refused("\"jobs\": 300", "", "jobs: expected a whole number from 1 to 256");
+  slurm_refused("\"slurm\": {\"tme\": \"10\"}", "", "slurm.tme: unknown key (did you mean 'time'?)");
+  slurm_refused("\"slurm\": {\"queue\": 1}", "", "slurm.queue: unknown key");
+  slurm_refused("\"slurm\": \"fast\"", "", "slurm: expected an object");
+  slurm_refused("\"slurm\": {\"requeue\": 1}", "", "slurm.requeue: expected true or false");
+  slurm_refused("\"backend\": \"pbs\"", "", "backend: expected \"local\" or \"slurm\"");
+  slurm_refused("\"backnd\": \"slurm\"", "", "backnd: unknown key (did you mean 'backend'?)");
+  slurm_refused(NULL, "--backend pbs", "--backend expects local or slurm, got 'pbs'");
+  slurm_refused(NULL, "--time 10", "are options of --backend slurm");
+  slurm_refused(NULL, "--requeue", "are options of --backend slurm");
+  slurm_refused("\"backend\": \"slurm\"", "--backend local --partition p", "are options of --backend slurm");
+}
+
+Test(run, the_slurm_dry_run_prints_its_sbatch_command_and_the_same_runs, .init = enter_tmp, .fini = leave_tmp) {
+  static char local[1 << 14], slurm[1 << 14];
+  write_file("d.json", TINY("d"));
+  cr_assert_eq(armfarm("run d.json --dry-run"), 0, "%s", errbuf);
+  slurp("run_out.txt", local, sizeof local);
+  // every time format, the file's options and the command line over them
+  const char *good[] = {"30", "10:00", "1:00:00", "48:00:00", "2-12", "2-12:30", "2-12:30:15"};
+  for (int i = 0; i < 7; i++) {
+    char t[1024], a[256], want[128];
+    snprintf(t, sizeof t, "{\"name\": \"d\", \"env\": {\"name\": \"pendulum\"}, \"agent\": {\"name\": \"sac\", \"hidden\": 16, \"batch\": 16, \"warmup\": 50},"
+             " \"train\": {\"steps\": 400, \"eval_every\": 200, \"eval_episodes\": 1, \"checkpoint_every\": 200}, \"sweep\": {\"seeds\": 2}, \"jobs\": 2,"
+             " \"backend\": \"slurm\", \"slurm\": {\"partition\": \"debug\", \"time\": \"5\", \"cpus_per_run\": 2}}");
+    write_file("ds.json", t);
+    snprintf(a, sizeof a, "run ds.json --dry-run --time %s --jobs 3 --requeue", good[i]);
+    cr_assert_eq(armfarm(a), 0, "%s: %s", good[i], errbuf);
+    slurp("run_out.txt", slurm, sizeof slurm);
+    snprintf(want, sizeof want, " --time=%s ", good[i]);
+    cr_assert(strstr(slurm, want) && strstr(slurm, " --array=0-1%3 ") && strstr(slurm, " --partition=debug ") && strstr(slurm, " --cpus-per-task=2 ") &&
+              strstr(slurm, " --requeue ") && strstr(slurm, "backend slurm: sbatch --parsable --hold "), "%s", slurm);
+  }
+  // the same runs with the same ids: how a run is run is no part of what it is
+  char *tab = strstr(local, "\nrun "), *tab2 = strstr(slurm, "\nrun "), *end2 = strstr(slurm, "backend slurm:");
+  cr_assert(tab && tab2 && end2);
+  *end2 = 0;
+  cr_assert_str_eq(tab, tab2, "the Slurm backend's runs differ from the local backend's");
+}
+
+Test(run, status_shows_every_run_of_a_local_sweep, .init = enter_tmp, .fini = leave_tmp, .timeout = 120) {
+  write_file("st.json", TINY("st"));
+  cr_assert_eq(armfarm("run st.json --out sto"), 0, "%s", errbuf);
+  cr_assert_eq(armfarm("status sto"), 0, "%s", errbuf);
+  static char o[1 << 14];
+  slurp("run_out.txt", o, sizeof o);
+  cr_assert(strstr(o, "st: 2 runs in sto: 0 pending, 0 running, 2 finished, 0 failed, 0 interrupted"), "%s", o);
+  int lines = 0;
+  for (char *p = o; (p = strstr(p, " finished ")); p++) lines++;
+  cr_assert_eq(lines, 2, "%s", o);
+  cr_assert(strstr(o, "400/400") && strstr(o, " - "), "%s", o);
+  // a run cut short by SIGKILL (its status still says running, nothing holds its lock): interrupted
+  cr_assert_eq(sh("r=$(ls sto | grep -E '^[0-9a-f]{12}$' | head -1) && echo '{\"state\": \"running\"}' > sto/$r/status.json && "
+                  "head -c 0 /dev/null > sto/$r/train.log"), 0);
+  cr_assert_eq(armfarm("status sto"), 0, "%s", errbuf);
+  slurp("run_out.txt", o, sizeof o);
+  cr_assert(strstr(o, "1 finished, 0 failed, 1 interrupted"), "%s", o);
+  // the Slurm options may change between submissions: the folder holds the same experiment
+  write_file("st.json", "{\"name\": \"st\", \"env\": {\"name\": \"pendulum\"}, \"agent\": {\"name\": \"sac\", \"hidden\": 16, \"batch\": 16, \"warmup\": 50},"
+                        " \"train\": {\"steps\": 400, \"eval_every\": 200, \"eval_episodes\": 1, \"checkpoint_every\": 200}, \"sweep\": {\"seeds\": 2}, \"jobs\": 2,"
+                        " \"slurm\": {\"time\": \"30\"}}");
+  cr_assert_eq(armfarm("run st.json --out sto --resume"), 0, "%s", errbuf);
+  // no sweep there: exit 2, one line
+  cr_assert_eq(armfarm("status nowhere"), 2);
+  cr_assert_str_eq(errbuf, "armfarm status: nowhere holds no sweep (no nowhere/experiment.json)\n");
+  cr_assert_eq(armfarm("status"), 2);
+  cr_assert(strchr(errbuf, '\n')[1] == 0, "%s", errbuf);
+}
