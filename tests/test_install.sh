@@ -2,7 +2,7 @@
 # The installed library as an outside user sees it: `cmake --install` of this build into a
 # temporary prefix, the public headers and nothing private, a program compiled outside the
 # source tree with pkg-config, run from the temporary folder with the installed assets.
-# Usage: test_install.sh CMAKE BUILD_DIR SOURCE_DIR CC
+# Usage: test_install.sh CMAKE BUILD_DIR SOURCE_DIR CC [SANITIZED (1 or 0)]
 set -eu
 cmake=$1 build=$2 src=$3 cc=$4
 tmp=$(mktemp -d)
@@ -34,8 +34,12 @@ env -u ARMFARM_ASSETS LD_LIBRARY_PATH="$libdir" ./prog "$assets"
 
 # the Python module, when it was built: imported from the prefix's site-packages, it finds the
 # installed library beside the prefix (its RPATH) and the installed assets
+# (not in the sanitized build: Debian's Python is not built with AddressSanitizer, so an
+# instrumented module cannot load into it)
 mod=$(find "$prefix" -name 'armfarm.cpython-*.so' | head -n 1)
-if [ -n "$mod" ]; then
+if [ -n "$mod" ] && [ "${5:-0}" = 1 ]; then
+  echo "python: the installed module is not imported in the sanitized build"
+elif [ -n "$mod" ]; then
   got=$(env -u ARMFARM_ASSETS PYTHONPATH="$(dirname "$mod")" /usr/bin/python3 -c \
     'import armfarm; e = armfarm.make("pendulum"); e.reset(seed=0); print(armfarm.asset_dir())')
   [ "$got" = "$assets" ] || { echo "installed module loads models from '$got', not $assets"; exit 1; }
