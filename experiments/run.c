@@ -1362,8 +1362,13 @@ int af_cmd_status(int argc, char **argv) {
     return AF_EXIT_USAGE;
   }
   if (parse_experiment(&x) || read_settings(&x, &o) || expand_runs(&x)) { experiment_free(&x); free(path); return AF_EXIT_USAGE; }
+  // Slurm's queue only for a sweep that was submitted to it (its slurm/ folder exists)
   af_slurm_queue q = {0};
-  int have_q = af_slurm_on_path("squeue") && af_slurm_queue_read(&q) == 0;
+  char *sdir = af_path_join(dir, "slurm");
+  struct stat sst;
+  int submitted = sdir && stat(sdir, &sst) == 0 && S_ISDIR(sst.st_mode);
+  free(sdir);
+  int have_q = submitted && af_slurm_on_path("squeue") && af_slurm_queue_read(&q) == 0;
   // the lines, then the counts
   const char *names[] = {"pending", "running", "finished", "failed", "interrupted"};
   int count[5] = {0};
@@ -1380,7 +1385,7 @@ int af_cmd_status(int argc, char **argv) {
     printf("%-12s  %6d  %-11s  %13s  %-12s  %s\n", r->id, r->seed, state, steps, where, r->label);
   }
   printf("%s: %d runs in %s: %d pending, %d running, %d finished, %d failed, %d interrupted%s\n", x.name, x.nruns, dir, count[0], count[1], count[2],
-         count[3], count[4], have_q ? "" : af_slurm_on_path("squeue") ? " (squeue failed: Slurm states from the run folders)" : "");
+         count[3], count[4], have_q || !submitted ? "" : af_slurm_on_path("squeue") ? " (squeue failed: Slurm states from the run folders)" : "");
   af_slurm_queue_free(&q);
   experiment_free(&x);
   free(path);
