@@ -23,6 +23,9 @@ typedef struct {
   int num_envs;   // N: the batch size of act and observe during training (>= 1)
   uint64_t seed;  // every random draw of the agent derives from it
   af_env *env;
+  long total_steps;  // the training budget in environment steps over all environments, when
+                     // the caller knows it (0: unknown); schedules such as PPO's step-size
+                     // annealing run over it
 } af_agent_setup;
 
 // N transitions, one per environment, in environment order. next_obs is the observation the

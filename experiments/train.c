@@ -195,8 +195,10 @@ static int setup(cJSON *doc, run_setup *r, char *err, size_t errsz) {
     snprintf(err, errsz, "env: %s", e2);
     return -1;
   }
+  // the budget as the loop runs it: steps rounded up to a multiple of num_envs
+  long total = ((long)r->tc.steps + r->tc.num_envs - 1) / r->tc.num_envs * r->tc.num_envs;
   af_agent_setup as_ = {.spec = af_env_get_spec(r->eval_env), .num_envs = r->tc.num_envs, .seed = (uint64_t)r->tc.seed,
-                        .env = r->eval_env};
+                        .env = r->eval_env, .total_steps = total};
   if (!(r->ag = af_agent_make(r->agent_name, r->agent_cfg, &as_, e2, sizeof e2))) {
     snprintf(err, errsz, "%s%s", strncmp(e2, "agent.", 6) ? "agent: " : "", e2);
     return -1;
