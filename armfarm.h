@@ -17,6 +17,7 @@
 #include "agents/normalizer.h"  // running observation normalization
 #include "agents/sac.h"     // Soft Actor-Critic
 #include "agents/td3.h"     // TD3
+#include "agents/ppo.h"     // PPO
 #include "analysis/stats.h" // statistics across seeds
 
 #endif

@@ -3,3 +3,4 @@
 // guard: it is included once per expansion.
 AF_AGENT(sac)
 AF_AGENT(td3)
+AF_AGENT(ppo)
