@@ -43,6 +43,7 @@ static void usage(FILE *f) {
     "  bench sac [--json]     SAC updates/s beside PyTorch's in the same run, GFLOP/s beside oneDNN's matmul\n"
     "  bench render [--json]  pixel observations per second at 64x64 (needs a display or Xvfb)\n"
     "  bench train [--json]   training steps per second over the vectorized runner, 1 and 2 threads\n"
+    "  bench ppo [--json]     PPO training steps per second on 64 quadrupeds, updates included, 1 and 2 threads\n"
     "  bench rltools --peer-dir DIR [--json]\n"
     "                         the whole RLtools-configuration Pendulum SAC run beside RLtools', side by side\n"
     "\n"
