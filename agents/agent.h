@@ -69,7 +69,7 @@ typedef struct {
 // the deterministic policy as plain dense layers, for export (armfarm export, armfarm
 // policy): x = obs, normalized as clip((x - mean) / std, -clip, clip) when mean is not NULL,
 // then each layer x = act(x W + b) (W (in, out) row-major), then the action is the first
-// act_dim entries of x, through tanh when squash is 1. The pointers are into the agent's own
+// act_dim entries of x, through tanh when squash is 1, clipped to [-1, 1] when squash is 2. The pointers are into the agent's own
 // parameters: valid until its next update, load or free.
 #define AF_POLICY_MAX_LAYERS 8
 typedef struct {
@@ -84,7 +84,7 @@ typedef struct {
   float clip;
   int nlayers;
   af_policy_layer layer[AF_POLICY_MAX_LAYERS];
-  int squash;
+  int squash;  // 0 none, 1 tanh, 2 clip to [-1, 1]
 } af_policy;
 
 // for agent implementations: a policy over a network of the core (its layers as they are),

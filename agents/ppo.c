@@ -287,12 +287,12 @@ static int numeric_error(const af_ppo *p, char *err, size_t errsz) {
   return AF_ERR_NUMERIC;
 }
 
-// the deterministic policy: the actor's mean (the environment clips it to [-1, 1] as act does)
+// the deterministic policy: the actor's mean clipped to [-1, 1], as act gives it
 static int ppo_policy(void *a, af_policy *out, char *err, size_t errsz) {
   af_ppo *p = a;
   int norm = p->cfg.norm.obs_norm;
   return af_policy_from_mlp(out, p->od, p->ad, p->actor, norm ? p->norm.fmean : NULL, norm ? p->norm.fstd : NULL,
-                            norm ? p->norm.clip : 0, 0, err, errsz);
+                            norm ? p->norm.clip : 0, 2, err, errsz);
 }
 
 // observations as the networks see them: normalized when normalization is on

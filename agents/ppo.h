@@ -10,8 +10,7 @@
 // Actions: the sampled Gaussian action is clipped to [-1, 1] for the environment, and the
 // unclipped sample is what the log-probabilities are of (the standard PPO choice: no tanh
 // correction, and the clipped tails cost no gradient). The deterministic action is the mean
-// clipped to [-1, 1]; the exported policy (af_agent_policy) is the mean itself, which the
-// environment clips the same way.
+// clipped to [-1, 1], and so is the exported policy (af_agent_policy, squash 2).
 //
 // Episode ends: for a terminated step nothing is bootstrapped; for a truncated one (horizon,
 // divergence) the reward becomes r + gamma V(s_end), with s_end the episode's last

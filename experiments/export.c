@@ -194,7 +194,15 @@ static void policy_graph(pb *g, const af_policy *p) {
     node(g, "Slice", (const char *const[]){cur, "head_start", "head_end", "head_axis"}, 4, "head");
     strcpy(cur, "head");
   }
-  node(g, p->squash ? "Tanh" : "Identity", (const char *const[]){cur}, 1, "action");
+  if (p->squash == 2) {
+    // clipped to [-1, 1]
+    float lo = -1, hi = 1;
+    tensor_f32(g, "action_lo", NULL, 0, &lo);
+    tensor_f32(g, "action_hi", NULL, 0, &hi);
+    node(g, "Clip", (const char *const[]){cur, "action_lo", "action_hi"}, 3, "action");
+  } else {
+    node(g, p->squash ? "Tanh" : "Identity", (const char *const[]){cur}, 1, "action");
+  }
   value_info(g, 11, "obs", p->obs_dim);
   value_info(g, 12, "action", p->act_dim);
 }
@@ -272,7 +280,9 @@ static void c_source(FILE *f, const af_policy *p, const char *header) {
   }
   // the last layer wrote z after an odd count of layers, a after an even one
   const char *last = p->nlayers % 2 ? "z" : "a";
-  if (p->squash) fprintf(f, "  for (i = 0; i < %d; i++) action[i] = (float)tanh(%s[i]);\n  return 0;\n}\n", p->act_dim, last);
+  if (p->squash == 2)
+    fprintf(f, "  for (i = 0; i < %d; i++) action[i] = %s[i] < -1 ? -1.0f : %s[i] > 1 ? 1.0f : %s[i];\n  return 0;\n}\n", p->act_dim, last, last, last);
+  else if (p->squash) fprintf(f, "  for (i = 0; i < %d; i++) action[i] = (float)tanh(%s[i]);\n  return 0;\n}\n", p->act_dim, last);
   else fprintf(f, "  for (i = 0; i < %d; i++) action[i] = %s[i];\n  return 0;\n}\n", p->act_dim, last);
 }
 

@@ -1,5 +1,5 @@
-// Policy export: a SAC (with observation normalization) and a TD3 checkpoint, trained a
-// little on puck pushing, exported as C and as ONNX. The C export compiles with gcc -std=c99
+// Policy export: a SAC (with observation normalization), a TD3 and a PPO checkpoint, trained
+// a little on puck pushing, exported as C and as ONNX. The C export compiles with gcc -std=c99
 // -Wall -Wextra -Werror and its actions match armfarm policy within 1e-6; the ONNX file
 // passes onnx.checker and an independent NumPy evaluation of its graph (tests/onnx_eval.py)
 // matches within 1e-5. Bad observations, formats and broken checkpoints are refused.
@@ -74,7 +74,7 @@ static void export_and_compare(const char *agent, const char *extra) {
   cr_assert_eq(sh(cmd), 0);
   cr_assert_eq(chdir(agent), 0);
   snprintf(cmd, sizeof cmd, "train --env puck_push --agent %s --steps 1200 --eval-every 1200 --eval-episodes 1 --seed 3 --set agent.hidden=24 "
-                            "--set agent.batch=16 --set agent.warmup=300 %s --out run", agent, extra);
+                            "%s --out run", agent, extra);
   cr_assert_eq(armfarm(cmd), 0, "training failed");
   write_obs("obs.csv", 200, 17, 7);
   cr_assert_eq(armfarm("policy --checkpoint run/checkpoint.bin --obs obs.csv --out ref.csv"), 0, "armfarm policy failed");
@@ -91,8 +91,15 @@ static void export_and_compare(const char *agent, const char *extra) {
   cr_assert_eq(chdir(".."), 0);
 }
 
-Test(export, sac_with_normalization_exports_to_c_and_onnx, .timeout = 180) { export_and_compare("sac", "--set agent.obs_norm=true"); }
-Test(export, td3_exports_to_c_and_onnx, .timeout = 180) { export_and_compare("td3", ""); }
+Test(export, sac_with_normalization_exports_to_c_and_onnx, .timeout = 180) {
+  export_and_compare("sac", "--set agent.batch=16 --set agent.warmup=300 --set agent.obs_norm=true");
+}
+Test(export, td3_exports_to_c_and_onnx, .timeout = 180) { export_and_compare("td3", "--set agent.batch=16 --set agent.warmup=300"); }
+// PPO's mean clipped to [-1, 1] (its actor has no tanh), with its observation normalization;
+// a large constant step size so that the clip is active (about a fifth of the actions)
+Test(export, ppo_exports_to_c_and_onnx, .timeout = 180) {
+  export_and_compare("ppo", "--set agent.minibatch=16 --set agent.rollout=200 --set agent.lr=0.01 --set agent.anneal_lr=false");
+}
 
 Test(export, bad_input_is_refused, .timeout = 120) {
   cr_assert_eq(sh("mkdir -p bad"), 0);
