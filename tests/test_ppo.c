@@ -327,10 +327,10 @@ Test(ppo, save_load_round_trip_gives_identical_actions) {
   cr_assert_eq(pa->rollouts, 4);
   cr_assert(same(pa->actor, pb->actor) && same(pa->critic, pb->critic), "the networks differ after continuing");
   cr_assert(memcmp(pa->log_std, pb->log_std, sizeof(float) * AD) == 0);
-  // the exported policy is the actor's mean with the observation statistics
+  // the exported policy is the actor's mean, clipped, with the observation statistics
   af_policy pol;
   cr_assert_eq(af_agent_policy(a, &pol, err, sizeof err), AF_OK, "%s", err);
-  cr_assert(pol.nlayers == 3 && pol.squash == 0 && pol.mean == pa->norm.fmean && pol.act_dim == AD && pol.layer[2].out == AD);
+  cr_assert(pol.nlayers == 3 && pol.squash == 2 && pol.mean == pa->norm.fmean && pol.act_dim == AD && pol.layer[2].out == AD);
   // another shape, or another agent, refuses the file; a damaged rollout file leaves it empty
   af_agent *c = make("{\"hidden\": 32, \"minibatch\": 4, \"rollout\": 5}", OD, AD, 2, 2);
   cr_assert_eq(af_agent_load(c, "ckpt.bin", err, sizeof err), -1);
@@ -442,4 +442,27 @@ Test(ppo, learns_the_pendulum_at_a_small_budget, .timeout = 300) {
   cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "armfarm train failed (see err.txt)");
   double final = last_value("run/eval.csv", 1);
   cr_assert_gt(final, -400, "final deterministic evaluation %g, needs > -400", final);
+}
+
+// a run stopped mid-rollout (train.timeout_s) and resumed from its last checkpoint gives the
+// uninterrupted run's curves: the rollout in progress is restored from the agent's replay file
+Test(ppo, a_run_resumed_mid_rollout_has_the_same_curves, .timeout = 300) {
+  const char *bin = getenv("ARMFARM_BIN");
+  cr_assert(bin, "ARMFARM_BIN must point at the armfarm program (ctest sets it)");
+  // checkpoints every 1,000 steps, never at a rollout's end (2,048 steps over 8 environments);
+  // the whole run takes about 0.8 s, most of it checkpoints, so 0.25 s stops it after some
+  const char *run = "train --env pendulum --agent ppo --steps 60000 --eval-every 5000 --eval-episodes 3 --checkpoint-every 1000 --seed 1 "
+                    "--set train.num_envs=8 --set agent.rollout=256 --set agent.epochs=2";
+  char cmd[1024];
+  snprintf(cmd, sizeof cmd, "%s %s --out full >/dev/null 2>&1 </dev/null", bin, run);
+  cr_assert_eq(system(cmd), 0, "the uninterrupted run failed");
+  snprintf(cmd, sizeof cmd, "%s %s --set train.timeout_s=0.25 --out cut >/dev/null 2>&1 </dev/null", bin, run);
+  int st = system(cmd);
+  cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 1, "the cut run should stop at its time limit");
+  snprintf(cmd, sizeof cmd, "%s %s --out cut --resume >/dev/null 2>err.txt </dev/null", bin, run);
+  cr_assert_eq(system(cmd), 0, "the resumed run failed (err.txt)");
+  // the evaluations and episodes agree, the wall-time columns aside
+  cr_assert_eq(system("cut -d, -f1-5 full/eval.csv >a && cut -d, -f1-5 cut/eval.csv >b && cmp -s a b"), 0, "eval.csv differs");
+  cr_assert_eq(system("cut -d, -f1-9 full/progress.csv >a && cut -d, -f1-9 cut/progress.csv >b && cmp -s a b"), 0, "progress.csv differs");
+  cr_assert_eq(system("grep -q 'resuming cut at step' err.txt"), 0, "the second run did not resume");
 }
