@@ -2,6 +2,7 @@
 // grouped by variant label and evaluation setting, aggregated on the steps all members share,
 // written as CSV and Markdown tables and plotted through gnuplot. Every name, path and count
 // here comes from the folder, so nothing is held in a fixed-size buffer or array.
+#include <ctype.h>     // isalnum
 #include <dirent.h>    // opendir, readdir
 #include <stdio.h>     // FILE, fprintf
 #include <stdlib.h>    // malloc, realloc, qsort
@@ -492,14 +493,22 @@ static void analysis_free(analysis *a) {
   free(a->work);
 }
 
-static int known_metric(const char *m) {
-  return !strcmp(m, "return") || !strcmp(m, "success") || !strcmp(m, "length") || !strcmp(m, "return_std");
+// a metric is a column of the evaluation files other than the step: the common ones
+// (return, return_std, success, length, time_s) or an environment's episode metric; its name
+// goes into plot scripts, so only letters, digits and underscores
+static int metric_name_ok(const char *m) {
+  size_t n = m ? strlen(m) : 0;
+  if (n == 0 || n > 47 || !strcmp(m, "step")) return 0;
+  for (size_t i = 0; i < n; i++)
+    if (!isalnum((unsigned char)m[i]) && m[i] != '_') return 0;
+  return 1;
 }
 
 int af_analyze(const af_analyze_opts *o, af_analyze_report *rep, char *err, size_t errsz) {
   memset(rep, 0, sizeof *rep);
-  if (!o->metric || !known_metric(o->metric)) {
-    snprintf(err, errsz, "unknown metric '%s' (return, success, length, return_std)", o->metric ? o->metric : "");
+  if (!metric_name_ok(o->metric)) {
+    snprintf(err, errsz, "bad metric '%.60s': a column of the evaluation files (return, success, length, return_std, or the "
+             "environment's episode metrics, e.g. progress)", o->metric ? o->metric : "");
     return AF_ERR_ARG;
   }
   if (!o->dir) { snprintf(err, errsz, "a run folder is required"); return AF_ERR_ARG; }

@@ -505,7 +505,13 @@ static FILE *open_curve(const char *out, const char *name, const char *header, i
 }
 
 static int open_curves(trainer *t, const run_setup *rs, const char *out, int resuming) {
-  static const char *ev_head = "step,return,return_std,success,length,time_s\n";
+  // the evaluation files' columns: the common ones, then the environment's episode metrics
+  char ev_head[64 + AF_MAX_METRICS * 64] = "step,return,return_std,success,length,time_s";
+  for (int m = 0; m < t->spec->n_metrics; m++) {
+    size_t l = strlen(ev_head);
+    snprintf(ev_head + l, sizeof ev_head - l, ",%s", t->spec->metric_names[m]);
+  }
+  strcat(ev_head, "\n");
   t->prog = open_curve(out, "progress.csv", "step,episode,return,length,success,critic_loss,actor_loss,alpha,entropy,time_s,steps_per_s\n",
                        resuming, t->prog_len);
   t->evf = t->prog ? open_curve(out, "eval.csv", ev_head, resuming, t->eval_len) : NULL;
@@ -594,9 +600,18 @@ static int open_run_folder(const char *out, const char *resolved, int resume, tr
 }
 
 // ---- the loop ----
-// deterministic evaluation over E episodes with fixed seeds; mean return, std, success, length
-static int evaluate(af_env *env, af_agent *ag, const train_cfg *tc, trainer *t, double r4[4], char *err, size_t errsz) {
-  double s = 0, s2 = 0, sc = 0, sl = 0;
+// one evaluation's means over its episodes, and the environment's episode metrics
+typedef struct {
+  double ret, ret_std, success, length;
+  int nm;
+  double metrics[AF_MAX_METRICS];
+} eval_result;
+
+// deterministic evaluation over E episodes with fixed seeds: the means of return (and its
+// std), success, length and every episode metric of the environment
+static int evaluate(af_env *env, af_agent *ag, const train_cfg *tc, trainer *t, eval_result *res, char *err, size_t errsz) {
+  double s = 0, s2 = 0, sc = 0, sl = 0, sm[AF_MAX_METRICS] = {0};
+  const int nm = af_env_get_spec(env)->n_metrics;
   for (int k = 0; k < tc->eval_episodes; k++) {
     if (af_env_reset(env, af_seed_derive(af_seed_derive((uint64_t)tc->seed, 12), (uint64_t)k), t->eval_obs)) {
       snprintf(err, errsz, "evaluation: %s", af_env_last_error(env));
@@ -616,12 +631,12 @@ static int evaluate(af_env *env, af_agent *ag, const train_cfg *tc, trainer *t, 
     s2 += (double)info.episode.ret * info.episode.ret;
     sc += info.episode.success;
     sl += info.episode.length;
+    for (int m = 0; m < nm; m++) sm[m] += info.episode.metrics[m];
   }
   int E = tc->eval_episodes;
-  r4[0] = s / E;
-  r4[1] = E > 1 ? sqrt(fmax(0, (s2 - s * s / E) / (E - 1))) : 0;
-  r4[2] = sc / E;
-  r4[3] = sl / E;
+  *res = (eval_result){.ret = s / E, .ret_std = E > 1 ? sqrt(fmax(0, (s2 - s * s / E) / (E - 1))) : 0, .success = sc / E,
+                       .length = sl / E, .nm = nm};
+  for (int m = 0; m < nm; m++) res->metrics[m] = sm[m] / E;
   return 0;
 }
 
@@ -734,21 +749,24 @@ static const char *skipped_note(const trainer *t) {
   return note;
 }
 
-static int write_eval_row(FILE *f, long step, const double r4[4], double el) {
-  int bad = fprintf(f, "%ld,%.6g,%.6g,%.4g,%.6g,%.3f\n", step, r4[0], r4[1], r4[2], r4[3], el) < 0;
+static int write_eval_row(FILE *f, long step, const eval_result *r, double el) {
+  int bad = fprintf(f, "%ld,%.6g,%.6g,%.4g,%.6g,%.3f", step, r->ret, r->ret_std, r->success, r->length, el) < 0;
+  for (int m = 0; m < r->nm && !bad; m++) bad = fprintf(f, ",%.6g", r->metrics[m]) < 0;
+  bad = bad || fputc('\n', f) == EOF;
   return bad || fflush(f) ? -1 : 0;
 }
 
 // the deterministic evaluation and every named evaluation setting at the same point
 static int evaluate_all(trainer *t, run_setup *rs, char *err, size_t errsz) {
-  double e0 = af_now(), r4[4];
-  if (evaluate(rs->eval_env, rs->ag, &rs->tc, t, r4, err, errsz)) return -1;
-  if (write_eval_row(t->evf, t->step, r4, af_now() - t->t0)) { snprintf(err, errsz, "cannot write eval.csv"); return -1; }
-  t->last_eval = r4[0];
-  double main_succ = r4[2];
+  double e0 = af_now();
+  eval_result r;
+  if (evaluate(rs->eval_env, rs->ag, &rs->tc, t, &r, err, errsz)) return -1;
+  if (write_eval_row(t->evf, t->step, &r, af_now() - t->t0)) { snprintf(err, errsz, "cannot write eval.csv"); return -1; }
+  t->last_eval = r.ret;
+  double main_succ = r.success;
   for (int i = 0; i < rs->n_extra; i++) {
-    if (evaluate(rs->extra_env[i], rs->ag, &rs->tc, t, r4, err, errsz)) return -1;
-    if (write_eval_row(t->extra_f[i], t->step, r4, af_now() - t->t0)) { snprintf(err, errsz, "cannot write eval_%s.csv", rs->extra_name[i]); return -1; }
+    if (evaluate(rs->extra_env[i], rs->ag, &rs->tc, t, &r, err, errsz)) return -1;
+    if (write_eval_row(t->extra_f[i], t->step, &r, af_now() - t->t0)) { snprintf(err, errsz, "cannot write eval_%s.csv", rs->extra_name[i]); return -1; }
   }
   t->t_eval += af_now() - e0;
   if (!isatty(2))

@@ -92,6 +92,44 @@ static int count_lines(const char *path, const char *needle) {
   return n;
 }
 
+Test(analyze, an_episode_metric_column_is_a_metric, .init = enter_tmp, .fini = leave_tmp) {
+  // evaluation files with the quadruped's metric columns after time_s; final progress 0.2,
+  // 0.4, 0.9 in three runs: mean 0.5 and median 0.4, worked by hand
+  const double prog[3] = {0.2, 0.4, 0.9};
+  for (int r = 0; r < 3; r++) {
+    char dir[64], path[128], text[512];
+    snprintf(dir, sizeof dir, "exp/run%d", r);
+    mkdir("exp", 0755);
+    cr_assert_eq(mkdir(dir, 0755), 0);
+    snprintf(path, sizeof path, "%s/manifest.json", dir);
+    write_file(path, "{\"variant\": \"default\"}");
+    snprintf(path, sizeof path, "%s/status.json", dir);
+    write_file(path, "{\"state\": \"finished\"}");
+    snprintf(path, sizeof path, "%s/eval.csv", dir);
+    snprintf(text, sizeof text, "step,return,return_std,success,length,time_s,progress,distance\n0,1,0,0,10,1,0,0\n1000,5,0,1,10,2,%g,3\n", prog[r]);
+    write_file(path, text);
+  }
+  cr_assert_eq(armfarm("analyze exp --metric progress --reps 100 --final-reps 100"), 0, "%s", errbuf);
+  FILE *f = fopen("exp/analysis/summary.csv", "r");
+  cr_assert(f);
+  char line[512];
+  cr_assert(fgets(line, sizeof line, f));
+  cr_assert(fgets(line, sizeof line, f));
+  fclose(f);
+  char variant[64], ev[64];
+  int n;
+  double iqm, mean, median;
+  cr_assert_eq(sscanf(line, "%63[^,],%63[^,],%d,%lf,%lf,%lf", variant, ev, &n, &iqm, &mean, &median), 6, "%s", line);
+  cr_assert_eq(n, 3);
+  cr_assert_float_eq(mean, 0.5, 1e-9, "%s", line);
+  cr_assert_float_eq(median, 0.4, 1e-9, "%s", line);
+  // a column no file has, and a name that is not a column name
+  cr_assert_neq(armfarm("analyze exp --metric mean_speed --reps 100 --final-reps 100"), 0);
+  cr_assert(strstr(errbuf, "no column 'mean_speed'"), "%s", errbuf);
+  cr_assert_eq(armfarm("analyze exp --metric 'pro;gress' --reps 100"), 2);
+  cr_assert(strstr(errbuf, "bad metric"), "%s", errbuf);
+}
+
 Test(analyze, long_evaluation_names_are_kept_whole, .init = enter_tmp, .fini = leave_tmp) {
   // a 60-character name: the old table kept 39 characters of it
   const char *name = "held_out_heavy_pole_and_long_arm_with_sensor_noise_at_0_05x_";

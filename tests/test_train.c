@@ -356,3 +356,48 @@ Test(train, crafted_resume_files_are_refused, .timeout = 120) {
   cr_assert_eq(run(CRAFT_ARGS " --resume"), 0);
   cr_assert_eq(system("rm -rf train_cr trainer_honest.bin"), 0);
 }
+
+// the n-th comma-separated field of a line (0-based), as a number
+static double field(const char *line, int n) {
+  const char *p = line;
+  for (int i = 0; i < n && p; i++) p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL;
+  cr_assert(p, "no field %d in %s", n, line);
+  return atof(p);
+}
+
+Test(train, evaluation_files_carry_the_environments_episode_metrics, .timeout = 300) {
+  // the quadruped on stairs up at a fixed difficulty 0.6 and a fixed command of 0.5 m/s,
+  // evaluated on the training setting and on a second one at difficulty 0.3: every row ends in
+  // progress, distance, mean_speed and difficulty; difficulty is the one set, and since each
+  // episode's progress is its distance over (0.5 m/s x its duration) and its mean speed that
+  // distance over the duration, the means over episodes obey progress = mean_speed / 0.5
+  cr_assert_eq(system("rm -rf train_metrics train_metrics.json"), 0);
+  FILE *f = fopen("train_metrics.json", "w");
+  cr_assert(f);
+  fputs("{\"env\": {\"name\": \"quadruped\", \"terrain\": \"stairs_up\", \"randomize\": {\"difficulty\": [0.6, 0.6], \"command_vel\": [0.5, 0.5]}},\n"
+        " \"agent\": {\"name\": \"sac\", \"hidden\": 32, \"batch\": 32, \"warmup\": 200},\n"
+        " \"train\": {\"steps\": 600, \"eval_every\": 300, \"eval_episodes\": 3},\n"
+        " \"eval_envs\": {\"easy\": {\"randomize\": {\"difficulty\": [0.3, 0.3]}}}}\n", f);
+  cr_assert_eq(fclose(f), 0);
+  cr_assert_eq(run("train --config train_metrics.json --seed 5 --out train_metrics"), 0, "armfarm train failed");
+  const char *files[2] = {"train_metrics/eval.csv", "train_metrics/eval_easy.csv"};
+  const double level[2] = {0.6, 0.3};
+  for (int k = 0; k < 2; k++) {
+    FILE *e = fopen(files[k], "r");
+    cr_assert(e, "%s missing", files[k]);
+    char line[1024];
+    cr_assert(fgets(line, sizeof line, e));
+    cr_assert_str_eq(line, "step,return,return_std,success,length,time_s,progress,distance,mean_speed,difficulty\n");
+    int rows = 0;
+    while (fgets(line, sizeof line, e)) {
+      double prog = field(line, 6), dist = field(line, 7), speed = field(line, 8), diff = field(line, 9);
+      cr_assert_float_eq(diff, level[k], 1e-6, "%s: %s", files[k], line);
+      cr_assert_float_eq(prog, speed / 0.5, 1e-4 + 1e-4 * fabs(prog), "%s: %s", files[k], line);
+      cr_assert(isfinite(dist), "%s: %s", files[k], line);
+      rows++;
+    }
+    fclose(e);
+    cr_assert_eq(rows, 2, "%s: %d evaluation rows", files[k], rows);
+  }
+  cr_assert_eq(system("rm -rf train_metrics train_metrics.json"), 0);
+}
