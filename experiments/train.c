@@ -115,19 +115,21 @@ static void setup_free(run_setup *r) {
 
 // top-level keys of a run document, with a suggestion for a misspelt one
 static int check_top_keys(const cJSON *doc, char *err, size_t errsz) {
-  // backend and slurm: how armfarm run runs an experiment file's runs (train ignores them)
-  static const char *top[] = {"name", "env", "agent", "train", "eval_envs", "sweep", "jobs", "backend", "slurm"};
+  // backend and slurm: how armfarm run runs an experiment file's runs (train ignores them);
+  // about: a note for readers of the file (why the budget, what it reproduces), a string
+  static const char *top[] = {"name", "env", "agent", "train", "eval_envs", "sweep", "jobs", "backend", "slurm", "about"};
   for (const cJSON *it = doc->child; it; it = it->next) {
     int known = 0, bd = 99;
     const char *best = NULL;
-    for (int i = 0; i < 9; i++) {
+    if (!strcmp(it->string, "about") && !cJSON_IsString(it)) { snprintf(err, errsz, "about: expected a string"); return -1; }
+    for (int i = 0; i < 10; i++) {
       known |= !strcmp(it->string, top[i]);
       int d = af_edit_distance(it->string, top[i]);
       if (d < bd) { bd = d; best = top[i]; }
     }
     if (known) continue;
     if (bd <= (int)strlen(it->string) / 3 + 1) snprintf(err, errsz, "%s: unknown key (did you mean '%s'?)", it->string, best);
-    else snprintf(err, errsz, "%s: unknown key (name, env, agent, train, eval_envs, sweep, jobs, backend, slurm)", it->string);
+    else snprintf(err, errsz, "%s: unknown key (name, env, agent, train, eval_envs, sweep, jobs, backend, slurm, about)", it->string);
     return -1;
   }
   return 0;
