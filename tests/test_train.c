@@ -119,15 +119,18 @@ static void curves_of(const char *dir, const char *run, const char *file, char *
                  "--checkpoint-every 280 --set env.horizon=40 --set train.num_envs=8 --set agent.hidden=32 " \
                  "--set agent.batch=32 --set agent.warmup=400 --set agent.update_every=4"
 
+static void killed_and_resumed_with(const char *dir, const char *base, const char *extra, const char *ref);
+static void killed_and_resumed(const char *dir, const char *extra, const char *ref) { killed_and_resumed_with(dir, VEC_ARGS, extra, ref); }
+
 // a run killed (SIGKILL) after its first checkpoint, then resumed, in DIR/k: its curves must
 // be those of the uninterrupted run DIR/REF made with the same arguments
-static void killed_and_resumed(const char *dir, const char *extra, const char *ref) {
+static void killed_and_resumed_with(const char *dir, const char *base, const char *extra, const char *ref) {
   static char a[1 << 17], b[1 << 17];
   const char *files[2] = {"progress.csv", "eval.csv"};
   char run_dir[1024], latest[1100], args[4200], all[2048];
   snprintf(run_dir, sizeof run_dir, "%s/k", dir);
   snprintf(latest, sizeof latest, "%s/resume/latest", run_dir);
-  snprintf(all, sizeof all, "%s%s", VEC_ARGS, extra);
+  snprintf(all, sizeof all, "%s%s", base, extra);
   pid_t pid = fork();
   if (pid == 0) {
     cr_assert(freopen("/dev/null", "w", stdout) && freopen("/dev/null", "w", stderr));
@@ -400,4 +403,44 @@ Test(train, evaluation_files_carry_the_environments_episode_metrics, .timeout = 
     cr_assert_eq(rows, 2, "%s: %d evaluation rows", files[k], rows);
   }
   cr_assert_eq(system("rm -rf train_metrics train_metrics.json"), 0);
+}
+
+// a terrain curriculum over six quadrupeds on a mix of stairs and rough ground, starting at
+// level 3 of 5: each episode's level is the last column of progress.csv, the curves do not
+// depend on the threads, and a run killed mid-way resumes with the same levels and curves
+#define CUR_ARGS "train --config cur.json --seed 3 --steps 4800 --eval-every 1600 --eval-episodes 1 --checkpoint-every 900 "
+Test(train, a_curriculum_moves_levels_independently_of_threads_and_resumes, .timeout = 300) {
+  char dir[] = "af_curtrain_XXXXXX";
+  cr_assert(mkdtemp(dir));
+  char path[64];
+  snprintf(path, sizeof path, "%s/cur.json", dir);
+  FILE *f = fopen(path, "w");
+  cr_assert(f);
+  fputs("{\"env\": {\"name\": \"quadruped\", \"terrains\": \"stairs_up,rough\"},\n"
+        " \"agent\": {\"name\": \"sac\", \"hidden\": 32, \"batch\": 32, \"warmup\": 600, \"update_every\": 4},\n"
+        " \"train\": {\"num_envs\": 6}, \"curriculum\": {\"levels\": 5, \"start\": 3}}\n", f);
+  cr_assert_eq(fclose(f), 0);
+  cr_assert_eq(train_in(dir, CUR_ARGS "--set train.threads=1 --out c1"), 0);
+  cr_assert_eq(train_in(dir, CUR_ARGS "--set train.threads=2 --out c2"), 0);
+  static char a[1 << 17], b[1 << 17];
+  curves_of(dir, "c1", "progress.csv", a, sizeof a);
+  curves_of(dir, "c2", "progress.csv", b, sizeof b);
+  cr_assert_str_eq(a, b, "progress.csv differs between 1 and 2 threads");
+  // the levels: the first episode to end is a first one, at the start level; every level is
+  // in [0, 4], and an untrained policy (progress below 0.5) sends environments down
+  const char *head = "step,episode,return,length,success,critic_loss,actor_loss,alpha,entropy,level,\n";
+  cr_assert(!strncmp(a, head, strlen(head)), "%.100s", a);
+  int rows = 0, first3 = 0, below = 0;
+  for (char *line = strchr(a, '\n') + 1; *line; line = strchr(line, '\n') + 1, rows++) {
+    int level = (int)field(line, 9);  // the wall-clock columns are gone: the level is the tenth
+    cr_assert(level >= 0 && level <= 4, "level %d", level);
+    first3 += rows == 0 && level == 3;
+    below += level < 3;
+  }
+  cr_assert_eq(first3, 1, "the first episode was not at level 3");
+  cr_assert(rows > 20 && below > 0, "%d episodes, %d below the start level", rows, below);
+  killed_and_resumed_with(dir, CUR_ARGS, "--set train.threads=2", "c2");
+  char rm[1100];
+  snprintf(rm, sizeof rm, "rm -rf %s", dir);
+  cr_assert_eq(system(rm), 0);
 }
