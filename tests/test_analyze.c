@@ -130,6 +130,33 @@ Test(analyze, an_episode_metric_column_is_a_metric, .init = enter_tmp, .fini = l
   cr_assert(strstr(errbuf, "bad metric"), "%s", errbuf);
 }
 
+Test(analyze, curriculum_levels_are_tabled_per_twentieth_of_training, .init = enter_tmp, .fini = leave_tmp) {
+  // two runs of one variant whose episodes ended at steps 100 and 200 (levels 0 and 1) and
+  // 100 and 2000 (levels 2 and 1): the twentieths of 2000 steps end at 100, 200, ..., so by
+  // hand: up to 100 two episodes at levels 0 and 2 (mean 1, shares 0.5, 0, 0.5), up to 200
+  // one at level 1, up to 2000 one at level 1
+  const char *const evals[1] = {NULL};
+  make_run("exp", "r0", "cur", evals, 0, 0);
+  make_run("exp", "r1", "cur", evals, 0, 1);
+  write_file("exp/r0/progress.csv", "step,episode,return,level\n100,0,1,0\n200,1,1,1\n");
+  write_file("exp/r1/progress.csv", "step,episode,return,level\n100,0,1,2\n2000,1,1,1\n");
+  cr_assert_eq(armfarm("analyze exp --reps 100 --final-reps 100"), 0, "%s", errbuf);
+  static char text[4096];
+  FILE *f = fopen("exp/analysis/curriculum.csv", "r");
+  cr_assert(f, "curriculum.csv missing");
+  size_t n = fread(text, 1, sizeof text - 1, f);
+  text[n] = 0;
+  fclose(f);
+  cr_assert_str_eq(text, "variant,step,episodes,mean_level,share_0,share_1,share_2\n"
+                         "\"cur\",100,2,1.0000,0.5000,0.0000,0.5000\n"
+                         "\"cur\",200,1,1.0000,0.0000,1.0000,0.0000\n"
+                         "\"cur\",2000,1,1.0000,0.0000,1.0000,0.0000\n");
+  // without a level column there is no curriculum table
+  make_run("exp2", "r0", "plain", evals, 0, 0);
+  cr_assert_eq(armfarm("analyze exp2 --reps 100 --final-reps 100"), 0, "%s", errbuf);
+  cr_assert(!exists("exp2/analysis/curriculum.csv"));
+}
+
 Test(analyze, long_evaluation_names_are_kept_whole, .init = enter_tmp, .fini = leave_tmp) {
   // a 60-character name: the old table kept 39 characters of it
   const char *name = "held_out_heavy_pole_and_long_arm_with_sensor_noise_at_0_05x_";
