@@ -9,6 +9,7 @@
 #include "base/config.h"    // config tables (name, type, default, range, help)
 #include "base/rng.h"       // explicit random state
 #include "envs/env.h"       // environments by name: make, reset, step, success, metrics
+#include "envs/curriculum.h"  // difficulty levels moved by episode metrics (legged_gym)
 #include "envs/vecenv.h"    // N environments on K threads into batched arrays
 #include "envs/render.h"    // offscreen rendering and PNG files
 #include "agents/agent.h"   // the agent interface

@@ -2,6 +2,7 @@
 // grouped by variant label and evaluation setting, aggregated on the steps all members share,
 // written as CSV and Markdown tables and plotted through gnuplot. Every name, path and count
 // here comes from the folder, so nothing is held in a fixed-size buffer or array.
+#include <ctype.h>     // isalnum
 #include <dirent.h>    // opendir, readdir
 #include <stdio.h>     // FILE, fprintf
 #include <stdlib.h>    // malloc, realloc, qsort
@@ -21,6 +22,7 @@ typedef struct {
   char *label;
   int nev;     // curves held; settings from nev on are absent in this run
   series *ev;  // indexed like the analysis's evaluation names; n = 0 if absent
+  series levels;  // with a curriculum: each training episode's level (progress.csv), else n = 0
 } run_data;
 
 // a growable list of strings
@@ -39,6 +41,7 @@ typedef struct {
   int *members;           // scratch: the runs of one variant (nr)
   double *vals, *work;    // scratch: one value per run (nr); statistics (2 nr + reps)
   af_rng rng;
+  int max_level;          // the highest curriculum level of any run; -1: no curriculum
 } analysis;
 
 void af_analyze_default(af_analyze_opts *o) {
@@ -182,6 +185,16 @@ static int read_run_curves(analysis *a, const char *rd, run_data *r, char *err, 
     free(en);
   }
   if (rdir) closedir(rdir);
+  // a curriculum run's levels (progress.csv without a level column: none)
+  char *pp = rc == AF_OK ? af_path_join(rd, "progress.csv") : NULL;
+  if (pp && read_csv(pp, "level", &r->levels)) {
+    free(r->levels.step);
+    free(r->levels.val);
+    memset(&r->levels, 0, sizeof r->levels);
+  }
+  for (int i = 0; i < r->levels.n; i++)
+    if (r->levels.val[i] > a->max_level && r->levels.val[i] < 1000) a->max_level = (int)r->levels.val[i];
+  free(pp);
   return rc;
 }
 
@@ -408,6 +421,82 @@ static void plot_line(const analysis *a, FILE *gp, const int *es, const int *vs,
   fprintf(gp, "\n");
 }
 
+// ---- the curriculum ----
+#define LEVEL_BINS 20
+
+// curriculum.csv: per variant and per twentieth of the training steps, the share of the
+// episodes that ended in it at each level (pooled over the variant's runs) and their mean level
+static int write_levels(analysis *a, char *err, size_t errsz) {
+  if (a->max_level < 0) return AF_OK;
+  long last = 1;
+  for (int i = 0; i < a->nr; i++)
+    for (int k = 0; k < a->runs[i].levels.n; k++)
+      if (a->runs[i].levels.step[k] > last) last = a->runs[i].levels.step[k];
+  const int L = a->max_level + 1;
+  double *count = calloc((size_t)LEVEL_BINS * L, sizeof(double));
+  FILE *f = count ? open_out(a, "curriculum.csv") : NULL;
+  if (!f) { free(count); snprintf(err, errsz, count ? "cannot write in %s" : "out of memory", a->out); return AF_ERR_IO; }
+  fprintf(f, "variant,step,episodes,mean_level");
+  for (int l = 0; l < L; l++) fprintf(f, ",share_%d", l);
+  fputc('\n', f);
+  for (int v = 0; v < a->labels.n; v++) {
+    // count the episodes of the variant's runs per bin and level
+    memset(count, 0, sizeof(double) * (size_t)LEVEL_BINS * L);
+    for (int i = 0; i < a->nr; i++) {
+      if (strcmp(a->runs[i].label, a->labels.s[v])) continue;
+      const series *s = &a->runs[i].levels;
+      for (int k = 0; k < s->n; k++) {
+        int b = (int)((double)(s->step[k] - 1) * LEVEL_BINS / last), l = (int)s->val[k];
+        if (b >= 0 && b < LEVEL_BINS && l >= 0 && l < L) count[b * L + l]++;
+      }
+    }
+    // one row per bin that has episodes, also into the variant's data file for the plots
+    char *dn = af_strfmt("curriculum_%d.dat", v);
+    FILE *df = dn ? open_out(a, dn) : NULL;
+    free(dn);
+    if (!df) { free(count); fclose(f); snprintf(err, errsz, "cannot write in %s", a->out); return AF_ERR_IO; }
+    for (int b = 0; b < LEVEL_BINS; b++) {
+      double n = 0, sum = 0;
+      for (int l = 0; l < L; l++) { n += count[b * L + l]; sum += l * count[b * L + l]; }
+      if (n == 0) continue;
+      fprintf(df, "%ld %.4f", (long)((double)last * (b + 1) / LEVEL_BINS), sum / n);
+      for (int l = 0; l < L; l++) fprintf(df, " %.4f", count[b * L + l] / n);
+      fputc('\n', df);
+      fputc('"', f);
+      for (const char *c = a->labels.s[v]; *c; c++) fprintf(f, *c == '"' ? "\"\"" : "%c", *c);
+      fprintf(f, "\",%ld,%.0f,%.4f", (long)((double)last * (b + 1) / LEVEL_BINS), n, sum / n);
+      for (int l = 0; l < L; l++) fprintf(f, ",%.4f", count[b * L + l] / n);
+      fputc('\n', f);
+    }
+    if (fclose(df)) { free(count); fclose(f); snprintf(err, errsz, "cannot write in %s", a->out); return AF_ERR_IO; }
+  }
+  free(count);
+  if (fclose(f)) { snprintf(err, errsz, "cannot write %s/curriculum.csv", a->out); return AF_ERR_IO; }
+  return AF_OK;
+}
+
+// the curriculum's plots: the mean level of every variant over training, and per variant the
+// share of episodes at each level
+static void write_level_plots(const analysis *a, FILE *gp, const char *const term[2]) {
+  if (a->max_level < 0) return;
+  fprintf(gp, "set output 'curriculum_levels.%s'\nset title 'curriculum: mean level of the training episodes'\nset ylabel 'level'\nplot ", term[1]);
+  for (int v = 0; v < a->labels.n; v++) {
+    fprintf(gp, "%s'curriculum_%d.dat' using 1:2 with linespoints title ", v ? ", " : "", v);
+    gp_quoted(gp, a->labels.s[v]);
+  }
+  fprintf(gp, "\nset ylabel 'share of episodes'\nset yrange [0:1]\n");
+  for (int v = 0; v < a->labels.n; v++) {
+    char *title = af_strfmt("%s: share of the training episodes at each curriculum level", a->labels.s[v]);
+    fprintf(gp, "set output 'curriculum_%d.%s'\nset title ", v, term[1]);
+    gp_quoted(gp, title ? title : "");
+    free(title);
+    fprintf(gp, "\nplot ");
+    for (int l = 0; l <= a->max_level; l++) fprintf(gp, "%s'curriculum_%d.dat' using 1:%d with lines title 'level %d'", l ? ", " : "", v, l + 3, l);
+    fputc('\n', gp);
+  }
+  fprintf(gp, "set autoscale y\n");
+}
+
 // plots.gp: per evaluation setting (variants together), per variant (settings together), PNG and
 // SVG; every file is named relative to the output folder, where gnuplot runs
 static void write_plot_script(const analysis *a, FILE *gp) {
@@ -442,6 +531,7 @@ static void write_plot_script(const analysis *a, FILE *gp) {
       free(title);
       plot_line(a, gp, es, vs, ne, 1);
     }
+    write_level_plots(a, gp, terms[t]);
   }
   free(es);
   free(vs);
@@ -478,6 +568,8 @@ static void analysis_free(analysis *a) {
   for (int i = 0; i < a->nr; i++) {
     free(a->runs[i].label);
     for (int e = 0; e < a->runs[i].nev; e++) { free(a->runs[i].ev[e].step); free(a->runs[i].ev[e].val); }
+    free(a->runs[i].levels.step);
+    free(a->runs[i].levels.val);
     free(a->runs[i].ev);
   }
   for (int e = 0; e < a->evals.n; e++) free(a->evals.s[e]);
@@ -492,18 +584,26 @@ static void analysis_free(analysis *a) {
   free(a->work);
 }
 
-static int known_metric(const char *m) {
-  return !strcmp(m, "return") || !strcmp(m, "success") || !strcmp(m, "length") || !strcmp(m, "return_std");
+// a metric is a column of the evaluation files other than the step: the common ones
+// (return, return_std, success, length, time_s) or an environment's episode metric; its name
+// goes into plot scripts, so only letters, digits and underscores
+static int metric_name_ok(const char *m) {
+  size_t n = m ? strlen(m) : 0;
+  if (n == 0 || n > 47 || !strcmp(m, "step")) return 0;
+  for (size_t i = 0; i < n; i++)
+    if (!isalnum((unsigned char)m[i]) && m[i] != '_') return 0;
+  return 1;
 }
 
 int af_analyze(const af_analyze_opts *o, af_analyze_report *rep, char *err, size_t errsz) {
   memset(rep, 0, sizeof *rep);
-  if (!o->metric || !known_metric(o->metric)) {
-    snprintf(err, errsz, "unknown metric '%s' (return, success, length, return_std)", o->metric ? o->metric : "");
+  if (!metric_name_ok(o->metric)) {
+    snprintf(err, errsz, "bad metric '%.60s': a column of the evaluation files (return, success, length, return_std, or the "
+             "environment's episode metrics, e.g. progress)", o->metric ? o->metric : "");
     return AF_ERR_ARG;
   }
   if (!o->dir) { snprintf(err, errsz, "a run folder is required"); return AF_ERR_ARG; }
-  analysis a = {.o = o};
+  analysis a = {.o = o, .max_level = -1};
   af_rng_seed(&a.rng, (uint64_t)o->seed);
   // read, group, then write the tables and the plots
   int rc = read_runs(&a, err, errsz);
@@ -512,6 +612,7 @@ int af_analyze(const af_analyze_opts *o, af_analyze_report *rep, char *err, size
   a.out = rep->out;
   if (rc == AF_OK && (!rep->script || collect_variants(&a) || alloc_results(&a))) { snprintf(err, errsz, "out of memory"); rc = AF_ERR_IO; }
   if (rc == AF_OK) rc = write_tables(&a, err, errsz);
+  if (rc == AF_OK) rc = write_levels(&a, err, errsz);
   if (rc == AF_OK) rc = write_plots(&a, rep, err, errsz);
   rep->runs = a.nr;
   rep->variants = a.labels.n;

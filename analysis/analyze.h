@@ -12,7 +12,7 @@
 typedef struct {
   const char *dir;     // the experiment folder: one folder per run with eval.csv (required)
   const char *out;     // where the results go; NULL: DIR/analysis
-  const char *metric;  // the evaluation column: return, success, length or return_std
+  const char *metric;  // the evaluation column: return, success, length, return_std or an episode metric
   long reps;           // bootstrap resamples of each curve point (default 2000)
   long final_reps;     // bootstrap resamples of the final-performance intervals (default 50000)
   long seed;           // the bootstrap's RNG seed (default 0)

@@ -16,6 +16,7 @@
 // ---- config ----
 typedef struct {
   int terrain;            // af_terrain_kind
+  char terrains[AF_P_STRING_MAX];  // "" or kinds separated by commas, one drawn per episode
   double tread;
   int height_scan;
   double action_scale;
@@ -25,6 +26,8 @@ typedef struct {
 
 static const af_param quad_params[] = {
   {"terrain", AF_P_ENUM, offsetof(quad_cfg, terrain), 0, 0, 6, AF_TERRAIN_KINDS, "ground to walk on"},
+  {"terrains", AF_P_STRING, offsetof(quad_cfg, terrains), 0, 0, 0, "",
+   "kinds separated by commas (e.g. \"stairs_up,stairs_down,rough\"): each episode draws one of them uniformly, in place of terrain"},
   {"tread", AF_P_DOUBLE, offsetof(quad_cfg, tread), 0.3, 0.2, 0.6, NULL, "stair depth (m)"},
   {"height_scan", AF_P_BOOL, offsetof(quad_cfg, height_scan), 0, 0, 1, NULL, "add 11x7 terrain heights around the torso to the observation"},
   {"action_scale", AF_P_DOUBLE, offsetof(quad_cfg, action_scale), 0.5, 0.05, 1.5, NULL, "joint-target offset for an action of 1 (rad)"},
@@ -67,6 +70,8 @@ static const af_dr_entry quad_dr[] = {
 typedef struct {
   af_terrain terrain;
   double level;  // curriculum: fixed difficulty, or < 0 to draw it
+  int nkinds;    // the terrains list (0: the terrain key alone)
+  af_terrain_kind kinds[16];
   int qadr[NJ], dadr[NJ], act[NJ];
   int torso, torso_geom, root_q, root_d;
   float prev_a[NJ];
@@ -82,12 +87,34 @@ static const double stand[3] = {0.0, 0.8, -1.5};  // abduction, hip, knee
 static const char *jn[NJ] = {"fl_abd", "fl_hip", "fl_knee", "fr_abd", "fr_hip", "fr_knee",
                              "hl_abd", "hl_hip", "hl_knee", "hr_abd", "hr_hip", "hr_knee"};
 
+// the terrains list: known kinds separated by commas, at most 16
+static int parse_kinds(quad_state *s, const char *list, char *err, size_t errsz) {
+  static const char *names[AF_TERRAIN_COUNT] = {"flat", "ramp_up", "ramp_down", "stairs_up", "stairs_down", "rough", "mix"};
+  s->nkinds = 0;
+  for (const char *p = list; *p;) {
+    size_t len = strcspn(p, ",");
+    int k = -1;
+    for (int i = 0; i < AF_TERRAIN_COUNT; i++)
+      if (strlen(names[i]) == len && !strncmp(p, names[i], len)) k = i;
+    if (k < 0 || s->nkinds == 16) {
+      snprintf(err, errsz, "terrains: %s '%.*s' (a list of %s separated by commas, at most 16)", k < 0 ? "unknown kind" : "too many kinds at",
+               (int)len, p, AF_TERRAIN_KINDS);
+      return -1;
+    }
+    s->kinds[s->nkinds++] = (af_terrain_kind)k;
+    p += len;
+    if (*p == ',' && !*++p) { snprintf(err, errsz, "terrains: the list ends in a comma"); return -1; }
+  }
+  return 0;
+}
+
 static int quad_init(af_env *e, char *err, size_t errsz) {
   const quad_cfg *c = e->cfg;
   quad_state *s = calloc(1, sizeof *s);
   if (!s) { snprintf(err, errsz, "out of memory"); return -1; }
   e->state = s;
   s->level = -1;
+  if (parse_kinds(s, c->terrains, err, errsz)) return -1;
   if (af_terrain_init(&s->terrain, e->m, err, errsz)) return -1;
   for (int i = 0; i < NJ; i++) {
     int j = mj_name2id(e->m, mjOBJ_JOINT, jn[i]), a = mj_name2id(e->m, mjOBJ_ACTUATOR, jn[i]);
@@ -131,6 +158,14 @@ static int quad_set_difficulty(af_env *e, double level) {
   return AF_OK;
 }
 
+// the episode's terrain kind: the terrain key, or one of the terrains list drawn from the
+// reset's stream without advancing it (the other draws stay those of a single kind)
+static af_terrain_kind episode_kind(const quad_state *s, const quad_cfg *c, const af_rng *rng) {
+  if (s->nkinds == 0) return (af_terrain_kind)c->terrain;
+  af_rng k = *rng;
+  return s->kinds[af_seed_derive(af_rng_next(&k), 17) % (uint64_t)s->nkinds];
+}
+
 static void quad_reset(af_env *e, af_rng *rng) {
   quad_state *s = e->state;
   const quad_cfg *c = e->cfg;
@@ -139,7 +174,7 @@ static void quad_reset(af_env *e, af_rng *rng) {
   // terrain at the drawn (or imposed) difficulty
   double diff = s->level >= 0 ? s->level : af_dr_value(&e->dr, "difficulty", 0, 0);
   s->terrain_rng = *rng;
-  af_terrain_build(&s->terrain, m, e->m0, (af_terrain_kind)c->terrain, diff, c->tread, rng);
+  af_terrain_build(&s->terrain, m, e->m0, episode_kind(s, c, rng), diff, c->tread, rng);
   // standing pose (plus drawn offsets), feet just above the ground
   for (int i = 0; i < NJ; i++) {
     double q = stand[i % 3] + af_dr_value(&e->dr, "init_qpos", i, 0);
@@ -296,7 +331,7 @@ static int quad_state_io(af_env *e, af_state_io *io) {
   AF_STATE_FIELD(io, s->phase);
   if (io->load && io->buf) {
     af_rng r = s->terrain_rng;
-    af_terrain_build(&s->terrain, e->m, e->m0, (af_terrain_kind)c->terrain, s->terrain.difficulty, c->tread, &r);
+    af_terrain_build(&s->terrain, e->m, e->m0, s->terrain.kind, s->terrain.difficulty, c->tread, &r);
   }
   return AF_OK;
 }

@@ -14,6 +14,7 @@
 
 #include "envs/env_impl.h"
 #include "base/rng.h"
+#include "envs/curriculum.h"
 
 // a reusable barrier whose party count can shrink if a worker fails to start. Waiters spin
 // briefly on the generation counter before sleeping: a batch step is a fraction of a
@@ -94,6 +95,10 @@ struct af_vecenv {
   int rc;
   int failed;  // an environment whose step or reset failed in the last batch
   pthread_mutex_t fail_mu;  // guards rc and failed
+  // the difficulty curriculum (has_cur) and each environment's level
+  af_curriculum cur;
+  int has_cur;
+  int *level;
 };
 
 uint64_t af_vecenv_seed(uint64_t seed, int n, int i, long episode) {
@@ -107,12 +112,20 @@ static void record_failure(af_vecenv *v, int rc, int i) {
   pthread_mutex_unlock(&v->fail_mu);
 }
 
+// the curriculum's move for environment i after the episode that info ends, applied to the
+// following episodes; the draw comes from the run's seed and the episode, not the thread
+static int next_level(af_vecenv *v, int i, const af_info *info) {
+  uint64_t draw = af_seed_derive(af_seed_derive(v->seed, 13), (uint64_t)v->episode[i] * (uint64_t)v->n + (uint64_t)i);
+  v->level[i] = af_curriculum_next(&v->cur, v->level[i], info->episode.metrics[v->cur.metric_index], draw);
+  return af_env_set_difficulty(v->envs[i], af_curriculum_difficulty(&v->cur, v->level[i]));
+}
+
 // step environment i of the current batch, and reset it when its episode ended
 static void step_one(af_vecenv *v, int i) {
   const af_env_spec *s = &v->envs[0]->spec;
   int term = 0, trunc = 0;
   float *o = v->obs + (size_t)i * s->obs_dim;
-  af_info *info = v->infos ? &v->infos[i] : NULL;
+  af_info local, *info = v->infos ? &v->infos[i] : v->has_cur ? &local : NULL;
   const float *a = v->actions + (size_t)i * s->act_dim;
   // a non-finite action ends this environment's episode as diverged; the others step on
   int finite = 1;
@@ -125,6 +138,7 @@ static void step_one(af_vecenv *v, int i) {
   if (term || trunc) {
     // keep the last observation, start the next episode
     if (v->final_obs) memcpy(v->final_obs + (size_t)i * s->obs_dim, o, sizeof(float) * (size_t)s->obs_dim);
+    if (v->has_cur && (rc = next_level(v, i, info))) { record_failure(v, rc, i); return; }
     int rr = af_env_reset(v->envs[i], af_vecenv_seed(v->seed, v->n, i, v->episode[i]++), o);
     if (rr) record_failure(v, rr, i);
   }
@@ -160,7 +174,8 @@ af_vecenv *af_vecenv_make(const char *name, const char *config_json, int n, int 
   pthread_mutex_init(&v->fail_mu, NULL);
   v->envs = calloc((size_t)n, sizeof *v->envs);
   v->episode = calloc((size_t)n, sizeof *v->episode);
-  if (!v->envs || !v->episode) { snprintf(err, errsz, "out of memory"); af_vecenv_free(v); return NULL; }
+  v->level = calloc((size_t)n, sizeof *v->level);
+  if (!v->envs || !v->episode || !v->level) { snprintf(err, errsz, "out of memory"); af_vecenv_free(v); return NULL; }
   for (int i = 0; i < n; i++) {
     v->envs[i] = af_env_make(name, config_json, err, errsz);
     if (!v->envs[i]) { af_vecenv_free(v); return NULL; }
@@ -206,6 +221,7 @@ void af_vecenv_free(af_vecenv *v) {
     for (int i = 0; i < v->n; i++) af_env_free(v->envs[i]);
   free(v->envs);
   free(v->episode);
+  free(v->level);
   free(v->w);
   pthread_mutex_destroy(&v->fail_mu);
   free(v);
@@ -224,6 +240,30 @@ int af_vecenv_reset(af_vecenv *v, uint64_t seed, float *obs) {
     if (rc) return rc;
   }
   return AF_OK;
+}
+
+int af_vecenv_set_curriculum(af_vecenv *v, const af_curriculum *c, const int *levels) {
+  // check everything, then set every environment's difficulty for its next reset
+  if (c) {
+    if (c->levels < 2 || c->levels > AF_CURRICULUM_MAX_LEVELS || c->metric_index < 0 || c->metric_index >= v->envs[0]->spec.n_metrics)
+      return AF_ERR_ARG;
+    for (int i = 0; i < v->n; i++)
+      if (levels[i] < 0 || levels[i] >= c->levels) return AF_ERR_ARG;
+  }
+  for (int i = 0; i < v->n; i++) {
+    int rc = af_env_set_difficulty(v->envs[i], c ? af_curriculum_difficulty(c, levels[i]) : -1);
+    if (rc) { v->rc = rc; v->failed = i; return rc; }
+  }
+  v->has_cur = c != NULL;
+  if (c) {
+    v->cur = *c;
+    memcpy(v->level, levels, sizeof(int) * (size_t)v->n);
+  }
+  return AF_OK;
+}
+
+void af_vecenv_levels(const af_vecenv *v, int *levels) {
+  for (int i = 0; i < v->n; i++) levels[i] = v->has_cur ? v->level[i] : -1;
 }
 
 void af_vecenv_episodes(const af_vecenv *v, long *episodes) {

@@ -10,6 +10,7 @@
 #define AF_VECENV_H
 
 #include <stdint.h>
+#include "envs/curriculum.h"
 #include "envs/env.h"
 
 typedef struct af_vecenv af_vecenv;
@@ -35,6 +36,16 @@ af_env *af_vecenv_env(af_vecenv *v, int i);
 // environment's error code (af_env_last_error of af_vecenv_env(v, i) tells why)
 int af_vecenv_reset(af_vecenv *v, uint64_t seed, float *obs);
 
+// a difficulty curriculum (envs/curriculum.h, copied; its metric resolved) with each
+// environment's level, levels (n): every environment's following resets use its level's
+// difficulty, and at each episode's end the workers move the level by the curriculum's rule
+// before the next reset. c NULL removes it (the environments draw their difficulty again).
+// AF_ERR_ARG for a level out of range or an unresolved curriculum; AF_ERR_UNSUP when the
+// environments have no difficulty levels (af_vecenv_last_error says so). Call it before
+// af_vecenv_reset or af_vecenv_restore so that the first episodes use the levels.
+int af_vecenv_set_curriculum(af_vecenv *v, const af_curriculum *c, const int *levels);
+// each environment's current level, levels (n); -1 each without a curriculum
+void af_vecenv_levels(const af_vecenv *v, int *levels);
 // episodes started so far per environment, episodes (n): for checkpoints
 void af_vecenv_episodes(const af_vecenv *v, long *episodes);
 

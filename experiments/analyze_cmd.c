@@ -7,7 +7,9 @@
 #include "experiments/cli.h"
 
 static void analyze_usage(const af_analyze_opts *o) {
-  printf("usage: armfarm analyze DIR [--metric return|success|length] [--out DIR] [--reps N] [--final-reps N] [--seed S]\n"
+  printf("usage: armfarm analyze DIR [--metric M] [--out DIR] [--reps N] [--final-reps N] [--seed S]\n"
+         "  M: a column of the evaluation files: return (default), success, length, return_std, or one of the\n"
+         "  environment's episode metrics (armfarm envs lists them; e.g. progress, distance, mean_speed)\n"
          "  aggregates the runs of an experiment folder per variant and evaluation setting:\n"
          "  curves.csv files (IQM, mean, median, 95%% bootstrap interval of the IQM over %ld resamples),\n"
          "  summary.md and summary.csv (final performance, %ld resamples; probability of improvement),\n"

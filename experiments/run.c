@@ -654,6 +654,8 @@ static int read_settings(experiment *x, const run_opts *o) {
     fprintf(stderr, "armfarm run: %s: name: expected one folder name of letters, digits, '_', '.' and '-' (not . or ..)\n", x->file);
     return -1;
   }
+  const cJSON *ab = cJSON_GetObjectItemCaseSensitive(x->exp, "about");
+  if (ab && !cJSON_IsString(ab)) { fprintf(stderr, "armfarm run: %s: about: expected a string (a note for readers)\n", x->file); return -1; }
   if (read_backend(x, o)) return -1;
   // jobs: processes at a time here, or the array's %K throttle on Slurm
   long max_jobs = x->slurm ? 10000 : 256;
@@ -687,6 +689,8 @@ static cJSON *variant_doc(const experiment *x, int v) {
   cJSON_DeleteItemFromObjectCaseSensitive(base, "sweep");
   cJSON_DeleteItemFromObjectCaseSensitive(base, "jobs");
   cJSON_DeleteItemFromObjectCaseSensitive(base, "name");
+  // a note for readers: editing it changes no run
+  cJSON_DeleteItemFromObjectCaseSensitive(base, "about");
   // how the runs are run is no part of what they are: a run has one id on every backend
   cJSON_DeleteItemFromObjectCaseSensitive(base, "backend");
   cJSON_DeleteItemFromObjectCaseSensitive(base, "slurm");

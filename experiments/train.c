@@ -20,6 +20,7 @@
 #include "agents/agent.h"
 #include "agents/nn/nn.h"  // checkpoint files
 #include "base/rng.h"
+#include "envs/curriculum.h"
 #include "envs/env.h"
 #include "envs/vecenv.h"
 #include "experiments/cli.h"
@@ -96,6 +97,8 @@ typedef struct {
   char **extra_name;
   int n_extra;
   af_agent *ag;
+  int has_cur;         // a difficulty curriculum over the training environments
+  af_curriculum cur;
 } run_setup;
 
 static void setup_free(run_setup *r) {
@@ -115,19 +118,21 @@ static void setup_free(run_setup *r) {
 
 // top-level keys of a run document, with a suggestion for a misspelt one
 static int check_top_keys(const cJSON *doc, char *err, size_t errsz) {
-  // backend and slurm: how armfarm run runs an experiment file's runs (train ignores them)
-  static const char *top[] = {"name", "env", "agent", "train", "eval_envs", "sweep", "jobs", "backend", "slurm"};
+  // backend and slurm: how armfarm run runs an experiment file's runs (train ignores them);
+  // about: a note for readers of the file (why the budget, what it reproduces), a string
+  static const char *top[] = {"name", "env", "agent", "train", "eval_envs", "curriculum", "sweep", "jobs", "backend", "slurm", "about"};
   for (const cJSON *it = doc->child; it; it = it->next) {
     int known = 0, bd = 99;
     const char *best = NULL;
-    for (int i = 0; i < 9; i++) {
+    if (!strcmp(it->string, "about") && !cJSON_IsString(it)) { snprintf(err, errsz, "about: expected a string"); return -1; }
+    for (int i = 0; i < 11; i++) {
       known |= !strcmp(it->string, top[i]);
       int d = af_edit_distance(it->string, top[i]);
       if (d < bd) { bd = d; best = top[i]; }
     }
     if (known) continue;
     if (bd <= (int)strlen(it->string) / 3 + 1) snprintf(err, errsz, "%s: unknown key (did you mean '%s'?)", it->string, best);
-    else snprintf(err, errsz, "%s: unknown key (name, env, agent, train, eval_envs, sweep, jobs, backend, slurm)", it->string);
+    else snprintf(err, errsz, "%s: unknown key (name, env, agent, train, eval_envs, curriculum, sweep, jobs, backend, slurm, about)", it->string);
     return -1;
   }
   return 0;
@@ -195,6 +200,15 @@ static int setup(cJSON *doc, run_setup *r, char *err, size_t errsz) {
     snprintf(err, errsz, "env: %s", e2);
     return -1;
   }
+  // the curriculum: checked against the environment; its levels are set when training starts
+  const cJSON *cs = cJSON_GetObjectItemCaseSensitive(doc, "curriculum");
+  if (cs && af_curriculum_configure(&r->cur, cs, af_vecenv_spec(r->vec), err, errsz)) return -1;
+  if (cs && af_env_set_difficulty(r->eval_env, 0) == AF_ERR_UNSUP) {
+    snprintf(err, errsz, "curriculum: %s has no difficulty levels", r->env_name);
+    return -1;
+  }
+  if (cs && (af_env_set_difficulty(r->eval_env, -1))) { snprintf(err, errsz, "env: %s", af_env_last_error(r->eval_env)); return -1; }
+  r->has_cur = cs != NULL;
   // the budget as the loop runs it: steps rounded up to a multiple of num_envs
   long total = ((long)r->tc.steps + r->tc.num_envs - 1) / r->tc.num_envs * r->tc.num_envs;
   af_agent_setup as_ = {.spec = af_env_get_spec(r->eval_env), .num_envs = r->tc.num_envs, .seed = (uint64_t)r->tc.seed,
@@ -228,6 +242,11 @@ static char *resolved_config(const run_setup *rs, cJSON *doc) {
   cJSON_AddItemToObject(res, "env", re);
   cJSON_AddItemToObject(res, "agent", ra);
   cJSON_AddItemToObject(res, "train", rt);
+  if (rs->has_cur) {
+    cJSON *rc = cJSON_CreateObject();
+    af_params_to_json(rc, &rs->cur, af_curriculum_params, af_curriculum_nparams);
+    cJSON_AddItemToObject(res, "curriculum", rc);
+  }
   cJSON *ee = cJSON_GetObjectItemCaseSensitive(doc, "eval_envs");
   if (ee) cJSON_AddItemToObject(res, "eval_envs", cJSON_Duplicate(ee, 1));
   char *s = cJSON_Print(res);
@@ -250,6 +269,8 @@ typedef struct {
   float *log;
   int *log_len;
   long *episodes;
+  // with a curriculum: each environment's level, and the level of the episodes just stepped
+  int has_cur, *levels, *ep_levels;
   // counters and the last figures; episodes ended by a non-finite action, in a row; agent
   // updates skipped for a non-finite loss or gradient, in all and in a row
   long step, episode, nonfinite_run, skipped, skipped_run;
@@ -275,6 +296,7 @@ static void trainer_free(trainer *t) {
   free(t->log);
   free(t->log_len);
   free(t->episodes);
+  free(t->levels);
   memset(t, 0, sizeof *t);
 }
 
@@ -297,9 +319,13 @@ static int trainer_make(trainer *t, const run_setup *rs) {
   t->log = calloc(N * (size_t)t->horizon * ad + 1, sizeof(float));
   t->log_len = calloc(N, sizeof *t->log_len);
   t->episodes = calloc(N, sizeof *t->episodes);
+  t->has_cur = rs->has_cur;
+  t->levels = calloc(2 * N, sizeof *t->levels);
   t->extra_f = calloc((size_t)t->n_extra + 1, sizeof *t->extra_f);
   t->extra_len = calloc((size_t)t->n_extra + 1, sizeof *t->extra_len);
-  if (!p || !t->te || !t->info || !t->log || !t->log_len || !t->episodes || !t->extra_f || !t->extra_len) return -1;
+  if (!p || !t->te || !t->info || !t->log || !t->log_len || !t->episodes || !t->levels || !t->extra_f || !t->extra_len) return -1;
+  t->ep_levels = t->levels + N;
+  for (int i = 0; i < t->N; i++) t->levels[i] = rs->has_cur ? rs->cur.start : -1;
   t->tr = t->te + N;
   p += N * od;  // obs is the first block
   t->next = p; p += N * od;
@@ -334,13 +360,15 @@ static int trainer_file(const char *path, trainer *t, int save, char *err, size_
   const int N = t->N, ne = t->n_extra;
   size_t nw = (size_t)(5 + ne) * T_WORDS, nact = 0;
   for (int i = 0; i < N; i++) nact += (size_t)t->log_len[i] * t->ad;
-  float *words = calloc(nw + (size_t)N * T_WORDS + N, sizeof(float)), stats[T_STATS];
-  float *eps = words ? words + nw : NULL, *lens = eps ? eps + (size_t)N * T_WORDS : NULL;
+  float *words = calloc(nw + (size_t)N * T_WORDS + 2 * (size_t)N, sizeof(float)), stats[T_STATS];
+  float *eps = words ? words + nw : NULL, *lens = eps ? eps + (size_t)N * T_WORDS : NULL, *lv = lens ? lens + N : NULL;
   float *acts = calloc(N * (size_t)t->horizon * t->ad + 1, sizeof(float));
   int rc = -1;
   if (!words || !acts) { snprintf(err, errsz, "out of memory"); goto done; }
-  af_tensor tt[5] = {{"trainer", words, nw}, {"trainer_stats", stats, T_STATS}, {"episodes", eps, (size_t)N * T_WORDS},
-                     {"episode_lengths", lens, (size_t)N}, {"episode_actions", acts, 0}};
+  // with a curriculum, each environment's level follows the actions
+  af_tensor tt[6] = {{"trainer", words, nw}, {"trainer_stats", stats, T_STATS}, {"episodes", eps, (size_t)N * T_WORDS},
+                     {"episode_lengths", lens, (size_t)N}, {"episode_actions", acts, 0}, {"curriculum_levels", lv, (size_t)N}};
+  const int ntt = t->has_cur ? 6 : 5;
   if (save) {
     long v[5] = {t->step, t->episode, t->prog_len, t->eval_len, N};
     for (int i = 0; i < 5; i++) af_nn_pack_u64(words + T_WORDS * i, (uint64_t)v[i]);
@@ -355,9 +383,10 @@ static int trainer_file(const char *path, trainer *t, int save, char *err, size_
       size_t m = (size_t)t->log_len[i] * t->ad;
       memcpy(acts + k, t->log + (size_t)i * t->horizon * t->ad, m * sizeof(float));
       k += m;
+      lv[i] = (float)t->levels[i];
     }
     tt[4].n = nact;
-    rc = af_nn_save(path, tt, 5, err, errsz);
+    rc = af_nn_save(path, tt, ntt, err, errsz);
     goto done;
   }
   // the header tensors first: they say how many actions follow; every counter a packed
@@ -378,7 +407,12 @@ static int trainer_file(const char *path, trainer *t, int save, char *err, size_
     nact += (size_t)lens[i] * t->ad;
   }
   tt[4].n = nact;
-  if (af_nn_load(path, tt, 5, err, errsz)) goto done;
+  if (af_nn_load(path, tt, ntt, err, errsz)) goto done;
+  for (int i = 0; i < N && t->has_cur; i++)
+    if (!(lv[i] >= 0 && lv[i] < AF_CURRICULUM_MAX_LEVELS && lv[i] == (float)(int)lv[i])) {
+      snprintf(err, errsz, "%s: environment %d's curriculum level %g is no level", path, i, lv[i]);
+      goto done;
+    }
   t->step = (long)af_nn_unpack_u64(words);
   t->episode = (long)af_nn_unpack_u64(words + T_WORDS);
   t->prog_len = (long)af_nn_unpack_u64(words + 2 * T_WORDS);
@@ -394,6 +428,7 @@ static int trainer_file(const char *path, trainer *t, int save, char *err, size_
     size_t m = (size_t)t->log_len[i] * t->ad;
     memcpy(t->log + (size_t)i * t->horizon * t->ad, acts + k, m * sizeof(float));
     k += m;
+    if (t->has_cur) t->levels[i] = (int)lv[i];
   }
   rc = 0;
 done:
@@ -507,8 +542,16 @@ static FILE *open_curve(const char *out, const char *name, const char *header, i
 }
 
 static int open_curves(trainer *t, const run_setup *rs, const char *out, int resuming) {
-  static const char *ev_head = "step,return,return_std,success,length,time_s\n";
-  t->prog = open_curve(out, "progress.csv", "step,episode,return,length,success,critic_loss,actor_loss,alpha,entropy,time_s,steps_per_s\n",
+  // the evaluation files' columns: the common ones, then the environment's episode metrics
+  char ev_head[64 + AF_MAX_METRICS * 64] = "step,return,return_std,success,length,time_s";
+  for (int m = 0; m < t->spec->n_metrics; m++) {
+    size_t l = strlen(ev_head);
+    snprintf(ev_head + l, sizeof ev_head - l, ",%s", t->spec->metric_names[m]);
+  }
+  strcat(ev_head, "\n");
+  // with a curriculum, each episode's level is the last column
+  t->prog = open_curve(out, "progress.csv", t->has_cur ? "step,episode,return,length,success,critic_loss,actor_loss,alpha,entropy,time_s,steps_per_s,level\n"
+                                                       : "step,episode,return,length,success,critic_loss,actor_loss,alpha,entropy,time_s,steps_per_s\n",
                        resuming, t->prog_len);
   t->evf = t->prog ? open_curve(out, "eval.csv", ev_head, resuming, t->eval_len) : NULL;
   if (!t->evf) return -1;
@@ -596,9 +639,18 @@ static int open_run_folder(const char *out, const char *resolved, int resume, tr
 }
 
 // ---- the loop ----
-// deterministic evaluation over E episodes with fixed seeds; mean return, std, success, length
-static int evaluate(af_env *env, af_agent *ag, const train_cfg *tc, trainer *t, double r4[4], char *err, size_t errsz) {
-  double s = 0, s2 = 0, sc = 0, sl = 0;
+// one evaluation's means over its episodes, and the environment's episode metrics
+typedef struct {
+  double ret, ret_std, success, length;
+  int nm;
+  double metrics[AF_MAX_METRICS];
+} eval_result;
+
+// deterministic evaluation over E episodes with fixed seeds: the means of return (and its
+// std), success, length and every episode metric of the environment
+static int evaluate(af_env *env, af_agent *ag, const train_cfg *tc, trainer *t, eval_result *res, char *err, size_t errsz) {
+  double s = 0, s2 = 0, sc = 0, sl = 0, sm[AF_MAX_METRICS] = {0};
+  const int nm = af_env_get_spec(env)->n_metrics;
   for (int k = 0; k < tc->eval_episodes; k++) {
     if (af_env_reset(env, af_seed_derive(af_seed_derive((uint64_t)tc->seed, 12), (uint64_t)k), t->eval_obs)) {
       snprintf(err, errsz, "evaluation: %s", af_env_last_error(env));
@@ -618,12 +670,12 @@ static int evaluate(af_env *env, af_agent *ag, const train_cfg *tc, trainer *t, 
     s2 += (double)info.episode.ret * info.episode.ret;
     sc += info.episode.success;
     sl += info.episode.length;
+    for (int m = 0; m < nm; m++) sm[m] += info.episode.metrics[m];
   }
   int E = tc->eval_episodes;
-  r4[0] = s / E;
-  r4[1] = E > 1 ? sqrt(fmax(0, (s2 - s * s / E) / (E - 1))) : 0;
-  r4[2] = sc / E;
-  r4[3] = sl / E;
+  *res = (eval_result){.ret = s / E, .ret_std = E > 1 ? sqrt(fmax(0, (s2 - s * s / E) / (E - 1))) : 0, .success = sc / E,
+                       .length = sl / E, .nm = nm};
+  for (int m = 0; m < nm; m++) res->metrics[m] = sm[m] / E;
   return 0;
 }
 
@@ -649,8 +701,9 @@ static int log_episodes(trainer *t, long step0) {
       const af_episode *ep = &t->info[i].episode;
       long step = step0 + i + 1;
       double el = af_now() - t->t0;
-      if (fprintf(t->prog, "%ld,%ld,%.6g,%d,%d,%.6g,%.6g,%.6g,%.6g,%.3f,%.1f\n", step, t->episode, ep->ret, (int)ep->length,
-                  (int)ep->success, t->last.critic_loss, t->last.actor_loss, t->last.alpha, t->last.entropy, el, step / el) < 0)
+      if (fprintf(t->prog, "%ld,%ld,%.6g,%d,%d,%.6g,%.6g,%.6g,%.6g,%.3f,%.1f", step, t->episode, ep->ret, (int)ep->length,
+                  (int)ep->success, t->last.critic_loss, t->last.actor_loss, t->last.alpha, t->last.entropy, el, step / el) < 0 ||
+          (t->has_cur && fprintf(t->prog, ",%d", t->ep_levels[i]) < 0) || fputc('\n', t->prog) == EOF)
         return -1;
       t->episode++;
       t->log_len[i] = 0;
@@ -695,6 +748,7 @@ static int run_update(void *p) {
 // train.overlap: act, then learn while the environments step, then observe)
 static int train_step(trainer *t, run_setup *rs, char *err, size_t errsz) {
   double a0 = af_now();
+  if (t->has_cur) af_vecenv_levels(rs->vec, t->ep_levels);
   if (af_agent_act(rs->ag, t->act, t->obs, t->N, 0)) { snprintf(err, errsz, "%s", af_agent_last_error(rs->ag)); return -1; }
   double a1 = af_now();
   update_job job = {.ag = rs->ag};
@@ -736,21 +790,24 @@ static const char *skipped_note(const trainer *t) {
   return note;
 }
 
-static int write_eval_row(FILE *f, long step, const double r4[4], double el) {
-  int bad = fprintf(f, "%ld,%.6g,%.6g,%.4g,%.6g,%.3f\n", step, r4[0], r4[1], r4[2], r4[3], el) < 0;
+static int write_eval_row(FILE *f, long step, const eval_result *r, double el) {
+  int bad = fprintf(f, "%ld,%.6g,%.6g,%.4g,%.6g,%.3f", step, r->ret, r->ret_std, r->success, r->length, el) < 0;
+  for (int m = 0; m < r->nm && !bad; m++) bad = fprintf(f, ",%.6g", r->metrics[m]) < 0;
+  bad = bad || fputc('\n', f) == EOF;
   return bad || fflush(f) ? -1 : 0;
 }
 
 // the deterministic evaluation and every named evaluation setting at the same point
 static int evaluate_all(trainer *t, run_setup *rs, char *err, size_t errsz) {
-  double e0 = af_now(), r4[4];
-  if (evaluate(rs->eval_env, rs->ag, &rs->tc, t, r4, err, errsz)) return -1;
-  if (write_eval_row(t->evf, t->step, r4, af_now() - t->t0)) { snprintf(err, errsz, "cannot write eval.csv"); return -1; }
-  t->last_eval = r4[0];
-  double main_succ = r4[2];
+  double e0 = af_now();
+  eval_result r;
+  if (evaluate(rs->eval_env, rs->ag, &rs->tc, t, &r, err, errsz)) return -1;
+  if (write_eval_row(t->evf, t->step, &r, af_now() - t->t0)) { snprintf(err, errsz, "cannot write eval.csv"); return -1; }
+  t->last_eval = r.ret;
+  double main_succ = r.success;
   for (int i = 0; i < rs->n_extra; i++) {
-    if (evaluate(rs->extra_env[i], rs->ag, &rs->tc, t, r4, err, errsz)) return -1;
-    if (write_eval_row(t->extra_f[i], t->step, r4, af_now() - t->t0)) { snprintf(err, errsz, "cannot write eval_%s.csv", rs->extra_name[i]); return -1; }
+    if (evaluate(rs->extra_env[i], rs->ag, &rs->tc, t, &r, err, errsz)) return -1;
+    if (write_eval_row(t->extra_f[i], t->step, &r, af_now() - t->t0)) { snprintf(err, errsz, "cannot write eval_%s.csv", rs->extra_name[i]); return -1; }
   }
   t->t_eval += af_now() - e0;
   if (!isatty(2))
@@ -778,6 +835,7 @@ static int checkpoint(trainer *t, run_setup *rs, const char *out, int resumable,
     for (int i = 0; i < rs->n_extra && rc == 0; i++) rc = fflush(t->extra_f[i]) || (t->extra_len[i] = ftell(t->extra_f[i])) < 0 ? -1 : 0;
     if (rc) snprintf(err, errsz, "cannot write the curves in %s", out);
     af_vecenv_episodes(rs->vec, t->episodes);
+    af_vecenv_levels(rs->vec, t->levels);
     if (rc == 0) rc = save_resume(out, rs->ag, t, err, errsz);
   }
   t->t_log += af_now() - c0;
@@ -911,6 +969,11 @@ int af_cmd_train(int argc, char **argv) {
   if (lock_run_folder(o.out)) goto done;
   if ((folder = open_run_folder(o.out, resolved, o.resume, &t, rs.ag)) < 0) { rc = folder == -1 ? AF_EXIT_USAGE : AF_EXIT_FAIL; goto done; }
   if (open_curves(&t, &rs, o.out, folder == 1)) goto done;
+  // the curriculum's levels (the start, or the checkpoint's) before the first episodes begin
+  if (t.has_cur && af_vecenv_set_curriculum(rs.vec, &rs.cur, t.levels)) {
+    fprintf(stderr, "armfarm train: curriculum: %s\n", af_vecenv_last_error(rs.vec)[0] ? af_vecenv_last_error(rs.vec) : "a level out of range");
+    goto done;
+  }
   if (folder == 1) {
     fprintf(stderr, "armfarm train: resuming %s at step %ld, episode %ld\n", o.out, t.step, t.episode);
     if (replay_episodes(&t, &rs, err, sizeof err)) { fprintf(stderr, "armfarm train: cannot resume: %s\n", err); goto done; }

@@ -92,6 +92,71 @@ static int count_lines(const char *path, const char *needle) {
   return n;
 }
 
+Test(analyze, an_episode_metric_column_is_a_metric, .init = enter_tmp, .fini = leave_tmp) {
+  // evaluation files with the quadruped's metric columns after time_s; final progress 0.2,
+  // 0.4, 0.9 in three runs: mean 0.5 and median 0.4, worked by hand
+  const double prog[3] = {0.2, 0.4, 0.9};
+  for (int r = 0; r < 3; r++) {
+    char dir[64], path[128], text[512];
+    snprintf(dir, sizeof dir, "exp/run%d", r);
+    mkdir("exp", 0755);
+    cr_assert_eq(mkdir(dir, 0755), 0);
+    snprintf(path, sizeof path, "%s/manifest.json", dir);
+    write_file(path, "{\"variant\": \"default\"}");
+    snprintf(path, sizeof path, "%s/status.json", dir);
+    write_file(path, "{\"state\": \"finished\"}");
+    snprintf(path, sizeof path, "%s/eval.csv", dir);
+    snprintf(text, sizeof text, "step,return,return_std,success,length,time_s,progress,distance\n0,1,0,0,10,1,0,0\n1000,5,0,1,10,2,%g,3\n", prog[r]);
+    write_file(path, text);
+  }
+  cr_assert_eq(armfarm("analyze exp --metric progress --reps 100 --final-reps 100"), 0, "%s", errbuf);
+  FILE *f = fopen("exp/analysis/summary.csv", "r");
+  cr_assert(f);
+  char line[512];
+  cr_assert(fgets(line, sizeof line, f));
+  cr_assert(fgets(line, sizeof line, f));
+  fclose(f);
+  char variant[64], ev[64];
+  int n;
+  double iqm, mean, median;
+  cr_assert_eq(sscanf(line, "%63[^,],%63[^,],%d,%lf,%lf,%lf", variant, ev, &n, &iqm, &mean, &median), 6, "%s", line);
+  cr_assert_eq(n, 3);
+  cr_assert_float_eq(mean, 0.5, 1e-9, "%s", line);
+  cr_assert_float_eq(median, 0.4, 1e-9, "%s", line);
+  // a column no file has, and a name that is not a column name
+  cr_assert_neq(armfarm("analyze exp --metric mean_speed --reps 100 --final-reps 100"), 0);
+  cr_assert(strstr(errbuf, "no column 'mean_speed'"), "%s", errbuf);
+  cr_assert_eq(armfarm("analyze exp --metric 'pro;gress' --reps 100"), 2);
+  cr_assert(strstr(errbuf, "bad metric"), "%s", errbuf);
+}
+
+Test(analyze, curriculum_levels_are_tabled_per_twentieth_of_training, .init = enter_tmp, .fini = leave_tmp) {
+  // two runs of one variant whose episodes ended at steps 100 and 200 (levels 0 and 1) and
+  // 100 and 2000 (levels 2 and 1): the twentieths of 2000 steps end at 100, 200, ..., so by
+  // hand: up to 100 two episodes at levels 0 and 2 (mean 1, shares 0.5, 0, 0.5), up to 200
+  // one at level 1, up to 2000 one at level 1
+  const char *const evals[1] = {NULL};
+  make_run("exp", "r0", "cur", evals, 0, 0);
+  make_run("exp", "r1", "cur", evals, 0, 1);
+  write_file("exp/r0/progress.csv", "step,episode,return,level\n100,0,1,0\n200,1,1,1\n");
+  write_file("exp/r1/progress.csv", "step,episode,return,level\n100,0,1,2\n2000,1,1,1\n");
+  cr_assert_eq(armfarm("analyze exp --reps 100 --final-reps 100"), 0, "%s", errbuf);
+  static char text[4096];
+  FILE *f = fopen("exp/analysis/curriculum.csv", "r");
+  cr_assert(f, "curriculum.csv missing");
+  size_t n = fread(text, 1, sizeof text - 1, f);
+  text[n] = 0;
+  fclose(f);
+  cr_assert_str_eq(text, "variant,step,episodes,mean_level,share_0,share_1,share_2\n"
+                         "\"cur\",100,2,1.0000,0.5000,0.0000,0.5000\n"
+                         "\"cur\",200,1,1.0000,0.0000,1.0000,0.0000\n"
+                         "\"cur\",2000,1,1.0000,0.0000,1.0000,0.0000\n");
+  // without a level column there is no curriculum table
+  make_run("exp2", "r0", "plain", evals, 0, 0);
+  cr_assert_eq(armfarm("analyze exp2 --reps 100 --final-reps 100"), 0, "%s", errbuf);
+  cr_assert(!exists("exp2/analysis/curriculum.csv"));
+}
+
 Test(analyze, long_evaluation_names_are_kept_whole, .init = enter_tmp, .fini = leave_tmp) {
   // a 60-character name: the old table kept 39 characters of it
   const char *name = "held_out_heavy_pole_and_long_arm_with_sensor_noise_at_0_05x_";

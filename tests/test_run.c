@@ -220,6 +220,29 @@ Test(run, a_long_experiment_name_is_kept_whole, .init = enter_tmp, .fini = leave
   cr_assert_str_eq(first, line);
 }
 
+Test(run, a_note_for_readers_changes_no_run, .init = enter_tmp, .fini = leave_tmp) {
+  // the same experiment with and without "about": the same run ids; about must be a string
+  static char a[1 << 14], b[1 << 14];
+  write_file("plain.json", "{\"name\": \"e\", \"env\": {\"name\": \"pendulum\"}, \"agent\": {\"name\": \"sac\"}, \"sweep\": {\"seeds\": 2}}");
+  write_file("noted.json", "{\"name\": \"e\", \"about\": \"why 2 seeds: a test\", \"env\": {\"name\": \"pendulum\"}, "
+                           "\"agent\": {\"name\": \"sac\"}, \"sweep\": {\"seeds\": 2}}");
+  char *bufs[2] = {a, b};
+  const char *files[2] = {"run plain.json --dry-run", "run noted.json --dry-run"};
+  for (int k = 0; k < 2; k++) {
+    cr_assert_eq(armfarm(files[k]), 0, "%s", errbuf);
+    FILE *f = fopen("run_out.txt", "r");
+    cr_assert(f);
+    size_t n = fread(bufs[k], 1, sizeof a - 1, f);
+    bufs[k][n] = 0;
+    fclose(f);
+  }
+  cr_assert(strstr(a, " 2 runs "), "%s", a);
+  cr_assert_str_eq(a, b);
+  write_file("bad.json", "{\"about\": 3, \"env\": {\"name\": \"pendulum\"}, \"agent\": {\"name\": \"sac\"}}");
+  cr_assert_eq(armfarm("run bad.json --dry-run"), 2, "%s", errbuf);
+  cr_assert(strstr(errbuf, "about: expected a string"), "%s", errbuf);
+}
+
 Test(run, more_than_sixteen_settings_per_variant, .init = enter_tmp, .fini = leave_tmp) {
   // 17 grid axes of one value each and a random parameter: the old variants held 16 settings
   const char *axes[17] = {"env.horizon", "env.control_hz", "env.timestep", "env.image_width", "env.image_height", "agent.lr",

@@ -119,15 +119,18 @@ static void curves_of(const char *dir, const char *run, const char *file, char *
                  "--checkpoint-every 280 --set env.horizon=40 --set train.num_envs=8 --set agent.hidden=32 " \
                  "--set agent.batch=32 --set agent.warmup=400 --set agent.update_every=4"
 
+static void killed_and_resumed_with(const char *dir, const char *base, const char *extra, const char *ref);
+static void killed_and_resumed(const char *dir, const char *extra, const char *ref) { killed_and_resumed_with(dir, VEC_ARGS, extra, ref); }
+
 // a run killed (SIGKILL) after its first checkpoint, then resumed, in DIR/k: its curves must
 // be those of the uninterrupted run DIR/REF made with the same arguments
-static void killed_and_resumed(const char *dir, const char *extra, const char *ref) {
+static void killed_and_resumed_with(const char *dir, const char *base, const char *extra, const char *ref) {
   static char a[1 << 17], b[1 << 17];
   const char *files[2] = {"progress.csv", "eval.csv"};
   char run_dir[1024], latest[1100], args[4200], all[2048];
   snprintf(run_dir, sizeof run_dir, "%s/k", dir);
   snprintf(latest, sizeof latest, "%s/resume/latest", run_dir);
-  snprintf(all, sizeof all, "%s%s", VEC_ARGS, extra);
+  snprintf(all, sizeof all, "%s%s", base, extra);
   pid_t pid = fork();
   if (pid == 0) {
     cr_assert(freopen("/dev/null", "w", stdout) && freopen("/dev/null", "w", stderr));
@@ -355,4 +358,89 @@ Test(train, crafted_resume_files_are_refused, .timeout = 120) {
   write_text("train_cr/resume/latest", "step_250\n");
   cr_assert_eq(run(CRAFT_ARGS " --resume"), 0);
   cr_assert_eq(system("rm -rf train_cr trainer_honest.bin"), 0);
+}
+
+// the n-th comma-separated field of a line (0-based), as a number
+static double field(const char *line, int n) {
+  const char *p = line;
+  for (int i = 0; i < n && p; i++) p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL;
+  cr_assert(p, "no field %d in %s", n, line);
+  return atof(p);
+}
+
+Test(train, evaluation_files_carry_the_environments_episode_metrics, .timeout = 300) {
+  // the quadruped on stairs up at a fixed difficulty 0.6 and a fixed command of 0.5 m/s,
+  // evaluated on the training setting and on a second one at difficulty 0.3: every row ends in
+  // progress, distance, mean_speed and difficulty; difficulty is the one set, and since each
+  // episode's progress is its distance over (0.5 m/s x its duration) and its mean speed that
+  // distance over the duration, the means over episodes obey progress = mean_speed / 0.5
+  cr_assert_eq(system("rm -rf train_metrics train_metrics.json"), 0);
+  FILE *f = fopen("train_metrics.json", "w");
+  cr_assert(f);
+  fputs("{\"env\": {\"name\": \"quadruped\", \"terrain\": \"stairs_up\", \"randomize\": {\"difficulty\": [0.6, 0.6], \"command_vel\": [0.5, 0.5]}},\n"
+        " \"agent\": {\"name\": \"sac\", \"hidden\": 32, \"batch\": 32, \"warmup\": 200},\n"
+        " \"train\": {\"steps\": 600, \"eval_every\": 300, \"eval_episodes\": 3},\n"
+        " \"eval_envs\": {\"easy\": {\"randomize\": {\"difficulty\": [0.3, 0.3]}}}}\n", f);
+  cr_assert_eq(fclose(f), 0);
+  cr_assert_eq(run("train --config train_metrics.json --seed 5 --out train_metrics"), 0, "armfarm train failed");
+  const char *files[2] = {"train_metrics/eval.csv", "train_metrics/eval_easy.csv"};
+  const double level[2] = {0.6, 0.3};
+  for (int k = 0; k < 2; k++) {
+    FILE *e = fopen(files[k], "r");
+    cr_assert(e, "%s missing", files[k]);
+    char line[1024];
+    cr_assert(fgets(line, sizeof line, e));
+    cr_assert_str_eq(line, "step,return,return_std,success,length,time_s,progress,distance,mean_speed,difficulty\n");
+    int rows = 0;
+    while (fgets(line, sizeof line, e)) {
+      double prog = field(line, 6), dist = field(line, 7), speed = field(line, 8), diff = field(line, 9);
+      cr_assert_float_eq(diff, level[k], 1e-6, "%s: %s", files[k], line);
+      cr_assert_float_eq(prog, speed / 0.5, 1e-4 + 1e-4 * fabs(prog), "%s: %s", files[k], line);
+      cr_assert(isfinite(dist), "%s: %s", files[k], line);
+      rows++;
+    }
+    fclose(e);
+    cr_assert_eq(rows, 2, "%s: %d evaluation rows", files[k], rows);
+  }
+  cr_assert_eq(system("rm -rf train_metrics train_metrics.json"), 0);
+}
+
+// a terrain curriculum over six quadrupeds on a mix of stairs and rough ground, starting at
+// level 3 of 5: each episode's level is the last column of progress.csv, the curves do not
+// depend on the threads, and a run killed mid-way resumes with the same levels and curves
+#define CUR_ARGS "train --config cur.json --seed 3 --steps 4800 --eval-every 1600 --eval-episodes 1 --checkpoint-every 900 "
+Test(train, a_curriculum_moves_levels_independently_of_threads_and_resumes, .timeout = 300) {
+  char dir[] = "af_curtrain_XXXXXX";
+  cr_assert(mkdtemp(dir));
+  char path[64];
+  snprintf(path, sizeof path, "%s/cur.json", dir);
+  FILE *f = fopen(path, "w");
+  cr_assert(f);
+  fputs("{\"env\": {\"name\": \"quadruped\", \"terrains\": \"stairs_up,rough\"},\n"
+        " \"agent\": {\"name\": \"sac\", \"hidden\": 32, \"batch\": 32, \"warmup\": 600, \"update_every\": 4},\n"
+        " \"train\": {\"num_envs\": 6}, \"curriculum\": {\"levels\": 5, \"start\": 3}}\n", f);
+  cr_assert_eq(fclose(f), 0);
+  cr_assert_eq(train_in(dir, CUR_ARGS "--set train.threads=1 --out c1"), 0);
+  cr_assert_eq(train_in(dir, CUR_ARGS "--set train.threads=2 --out c2"), 0);
+  static char a[1 << 17], b[1 << 17];
+  curves_of(dir, "c1", "progress.csv", a, sizeof a);
+  curves_of(dir, "c2", "progress.csv", b, sizeof b);
+  cr_assert_str_eq(a, b, "progress.csv differs between 1 and 2 threads");
+  // the levels: the first episode to end is a first one, at the start level; every level is
+  // in [0, 4], and an untrained policy (progress below 0.5) sends environments down
+  const char *head = "step,episode,return,length,success,critic_loss,actor_loss,alpha,entropy,level,\n";
+  cr_assert(!strncmp(a, head, strlen(head)), "%.100s", a);
+  int rows = 0, first3 = 0, below = 0;
+  for (char *line = strchr(a, '\n') + 1; *line; line = strchr(line, '\n') + 1, rows++) {
+    int level = (int)field(line, 9);  // the wall-clock columns are gone: the level is the tenth
+    cr_assert(level >= 0 && level <= 4, "level %d", level);
+    first3 += rows == 0 && level == 3;
+    below += level < 3;
+  }
+  cr_assert_eq(first3, 1, "the first episode was not at level 3");
+  cr_assert(rows > 20 && below > 0, "%d episodes, %d below the start level", rows, below);
+  killed_and_resumed_with(dir, CUR_ARGS, "--set train.threads=2", "c2");
+  char rm[1100];
+  snprintf(rm, sizeof rm, "rm -rf %s", dir);
+  cr_assert_eq(system(rm), 0);
 }
