@@ -47,6 +47,9 @@ typedef struct {
   dnnl_memory_t y, g;     // output and dL/d(output), one format
   op act_bwd;             // g = g * act'(y), in place
   op r_wd;                // wp -> the backward-data primitive's weights
+  op r_gd, r_gw;          // g -> the backward-data and backward-weights primitives' format
+  int g_shared;           // backward weights reads r_gd's copy
+  op r_bsrc;              // in -> the backward-weights primitive's src format
   op bwd_w, r_dw;         // weight and bias gradients; diff weights -> plain scratch
   float *dw, *db;         // plain gradients of this layer's W and b (or scale and shift)
   op bwd_d, r_dsrc;       // dL/d(src); its reorder into the previous layer's g (or dx)
@@ -328,36 +331,44 @@ static int plan_linear(af_conv *n, lplan *lp, const layer *ly, int B, dnnl_memor
   arg(&lp->fwd, DNNL_ARG_DST, lp->y);
   if (act_ops(n, lp, ly, lp->y, lp->g, NULL, err, errsz)) goto done;
 
-  // backward data: dsrc in the forward's src format, then into the previous layer's g (or dx)
-  if (conv ? af_dnnl_check(dnnl_convolution_backward_data_desc_init(&cd, dnnl_convolution_direct, smd, &wany, dmd, st, pad, pad),
+  // backward data and weights, in the formats oneDNN prefers for them, which need not be the
+  // forward's (the first layer's nchw input has a jit forward but no jit backward in nchw):
+  // g and the input are reordered for them when they differ, and dsrc into gin
+  if (conv ? af_dnnl_check(dnnl_convolution_backward_data_desc_init(&cd, dnnl_convolution_direct, &sany, &wany, &dany, st, pad, pad),
                            "convolution backward data desc", err, errsz)
-           : af_dnnl_check(dnnl_inner_product_backward_data_desc_init(&id, smd, &wany, dmd), "inner product backward data desc", err, errsz))
+           : af_dnnl_check(dnnl_inner_product_backward_data_desc_init(&id, &sany, &wany, &dany), "inner product backward data desc", err, errsz))
     goto done;
   dnnl_primitive_desc_t dpd = NULL;
   if (prim_desc(n, &lp->bwd_d, desc, AF_ACT_NONE, fpd, &dpd, lp->impl[1], "backward data", err, errsz)) goto done;
   const dnnl_memory_desc_t *wdmd = dnnl_primitive_desc_query_md(dpd, dnnl_query_weights_md, 0);
   wd = dnnl_memory_desc_equal(wdmd, wmd) ? wf : as_wanted(n, &lp->r_wd, lp->wp, wdmd, err, errsz);
+  dnnl_memory_t gd = as_wanted(n, &lp->r_gd, lp->g, dnnl_primitive_desc_query_md(dpd, dnnl_query_diff_dst_md, 0), err, errsz);
+  const dnnl_memory_desc_t *dsmd = dnnl_primitive_desc_query_md(dpd, dnnl_query_diff_src_md, 0);
+  dnnl_memory_t dsrc = dnnl_memory_desc_equal(dsmd, md_of(gin)) ? gin : mem(n, dsmd, NULL, err, errsz);
   dnnl_primitive_desc_destroy(dpd);
-  dnnl_memory_t dsrc = lp->src == lp->in ? gin : mem(n, smd, NULL, err, errsz);
-  if (!wd || !dsrc || (dsrc != gin && reorder(n, &lp->r_dsrc, dsrc, gin, err, errsz))) goto done;
-  arg(&lp->bwd_d, DNNL_ARG_DIFF_DST, lp->g);
+  if (!wd || !gd || !dsrc || (dsrc != gin && reorder(n, &lp->r_dsrc, dsrc, gin, err, errsz))) goto done;
+  arg(&lp->bwd_d, DNNL_ARG_DIFF_DST, gd);
   arg(&lp->bwd_d, DNNL_ARG_WEIGHTS, wd);
   arg(&lp->bwd_d, DNNL_ARG_DIFF_SRC, dsrc);
 
-  // backward weights
-  if (conv ? af_dnnl_check(dnnl_convolution_backward_weights_desc_init(&cd, dnnl_convolution_direct, smd, &wany, &bmd, dmd, st, pad, pad),
+  if (conv ? af_dnnl_check(dnnl_convolution_backward_weights_desc_init(&cd, dnnl_convolution_direct, &sany, &wany, &bmd, &dany, st, pad, pad),
                            "convolution backward weights desc", err, errsz)
-           : af_dnnl_check(dnnl_inner_product_backward_weights_desc_init(&id, smd, &wany, &bmd, dmd), "inner product backward weights desc",
+           : af_dnnl_check(dnnl_inner_product_backward_weights_desc_init(&id, &sany, &wany, &bmd, &dany), "inner product backward weights desc",
                            err, errsz))
     goto done;
   dnnl_primitive_desc_t wpd = NULL;
   if (prim_desc(n, &lp->bwd_w, desc, AF_ACT_NONE, fpd, &wpd, lp->impl[2], "backward weights", err, errsz)) goto done;
-  dnnl_memory_t dwm, dbm;
-  int grc = grad_mems(n, lp, ly, dnnl_primitive_desc_query_md(wpd, dnnl_query_diff_weights_md, 0), &dwm, &dbm, err, errsz);
+  dnnl_memory_t dwm, dbm, bsrc, gw;
+  const dnnl_memory_desc_t *bsmd = dnnl_primitive_desc_query_md(wpd, dnnl_query_src_md, 0);
+  const dnnl_memory_desc_t *gwmd = dnnl_primitive_desc_query_md(wpd, dnnl_query_diff_dst_md, 0);
+  bsrc = dnnl_memory_desc_equal(bsmd, md_of(lp->src)) ? lp->src : as_wanted(n, &lp->r_bsrc, lp->in, bsmd, err, errsz);
+  lp->g_shared = gd != lp->g && dnnl_memory_desc_equal(gwmd, md_of(gd));
+  gw = lp->g_shared ? gd : as_wanted(n, &lp->r_gw, lp->g, gwmd, err, errsz);
+  int grc = !bsrc || !gw || grad_mems(n, lp, ly, dnnl_primitive_desc_query_md(wpd, dnnl_query_diff_weights_md, 0), &dwm, &dbm, err, errsz);
   dnnl_primitive_desc_destroy(wpd);
   if (grc) goto done;
-  arg(&lp->bwd_w, DNNL_ARG_SRC, lp->src);
-  arg(&lp->bwd_w, DNNL_ARG_DIFF_DST, lp->g);
+  arg(&lp->bwd_w, DNNL_ARG_SRC, bsrc);
+  arg(&lp->bwd_w, DNNL_ARG_DIFF_DST, gw);
   arg(&lp->bwd_w, DNNL_ARG_DIFF_WEIGHTS, dwm);
   arg(&lp->bwd_w, DNNL_ARG_DIFF_BIAS, dbm);
   rc = 0;
@@ -701,14 +712,18 @@ void af_conv_backward(af_conv *n, int B, const float *dout, float *dx, int want_
   for (int l = n->L - 1; l >= 0; l--) {
     const layer *ly = &n->ly[l];
     lplan *lp = &pl->lp[l];
+    // the data gradient, except into the input when nobody asked for it (layernorm, never
+    // first, computes its scale and shift gradients in the same primitive)
+    int data = l > 0 || dx;
     run(n, &lp->act_bwd);
+    if (data || (want_params && lp->g_shared)) run(n, &lp->r_gd);
     if (want_params && lp->bwd_w.p) {
+      run(n, &lp->r_gw);
+      run(n, &lp->r_bsrc);
       run(n, &lp->bwd_w);
       run(n, &lp->r_dw);
     }
-    // the data gradient, except into the input when nobody asked for it (layernorm, never
-    // first, computes its scale and shift gradients in the same primitive)
-    if (l > 0 || dx) {
+    if (data) {
       run(n, &lp->r_wd);
       run(n, &lp->bwd_d);
       run(n, &lp->r_dsrc);
