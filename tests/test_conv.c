@@ -49,6 +49,9 @@ static void grad_check(const net_shape *s, int expect_out, int expect_params) {
   af_conv_init(n, &rng);
   int np = af_conv_nparams(n), nin = s->C * s->H * s->W, nout = af_conv_out(n);
   float *p = af_conv_params(n);
+  for (int l = 0; l < s->nl; l++)
+    cr_log_info("layer %d: %s, %s, %s", l, af_conv_impl(n, l, s->B, 0), af_conv_impl(n, l, s->B, 1), af_conv_impl(n, l, s->B, 2));
+  cr_log_info("%d reorders planned", af_conv_reorders(n, s->B));
   // layernorm scale and shift away from 1 and 0, so that their gradients are checked in general
   for (int l = 0; l < s->nl; l++)
     if (s->ls[l].kind == AF_LAYER_LAYERNORM) {
@@ -144,6 +147,21 @@ Test(conv, gradients_encoder_shape) {
   net_shape s = {ls, 7, 2, 11, 10, 2};
   // 11x10 -> 5x4 -> 5x4 -> 3x2 -> 2x1: 6 features into the dense layers
   grad_check(&s, 4, (3 * 2 * 9 + 3) + (4 * 3 * 9 + 4) + (3 * 4 * 4 + 3) + (6 * 5 + 5) + (5 * 4 + 4) + 2 * 4);
+}
+
+// channels enough for oneDNN's blocked formats and its jit kernels: 9 input channels (3
+// stacked RGB frames: a plain-input forward, blocked backward), 16-channel convolutions
+Test(conv, gradients_blocked_formats) {
+  const af_conv_layer ls[] = {
+      {AF_LAYER_CONV, .out = 16, .k = 3, .stride = 2, .pad = 1, .act = AF_ACT_RELU},
+      {AF_LAYER_CONV, .out = 16, .k = 3, .stride = 1, .pad = 0, .act = AF_ACT_RELU},
+      {AF_LAYER_MAXPOOL, .k = 2, .stride = 1, .pad = 0},
+      {AF_LAYER_DENSE, .out = 4, .act = AF_ACT_NONE},
+      {AF_LAYER_LAYERNORM, .act = AF_ACT_TANH},
+  };
+  net_shape s = {ls, 5, 9, 9, 9, 2};
+  // 9x9 -> 5x5 -> 3x3 -> 2x2: 64 features into the dense layer
+  grad_check(&s, 4, (16 * 9 * 9 + 16) + (16 * 16 * 9 + 16) + (64 * 4 + 4) + 2 * 4);
 }
 
 // the same inputs give bitwise the same outputs and gradients, call after call, whatever ran

@@ -755,6 +755,21 @@ const char *af_conv_impl(const af_conv *n, int l, int B, int pass) {
   return NULL;
 }
 
+int af_conv_reorders(const af_conv *n, int B) {
+  for (int i = 0; i < n->nplan; i++) {
+    const plan *pl = &n->plans[i];
+    if (pl->B != B) continue;
+    int k = (pl->r_out.p != NULL) + (pl->r_dout.p != NULL);
+    for (int l = 0; l < n->L; l++) {
+      const lplan *lp = &pl->lp[l];
+      const op *r[] = {&lp->r_src, &lp->r_w, &lp->r_wd, &lp->r_gd, &lp->r_gw, &lp->r_bsrc, &lp->r_dw, &lp->r_dsrc};
+      for (size_t j = 0; j < sizeof r / sizeof *r; j++) k += r[j]->p != NULL;
+    }
+    return k;
+  }
+  return -1;
+}
+
 void af_conv_from_u8(float *x, const uint8_t *frames, size_t n) {
   for (size_t i = 0; i < n; i++) x[i] = frames[i] / 255.0f;
 }

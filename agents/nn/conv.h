@@ -87,6 +87,10 @@ double af_conv_flops(const af_conv *net, int B, int pass);
 // benchmarks and notes.
 const char *af_conv_impl(const af_conv *net, int l, int B, int pass);
 
+// the number of format conversions (reorders) planned at batch B, of data and of weights,
+// forward and backward; -1 when B is not planned
+int af_conv_reorders(const af_conv *net, int B);
+
 // x (n) = frames (n) / 255: uint8 pixels to the floats an encoder reads
 void af_conv_from_u8(float *x, const uint8_t *frames, size_t n);
 
