@@ -11,6 +11,40 @@
 #include "agents/nn/conv.h"
 #include "tests/ref_conv.h"
 
+// ---- counting heap allocations: the test program's malloc family forwards to glibc's and
+// counts the calls made on a thread while it sets `counting` (not under AddressSanitizer,
+// which owns the allocator) ----
+#if defined(__GLIBC__) && !defined(__SANITIZE_ADDRESS__)
+#define COUNT_ALLOCS 1
+extern void *__libc_malloc(size_t);
+extern void *__libc_calloc(size_t, size_t);
+extern void *__libc_realloc(void *, size_t);
+extern void *__libc_memalign(size_t, size_t);
+extern void __libc_free(void *);
+void *memalign(size_t align, size_t n);
+static _Thread_local int counting;
+static _Thread_local long n_alloc, n_large, n_free;  // n_large: from 4 KiB
+static void count(size_t n) {
+  if (counting) n_alloc++, n_large += n >= 4096;
+}
+void *malloc(size_t n) { count(n); return __libc_malloc(n); }
+void *calloc(size_t k, size_t n) { count(k * n); return __libc_calloc(k, n); }
+void *realloc(void *p, size_t n) { count(n); return __libc_realloc(p, n); }
+void *memalign(size_t align, size_t n) { count(n); return __libc_memalign(align, n); }
+void *aligned_alloc(size_t align, size_t n) { count(n); return __libc_memalign(align, n); }
+int posix_memalign(void **p, size_t align, size_t n) {
+  count(n);
+  void *q = __libc_memalign(align, n);
+  if (!q) return 12;  // ENOMEM
+  *p = q;
+  return 0;
+}
+void free(void *p) {
+  if (counting && p) n_free++;
+  __libc_free(p);
+}
+#endif
+
 static af_nn_ctx *ctx;
 static void setup(void) {
   char err[256];
@@ -272,6 +306,62 @@ Test(conv, pixel_sac_encoder_at_batch_128) {
   }
   free(frames), free(x), free(pd), free(xd), free(yd);
   af_conv_free(n);
+}
+
+// after a first call at each batch size, forward and backward (with and without dx, gradients
+// overwritten and accumulated) keep no memory: what is allocated inside a call is freed by its
+// end, and every repetition allocates the same. That is oneDNN's own doing: its execute builds
+// a small argument map per primitive, and its gemm kernel (the dense layer's) allocates its
+// packing buffers; our code allocates nothing (buffers, scratchpad and plans are made at make)
+Test(conv, calls_keep_no_memory) {
+#ifndef COUNT_ALLOCS
+  cr_skip_test("counting allocations needs glibc's allocator (not under AddressSanitizer)");
+#else
+  const af_conv_layer ls[] = {
+      {AF_LAYER_CONV, .out = 16, .k = 3, .stride = 2, .pad = 1, .act = AF_ACT_RELU},
+      {AF_LAYER_CONV, .out = 16, .k = 3, .stride = 1, .pad = 0, .act = AF_ACT_RELU},
+      {AF_LAYER_MAXPOOL, .k = 2, .stride = 2},
+      {AF_LAYER_DENSE, .out = 8, .act = AF_ACT_NONE},
+      {AF_LAYER_LAYERNORM, .act = AF_ACT_TANH},
+  };
+  enum { B = 4, C = 9, H = 17, W = 15 };
+  const int bs[2] = {B, 1};
+  static float x[B * C * H * W], dx[B * C * H * W], dout[B * 8];
+  char err[256];
+  counting = 1;
+  af_conv *n = af_conv_make(ctx, ls, 5, C, H, W, bs, 2, err, sizeof err);
+  counting = 0;
+  cr_assert(n, "%s", err);
+  cr_assert_gt(n_alloc, 0, "the counter sees make's allocations");
+  af_rng rng;
+  af_rng_seed(&rng, 2);
+  af_conv_init(n, &rng);
+  for (size_t i = 0; i < sizeof x / sizeof *x; i++) x[i] = (float)af_rng_range(&rng, 0, 1);
+  for (int i = 0; i < B * 8; i++) dout[i] = (float)af_rng_range(&rng, -1, 1);
+  for (int b = 0; b < 2; b++) {
+    af_conv_forward(n, bs[b], x);
+    af_conv_backward(n, bs[b], dout, dx, 1, 0);
+  }
+  long per_rep[3] = {0};
+  for (int rep = 0; rep < 3; rep++) {
+    n_alloc = n_large = n_free = 0;
+    counting = 1;
+    for (int b = 0; b < 2; b++) {
+      af_conv_forward(n, bs[b], x);
+      af_conv_backward(n, bs[b], dout, dx, 1, 0);
+      af_conv_forward(n, bs[b], x);
+      af_conv_backward(n, bs[b], dout, NULL, 1, 1);
+      af_conv_backward(n, bs[b], dout, NULL, 0, 0);
+    }
+    counting = 0;
+    per_rep[rep] = n_alloc;
+    cr_log_info("10 calls: %ld allocations (%ld from 4 KiB), %ld frees", n_alloc, n_large, n_free);
+    cr_assert_eq(n_free, n_alloc, "repetition %d: %ld allocations, %ld frees", rep, n_alloc, n_free);
+  }
+  cr_assert(per_rep[1] == per_rep[0] && per_rep[2] == per_rep[0], "allocations per repetition: %ld, %ld, %ld", per_rep[0], per_rep[1], per_rep[2]);
+  cr_assert_null(af_nn_ctx_error(ctx));
+  af_conv_free(n);
+#endif
 }
 
 Test(conv, bad_shapes_are_refused) {
