@@ -3,14 +3,17 @@
 // (format "any") and the reorders those formats need, all at make time.
 //
 // Each layer reads its input `in` as the previous layer left it (the caller's plain NCHW x
-// for the first); when the primitive wants another format, a planned reorder copies it into
-// `src`. Its output y and the gradient g = dL/dy share one format, so the activation's
-// backward (an eltwise primitive, in place on g) and the layer's own backward primitives read
-// them as the forward wrote them. Weights stay plain in the parameter array; a reorder copies
-// them into the primitive's format at each forward (and backward-data, if that wants another),
-// and weight gradients come back through a reorder into plain scratch, then into grads
-// (copied or added). Every primitive runs with a user scratchpad: one buffer per network,
-// sized at make to the largest any primitive needs.
+// for the first); when the forward primitive wants another format, a planned reorder copies it
+// into `src`. Its output y and the gradient g = dL/dy share one format, so the activation's
+// backward (an eltwise primitive, in place on g) reads them as the forward wrote them. The
+// backward-data and backward-weights primitives choose their own formats too (they need not
+// be the forward's: the first layer's nchw input has a jit forward but no jit backward in
+// nchw); g and the input are reordered for them when they differ, and their data gradient into
+// the previous layer's g. Weights stay plain in the parameter array; a reorder copies them into
+// the primitive's format at each forward (and backward-data, if that wants another), and
+// weight gradients come back through a reorder into plain scratch, then into grads (copied or
+// added). Every primitive runs with a user scratchpad: one buffer per network, sized at make
+// to the largest any primitive needs, so oneDNN allocates no scratchpad per call.
 #include "agents/nn/conv.h"
 
 #include <math.h>    // sqrtf
