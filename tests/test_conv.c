@@ -5,6 +5,7 @@
 #include <criterion/criterion.h>
 #include <criterion/logging.h>
 #include <math.h>
+#include <stdio.h>   // remove
 #include <stdlib.h>
 #include <string.h>
 
@@ -362,6 +363,75 @@ Test(conv, calls_keep_no_memory) {
   cr_assert_null(af_nn_ctx_error(ctx));
   af_conv_free(n);
 #endif
+}
+
+// an encoder feeding an MLP head (the flattened features are the MLP's input; its input
+// gradient is the encoder's output gradient), trained by Adam on a toy regression: the mean
+// brightness of an image's top-left quarter. Then the parameters through a checkpoint file into
+// a second encoder, which computes the same features bit for bit.
+Test(conv, learns_through_an_mlp_head_and_checkpoints) {
+  const af_conv_layer ls[] = {
+      {AF_LAYER_CONV, .out = 8, .k = 3, .stride = 2, .pad = 1, .act = AF_ACT_RELU},
+      {AF_LAYER_CONV, .out = 8, .k = 3, .stride = 1, .pad = 1, .act = AF_ACT_RELU},
+  };
+  enum { B = 32, H = 9, F = 8 * 5 * 5 };
+  const int bs[1] = {B}, sizes[3] = {F, 32, 1};
+  char err[256];
+  af_conv *enc = af_conv_make(ctx, ls, 2, 1, H, H, bs, 1, err, sizeof err);
+  cr_assert(enc, "%s", err);
+  af_mlp *head = af_mlp_make(ctx, 2, sizes, AF_ACT_RELU, AF_ACT_NONE, bs, 1, err, sizeof err);
+  cr_assert(head, "%s", err);
+  cr_assert_eq(af_conv_out(enc), F);
+  af_rng rng;
+  af_rng_seed(&rng, 4);
+  af_conv_init(enc, &rng);
+  af_mlp_init(head, &rng);
+  af_adam ae, ah;
+  cr_assert_eq(af_adam_init(&ae, af_conv_nparams(enc), 1e-3f, err, sizeof err), 0);
+  cr_assert_eq(af_adam_init(&ah, af_mlp_nparams(head), 1e-3f, err, sizeof err), 0);
+  static float x[B * H * H], t[B], dy[B], df[B * F];
+  double first = 0, last = 0;
+  for (int step = 0; step < 400; step++) {
+    for (int b = 0; b < B; b++) {
+      double m = 0;
+      for (int i = 0; i < H * H; i++) x[b * H * H + i] = (float)af_rng_uniform(&rng);
+      for (int r = 0; r < 4; r++)
+        for (int c = 0; c < 4; c++) m += x[b * H * H + r * H + c];
+      t[b] = (float)(m / 16 - 0.5) * 4;
+    }
+    const float *f = af_conv_forward(enc, B, x);
+    const float *y = af_mlp_forward(head, B, f);
+    double loss = 0;
+    for (int b = 0; b < B; b++) {
+      loss += (y[b] - t[b]) * (y[b] - t[b]) / B;
+      dy[b] = 2 * (y[b] - t[b]) / B;
+    }
+    if (step < 20) first += loss / 20;
+    if (step >= 380) last += loss / 20;
+    af_mlp_backward(head, B, dy, df, 1, 0);
+    af_conv_backward(enc, B, df, NULL, 1, 0);
+    af_adam_step(&ae, af_conv_params(enc), af_conv_grads(enc));
+    af_adam_step(&ah, af_mlp_params(head), af_mlp_grads(head));
+  }
+  cr_log_info("mean squared error: %.4f over the first 20 steps, %.4f over the last 20", first, last);
+  cr_assert_lt(last, first / 5, "the loss fell from %.4f to %.4f only", first, last);
+  cr_assert_null(af_nn_ctx_error(ctx));
+  // a checkpoint of the encoder's parameters, loaded into another encoder
+  af_tensor out[1] = {{"encoder", af_conv_params(enc), (size_t)af_conv_nparams(enc)}};
+  cr_assert_eq(af_nn_save("conv_ckpt.bin", out, 1, err, sizeof err), 0, "%s", err);
+  af_conv *enc2 = af_conv_make(ctx, ls, 2, 1, H, H, bs, 1, err, sizeof err);
+  cr_assert(enc2, "%s", err);
+  af_tensor in[1] = {{"encoder", af_conv_params(enc2), (size_t)af_conv_nparams(enc2)}};
+  cr_assert_eq(af_nn_load("conv_ckpt.bin", in, 1, err, sizeof err), 0, "%s", err);
+  remove("conv_ckpt.bin");
+  static float f1[B * F];
+  memcpy(f1, af_conv_forward(enc, B, x), sizeof f1);
+  cr_assert(memcmp(af_conv_forward(enc2, B, x), f1, sizeof f1) == 0);
+  af_adam_free(&ae);
+  af_adam_free(&ah);
+  af_mlp_free(head);
+  af_conv_free(enc);
+  af_conv_free(enc2);
 }
 
 Test(conv, bad_shapes_are_refused) {
