@@ -14,6 +14,7 @@
 #include "envs/render.h"    // offscreen rendering and PNG files
 #include "agents/agent.h"   // the agent interface
 #include "agents/nn/nn.h"   // the network core on oneDNN
+#include "agents/nn/conv.h" // convolutional encoders on oneDNN
 #include "agents/replay.h"  // the replay buffer, with hindsight relabelling
 #include "agents/normalizer.h"  // running observation normalization
 #include "agents/sac.h"     // Soft Actor-Critic

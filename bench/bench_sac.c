@@ -47,8 +47,7 @@ static double time_ours(double *flops_per_update, int updates) {
   return best;
 }
 
-// oneDNN's f32 matmul at 1024^3 on this thread: the machine's practical peak
-static double matmul_gflops(void) {
+double af_bench_matmul_gflops(void) {
   const int n = 1024;
   dnnl_engine_t eng;
   dnnl_stream_t st;
@@ -127,7 +126,7 @@ int af_cmd_bench_sac(int argc, char **argv) {
     } else { fprintf(stderr, "armfarm bench sac: unknown option '%s'\n", argv[i]); return AF_EXIT_USAGE; }
   }
   double flops = 0, ours = time_ours(&flops, 300);
-  double gflops = ours * flops / 1e9, mm = matmul_gflops();
+  double gflops = ours * flops / 1e9, mm = af_bench_matmul_gflops();
   char why[256];
   double peer = time_peer(100, why, sizeof why);
   double ratio = peer > 0 ? ours / peer : 0;

@@ -46,6 +46,8 @@ static void usage(FILE *f) {
     "  bench ppo [--json]     PPO training steps per second on 64 quadrupeds, updates included, 1 and 2 threads\n"
     "  bench rltools --peer-dir DIR [--json]\n"
     "                         the whole RLtools-configuration Pendulum SAC run beside RLtools', side by side\n"
+    "  bench conv-encoder [--json]\n"
+    "                         the pixel-SAC conv encoder's forward+backward at batch 128, one thread, GFLOP/s\n"
     "\n"
     "environment config: JSON; --set takes dotted keys, e.g. --set reward=sparse\n"
     "  --set randomize=false  --set randomize.eval=true  --set randomize.puck_mass=[0.5,2]\n"

@@ -1,6 +1,7 @@
 // The neural-network core on oneDNN: MLP forward and backward as matmul primitives planned
 // per batch size, Adam, clipping, Polyak averaging and checkpoint files.
 #include "agents/nn/nn.h"
+#include "agents/nn/nn_private.h"
 
 #include <math.h>    // sqrtf, sqrt
 #include <stdio.h>   // FILE, snprintf
@@ -128,6 +129,10 @@ void af_nn_ctx_free(af_nn_ctx *c) {
 }
 
 const char *af_nn_ctx_error(const af_nn_ctx *c) { return c->failed ? c->error : NULL; }
+
+dnnl_engine_t af_nn_ctx_engine(const af_nn_ctx *c) { return c->engine; }
+dnnl_stream_t af_nn_ctx_stream(const af_nn_ctx *c) { return c->stream; }
+void af_nn_ctx_fail(af_nn_ctx *c, const char *msg) { fail(c, msg); }
 
 // ---- MLP ----
 // per layer and batch size: forward, backward-data and backward-weights matmuls with their
