@@ -19,6 +19,7 @@
 #include "agents/normalizer.h"  // running observation normalization
 #include "agents/sac.h"     // Soft Actor-Critic
 #include "agents/td3.h"     // TD3
+#include "agents/vice.h"    // rewards learned from success examples (VICE, VICE-RAQ)
 #include "agents/ppo.h"     // PPO
 #include "analysis/stats.h" // statistics across seeds
 

@@ -147,6 +147,14 @@ int af_agent_policy(af_agent *a, af_policy *out, char *err, size_t errsz) {
   snprintf(err, errsz, "agent %s has no policy of dense layers to export", a->def->name);
   return AF_ERR_ARG;
 }
+int af_agent_set_reward_hook(af_agent *a, af_reward_hook hook, void *ctx, char *err, size_t errsz) {
+  if (!a->def->set_reward_hook) {
+    snprintf(err, errsz, "agent %s cannot learn from a learned reward (it has no replay to apply it to)", a->def->name);
+    return AF_ERR_UNSUP;
+  }
+  a->def->set_reward_hook(a->impl, hook, ctx);
+  return AF_OK;
+}
 const char *af_agent_config_json(const af_agent *a) { return a->cfg_json; }
 void *af_agent_impl(af_agent *a) { return a->impl; }
 

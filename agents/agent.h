@@ -94,6 +94,11 @@ struct af_mlp;
 int af_policy_from_mlp(af_policy *p, int obs_dim, int act_dim, struct af_mlp *net, const float *mean, const float *std, float clip,
                        int squash, char *err, size_t errsz);
 
+// a learned reward (agents/vice.h: a classifier's logit) for B transitions the agent learns
+// from: rew (B) overwritten; it must allocate nothing. Off-policy agents apply it to every
+// batch they sample from their replay, after relabelling.
+typedef void (*af_reward_hook)(void *ctx, int B, const float *obs, const float *act, const float *next_obs, float *rew);
+
 typedef struct af_agent_def {
   const char *name, *description;
   const af_param *params;
@@ -114,6 +119,9 @@ typedef struct af_agent_def {
   int (*load_replay)(void *a, const char *path, char *err, size_t errsz);
   // the deterministic policy as dense layers (optional: NULL for an agent without one)
   int (*policy)(void *a, af_policy *out, char *err, size_t errsz);
+  // learn from hook's rewards instead of the environment's (optional: NULL for an agent
+  // that cannot)
+  void (*set_reward_hook)(void *a, af_reward_hook hook, void *ctx);
 } af_agent_def;
 
 typedef struct af_agent af_agent;
@@ -156,6 +164,11 @@ int af_agent_load_replay(af_agent *a, const char *path, char *err, size_t errsz)
 // the deterministic policy as dense layers (see af_policy); AF_ERR_ARG with a message for an
 // agent that has none in that form
 int af_agent_policy(af_agent *a, af_policy *out, char *err, size_t errsz);
+
+// learn from hook(ctx, ...)'s rewards instead of the environment's (NULL: the environment's
+// again); ctx is borrowed and must outlive the agent's updates. AF_ERR_UNSUP with a message
+// for an agent without a replay to apply it to
+int af_agent_set_reward_hook(af_agent *a, af_reward_hook hook, void *ctx, char *err, size_t errsz);
 
 // the resolved hyperparameters as JSON, common keys included (owned by the agent)
 const char *af_agent_config_json(const af_agent *a);

@@ -169,6 +169,13 @@ void af_replay_sample_ex(const af_replay *r, af_rng *rng, int B, float *obs, flo
     if (index) index[b] = i;
     if (goal_from) goal_from[b] = j;
   }
+  // a learned reward over the whole batch
+  if (r->hook) r->hook(r->hook_ctx, B, obs, act, next_obs, rew);
+}
+
+void af_replay_set_reward_hook(af_replay *r, af_reward_hook hook, void *ctx) {
+  r->hook = hook;
+  r->hook_ctx = ctx;
 }
 
 void af_replay_sample(const af_replay *r, af_rng *rng, int B, float *obs, float *act, float *rew, float *next_obs, float *done) {

@@ -55,6 +55,9 @@ typedef struct {
   af_her_cfg her;
   int *cur_len;
   float *last_next;
+  // a learned reward replacing the stored one at sampling (NULL: none)
+  af_reward_hook hook;
+  void *hook_ctx;
 } af_replay;
 
 // a buffer of cap transitions (1..AF_REPLAY_MAX) in one allocation owned by r; 0, or -1 with a
@@ -66,6 +69,9 @@ void af_replay_free(af_replay *r);  // safe on a zeroed or freed buffer
 // goal-conditioned buffer unless strategy is none. 0, or -1 with a message
 int af_replay_set_her(af_replay *r, const af_her_cfg *c, char *err, size_t errsz);
 
+// sampled rewards from hook(ctx, ...) instead of the stored ones (hook NULL: stored ones
+// again); ctx is borrowed and must outlive the buffer's sampling
+void af_replay_set_reward_hook(af_replay *r, af_reward_hook hook, void *ctx);
 // ag, dg may be NULL when goal_dim is 0
 void af_replay_add(af_replay *r, const float *obs, const float *act, float rew, const float *next_obs, int terminated,
                    const float *ag, const float *dg);

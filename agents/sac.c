@@ -271,6 +271,9 @@ static int numeric_error(const af_sac *s, char *err, size_t errsz) {
 }
 
 // the deterministic policy: tanh of the actor's mean head, the first act_dim outputs
+// a learned reward for every batch sampled from the replay
+static void sac_set_reward_hook(void *p, af_reward_hook hook, void *ctx) { af_replay_set_reward_hook(&((af_sac *)p)->replay, hook, ctx); }
+
 static int sac_policy(void *p, af_policy *out, char *err, size_t errsz) {
   af_sac *s = p;
   int norm = s->cfg.norm.obs_norm;
@@ -453,4 +456,5 @@ const af_agent_def af_sac_def = {
   .save_replay = sac_save_replay,
   .load_replay = sac_load_replay,
   .policy = sac_policy,
+  .set_reward_hook = sac_set_reward_hook,
 };

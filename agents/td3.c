@@ -204,6 +204,9 @@ static int numeric_error(const af_td3 *t, char *err, size_t errsz) {
 }
 
 // the deterministic policy: the actor itself (its output layer is tanh)
+// a learned reward for every batch sampled from the replay
+static void td3_set_reward_hook(void *p, af_reward_hook hook, void *ctx) { af_replay_set_reward_hook(&((af_td3 *)p)->replay, hook, ctx); }
+
 static int td3_policy(void *p, af_policy *out, char *err, size_t errsz) {
   af_td3 *t = p;
   int norm = t->cfg.norm.obs_norm;
@@ -385,4 +388,5 @@ const af_agent_def af_td3_def = {
   .save_replay = td3_save_replay,
   .load_replay = td3_load_replay,
   .policy = td3_policy,
+  .set_reward_hook = td3_set_reward_hook,
 };

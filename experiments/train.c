@@ -19,6 +19,7 @@
 #include <cjson/cJSON.h>
 #include "agents/agent.h"
 #include "agents/nn/nn.h"  // checkpoint files
+#include "agents/vice.h"
 #include "base/rng.h"
 #include "envs/curriculum.h"
 #include "envs/env.h"
@@ -99,6 +100,9 @@ typedef struct {
   af_agent *ag;
   int has_cur;         // a difficulty curriculum over the training environments
   af_curriculum cur;
+  int has_vice;        // a learned reward (the "reward" section), made when training starts
+  af_vice_cfg vcfg;
+  af_vice *vice;
 } run_setup;
 
 static void setup_free(run_setup *r) {
@@ -113,6 +117,7 @@ static void setup_free(run_setup *r) {
   free(r->extra_env);
   free(r->extra_name);
   af_agent_free(r->ag);
+  af_vice_free(r->vice);
   memset(r, 0, sizeof *r);
 }
 
@@ -120,19 +125,19 @@ static void setup_free(run_setup *r) {
 static int check_top_keys(const cJSON *doc, char *err, size_t errsz) {
   // backend and slurm: how armfarm run runs an experiment file's runs (train ignores them);
   // about: a note for readers of the file (why the budget, what it reproduces), a string
-  static const char *top[] = {"name", "env", "agent", "train", "eval_envs", "curriculum", "sweep", "jobs", "backend", "slurm", "about"};
+  static const char *top[] = {"name", "env", "agent", "train", "eval_envs", "curriculum", "reward", "sweep", "jobs", "backend", "slurm", "about"};
   for (const cJSON *it = doc->child; it; it = it->next) {
     int known = 0, bd = 99;
     const char *best = NULL;
     if (!strcmp(it->string, "about") && !cJSON_IsString(it)) { snprintf(err, errsz, "about: expected a string"); return -1; }
-    for (int i = 0; i < 11; i++) {
+    for (int i = 0; i < 12; i++) {
       known |= !strcmp(it->string, top[i]);
       int d = af_edit_distance(it->string, top[i]);
       if (d < bd) { bd = d; best = top[i]; }
     }
     if (known) continue;
     if (bd <= (int)strlen(it->string) / 3 + 1) snprintf(err, errsz, "%s: unknown key (did you mean '%s'?)", it->string, best);
-    else snprintf(err, errsz, "%s: unknown key (name, env, agent, train, eval_envs, curriculum, sweep, jobs, backend, slurm, about)", it->string);
+    else snprintf(err, errsz, "%s: unknown key (name, env, agent, train, eval_envs, curriculum, reward, sweep, jobs, backend, slurm, about)", it->string);
     return -1;
   }
   return 0;
@@ -217,7 +222,30 @@ static int setup(cJSON *doc, run_setup *r, char *err, size_t errsz) {
     snprintf(err, errsz, "%s%s", strncmp(e2, "agent.", 6) ? "agent: " : "", e2);
     return -1;
   }
+  // a learned reward: checked here, made when training starts (its examples take a while)
+  const cJSON *vs = cJSON_GetObjectItemCaseSensitive(doc, "reward");
+  if (vs && af_vice_configure(&r->vcfg, vs, err, errsz)) return -1;
+  if (vs && af_agent_set_reward_hook(r->ag, NULL, NULL, e2, sizeof e2)) { snprintf(err, errsz, "reward: %s", e2); return -1; }
+  r->has_vice = vs != NULL;
   return make_eval_envs(r, cJSON_GetObjectItemCaseSensitive(doc, "eval_envs"), err, errsz);
+}
+
+// the reward learner, its positives drawn, attached to the agent; 0, or -1 with a message
+static int make_reward_learner(run_setup *r, char *err, size_t errsz) {
+  if (!r->has_vice) return 0;
+  // the hook's batch is the agent's
+  cJSON *ac = cJSON_Parse(af_agent_config_json(r->ag));
+  const cJSON *bj = cJSON_GetObjectItemCaseSensitive(ac, "batch");
+  int hb = cJSON_IsNumber(bj) ? (int)bj->valuedouble : 0;
+  cJSON_Delete(ac);
+  char e2[400];
+  if (hb < 1) { snprintf(err, errsz, "reward: agent %s has no batch size to plan the classifier for", r->agent_name); return -1; }
+  if (!(r->vice = af_vice_make(&r->vcfg, af_env_get_spec(r->eval_env), r->eval_env, af_seed_derive((uint64_t)r->tc.seed, 14), hb,
+                               r->tc.num_envs, e2, sizeof e2))) {
+    snprintf(err, errsz, "%s", e2);
+    return -1;
+  }
+  return af_agent_set_reward_hook(r->ag, af_vice_reward_hook, r->vice, err, errsz) ? -1 : 0;
 }
 
 int af_train_check(const char *doc_json, char *err, size_t errsz) {
@@ -247,6 +275,11 @@ static char *resolved_config(const run_setup *rs, cJSON *doc) {
     af_params_to_json(rc, &rs->cur, af_curriculum_params, af_curriculum_nparams);
     cJSON_AddItemToObject(res, "curriculum", rc);
   }
+  if (rs->has_vice) {
+    cJSON *rv = cJSON_CreateObject();
+    af_params_to_json(rv, &rs->vcfg, af_vice_params, af_vice_nparams);
+    cJSON_AddItemToObject(res, "reward", rv);
+  }
   cJSON *ee = cJSON_GetObjectItemCaseSensitive(doc, "eval_envs");
   if (ee) cJSON_AddItemToObject(res, "eval_envs", cJSON_Duplicate(ee, 1));
   char *s = cJSON_Print(res);
@@ -271,6 +304,9 @@ typedef struct {
   long *episodes;
   // with a curriculum: each environment's level, and the level of the episodes just stepped
   int has_cur, *levels, *ep_levels;
+  // with a learned reward: the learner (the setup's) and each step's true success for it
+  af_vice *vice;
+  uint8_t *succ;
   // counters and the last figures; episodes ended by a non-finite action, in a row; agent
   // updates skipped for a non-finite loss or gradient, in all and in a row
   long step, episode, nonfinite_run, skipped, skipped_run;
@@ -297,6 +333,7 @@ static void trainer_free(trainer *t) {
   free(t->log_len);
   free(t->episodes);
   free(t->levels);
+  free(t->succ);
   memset(t, 0, sizeof *t);
 }
 
@@ -321,9 +358,10 @@ static int trainer_make(trainer *t, const run_setup *rs) {
   t->episodes = calloc(N, sizeof *t->episodes);
   t->has_cur = rs->has_cur;
   t->levels = calloc(2 * N, sizeof *t->levels);
+  t->succ = calloc(N, 1);
   t->extra_f = calloc((size_t)t->n_extra + 1, sizeof *t->extra_f);
   t->extra_len = calloc((size_t)t->n_extra + 1, sizeof *t->extra_len);
-  if (!p || !t->te || !t->info || !t->log || !t->log_len || !t->episodes || !t->levels || !t->extra_f || !t->extra_len) return -1;
+  if (!p || !t->te || !t->info || !t->log || !t->log_len || !t->episodes || !t->levels || !t->succ || !t->extra_f || !t->extra_len) return -1;
   t->ep_levels = t->levels + N;
   for (int i = 0; i < t->N; i++) t->levels[i] = rs->has_cur ? rs->cur.start : -1;
   t->tr = t->te + N;
@@ -454,10 +492,13 @@ static int save_resume(const char *out, af_agent *ag, trainer *t, char *err, siz
   snprintf(stepname, sizeof stepname, "resume/step_%ld", t->step);
   char *latest = run_path(out, "resume/latest"), *dir = run_path(out, stepname), *prev = af_read_file(latest);
   char *pa = af_path_join(dir, "agent.bin"), *pr = af_path_join(dir, "replay.bin"), *pt = af_path_join(dir, "trainer.bin");
+  char *pw = af_path_join(dir, "reward.bin");
   int rc = -1;
-  if (!latest || !dir || !pa || !pr || !pt) { snprintf(err, errsz, "out of memory"); goto done; }
+  if (!latest || !dir || !pa || !pr || !pt || !pw) { snprintf(err, errsz, "out of memory"); goto done; }
   if (af_mkdirs(dir)) { snprintf(err, errsz, "cannot create %.300s", dir); goto done; }
-  if (af_agent_save(ag, pa, err, errsz) || af_agent_save_replay(ag, pr, err, errsz) || trainer_file(pt, t, 1, err, errsz)) goto done;
+  if (af_agent_save(ag, pa, err, errsz) || af_agent_save_replay(ag, pr, err, errsz) || trainer_file(pt, t, 1, err, errsz) ||
+      (t->vice && af_vice_save(t->vice, pw, err, errsz)))
+    goto done;
   // publish: the pointer names the newest complete checkpoint
   char line[80];
   int n = snprintf(line, sizeof line, "step_%ld\n", t->step);
@@ -467,8 +508,8 @@ static int save_resume(const char *out, af_agent *ag, trainer *t, char *err, siz
     prev[strcspn(prev, "\n")] = 0;
     if (is_step_name(prev) && strcmp(prev, stepname + 7) != 0) {
       char *old = af_path_join(out, "resume"), *od = old ? af_path_join(old, prev) : NULL;
-      const char *files[3] = {"agent.bin", "replay.bin", "trainer.bin"};
-      for (int i = 0; i < 3 && od; i++) {
+      const char *files[4] = {"agent.bin", "replay.bin", "trainer.bin", "reward.bin"};
+      for (int i = 0; i < 4 && od; i++) {
         char *f = af_path_join(od, files[i]);
         if (f) remove(f);
         free(f);
@@ -480,7 +521,7 @@ static int save_resume(const char *out, af_agent *ag, trainer *t, char *err, siz
   }
   rc = 0;
 done:
-  free(latest); free(dir); free(prev); free(pa); free(pr); free(pt);
+  free(latest); free(dir); free(prev); free(pa); free(pr); free(pt); free(pw);
   return rc;
 }
 
@@ -492,12 +533,14 @@ static int load_resume(const char *out, af_agent *ag, trainer *t, char *err, siz
   latest[strcspn(latest, "\n")] = 0;
   char *res = run_path(out, "resume"), *dir = res ? af_path_join(res, latest) : NULL;
   char *pa = dir ? af_path_join(dir, "agent.bin") : NULL, *pr = dir ? af_path_join(dir, "replay.bin") : NULL;
-  char *pt = dir ? af_path_join(dir, "trainer.bin") : NULL;
+  char *pt = dir ? af_path_join(dir, "trainer.bin") : NULL, *pw = dir ? af_path_join(dir, "reward.bin") : NULL;
   int rc = -1;
-  if (!pa || !pr || !pt) snprintf(err, errsz, "out of memory");
+  if (!pa || !pr || !pt || !pw) snprintf(err, errsz, "out of memory");
   else if (!is_step_name(latest)) snprintf(err, errsz, "resume/latest names '%.100s', not a checkpoint of this folder", latest);
-  else if (!af_agent_load(ag, pa, err, errsz) && !af_agent_load_replay(ag, pr, err, errsz) && !trainer_file(pt, t, 0, err, errsz)) rc = 1;
-  free(latest); free(res); free(dir); free(pa); free(pr); free(pt);
+  else if (!af_agent_load(ag, pa, err, errsz) && !af_agent_load_replay(ag, pr, err, errsz) && !trainer_file(pt, t, 0, err, errsz) &&
+           (!t->vice || !af_vice_load(t->vice, pw, err, errsz)))
+    rc = 1;
+  free(latest); free(res); free(dir); free(pa); free(pr); free(pt); free(pw);
   return rc;
 }
 
@@ -548,6 +591,9 @@ static int open_curves(trainer *t, const run_setup *rs, const char *out, int res
     size_t l = strlen(ev_head);
     snprintf(ev_head + l, sizeof ev_head - l, ",%s", t->spec->metric_names[m]);
   }
+  // with a learned reward: its mean success probability at the episodes' ends, the oracle's
+  // queries so far and the positives
+  if (t->vice) strcat(ev_head, ",learned_success,queries,positives");
   strcat(ev_head, "\n");
   // with a curriculum, each episode's level is the last column
   t->prog = open_curve(out, "progress.csv", t->has_cur ? "step,episode,return,length,success,critic_loss,actor_loss,alpha,entropy,time_s,steps_per_s,level\n"
@@ -591,7 +637,8 @@ static int is_link(const char *dir, const char *name) {
 // would send the curves, checkpoints or resume files outside it): the files it writes, the
 // resume folder and everything in it. 0, or -1 after a message
 static int refuse_links(const char *out, const run_setup *rs) {
-  static const char *const names[] = {"progress.csv", "eval.csv", "checkpoint.bin", "config.json", "lock", "resume", "train.log"};
+  static const char *const names[] = {"progress.csv", "eval.csv", "checkpoint.bin", "config.json", "lock", "resume", "train.log",
+                                      "classifier_episode.csv"};
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
     if (is_link(out, names[i])) return -1;
   for (int i = 0; i < rs->n_extra; i++) {
@@ -644,12 +691,15 @@ typedef struct {
   double ret, ret_std, success, length;
   int nm;
   double metrics[AF_MAX_METRICS];
+  int has_learned;
+  double learned;              // the reward learner's success probability at the end, mean
+  int queries, positives;
 } eval_result;
 
 // deterministic evaluation over E episodes with fixed seeds: the means of return (and its
 // std), success, length and every episode metric of the environment
 static int evaluate(af_env *env, af_agent *ag, const train_cfg *tc, trainer *t, eval_result *res, char *err, size_t errsz) {
-  double s = 0, s2 = 0, sc = 0, sl = 0, sm[AF_MAX_METRICS] = {0};
+  double s = 0, s2 = 0, sc = 0, sl = 0, sm[AF_MAX_METRICS] = {0}, sp = 0;
   const int nm = af_env_get_spec(env)->n_metrics;
   for (int k = 0; k < tc->eval_episodes; k++) {
     if (af_env_reset(env, af_seed_derive(af_seed_derive((uint64_t)tc->seed, 12), (uint64_t)k), t->eval_obs)) {
@@ -671,11 +721,21 @@ static int evaluate(af_env *env, af_agent *ag, const train_cfg *tc, trainer *t, 
     sc += info.episode.success;
     sl += info.episode.length;
     for (int m = 0; m < nm; m++) sm[m] += info.episode.metrics[m];
+    // what the learned reward thinks of the episode's last state
+    if (t->vice) sp += af_vice_prob(t->vice, t->eval_obs);
   }
   int E = tc->eval_episodes;
   *res = (eval_result){.ret = s / E, .ret_std = E > 1 ? sqrt(fmax(0, (s2 - s * s / E) / (E - 1))) : 0, .success = sc / E,
                        .length = sl / E, .nm = nm};
   for (int m = 0; m < nm; m++) res->metrics[m] = sm[m] / E;
+  if (t->vice) {
+    af_vice_stats vs;
+    af_vice_get_stats(t->vice, &vs);
+    res->has_learned = 1;
+    res->learned = sp / E;
+    res->queries = vs.queries;
+    res->positives = vs.positives;
+  }
   return 0;
 }
 
@@ -764,6 +824,11 @@ static int train_step(trainer *t, run_setup *rs, char *err, size_t errsz) {
   af_batch b;
   assemble_batch(t, &b);
   if (af_agent_observe(rs->ag, &b) || (!rs->tc.overlap && run_update(&job))) { snprintf(err, errsz, "%s", af_agent_last_error(rs->ag)); return -1; }
+  // the reward learner sees the states reached (their true success kept for its queries)
+  if (t->vice) {
+    for (int i = 0; i < t->N; i++) t->succ[i] = (uint8_t)(t->info[i].success != 0);
+    if (af_vice_observe(t->vice, t->seen, t->succ, t->N, err, errsz)) return -1;
+  }
   af_agent_stats st = job.st;
   if (st.updates) t->last = st;
   if (count_skipped(t, &st)) {
@@ -793,6 +858,7 @@ static const char *skipped_note(const trainer *t) {
 static int write_eval_row(FILE *f, long step, const eval_result *r, double el) {
   int bad = fprintf(f, "%ld,%.6g,%.6g,%.4g,%.6g,%.3f", step, r->ret, r->ret_std, r->success, r->length, el) < 0;
   for (int m = 0; m < r->nm && !bad; m++) bad = fprintf(f, ",%.6g", r->metrics[m]) < 0;
+  if (r->has_learned && !bad) bad = fprintf(f, ",%.4g,%d,%d", r->learned, r->queries, r->positives) < 0;
   bad = bad || fputc('\n', f) == EOF;
   return bad || fflush(f) ? -1 : 0;
 }
@@ -814,6 +880,38 @@ static int evaluate_all(trainer *t, run_setup *rs, char *err, size_t errsz) {
     fprintf(stderr, "armfarm train: step %ld/%d  eval return %.1f  success %.2f  %.0f steps/s%s\n", t->step, rs->tc.steps, t->last_eval,
             main_succ, t->step / (af_now() - t->t0), skipped_note(t));
   return 0;
+}
+
+// with a learned reward, classifier_episode.csv: the classifier's success probability and the
+// true success at every step of one deterministic episode of the final policy (the talk's
+// graph of what the learner exploits)
+static int classifier_episode(trainer *t, run_setup *rs, const char *out, char *err, size_t errsz) {
+  if (!t->vice) return 0;
+  char *path = run_path(out, "classifier_episode.csv"), *tmp = path ? af_strfmt("%s.tmp", path) : NULL;
+  FILE *f = tmp ? fopen(tmp, "w") : NULL;
+  int rc = -1, te = 0, tr = 0, step = 0;
+  if (!f) { snprintf(err, errsz, "cannot write %s", path ? path : out); goto done; }
+  fprintf(f, "step,learned_success,success\n");
+  if (af_env_reset(rs->eval_env, af_seed_derive((uint64_t)rs->tc.seed, 15), t->eval_obs)) { snprintf(err, errsz, "%s", af_env_last_error(rs->eval_env)); goto done; }
+  fprintf(f, "0,%.4f,0\n", af_vice_prob(t->vice, t->eval_obs));
+  while (!te && !tr) {
+    af_info info;
+    float r;
+    if (af_agent_act(rs->ag, t->eval_act, t->eval_obs, 1, 1)) { snprintf(err, errsz, "%s", af_agent_last_error(rs->ag)); goto done; }
+    int sr = af_env_step(rs->eval_env, t->eval_act, t->eval_obs, &r, &te, &tr, &info);
+    if (sr == AF_ERR_ARG) sr = af_env_end_diverged(rs->eval_env, t->eval_obs, &r, &te, &tr, &info);
+    if (sr) { snprintf(err, errsz, "%s", af_env_last_error(rs->eval_env)); goto done; }
+    if (fprintf(f, "%d,%.4f,%d\n", ++step, af_vice_prob(t->vice, t->eval_obs), info.success != 0) < 0) { snprintf(err, errsz, "cannot write %s", tmp); goto done; }
+  }
+  if (fclose(f)) { f = NULL; snprintf(err, errsz, "cannot write %s", tmp); goto done; }
+  f = NULL;
+  if (rename(tmp, path)) { snprintf(err, errsz, "cannot write %s", path); goto done; }
+  rc = 0;
+done:
+  if (f) fclose(f);
+  free(path);
+  free(tmp);
+  return rc;
 }
 
 // the policy file, and everything needed to resume. With train.overlap the updates that are
@@ -965,6 +1063,8 @@ int af_cmd_train(int argc, char **argv) {
   // the run folder, the trainer and the curves; a resumed run's environments replayed
   rc = AF_EXIT_FAIL;
   if (!(resolved = resolved_config(&rs, doc)) || trainer_make(&t, &rs)) { fprintf(stderr, "armfarm train: out of memory\n"); goto done; }
+  if (make_reward_learner(&rs, err, sizeof err)) { fprintf(stderr, "armfarm train: %s\n", err); goto done; }
+  t.vice = rs.vice;
   if (refuse_links(o.out, &rs)) { rc = AF_EXIT_USAGE; goto done; }
   if (lock_run_folder(o.out)) goto done;
   if ((folder = open_run_folder(o.out, resolved, o.resume, &t, rs.ag)) < 0) { rc = folder == -1 ? AF_EXIT_USAGE : AF_EXIT_FAIL; goto done; }
@@ -982,7 +1082,10 @@ int af_cmd_train(int argc, char **argv) {
     if (af_vecenv_reset(rs.vec, (uint64_t)rs.tc.seed, t.obs)) { fprintf(stderr, "armfarm train: cannot reset the environments\n"); goto done; }
   }
   // train, then say where the time went
-  if (train_loop(&t, &rs, o.out, err, sizeof err)) { fprintf(stderr, "armfarm train: %s\n", err); goto done; }
+  if (train_loop(&t, &rs, o.out, err, sizeof err) || classifier_episode(&t, &rs, o.out, err, sizeof err)) {
+    fprintf(stderr, "armfarm train: %s\n", err);
+    goto done;
+  }
   report(&t, &rs, o.out);
   rc = AF_EXIT_OK;
 done:

@@ -444,3 +444,57 @@ Test(train, a_curriculum_moves_levels_independently_of_threads_and_resumes, .tim
   snprintf(rm, sizeof rm, "rm -rf %s", dir);
   cr_assert_eq(system(rm), 0);
 }
+
+// a learned reward (VICE-RAQ) over four puck pushers: the evaluation files carry its
+// success probability, queries and positives, classifier_episode.csv its output over one
+// episode, the curves do not depend on the threads, and a killed run resumes to the same
+// curves (the classifier, its positives and visited states are in the checkpoint)
+#define VICE_ARGS "train --config vice.json --seed 2 --steps 3200 --eval-every 800 --eval-episodes 2 --checkpoint-every 440 "
+Test(train, a_learned_reward_is_logged_and_resumes_bit_for_bit, .timeout = 300) {
+  char dir[] = "af_vicetrain_XXXXXX";
+  cr_assert(mkdtemp(dir));
+  char path[64];
+  snprintf(path, sizeof path, "%s/vice.json", dir);
+  FILE *f = fopen(path, "w");
+  cr_assert(f);
+  fputs("{\"env\": {\"name\": \"puck_push\", \"reward\": \"sparse\", \"horizon\": 40,\n"
+        "         \"randomize\": {\"goal_x\": [0.55, 0.55], \"goal_y\": [0.1, 0.1]}},\n"
+        " \"agent\": {\"name\": \"sac\", \"hidden\": 32, \"batch\": 32, \"warmup\": 400, \"update_every\": 4},\n"
+        " \"train\": {\"num_envs\": 4},\n"
+        " \"reward\": {\"mode\": \"vice_raq\", \"examples\": 12, \"hidden\": 32, \"batch\": 16, \"updates_per_1k\": 40}}\n", f);
+  cr_assert_eq(fclose(f), 0);
+  cr_assert_eq(train_in(dir, VICE_ARGS "--set train.threads=1 --out v1"), 0);
+  cr_assert_eq(train_in(dir, VICE_ARGS "--set train.threads=2 --out v2"), 0);
+  static char a[1 << 17], b[1 << 17];
+  const char *files[2] = {"progress.csv", "eval.csv"};
+  for (int i = 0; i < 2; i++) {
+    curves_of(dir, "v1", files[i], a, sizeof a);
+    curves_of(dir, "v2", files[i], b, sizeof b);
+    cr_assert_str_eq(a, b, "%s differs between 1 and 2 threads", files[i]);
+  }
+  // eval.csv: the learner's columns last; 3 queries by step 3200 (one per 1,000 steps)
+  curves_of(dir, "v1", "eval.csv", a, sizeof a);
+  cr_assert(strstr(a, ",learned_success,queries,positives,\n"), "%.300s", a);
+  char *last = a + strlen(a) - 2;
+  while (last > a && *last != '\n') last--;
+  double p = field(last + 1, 9), q = field(last + 1, 10), pos = field(last + 1, 11);
+  cr_assert(p > 0 && p < 1 && q == 3 && pos >= 12 && pos <= 15, "%s", last + 1);
+  // the classifier over one episode: a row per step and the first state's
+  snprintf(path, sizeof path, "%s/v1/classifier_episode.csv", dir);
+  f = fopen(path, "r");
+  cr_assert(f, "%s missing", path);
+  char line[256];
+  int rows = 0;
+  cr_assert(fgets(line, sizeof line, f) && !strcmp(line, "step,learned_success,success\n"));
+  while (fgets(line, sizeof line, f)) {
+    double pr = field(line, 1);
+    cr_assert(pr >= 0 && pr <= 1, "%s", line);
+    rows++;
+  }
+  fclose(f);
+  cr_assert_eq(rows, 41);
+  killed_and_resumed_with(dir, VICE_ARGS, "--set train.threads=2", "v2");
+  char rm[1100];
+  snprintf(rm, sizeof rm, "rm -rf %s", dir);
+  cr_assert_eq(system(rm), 0);
+}
