@@ -159,8 +159,9 @@ static int read_grid(const cJSON *sw, sweep *sp, char *err, size_t errsz) {
   if (!cJSON_IsObject(gr)) { snprintf(err, errsz, "sweep.grid: expected an object of path: [values]"); return -1; }
   if (!(sp->axes = calloc((size_t)cJSON_GetArraySize(gr) + 1, sizeof *sp->axes))) { snprintf(err, errsz, "out of memory"); return -1; }
   for (const cJSON *it = gr->child; it; it = it->next) {
-    if (strncmp(it->string, "env.", 4) && strncmp(it->string, "agent.", 6) && strncmp(it->string, "train.", 6)) {
-      snprintf(err, errsz, "sweep.grid.%s: a path must start with env., agent. or train.", it->string);
+    if (strncmp(it->string, "env.", 4) && strncmp(it->string, "agent.", 6) && strncmp(it->string, "train.", 6) &&
+        strncmp(it->string, "reward.", 7) && strncmp(it->string, "curriculum.", 11)) {
+      snprintf(err, errsz, "sweep.grid.%s: a path must start with env., agent., train., reward. or curriculum.", it->string);
       return -1;
     }
     if (!cJSON_IsArray(it) || cJSON_GetArraySize(it) == 0) { snprintf(err, errsz, "sweep.grid.%s: expected a non-empty list of values", it->string); return -1; }
