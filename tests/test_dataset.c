@@ -1,12 +1,14 @@
 // Episode datasets on disk: what the writer is given comes back from the reader episode by
 // episode, bit for bit (streams interleaved, a running episode dropped at close, a diverged
 // end stored as terminated); truncated, extended, corrupted and foreign files are refused
-// with one line naming the file and the problem; a dataset fills a replay buffer.
+// with one line naming the file and the problem; a dataset fills a replay buffer; armfarm
+// collect and train.record write them.
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>  // WIFEXITED
 
 #include "agents/dataset.h"
 
@@ -156,4 +158,48 @@ Test(dataset, bad_files_are_refused_with_one_line) {
   refused("missing.afds", "cannot read");
   free(b);
   free(c);
+}
+
+// armfarm collect writes the mix it is asked for, scripted episodes succeed, and a training
+// run with train.record leaves its episodes in OUT/episodes.afds
+Test(dataset, collect_and_train_record_write_datasets) {
+  const char *bin = getenv("ARMFARM_BIN");
+  cr_assert(bin, "ARMFARM_BIN must point at the armfarm program (ctest sets it)");
+  char cmd[2048];
+  snprintf(cmd, sizeof cmd, "%s collect --env bin_grasp --episodes 6 --seed 3 --scripted 0.5 --out c.afds >out.txt 2>err.txt </dev/null", bin);
+  cr_assert_eq(system(cmd), 0, "armfarm collect failed");
+  af_dataset d;
+  char err[256];
+  cr_assert_eq(af_dataset_read("c.afds", &d, err, sizeof err), 0, "%s", err);
+  cr_assert_eq(d.episodes, 6);
+  cr_assert_str_eq(d.env, "bin_grasp");
+  int n[3] = {0}, wins = 0;
+  for (long e = 0; e < d.episodes; e++) {
+    int L, src, succ;
+    af_dataset_rows(&d, e, &L, &src, &succ);
+    n[src]++;
+    wins += src == AF_SRC_SCRIPTED && succ;
+    cr_assert(L >= 1 && L <= 20);
+  }
+  cr_assert(n[AF_SRC_SCRIPTED] == 3 && n[AF_SRC_RANDOM] == 3, "scripted %d, random %d", n[0], n[1]);
+  cr_assert(wins >= 2, "%d of 3 scripted grasps succeeded", wins);
+  af_dataset_free(&d);
+  // a bad share is named
+  snprintf(cmd, sizeof cmd, "%s collect --env bin_grasp --episodes 2 --scripted 1.5 --out x.afds >out.txt 2>err.txt </dev/null", bin);
+  int st = system(cmd);
+  cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 2);
+  // a recording training run (qtopt from the dataset just written, 2 environments)
+  snprintf(cmd, sizeof cmd,
+           "%s train --env bin_grasp --agent qtopt --steps 60 --eval-every 60 --eval-episodes 1 --seed 0 --set train.num_envs=2 "
+           "--set train.record=true --set agent.dataset=c.afds --set agent.warmup=20 --set agent.batch=16 --set agent.hidden=16 "
+           "--out run >out.txt 2>err.txt </dev/null", bin);
+  cr_assert_eq(system(cmd), 0, "armfarm train with train.record failed");
+  cr_assert_eq(af_dataset_read("run/episodes.afds", &d, err, sizeof err), 0, "%s", err);
+  cr_assert(d.episodes >= 2 && d.transitions <= 60, "%ld episodes, %ld transitions", d.episodes, d.transitions);
+  for (long e = 0; e < d.episodes; e++) {
+    int src;
+    af_dataset_rows(&d, e, NULL, &src, NULL);
+    cr_assert_eq(src, AF_SRC_POLICY);
+  }
+  af_dataset_free(&d);
 }
