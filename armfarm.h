@@ -21,6 +21,9 @@
 #include "agents/td3.h"     // TD3
 #include "agents/vice.h"    // rewards learned from success examples (VICE, VICE-RAQ)
 #include "agents/ppo.h"     // PPO
+#include "agents/cem.h"     // the cross-entropy method over actions, batched over states
+#include "agents/dataset.h" // episode datasets on disk (armfarm collect)
+#include "agents/qtopt.h"   // QT-Opt
 #include "analysis/stats.h" // statistics across seeds
 
 #endif

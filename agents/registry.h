@@ -4,3 +4,4 @@
 AF_AGENT(sac)
 AF_AGENT(td3)
 AF_AGENT(ppo)
+AF_AGENT(qtopt)

@@ -35,6 +35,8 @@ static void usage(FILE *f) {
     "                         record episodes to an MP4 (ffmpeg) or PNG frames\n"
     "  examples --env NAME --count K --out FILE [--seed S]\n"
     "                         write K observations of successful outcomes (CSV) for reward learning\n"
+    "  collect --env NAME --episodes N --out FILE [--seed S] [--scripted P] [--noise SD]\n"
+    "                         scripted and random episodes into an episode dataset (offline QT-Opt)\n"
     "  policy --checkpoint PATH --obs IN.csv --out OUT.csv\n"
     "                         a checkpoint's deterministic actions for given observations\n"
     "  export --checkpoint PATH --format onnx|c --out PATH\n"
@@ -69,6 +71,7 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "view")) return af_cmd_view(argc - 1, argv + 1);
   if (!strcmp(cmd, "record")) return af_cmd_record(argc - 1, argv + 1);
   if (!strcmp(cmd, "examples")) return af_cmd_examples(argc - 1, argv + 1);
+  if (!strcmp(cmd, "collect")) return af_cmd_collect(argc - 1, argv + 1);
   if (!strcmp(cmd, "policy")) return af_cmd_policy(argc - 1, argv + 1);
   if (!strcmp(cmd, "export")) return af_cmd_export(argc - 1, argv + 1);
   fprintf(stderr, "armfarm: unknown command '%s' (try 'armfarm --help')\n", cmd);

@@ -11,6 +11,7 @@
 int af_cmd_envs(int argc, char **argv);
 int af_cmd_rollout(int argc, char **argv);
 int af_cmd_examples(int argc, char **argv);
+int af_cmd_collect(int argc, char **argv);
 int af_cmd_train(int argc, char **argv);
 int af_cmd_run(int argc, char **argv);
 int af_cmd_status(int argc, char **argv);

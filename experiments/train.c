@@ -18,6 +18,7 @@
 #include <dirent.h>     // opendir
 #include <cjson/cJSON.h>
 #include "agents/agent.h"
+#include "agents/dataset.h"  // train.record
 #include "agents/nn/nn.h"  // checkpoint files
 #include "agents/vice.h"
 #include "base/rng.h"
@@ -26,7 +27,7 @@
 #include "envs/vecenv.h"
 #include "experiments/cli.h"
 
-typedef struct { int steps, seed, eval_every, eval_episodes, checkpoint_every, num_envs, threads, overlap; double timeout_s; } train_cfg;
+typedef struct { int steps, seed, eval_every, eval_episodes, checkpoint_every, num_envs, threads, overlap, record; double timeout_s; } train_cfg;
 
 static const af_param train_params[] = {
   {"steps", AF_P_INT, offsetof(train_cfg, steps), 100000, 1, 1e9, NULL, "environment steps over all environments (rounded up to a multiple of num_envs)"},
@@ -38,6 +39,8 @@ static const af_param train_params[] = {
   {"threads", AF_P_INT, offsetof(train_cfg, threads), 1, 1, 256, NULL, "threads stepping the environments (the curves do not depend on it)"},
   {"overlap", AF_P_BOOL, offsetof(train_cfg, overlap), 0, 0, 1, NULL,
    "act before the updates that are due and make them while the environments step (the policy acts one round of updates behind; the curves still do not depend on threads)"},
+  {"record", AF_P_BOOL, offsetof(train_cfg, record), 0, 0, 1, NULL,
+   "append every finished training episode to OUT/episodes.afds, an episode dataset (written when the run ends; such a run cannot be resumed)"},
   {"timeout_s", AF_P_DOUBLE, offsetof(train_cfg, timeout_s), 0, 0, 1e9, NULL,
    "wall-time limit of one invocation in seconds (0: none); past it the run stops with an error (armfarm run records it failed)"},
 };
@@ -317,9 +320,12 @@ typedef struct {
   long prog_len, eval_len, *extra_len;
   // where the time went
   double t0, t_env, t_act, t_upd, t_eval, t_log, last_show;
+  // train.record: the finished episodes into a dataset
+  af_dataset_writer *rec;
 } trainer;
 
 static void trainer_free(trainer *t) {
+  af_dataset_abort(t->rec);
   if (t->prog) fclose(t->prog);
   if (t->evf) fclose(t->evf);
   for (int i = 0; i < t->n_extra && t->extra_f; i++)
@@ -823,6 +829,7 @@ static int train_step(trainer *t, run_setup *rs, char *err, size_t errsz) {
   }
   af_batch b;
   assemble_batch(t, &b);
+  if (t->rec && af_dataset_add(t->rec, &b, NULL, err, errsz)) return -1;
   if (af_agent_observe(rs->ag, &b) || (!rs->tc.overlap && run_update(&job))) { snprintf(err, errsz, "%s", af_agent_last_error(rs->ag)); return -1; }
   // the reward learner sees the states reached (their true success kept for its queries)
   if (t->vice) {
@@ -1074,6 +1081,16 @@ int af_cmd_train(int argc, char **argv) {
     fprintf(stderr, "armfarm train: curriculum: %s\n", af_vecenv_last_error(rs.vec)[0] ? af_vecenv_last_error(rs.vec) : "a level out of range");
     goto done;
   }
+  // train.record: the episodes go to a dataset written when the run ends
+  if (rs.tc.record) {
+    if (folder == 1) { fprintf(stderr, "armfarm train: train.record: a recording run cannot be resumed (its dataset is written when it ends)\n"); rc = AF_EXIT_USAGE; goto done; }
+    char *path = af_path_join(o.out, "episodes.afds");
+    const af_env_spec *es = af_vecenv_spec(rs.vec);
+    t.rec = path ? af_dataset_open(path, rs.env_name, es->obs_dim, es->act_dim, t.N, es->horizon, (uint64_t)rs.tc.seed, err, sizeof err) : NULL;
+    int named = path != NULL;
+    free(path);
+    if (!t.rec) { fprintf(stderr, "armfarm train: train.record: %s\n", named ? err : "out of memory"); goto done; }
+  }
   if (folder == 1) {
     fprintf(stderr, "armfarm train: resuming %s at step %ld, episode %ld\n", o.out, t.step, t.episode);
     if (replay_episodes(&t, &rs, err, sizeof err)) { fprintf(stderr, "armfarm train: cannot resume: %s\n", err); goto done; }
@@ -1085,6 +1102,13 @@ int af_cmd_train(int argc, char **argv) {
   if (train_loop(&t, &rs, o.out, err, sizeof err) || classifier_episode(&t, &rs, o.out, err, sizeof err)) {
     fprintf(stderr, "armfarm train: %s\n", err);
     goto done;
+  }
+  if (t.rec) {
+    af_dataset_writer *w = t.rec;
+    long eps = af_dataset_episodes(w);
+    t.rec = NULL;
+    if (af_dataset_close(w, err, sizeof err)) { fprintf(stderr, "armfarm train: train.record: %s\n", err); goto done; }
+    printf("recorded %ld episodes in %s/episodes.afds\n", eps, o.out);
   }
   report(&t, &rs, o.out);
   rc = AF_EXIT_OK;

@@ -1,0 +1,247 @@
+// QT-Opt: the cross-entropy loss and its gradient against an independent double-precision
+// computation (central differences); Bellman targets worked by hand (a terminal reward of 1
+// gives 1, the clipped double Q takes the smaller target, at the CEM's argmax of target 1);
+// the batch mix of dataset and fresh data; a checkpoint and a replay file restore an agent
+// that continues bit for bit; bad hyperparameters are named; and it learns a contextual
+// bandit with a sparse 0/1 reward from its own experience.
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "agents/dataset.h"
+#include "agents/qtopt.h"
+#include "tests/ref_nn.h"
+
+enum { OD = 3, AD = 2, H = 8, B = 5, QD = OD + AD };
+static const int qsz[4] = {QD, H, H, 1};
+
+static af_env_spec spec = {.name = "toy", .obs_dim = OD, .act_dim = AD};
+
+static af_agent *make(const char *json, int N, uint64_t seed) {
+  char err[256];
+  af_agent *a = af_agent_make("qtopt", json, &(af_agent_setup){.spec = &spec, .num_envs = N, .seed = seed}, err, sizeof err);
+  cr_assert(a, "%s", err);
+  return a;
+}
+
+// mean cross-entropy of sigmoid(Q(s, a)) against y, in double precision
+static double ref_params[4096], ref_in[B * QD], ref_y[B];
+static double ref_loss(void) {
+  double z[B], L = 0;
+  ref_mlp(z, ref_params, ref_in, B, 3, qsz, AF_ACT_RELU, AF_ACT_NONE);
+  for (int b = 0; b < B; b++) {
+    double p = 1 / (1 + exp(-z[b]));
+    L -= (ref_y[b] * log(p) + (1 - ref_y[b]) * log(1 - p)) / B;
+  }
+  return L;
+}
+
+Test(qtopt, cross_entropy_gradient_matches_finite_differences) {
+  af_agent *ag = make("{\"batch\": 5, \"hidden\": 8, \"buffer\": 16}", 1, 3);
+  af_qtopt *t = af_agent_impl(ag);
+  af_rng rng;
+  af_rng_seed(&rng, 11);
+  // larger weights than the initialization, so that some logits are far from 0
+  float *p = af_mlp_params(t->q);
+  const int np = af_mlp_nparams(t->q);
+  for (int i = 0; i < np; i++) p[i] = (float)af_rng_range(&rng, -1.2, 1.2);
+  float obs[B * OD], act[B * AD], y[B] = {0, 1, 0.3f, 0.9f, 0.05f};
+  for (int i = 0; i < B * OD; i++) obs[i] = (float)af_rng_range(&rng, -1, 1);
+  for (int i = 0; i < B * AD; i++) act[i] = (float)af_rng_range(&rng, -1, 1);
+  float loss = af_qtopt_loss_grads(t, obs, act, y);
+  for (int i = 0; i < np; i++) ref_params[i] = p[i];
+  for (int b = 0; b < B; b++) {
+    for (int k = 0; k < OD; k++) ref_in[b * QD + k] = obs[b * OD + k];
+    for (int k = 0; k < AD; k++) ref_in[b * QD + OD + k] = act[b * AD + k];
+    ref_y[b] = y[b];
+  }
+  double L = ref_loss();
+  cr_assert(fabs(loss - L) < 1e-5 * (1 + L), "loss %g, reference %g", loss, L);
+  const float *g = af_mlp_grads(t->q);
+  const double h = 1e-6;
+  for (int i = 0; i < np; i++) {
+    double keep = ref_params[i];
+    ref_params[i] = keep + h;
+    double lp = ref_loss();
+    ref_params[i] = keep - h;
+    double lm = ref_loss();
+    ref_params[i] = keep;
+    double fd = (lp - lm) / (2 * h);
+    cr_assert(fabs(g[i] - fd) <= 2e-3 * fabs(fd) + 2e-6, "param %d: analytic %.7g, finite difference %.7g", i, g[i], fd);
+  }
+  af_agent_free(ag);
+}
+
+// a network whose logit is the constant c: every weight 0, the output bias c
+static void constant_net(af_mlp *net, float c) {
+  float *p = af_mlp_params(net);
+  memset(p, 0, sizeof(float) * af_mlp_nparams(net));
+  p[af_mlp_nparams(net) - 1] = c;
+}
+static float logit(double p) { return (float)log(p / (1 - p)); }
+
+Test(qtopt, bellman_targets_worked_by_hand) {
+  af_agent *ag = make("{\"batch\": 5, \"hidden\": 8, \"buffer\": 16, \"gamma\": 0.9}", 1, 3);
+  af_qtopt *t = af_agent_impl(ag);
+  float next[B * OD] = {0}, y[B], astar[B * AD];
+  // rows: terminal success; non-terminal 0; non-terminal 0; non-terminal reward 1 (clipped
+  // at 1); terminal failure
+  const float rew[B] = {1, 0, 0, 1, 0}, done[B] = {1, 0, 0, 0, 1};
+  // target 1 says 0.8, target 2 says 0.3: the smaller, 0.3, is bootstrapped
+  constant_net(t->q1t, logit(0.8));
+  constant_net(t->q2t, logit(0.3));
+  cr_assert_eq(af_qtopt_targets(t, rew, next, done, y, astar), AF_OK);
+  const float want[B] = {1, 0.9f * 0.3f, 0.9f * 0.3f, 1, 0};
+  for (int b = 0; b < B; b++) cr_assert(fabs(y[b] - want[b]) < 1e-6, "row %d: %g, by hand %g", b, y[b], want[b]);
+  // the other way round: still the smaller
+  constant_net(t->q1t, logit(0.2));
+  constant_net(t->q2t, logit(0.7));
+  cr_assert_eq(af_qtopt_targets(t, rew, next, done, y, astar), AF_OK);
+  cr_assert(fabs(y[1] - 0.9f * 0.2f) < 1e-6, "%g", y[1]);
+  // target 1 depending on the action: logit = 3 a0 - 2 a1 through one ReLU unit (inputs
+  // [obs, a], hidden unit 0 = relu(3 a0 - 2 a1 + 4), output = h0 - 4); its maximum over the
+  // box is at a = (1, -1), logit 5; target 2 constant 0.9999, so the target is 0.9 sigmoid(Q1'(a*))
+  float *p = af_mlp_params(t->q1t);
+  memset(p, 0, sizeof(float) * af_mlp_nparams(t->q1t));
+  p[(OD + 0) * H + 0] = 3;     // W1[a0][0]
+  p[(OD + 1) * H + 0] = -2;    // W1[a1][0]
+  p[QD * H + 0] = 4;           // b1[0]
+  int off2 = QD * H + H;       // layer 2: W2 (H, H), b2
+  p[off2 + 0] = 1;             // W2[0][0]: h2_0 = h1_0
+  int off3 = off2 + H * H + H; // layer 3: W3 (H, 1), b3
+  p[off3 + 0] = 1;
+  p[off3 + H] = -4;
+  constant_net(t->q2t, logit(0.9999));
+  cr_assert_eq(af_qtopt_targets(t, rew, next, done, y, astar), AF_OK);
+  for (int b = 0; b < B; b++) {
+    double z = 3 * astar[b * AD] - 2 * astar[b * AD + 1];  // the logit at a*
+    cr_assert(z > 4.0, "row %d: the CEM's a* (%g, %g) is far from the maximum", b, astar[b * AD], astar[b * AD + 1]);
+    if (done[b] == 0 && rew[b] == 0) cr_assert(fabs(y[b] - 0.9 / (1 + exp(-z))) < 1e-5, "row %d: %g", b, y[b]);
+  }
+  af_agent_free(ag);
+}
+
+// one step of a contextual bandit for N environments: obs uniform in [-1, 1]^3, reward 1
+// when the action's two entries are within 0.35 of obs[0] and obs[1], then the episode ends
+static int bandit_step(af_agent *a, af_rng *rng, int N, int deterministic) {
+  float obs[8 * OD], act[8 * AD], rew[8];
+  uint8_t te[8], tr[8] = {0};
+  af_info info[8] = {{0}};
+  for (int i = 0; i < N * OD; i++) obs[i] = (float)af_rng_range(rng, -1, 1);
+  cr_assert_eq(af_agent_act(a, act, obs, N, deterministic), AF_OK, "%s", af_agent_last_error(a));
+  int hits = 0;
+  for (int i = 0; i < N; i++) {
+    float dx = act[i * AD] - obs[i * OD], dy = act[i * AD + 1] - obs[i * OD + 1];
+    rew[i] = fabsf(dx) < 0.35f && fabsf(dy) < 0.35f;
+    hits += rew[i] > 0;
+    te[i] = 1;
+    info[i].success = rew[i] > 0;
+  }
+  if (deterministic) return hits;
+  af_batch b = {.n = N, .obs = obs, .act = act, .reward = rew, .next_obs = obs, .terminated = te, .truncated = tr, .info = info};
+  cr_assert_eq(af_agent_observe(a, &b), AF_OK, "%s", af_agent_last_error(a));
+  af_agent_stats st;
+  cr_assert_eq(af_agent_update(a, &st), AF_OK, "%s", af_agent_last_error(a));
+  return hits;
+}
+
+Test(qtopt, learns_a_sparse_contextual_bandit) {
+  af_agent *a = make("{\"batch\": 64, \"hidden\": 64, \"lr\": 0.003, \"warmup\": 500, \"buffer\": 20000, \"epsilon\": 0.2}", 4, 1);
+  af_rng rng;
+  af_rng_seed(&rng, 2);
+  for (int s = 0; s < 1500; s++) bandit_step(a, &rng, 4, 0);
+  // random actions hit 0.35^2 = 12% of the time; the greedy CEM policy far more
+  int hits = 0;
+  for (int s = 0; s < 200; s++) hits += bandit_step(a, &rng, 1, 1);
+  cr_assert(hits >= 120, "greedy success %d of 200 (random: about 24)", hits);
+  af_agent_free(a);
+}
+
+Test(qtopt, checkpoint_and_replay_continue_bit_for_bit) {
+  const char *cfg = "{\"batch\": 8, \"hidden\": 16, \"buffer\": 100, \"warmup\": 10, \"target2_period\": 3}";
+  af_agent *a = make(cfg, 2, 5), *b = make(cfg, 2, 99);
+  af_rng r1, r2;
+  af_rng_seed(&r1, 4);
+  for (int s = 0; s < 30; s++) bandit_step(a, &r1, 2, 0);
+  char err[256];
+  cr_assert_eq(af_agent_save(a, "q.bin", err, sizeof err), 0, "%s", err);
+  cr_assert_eq(af_agent_save_replay(a, "q.replay", err, sizeof err), 0, "%s", err);
+  cr_assert_eq(af_agent_load(b, "q.bin", err, sizeof err), 0, "%s", err);
+  cr_assert_eq(af_agent_load_replay(b, "q.replay", err, sizeof err), 0, "%s", err);
+  r2 = r1;
+  for (int s = 0; s < 10; s++) { bandit_step(a, &r1, 2, 0); bandit_step(b, &r2, 2, 0); }
+  af_qtopt *x = af_agent_impl(a), *y = af_agent_impl(b);
+  af_mlp *nx[3] = {x->q, x->q1t, x->q2t}, *ny[3] = {y->q, y->q1t, y->q2t};
+  for (int k = 0; k < 3; k++) cr_assert(memcmp(af_mlp_params(nx[k]), af_mlp_params(ny[k]), sizeof(float) * af_mlp_nparams(nx[k])) == 0, "network %d differs", k);
+  cr_assert_eq(x->iterations, y->iterations);
+  cr_assert(x->iterations > 0);
+  // the two targets differ once target 2 has lagged behind
+  cr_assert(memcmp(af_mlp_params(x->q1t), af_mlp_params(x->q2t), sizeof(float) * af_mlp_nparams(x->q1t)) != 0);
+  // a checkpoint of another size is refused with its reason
+  af_agent *c = make("{\"batch\": 8, \"hidden\": 17}", 2, 5);
+  cr_assert_eq(af_agent_load(c, "q.bin", err, sizeof err), -1);
+  cr_assert(strstr(err, "q.bin"), "%s", err);
+  af_agent_free(a);
+  af_agent_free(b);
+  af_agent_free(c);
+  remove("q.bin");
+  remove("q.replay");
+}
+
+Test(qtopt, batches_mix_dataset_and_fresh_data_in_the_configured_ratio) {
+  // a dataset whose observations are all -5, fresh ones +5
+  char err[256];
+  af_dataset_writer *w = af_dataset_open("mix.afds", "toy", OD, AD, 1, 4, 0, err, sizeof err);
+  cr_assert(w, "%s", err);
+  for (int s = 0; s < 40; s++) {
+    float o[OD] = {-5, 0, 0}, a[AD] = {0}, r = 0;
+    uint8_t te = s % 4 == 3, tr = 0;
+    af_info info = {0};
+    af_batch bt = {.n = 1, .obs = o, .act = a, .reward = &r, .next_obs = o, .terminated = &te, .truncated = &tr, .info = &info};
+    cr_assert_eq(af_dataset_add(w, &bt, NULL, err, sizeof err), 0, "%s", err);
+  }
+  cr_assert_eq(af_dataset_close(w, err, sizeof err), 0, "%s", err);
+  const double fr[3] = {0.5, 0.25, 1.0};
+  for (int c = 0; c < 3; c++) {
+    char cfg[256];
+    snprintf(cfg, sizeof cfg, "{\"batch\": 16, \"hidden\": 8, \"buffer\": 100, \"dataset\": \"mix.afds\", \"offline_fraction\": %g}", fr[c]);
+    af_agent *ag = make(cfg, 1, 1);
+    af_qtopt *t = af_agent_impl(ag);
+    cr_assert_eq(t->data.size, 40);
+    // before any fresh data: the whole batch from the dataset
+    cr_assert_eq(af_qtopt_sample(t, 0), 16);
+    float o[OD] = {5, 0, 0}, a[AD] = {0}, r = 0;
+    uint8_t te = 1, tr = 0;
+    af_info info = {0};
+    af_batch bt = {.n = 1, .obs = o, .act = a, .reward = &r, .next_obs = o, .terminated = &te, .truncated = &tr, .info = &info};
+    for (int s = 0; s < 10; s++) cr_assert_eq(af_agent_observe(ag, &bt), AF_OK);
+    // offline only: fresh data is not even stored
+    cr_assert_eq(t->replay.size, fr[c] >= 1 ? 0 : 10);
+    for (int rep = 0; rep < 5; rep++) {
+      int nd = af_qtopt_sample(t, 0), want = (int)(16 * fr[c] + 0.5);
+      cr_assert_eq(nd, want, "fraction %g: %d rows from the dataset", fr[c], nd);
+      for (int b = 0; b < 16; b++) cr_assert(t->obs[b * OD] == (b < nd ? -5.0f : 5.0f), "row %d", b);
+    }
+    af_agent_free(ag);
+  }
+  remove("mix.afds");
+}
+
+Test(qtopt, bad_hyperparameters_are_named) {
+  struct { const char *cfg, *want; } cases[] = {
+    {"{\"cem_elites\": 65}", "agent.cem_elites: 65 is more than cem_samples (64)"},
+    {"{\"gamma\": 1.5}", "agent.gamma"},
+    {"{\"cem_iters\": 0}", "agent.cem_iters"},
+    {"{\"epsilon\": -0.1}", "agent.epsilon"},
+    {"{\"cem_sampels\": 8}", "did you mean 'cem_samples'"},
+    {"{\"dataset\": \"no_such.afds\"}", "no_such.afds: cannot read"},
+    {"{\"batch\": 4096, \"cem_samples\": 4096}", "agent.cem_samples"},
+  };
+  for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+    char err[256] = "";
+    af_agent *a = af_agent_make("qtopt", cases[k].cfg, &(af_agent_setup){.spec = &spec, .num_envs = 1, .seed = 0}, err, sizeof err);
+    cr_assert(!a, "%s was accepted", cases[k].cfg);
+    cr_assert(strstr(err, cases[k].want), "%s: '%s', expected '%s'", cases[k].cfg, err, cases[k].want);
+  }
+}
