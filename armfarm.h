@@ -16,6 +16,7 @@
 #include "agents/nn/nn.h"   // the network core on oneDNN
 #include "agents/nn/conv.h" // convolutional encoders on oneDNN
 #include "agents/replay.h"  // the replay buffer, with hindsight relabelling
+#include "agents/image_replay.h"  // uint8 frame stacks stored once, DrQ random shift
 #include "agents/normalizer.h"  // running observation normalization
 #include "agents/sac.h"     // Soft Actor-Critic
 #include "agents/td3.h"     // TD3
