@@ -211,11 +211,8 @@ static int setup(cJSON *doc, run_setup *r, char *err, size_t errsz) {
   // the curriculum: checked against the environment; its levels are set when training starts
   const cJSON *cs = cJSON_GetObjectItemCaseSensitive(doc, "curriculum");
   if (cs && af_curriculum_configure(&r->cur, cs, af_vecenv_spec(r->vec), err, errsz)) return -1;
-  if (cs && af_env_set_difficulty(r->eval_env, 0) == AF_ERR_UNSUP) {
-    snprintf(err, errsz, "curriculum: %s has no difficulty levels", r->env_name);
-    return -1;
-  }
-  if (cs && (af_env_set_difficulty(r->eval_env, -1))) { snprintf(err, errsz, "env: %s", af_env_last_error(r->eval_env)); return -1; }
+  // a negative level leaves the difficulty drawn: a probe that changes nothing
+  if (cs && af_env_set_difficulty(r->eval_env, -1)) { snprintf(err, errsz, "curriculum: %s", af_env_last_error(r->eval_env)); return -1; }
   r->has_cur = cs != NULL;
   // the budget as the loop runs it: steps rounded up to a multiple of num_envs
   long total = ((long)r->tc.steps + r->tc.num_envs - 1) / r->tc.num_envs * r->tc.num_envs;

@@ -552,12 +552,13 @@ Test(run, resuming_a_finished_sweep_trains_nothing, .init = enter_tmp, .fini = l
 }
 
 // train.timeout_s: four runs, one of them quick. A run still training at the limit stops
-// itself with an error; the two stuck in a long evaluation (10,000 episodes) are killed by
-// the runner 5 s past it; all three are recorded as failed, naming the limit, and the quick
+// itself with an error; the two stuck in a long evaluation (10,000 episodes of 100,000 steps:
+// hours on any machine; with the pendulum's 200 steps a fast core finished them within the
+// limit) are killed by the runner 5 s past it; all three are recorded as failed, naming the limit, and the quick
 // run finishes. Before the limit existed the slow runs went on for hours.
 Test(run, runs_past_their_time_limit_fail_while_the_others_finish, .init = enter_tmp, .fini = leave_tmp, .timeout = 120) {
   write_file("to.json",
-             "{\"name\": \"to\", \"env\": {\"name\": \"pendulum\"}, \"agent\": {\"name\": \"sac\", \"hidden\": 16, \"batch\": 16, \"warmup\": 10000000},"
+             "{\"name\": \"to\", \"env\": {\"name\": \"pendulum\", \"horizon\": 100000}, \"agent\": {\"name\": \"sac\", \"hidden\": 16, \"batch\": 16, \"warmup\": 10000000},"
              " \"train\": {\"timeout_s\": 3, \"eval_every\": 5000},"
              " \"sweep\": {\"grid\": {\"train.steps\": [200, 100000000], \"train.eval_episodes\": [1, 10000]}}, \"jobs\": 4}");
   double t0 = (double)time(NULL);
