@@ -25,6 +25,8 @@ static const af_param common_params[] = {
    "threads of the network numerics (1: fastest at these sizes, and bit-reproducible)"},
   {"flush_denormals", AF_P_BOOL, offsetof(common_cfg, flush_denormals), 1, 0, 1, NULL,
    "flush denormal floats to zero in the numerics (x86 FTZ/DAZ; slow on some CPUs otherwise)"},
+  {"small_kernel", AF_P_BOOL, offsetof(common_cfg, small_kernel), 1, 0, 1, NULL,
+   "networks with at most 128 units a layer on armfarm's own AVX-512 product where the CPU has it (false: oneDNN throughout)"},
 };
 #define N_COMMON ((int)(sizeof common_params / sizeof common_params[0]))
 
@@ -38,6 +40,12 @@ struct af_agent {
 };
 
 int af_agent_count(void) { return N_AGENTS; }
+
+af_nn_ctx *af_agent_nn_ctx(const af_agent_common *common, char *err, size_t errsz) {
+  af_nn_ctx *c = af_nn_ctx_make(common->threads, common->flush_denormals, err, errsz);
+  if (c) af_nn_ctx_set_kernels(c, common->small_kernel ? AF_NN_KERNELS_AUTO : AF_NN_KERNELS_ONEDNN);
+  return c;
+}
 const char *af_agent_name(int i) { return i >= 0 && i < N_AGENTS ? agents[i]->name : NULL; }
 
 const char *af_agent_names(void) {

@@ -11,6 +11,7 @@
 #include <stdint.h>  // uint64_t, uint8_t
 #include <stdio.h>   // FILE
 
+#include "agents/nn/nn.h"
 #include "base/config.h"
 #include "envs/env.h"
 
@@ -60,11 +61,16 @@ typedef struct {
 // Every function returning int gives AF_OK or an error code with a message in err (make,
 // save, load) or in the agent's last error (act, observe, update: af_agent_last_error).
 // act, observe and update allocate nothing.
-// the keys every agent has (agent.threads, agent.flush_denormals)
+// the keys every agent has (agent.threads, agent.flush_denormals, agent.small_kernel)
 typedef struct {
   int threads;          // threads of the network numerics
   int flush_denormals;  // flush denormal floats to zero in the numerics
+  int small_kernel;     // small networks on the own product (af_nn_ctx_set_kernels)
 } af_agent_common;
+
+// the network context an agent's settings ask for (threads, denormals, kernels); NULL with a
+// message as af_nn_ctx_make
+af_nn_ctx *af_agent_nn_ctx(const af_agent_common *common, char *err, size_t errsz);
 
 // the deterministic policy as plain dense layers, for export (armfarm export, armfarm
 // policy): x = obs, normalized as clip((x - mean) / std, -clip, clip) when mean is not NULL,

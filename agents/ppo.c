@@ -217,7 +217,7 @@ static void *ppo_make(const void *cfgp, const af_agent_setup *setup, const af_ag
   const int nbv = nb;
   if (N != 1 && p->M != 1) bs[nb++] = 1;
   const af_act hid = c->activation == 1 ? AF_ACT_RELU : AF_ACT_TANH;
-  if (!(p->ctx = af_nn_ctx_make(common->threads, common->flush_denormals, err, errsz)) ||
+  if (!(p->ctx = af_agent_nn_ctx(common, err, errsz)) ||
       !(p->actor = af_mlp_make(p->ctx, L, asz, hid, AF_ACT_NONE, bs, nb, err, errsz)) ||
       !(p->critic = af_mlp_make(p->ctx, L, vsz, hid, AF_ACT_NONE, bs, nbv, err, errsz))) {
     ppo_free(p);

@@ -191,7 +191,7 @@ static void *qtopt_make(const void *cfgp, const af_agent_setup *setup, const af_
   nb = add_size(bs, nb, t->S);
   int bpop = t->B * t->S;
   af_cem_cfg cc = {c->cem_samples, c->cem_elites, c->cem_iters, (float)c->cem_std, (float)c->cem_min_std};
-  if (!(t->ctx = af_nn_ctx_make(common->threads, common->flush_denormals, err, errsz)) ||
+  if (!(t->ctx = af_agent_nn_ctx(common, err, errsz)) ||
       !(t->q = af_mlp_make(t->ctx, L, sz, AF_ACT_RELU, AF_ACT_NONE, bs, nb, err, errsz)) ||
       !(t->q1t = af_mlp_make(t->ctx, L, sz, AF_ACT_RELU, AF_ACT_NONE, &bpop, 1, err, errsz)) ||
       !(t->q2t = af_mlp_make(t->ctx, L, sz, AF_ACT_RELU, AF_ACT_NONE, &t->B, 1, err, errsz)) ||

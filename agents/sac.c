@@ -204,7 +204,7 @@ static void *sac_make(const void *cfgp, const af_agent_setup *setup, const af_ag
   int bs[3] = {c->batch}, nb = 1;
   if (s->N != c->batch) bs[nb++] = s->N;
   if (s->N != 1 && c->batch != 1) bs[nb++] = 1;
-  if (!(s->ctx = af_nn_ctx_make(common->threads, common->flush_denormals, err, errsz)) ||
+  if (!(s->ctx = af_agent_nn_ctx(common, err, errsz)) ||
       !(s->actor = af_mlp_make(s->ctx, L, asz, AF_ACT_RELU, AF_ACT_NONE, bs, nb, err, errsz)) ||
       !(s->q1 = af_mlp_make(s->ctx, L, qsz, AF_ACT_RELU, AF_ACT_NONE, bs, 1, err, errsz)) ||
       !(s->q2 = af_mlp_make(s->ctx, L, qsz, AF_ACT_RELU, AF_ACT_NONE, bs, 1, err, errsz)) ||

@@ -144,7 +144,7 @@ static void *td3_make(const void *cfgp, const af_agent_setup *setup, const af_ag
   int bs[3] = {c->batch}, nb = 1;
   if (t->N != c->batch) bs[nb++] = t->N;
   if (t->N != 1 && c->batch != 1) bs[nb++] = 1;
-  if (!(t->ctx = af_nn_ctx_make(common->threads, common->flush_denormals, err, errsz)) ||
+  if (!(t->ctx = af_agent_nn_ctx(common, err, errsz)) ||
       !(t->actor = af_mlp_make(t->ctx, L, asz, AF_ACT_RELU, AF_ACT_TANH, bs, nb, err, errsz)) ||
       !(t->actor_t = af_mlp_make(t->ctx, L, asz, AF_ACT_RELU, AF_ACT_TANH, bs, 1, err, errsz)) ||
       !(t->q1 = af_mlp_make(t->ctx, L, qsz, AF_ACT_RELU, AF_ACT_NONE, bs, 1, err, errsz)) ||

@@ -2,7 +2,9 @@
 // (experiments/sac_pendulum_rltools.json) beside RLtools' own program built from a folder the
 // user gives, in the same invocation: the two interleaved, 5 runs each, every process pinned
 // to one core. Prints min, median and max wall time of each, the ratio of the medians (how many
-// times faster ours is) and the final returns.
+// times faster ours is) and the final returns. A third contestant, ours with
+// agent.small_kernel=false (oneDNN for every layer), shows what the own small-layer product
+// gives, in the same run.
 #define _GNU_SOURCE    // sched_setaffinity, CPU_SET
 #include <errno.h>
 #include <fcntl.h>     // open
@@ -15,6 +17,7 @@
 #include <unistd.h>    // fork, execv, dup2
 
 #include <cjson/cJSON.h>
+#include "agents/nn/gemm.h"  // af_gemm_available
 #include "base/base.h"
 #include "bench/bench.h"
 
@@ -118,7 +121,8 @@ static int parse(rl_opts *o, int argc, char **argv) {
              "  then times the whole training run of both, interleaved, N runs each (default %d), pinned to one core:\n"
              "  ours is 'armfarm train --config FILE' (default experiments/sac_pendulum_rltools.json) with seeds 0..N-1.\n"
              "  Prints min, median and max seconds, the ratio of the medians (RLtools / ours: above 1 we are faster;\n"
-             "  target 1.2) and the final returns.\n", RUNS);
+             "  target 1.2) and the final returns. Ours also runs with agent.small_kernel=false (oneDNN for every layer),\n"
+             "  interleaved too, to show what the own small-layer product gives.\n", RUNS);
       return AF_EXIT_OK;
     } else { fprintf(stderr, "armfarm bench rltools: unknown option or missing value '%s' (try --help)\n", a); return AF_EXIT_USAGE; }
   }
@@ -129,16 +133,20 @@ static int parse(rl_opts *o, int argc, char **argv) {
   return -1;
 }
 
-static void report(const rl_opts *o, double *ours, double *peer, const double *our_ret, const double *peer_ret) {
-  double so[3], sp[3];
+static void report(const rl_opts *o, double *ours, double *dnn, double *peer, const double *our_ret, const double *peer_ret) {
+  double so[3], sd[3], sp[3];
   summary(ours, o->runs, so);
+  summary(dnn, o->runs, sd);
   summary(peer, o->runs, sp);
-  double ratio = sp[1] / so[1];
+  double ratio = sp[1] / so[1], gain = sd[1] / so[1];
   if (o->json) {
     cJSON *j = cJSON_CreateObject();
     cJSON_AddItemToObject(j, "ours_s", cJSON_CreateDoubleArray(so, 3));
+    cJSON_AddItemToObject(j, "onednn_only_s", cJSON_CreateDoubleArray(sd, 3));
     cJSON_AddItemToObject(j, "rltools_s", cJSON_CreateDoubleArray(sp, 3));
     cJSON_AddNumberToObject(j, "ratio", ratio);
+    cJSON_AddNumberToObject(j, "small_kernel_gain", gain);
+    cJSON_AddBoolToObject(j, "small_kernel", af_gemm_available());
     cJSON_AddItemToObject(j, "ours_final_return", cJSON_CreateDoubleArray(our_ret, o->runs));
     cJSON_AddItemToObject(j, "rltools_final_return", cJSON_CreateDoubleArray(peer_ret, o->runs));
     char *s = cJSON_PrintUnformatted(j);
@@ -148,9 +156,12 @@ static void report(const rl_opts *o, double *ours, double *peer, const double *o
     return;
   }
   printf("Pendulum SAC, RLtools' configuration, whole training run, one core, %d runs each, interleaved\n", o->runs);
-  printf("  %-8s min %6.2f s  median %6.2f s  max %6.2f s\n", "armfarm", so[0], so[1], so[2]);
-  printf("  %-8s min %6.2f s  median %6.2f s  max %6.2f s\n", "RLtools", sp[0], sp[1], sp[2]);
-  printf("  ratio of medians (RLtools / armfarm): %.2fx (target >= 1.2x)\n  final returns: armfarm", ratio);
+  printf("  %-12s min %6.2f s  median %6.2f s  max %6.2f s%s\n", "armfarm", so[0], so[1], so[2],
+         af_gemm_available() ? "  (own small-layer product)" : "  (no AVX-512: oneDNN throughout)");
+  printf("  %-12s min %6.2f s  median %6.2f s  max %6.2f s  (agent.small_kernel=false)\n", "armfarm-dnnl", sd[0], sd[1], sd[2]);
+  printf("  %-12s min %6.2f s  median %6.2f s  max %6.2f s\n", "RLtools", sp[0], sp[1], sp[2]);
+  printf("  ratio of medians (RLtools / armfarm): %.2fx (target >= 1.2x); oneDNN-only / armfarm: %.2fx\n  final returns: armfarm",
+         ratio, gain);
   for (int i = 0; i < o->runs; i++) printf(" %.1f", our_ret[i]);
   printf("; RLtools");
   for (int i = 0; i < o->runs; i++) printf(" %.1f", peer_ret[i]);
@@ -164,29 +175,38 @@ int af_cmd_bench_rltools(int argc, char **argv) {
   // a private folder for the peer's binary and every run
   char tmp[] = "/tmp/af_bench_rltools_XXXXXX", *peer_bin = NULL, *self = af_self_exe();
   if (!mkdtemp(tmp) || !self) { fprintf(stderr, "armfarm bench rltools: cannot make a temporary folder\n"); free(self); return AF_EXIT_FAIL; }
-  double ours[100], peer[100], our_ret[100], peer_ret[100];
+  double ours[100], dnn[100], peer[100], our_ret[100], dnn_ret[100], peer_ret[100];
   rc = AF_EXIT_FAIL;
   if (build_peer(o.peer_dir, tmp, &peer_bin)) goto done;
-  // interleaved: ours, then the peer, run after run
+  // interleaved: ours, ours on oneDNN only, then the peer, run after run
   for (int i = 0; i < o.runs; i++) {
     char seed[16], *run = af_strfmt("%s/ours_%d", tmp, i), *out = af_strfmt("%s/ours_%d.log", tmp, i);
+    char *drun = af_strfmt("%s/dnnl_%d", tmp, i), *dout = af_strfmt("%s/dnnl_%d.log", tmp, i);
     char *pout = af_strfmt("%s/peer_%d.log", tmp, i);
     snprintf(seed, sizeof seed, "%d", i);
     char *a_ours[] = {self, "train", "--config", (char *)o.config, "--seed", seed, "--out", run, NULL};
+    char *a_dnn[] = {self, "train", "--config", (char *)o.config, "--seed", seed, "--set", "agent.small_kernel=false",
+                     "--out", drun, NULL};
     char *a_peer[] = {peer_bin, NULL};
     ours[i] = run && out ? timed_run(a_ours, out) : -1;
+    dnn[i] = drun && dout ? timed_run(a_dnn, dout) : -1;
     peer[i] = pout ? timed_run(a_peer, pout) : -1;
     if (ours[i] >= 0) our_ret[i] = our_final_return(run);
+    if (dnn[i] >= 0) dnn_ret[i] = our_final_return(drun);
     if (peer[i] >= 0) peer_ret[i] = peer_final_return(pout);
-    int bad = ours[i] < 0 || peer[i] < 0;
-    if (bad) fprintf(stderr, "armfarm bench rltools: run %d failed (%s); see %s\n", i, ours[i] < 0 ? "armfarm train" : "the peer", ours[i] < 0 ? out : pout);
-    else if (!o.json) fprintf(stderr, "  run %d: armfarm %.2f s, RLtools %.2f s\n", i, ours[i], peer[i]);
+    const char *failed = ours[i] < 0 ? "armfarm train" : dnn[i] < 0 ? "armfarm train on oneDNN" : peer[i] < 0 ? "the peer" : NULL;
+    if (failed) fprintf(stderr, "armfarm bench rltools: run %d failed (%s); see %s\n", i, failed, ours[i] < 0 ? out : dnn[i] < 0 ? dout : pout);
+    else if (!o.json)
+      fprintf(stderr, "  run %d: armfarm %.2f s (return %.1f), on oneDNN only %.2f s (%.1f), RLtools %.2f s\n", i, ours[i], our_ret[i],
+              dnn[i], dnn_ret[i], peer[i]);
     free(run);
     free(out);
+    free(drun);
+    free(dout);
     free(pout);
-    if (bad) goto done;
+    if (failed) goto done;
   }
-  report(&o, ours, peer, our_ret, peer_ret);
+  report(&o, ours, dnn, peer, our_ret, peer_ret);
   rc = AF_EXIT_OK;
 done:
   {

@@ -525,11 +525,12 @@ static void eval_summary(const char *dir, const char *run, double *best, double 
 }
 
 // An easy sparse puck_push (success within 10 cm, goals 10 cm or more from the puck, small
-// networks, 16,000 steps, seed 0, about half a minute per run on one core). Without
-// relabelling the sparse reward is never found and evaluation succeeds never (0 at all four
-// evaluation points); with future relabelling the policy starts pushing (0.15 at the end,
-// mean return -42.5 against -45).
-#define EASY_ARGS "train --env puck_push --agent sac --steps 16000 --seed 0 --eval-every 4000 --eval-episodes 20 " \
+// networks, 24,000 steps, seed 0, about 20 s per run on one core). Without relabelling the
+// sparse reward is never found and evaluation succeeds never (0 at all six evaluation
+// points, return -45 at each); with future relabelling the policy starts pushing (0.2 at the
+// end, mean return -42.6 over the six). At 16,000 steps the margin was too thin to survive a
+// change of float rounding (the small-layer product: -44.2 against -45).
+#define EASY_ARGS "train --env puck_push --agent sac --steps 24000 --seed 0 --eval-every 4000 --eval-episodes 20 " \
                   "--set env.reward=sparse --set env.success_dist=0.1 --set agent.obs_norm=true --set agent.gamma=0.95 " \
                   "--set agent.hidden=64 --set agent.batch=128 --set agent.lr=0.001 --set agent.warmup=1000"
 

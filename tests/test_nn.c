@@ -9,6 +9,7 @@
 #include <omp.h>     // omp_get_max_threads
 #include <unistd.h>  // truncate
 
+#include "agents/nn/gemm.h"
 #include "agents/nn/nn.h"
 #include "tests/ref_nn.h"
 
@@ -28,12 +29,16 @@ static double ref_loss(const double *p, const double *x, const double *c, int B,
   return s;
 }
 
-static void grad_check(af_act hid, af_act out) {
+// on oneDNN, or on the own small-layer product where this CPU has it (kernels as in
+// af_nn_ctx_set_kernels)
+static void grad_check(af_act hid, af_act out, int kernels) {
   enum { B = 4, L = 3 };
   const int sz[L + 1] = {5, 7, 6, 3}, bs[2] = {B, 1};
   char err[256];
+  af_nn_ctx_set_kernels(ctx, kernels);
   af_mlp *n = af_mlp_make(ctx, L, sz, hid, out, bs, 2, err, sizeof err);
   cr_assert(n, "%s", err);
+  cr_assert_eq(af_mlp_own_kernel(n), kernels == AF_NN_KERNELS_AUTO && af_gemm_available());
   af_rng rng;
   af_rng_seed(&rng, 17);
   af_mlp_init(n, &rng);
@@ -89,9 +94,12 @@ static void grad_check(af_act hid, af_act out) {
 
 TestSuite(nn, .init = setup, .fini = teardown);
 
-Test(nn, gradients_relu_linear_output) { grad_check(AF_ACT_RELU, AF_ACT_NONE); }
-Test(nn, gradients_tanh_tanh_output) { grad_check(AF_ACT_TANH, AF_ACT_TANH); }
-Test(nn, gradients_relu_tanh_output) { grad_check(AF_ACT_RELU, AF_ACT_TANH); }
+Test(nn, gradients_relu_linear_output) { grad_check(AF_ACT_RELU, AF_ACT_NONE, AF_NN_KERNELS_AUTO); }
+Test(nn, gradients_tanh_tanh_output) { grad_check(AF_ACT_TANH, AF_ACT_TANH, AF_NN_KERNELS_AUTO); }
+Test(nn, gradients_relu_tanh_output) { grad_check(AF_ACT_RELU, AF_ACT_TANH, AF_NN_KERNELS_AUTO); }
+Test(nn, gradients_relu_linear_output_on_onednn) { grad_check(AF_ACT_RELU, AF_ACT_NONE, AF_NN_KERNELS_ONEDNN); }
+Test(nn, gradients_tanh_tanh_output_on_onednn) { grad_check(AF_ACT_TANH, AF_ACT_TANH, AF_NN_KERNELS_ONEDNN); }
+Test(nn, gradients_relu_tanh_output_on_onednn) { grad_check(AF_ACT_RELU, AF_ACT_TANH, AF_NN_KERNELS_ONEDNN); }
 
 Test(nn, init_is_seeded_and_bounded) {
   const int sz[3] = {16, 8, 2}, bs[1] = {1};

@@ -2,8 +2,9 @@
 // per batch size, Adam, clipping, Polyak averaging and checkpoint files.
 #include "agents/nn/nn.h"
 #include "agents/nn/nn_private.h"
+#include "agents/nn/gemm.h"
 
-#include <math.h>    // sqrtf, sqrt
+#include <math.h>    // sqrtf, sqrt, tanhf
 #include <stdio.h>   // FILE, snprintf
 #include <stdlib.h>  // calloc, free
 #include <string.h>  // memcpy, memset, strlen, strncmp
@@ -41,6 +42,7 @@ struct af_nn_ctx {
   int saved_threads;
   unsigned *saved_csr;  // (threads) each thread's own MXCSR, restored at leave
   int failed;      // a primitive failed since make (sticky)
+  int kernels;     // AF_NN_KERNELS_AUTO or AF_NN_KERNELS_ONEDNN, for networks made later
   char error[128];
 };
 
@@ -130,9 +132,20 @@ void af_nn_ctx_free(af_nn_ctx *c) {
 
 const char *af_nn_ctx_error(const af_nn_ctx *c) { return c->failed ? c->error : NULL; }
 
+void af_nn_ctx_set_kernels(af_nn_ctx *c, int kernels) { c->kernels = kernels == AF_NN_KERNELS_ONEDNN ? kernels : AF_NN_KERNELS_AUTO; }
+
 dnnl_engine_t af_nn_ctx_engine(const af_nn_ctx *c) { return c->engine; }
 dnnl_stream_t af_nn_ctx_stream(const af_nn_ctx *c) { return c->stream; }
 void af_nn_ctx_fail(af_nn_ctx *c, const char *msg) { fail(c, msg); }
+
+// the element-wise loops of the update (activation and bias gradients, Adam, Polyak, the
+// finiteness check) in AVX-512 and AVX2 versions beside the baseline one, chosen at load
+// time for the CPU: the library itself is built for baseline x86-64
+#if defined(__x86_64__) && defined(__GNUC__)
+#define AF_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define AF_CLONES
+#endif
 
 // ---- MLP ----
 // per layer and batch size: forward, backward-data and backward-weights matmuls with their
@@ -159,6 +172,8 @@ struct af_mlp {
   int nparams;
   float *params, *grads;
   int woff[AF_NN_MAX_LAYERS], boff[AF_NN_MAX_LAYERS];
+  int own;     // runs on af_gemm (small layers, AVX-512), not on oneDNN primitives
+  float *wt;   // (own) a layer's W transposed, for the backward pass into its input
   int nplan;
   plan plans[AF_NN_MAX_PLANS];
 };
@@ -172,6 +187,7 @@ float *af_mlp_grads(af_mlp *n) { return n->grads; }
 static af_act layer_act(const af_mlp *n, int l) { return l == n->L - 1 ? n->out : n->hidden; }
 
 int af_mlp_layers(const af_mlp *n) { return n->L; }
+int af_mlp_own_kernel(const af_mlp *n) { return n->own; }
 int af_mlp_layer(const af_mlp *n, int l, int *in, int *out, af_act *act, const float **w, const float **b) {
   if (l < 0 || l >= n->L) return -1;
   *in = n->sizes[l];
@@ -244,6 +260,7 @@ static int make_plan(af_mlp *n, plan *pl, int B, char *err, size_t errsz) {
     pl->dz[l] = calloc((size_t)B * out, sizeof(float));
     if (!pl->acts[l + 1] || !pl->dz[l]) { snprintf(err, errsz, "out of memory"); return -1; }
   }
+  if (n->own) return 0;  // the own product needs the buffers only
   for (int l = 0; l < n->L; l++) {
     int in = n->sizes[l], out = n->sizes[l + 1];
     layer_plan *lp = &pl->lp[l];
@@ -318,7 +335,15 @@ af_mlp *af_mlp_make(af_nn_ctx *ctx, int nlayers, const int *sizes, af_act hidden
   n->nparams = off;
   n->params = calloc((size_t)off, sizeof(float));
   n->grads = calloc((size_t)off, sizeof(float));
-  if (!n->params || !n->grads) { snprintf(err, errsz, "out of memory"); af_mlp_free(n); return NULL; }
+  // small layers on the own product (see af_nn_ctx_set_kernels), with room for one W'
+  int small = 1, wmax = 1;
+  for (int l = 0; l < nlayers; l++) {
+    small = small && sizes[l] <= AF_NN_SMALL && sizes[l + 1] <= AF_NN_SMALL;
+    if (sizes[l] * sizes[l + 1] > wmax) wmax = sizes[l] * sizes[l + 1];
+  }
+  n->own = small && ctx->kernels == AF_NN_KERNELS_AUTO && af_gemm_available();
+  if (n->own) n->wt = calloc((size_t)wmax, sizeof(float));
+  if (!n->params || !n->grads || (n->own && !n->wt)) { snprintf(err, errsz, "out of memory"); af_mlp_free(n); return NULL; }
   // primitives are planned for the thread count they will run with
   int rc = 0;
   af_nn_ctx_enter(ctx);
@@ -337,6 +362,7 @@ void af_mlp_free(af_mlp *n) {
   for (int i = 0; i < n->nplan; i++) free_plan(n, &n->plans[i]);
   free(n->params);
   free(n->grads);
+  free(n->wt);
   free(n);
 }
 
@@ -358,11 +384,33 @@ static plan *find_plan(af_mlp *n, int B) {
   return NULL;
 }
 
+// the forward pass on the own product: act(x W + b) layer by layer (ReLU fused, tanh after)
+static void own_forward(af_mlp *n, plan *pl) {
+  for (int l = 0; l < n->L; l++) {
+    int in = n->sizes[l], out = n->sizes[l + 1];
+    af_act act = layer_act(n, l);
+    float *y = pl->acts[l + 1];
+    const float *W = n->params + n->woff[l], *b = n->params + n->boff[l];
+    if (out < 16) {  // narrow: dot products against W's columns
+      af_gemm_transpose(n->wt, W, in, out);
+      af_gemm_nt(y, out, pl->acts[l], in, n->wt, in, pl->B, out, in, b, act == AF_ACT_RELU, 0);
+    } else
+      af_gemm(y, out, pl->acts[l], in, 1, W, out, pl->B, out, in, b, act == AF_ACT_RELU, 0);
+    if (act == AF_ACT_TANH)
+      for (size_t i = 0; i < (size_t)pl->B * out; i++) y[i] = tanhf(y[i]);
+  }
+}
+
 const float *af_mlp_forward(af_mlp *n, int B, const float *x) {
   plan *pl = find_plan(n, B);
   if (!pl) return NULL;
   af_nn_ctx_enter(n->ctx);
   pl->acts[0] = (float *)x;
+  if (n->own) {
+    own_forward(n, pl);
+    af_nn_ctx_leave(n->ctx);
+    return pl->acts[n->L];
+  }
   dnnl_memory_set_data_handle(pl->lp[0].src, (void *)x);
   dnnl_memory_set_data_handle(pl->lp[0].srct, (void *)x);
   for (int l = 0; l < n->L; l++) exec(n->ctx, pl->lp[l].fwd, 4, pl->lp[l].a_fwd);
@@ -373,7 +421,7 @@ const float *af_mlp_forward(af_mlp *n, int B, const float *x) {
 
 // dz (B, out) = g (B, out) * act'(y), y the activation's output, and with db (out) not NULL
 // the bias gradient, the column sums of dz, overwritten or added to: one pass over memory
-static void act_bias_backward(float *dz, float *db, const float *g, const float *y, int B, int out, af_act act, int accumulate) {
+AF_CLONES static void act_bias_backward(float *dz, float *db, const float *g, const float *y, int B, int out, af_act act, int accumulate) {
   if (db && !accumulate) memset(db, 0, sizeof(float) * (size_t)out);
   for (int b = 0; b < B; b++) {
     float *d = dz + (size_t)b * out;
@@ -389,10 +437,40 @@ static void act_bias_backward(float *dz, float *db, const float *g, const float 
   }
 }
 
+// the backward pass on the own product, in the same steps as the oneDNN one below
+static void own_backward(af_mlp *n, plan *pl, const float *dout, float *dx, int want_params, int accumulate) {
+  int L = n->L, B = pl->B;
+  act_bias_backward(pl->dz[L - 1], want_params ? n->grads + n->boff[L - 1] : NULL, dout, pl->acts[L], B, n->sizes[L], n->out,
+                    accumulate);
+  for (int l = L - 1; l >= 0; l--) {
+    int in = n->sizes[l], out = n->sizes[l + 1];
+    // dW = x' dz: x read transposed (rows of x' are its columns)
+    if (want_params) af_gemm(n->grads + n->woff[l], out, pl->acts[l], 1, in, pl->dz[l], out, in, out, B, NULL, 0, accumulate);
+    if (l == 0 && !dx) break;
+    // dx = dz W': narrow (a small input), dot products against W's rows; else with W' laid
+    // out row-major first; then, below the output, the activation
+    const float *W = n->params + n->woff[l];
+    float *dxl = l > 0 ? pl->dz[l - 1] : dx;
+    if (in < 16) af_gemm_nt(dxl, in, pl->dz[l], out, W, out, B, in, out, NULL, 0, 0);
+    else {
+      af_gemm_transpose(n->wt, W, in, out);
+      af_gemm(dxl, in, pl->dz[l], out, 1, n->wt, in, B, in, out, NULL, 0, 0);
+    }
+    if (l > 0)
+      act_bias_backward(pl->dz[l - 1], want_params ? n->grads + n->boff[l - 1] : NULL, pl->dz[l - 1], pl->acts[l], B, in,
+                        n->hidden, accumulate);
+  }
+}
+
 void af_mlp_backward(af_mlp *n, int B, const float *dout, float *dx, int want_params, int accumulate) {
   plan *pl = find_plan(n, B);
   if (!pl) return;
   af_nn_ctx_enter(n->ctx);
+  if (n->own) {
+    own_backward(n, pl, dout, dx, want_params, accumulate);
+    af_nn_ctx_leave(n->ctx);
+    return;
+  }
   dnnl_stream_t s = n->ctx->stream;
   int L = n->L;
   // the output layer's dz, and its bias gradient
@@ -446,7 +524,7 @@ void af_adam_free(af_adam *a) {
   a->m = a->v = NULL;
 }
 
-void af_adam_step(af_adam *a, float *p, const float *g) {
+AF_CLONES void af_adam_step(af_adam *a, float *p, const float *g) {
   a->t += 1;
   // bias corrections folded into the step size and epsilon, as in PyTorch
   double bc1 = 1 - pow(a->beta1, a->t), bc2 = 1 - pow(a->beta2, a->t);
@@ -471,13 +549,13 @@ float af_nn_clip_grad_norm(float *g, int n, float max_norm) {
   return norm;
 }
 
-void af_nn_polyak(float *t, const float *s, int n, float tau) {
+AF_CLONES void af_nn_polyak(float *t, const float *s, int n, float tau) {
   for (int i = 0; i < n; i++) t[i] += tau * (s[i] - t[i]);
 }
 
 // a float is not finite when its exponent bits are all ones; an integer OR over the bit
 // patterns vectorizes, so the test costs a small fraction of the step it guards
-int af_nn_finite(const float *x, size_t n) {
+AF_CLONES int af_nn_finite(const float *x, size_t n) {
   uint32_t bad = 0;
   for (size_t i = 0; i < n; i++) {
     uint32_t b;

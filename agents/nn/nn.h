@@ -35,6 +35,16 @@ void af_nn_ctx_free(af_nn_ctx *ctx);  // NULL is a no-op
 void af_nn_ctx_enter(af_nn_ctx *ctx);
 void af_nn_ctx_leave(af_nn_ctx *ctx);
 
+// which matrix products a context's networks run on. AF_NN_KERNELS_AUTO (the default): a
+// network whose layers all have at most AF_NN_SMALL inputs and outputs runs on armfarm's own
+// AVX-512 product (agents/nn/gemm.h) when the CPU has AVX-512, where oneDNN's per-call cost
+// and short accumulation loops leave it at about half its large-matrix rate; every other
+// network runs on oneDNN. AF_NN_KERNELS_ONEDNN: every network on oneDNN (for measuring the two
+// side by side). It applies to networks made after it; af_mlp_own_kernel tells which a network got.
+#define AF_NN_SMALL 128
+enum { AF_NN_KERNELS_AUTO, AF_NN_KERNELS_ONEDNN };
+void af_nn_ctx_set_kernels(af_nn_ctx *ctx, int kernels);
+
 // the first run-time failure of a network of this context (a primitive that failed to
 // execute, or a batch size that was not planned), or NULL when there was none. Failures are
 // sticky: a forward or backward after one leaves its outputs unspecified, and the agent that
@@ -63,6 +73,9 @@ float *af_mlp_params(af_mlp *net);
 int af_mlp_layers(const af_mlp *net);
 int af_mlp_layer(const af_mlp *net, int l, int *in, int *out, af_act *act, const float **w, const float **b);
 float *af_mlp_grads(af_mlp *net);
+
+// 1 when the network runs on armfarm's own small-layer product, 0 on oneDNN
+int af_mlp_own_kernel(const af_mlp *net);
 
 // uniform(-1/sqrt(in), 1/sqrt(in)) weights and biases, as PyTorch's nn.Linear
 void af_mlp_init(af_mlp *net, af_rng *rng);
