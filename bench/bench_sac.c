@@ -125,7 +125,7 @@ int af_cmd_bench_sac(int argc, char **argv) {
       printf("usage: armfarm bench sac [--json]\n"
              "  SAC updates/s on one thread (obs %d, act %d, batch 256, 256-256) beside PyTorch's in the same run\n"
              "  (needs python3-torch and libopenblas0-pthread: scripts/setup.sh bench), the update's GFLOP/s\n"
-             "  and oneDNN's 1024^3 matmul GFLOP/s on one thread. Targets: 3x PyTorch, 90% of the matmul figure.\n", OBS, ACT);
+             "  and oneDNN's 1024^3 matmul GFLOP/s on one thread. Targets: 3x PyTorch, 90%% of the matmul figure.\n", OBS, ACT);
       return AF_EXIT_OK;
     } else { fprintf(stderr, "armfarm bench sac: unknown option '%s'\n", argv[i]); return AF_EXIT_USAGE; }
   }
