@@ -283,10 +283,14 @@ static float quad_reward(af_env *e, const float *a, int *success, int *terminate
   return (float)r;
 }
 
+// progress: the distance walked over the distance the whole episode commands (command times
+// the horizon's duration), so that a fall ends with the little it covered; over the time
+// elapsed instead, a robot that lurched forward and fell at once scored as if it walked
 static void quad_metrics(const af_env *e, float *mt) {
   const quad_state *s = e->state;
   double dist = e->d->qpos[s->root_q] - s->start_x, T = e->d->time;
-  mt[0] = (float)(T > 0 && s->cmd > 0 ? dist / (s->cmd * T) : 0);
+  double T_episode = e->spec.horizon / e->spec.control_hz;
+  mt[0] = (float)(T_episode > 0 && s->cmd > 0 ? dist / (s->cmd * T_episode) : 0);
   mt[1] = (float)dist;
   mt[2] = (float)(T > 0 ? dist / T : 0);
   mt[3] = (float)s->terrain.difficulty;

@@ -81,7 +81,7 @@ Test(quadruped, reward_and_progress_match_hand_computation) {
                   (obs[24] * obs[24] + obs[25] * obs[25]) - 2e-4 * tau2 - 0.01 * rate;
     cr_assert_float_eq(r, want, 1e-4, "step %d: reward %g, hand %g", t, r, want);
   }
-  // progress = distance / (command * time), at the end of a short episode
+  // progress = distance / (command * the episode's duration), at the end of a short episode
   af_env *s = make("{\"randomize\": false, \"horizon\": 100}");
   af_env_reset(s, 2, obs);
   double cmd = obs[45], x0 = s->d->qpos[root_q(s)];
@@ -99,15 +99,25 @@ Test(quadruped, falls_terminate_the_episode) {
   float obs[256], a[16], r;
   int te = 0, tr = 0;
   af_env_reset(e, 0, obs);
-  // roll the robot onto its back
+  double cmd = obs[45], x0 = e->d->qpos[root_q(e)];
+  // roll the robot onto its back, a metre ahead
   mjtNum *q = e->d->qpos + root_q(e);
+  q[0] += 1.0;
   q[2] = 0.5;
   q[3] = 0; q[4] = 1; q[5] = 0; q[6] = 0;
   for (int i = 0; i < 12; i++) a[i] = 0;
   int t = 0;
-  while (!te && !tr && t < 100) { af_env_step(e, a, obs, &r, &te, &tr, NULL); t++; }
+  af_info info;
+  while (!te && !tr && t < 100) { af_env_step(e, a, obs, &r, &te, &tr, &info); t++; }
   cr_assert_eq(te, 1, "upside down must terminate");
   cr_assert_eq(t, 1, "at once");
+  // its progress is the metre or so over what the whole episode commands (1000 steps of
+  // 20 ms), not over the 20 ms it lasted (which would be about 100)
+  double dist = e->d->qpos[root_q(e)] - x0;
+  cr_assert_eq(info.episode.n, 1);
+  cr_assert(dist > 0.9);
+  cr_assert_float_eq(info.episode.metrics[0], dist / (cmd * 20.0), 1e-5);
+  cr_assert(info.episode.metrics[0] < 0.2, "a fall at once made progress %g", info.episode.metrics[0]);
   af_env_free(e);
 }
 
