@@ -337,9 +337,9 @@ af_mlp *af_mlp_make(af_nn_ctx *ctx, int nlayers, const int *sizes, af_act hidden
   n->grads = calloc((size_t)off, sizeof(float));
   // small layers on the own product (see af_nn_ctx_set_kernels), with room for one W'
   int small = 1, wmax = 1;
-  for (int l = 0; l < nlayers; l++) {
-    small = small && sizes[l] <= AF_NN_SMALL && sizes[l + 1] <= AF_NN_SMALL;
-    if (sizes[l] * sizes[l + 1] > wmax) wmax = sizes[l] * sizes[l + 1];
+  for (int l = 0; l < nlayers && small; l++) {
+    small = sizes[l] <= AF_NN_SMALL && sizes[l + 1] <= AF_NN_SMALL;
+    if (small && sizes[l] * sizes[l + 1] > wmax) wmax = sizes[l] * sizes[l + 1];  // at most 128 x 128
   }
   n->own = small && ctx->kernels == AF_NN_KERNELS_AUTO && af_gemm_available();
   if (n->own) n->wt = calloc((size_t)wmax, sizeof(float));

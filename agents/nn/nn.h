@@ -1,5 +1,6 @@
 // The neural-network core: multi-layer perceptrons on oneDNN's C API (matmul primitives with
-// bias and activation fused as post-ops), Adam, gradient clipping, Polyak averaging, and a
+// bias and activation fused as post-ops), or for small networks on an own AVX-512 product
+// (af_nn_ctx_set_kernels), Adam, gradient clipping, Polyak averaging, and a
 // checked binary format for parameters and optimizer state. Primitives and memory objects are
 // created at make time for each batch size in use; forward, backward and update allocate
 // nothing. All math is float32.
