@@ -26,8 +26,9 @@ pkgs=(build-essential cmake pkg-config libmujoco-dev libqhull-dev libdnnl-dev li
       gnuplot-nox xvfb xauth libgl1-mesa-dri ffmpeg python3 python3-dev python3-numpy python3-onnx)
 # the binding's pytest suite (a ctest test)
 [ "$what" = test ] && pkgs+=(python3-pytest)
-# the benchmark's PyTorch peer (OpenBLAS: without it Debian's PyTorch is no fair peer)
-[ "$what" = bench ] && pkgs+=(python3-torch libopenblas0-pthread)
+# the benchmarks' peers: PyTorch (OpenBLAS: without it Debian's PyTorch is no fair peer) and
+# RLtools (its build script links libopenblas-dev)
+[ "$what" = bench ] && pkgs+=(python3-torch libopenblas0-pthread libopenblas-dev)
 # the fuzz targets: clang and its libFuzzer and sanitizer runtimes
 [ "$what" = fuzz ] && pkgs+=(clang-14 libclang-rt-14-dev)
 # the Slurm backend's test (tests/test_slurm.sh) starts its own munged, slurmctld and slurmd
