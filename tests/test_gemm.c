@@ -110,12 +110,18 @@ Test(gemm, relu_keeps_a_nan_and_zeroes_negatives) {
   cr_assert_eq(yn[1], 0.0f);
 }
 
+// shapes with whole 16-row gathers, a partial one, and fewer rows than one
 Test(gemm, transpose_is_exact) {
-  float s[19 * 33], t[33 * 19];
-  for (int i = 0; i < 19 * 33; i++) s[i] = (float)i;
-  af_gemm_transpose(t, s, 19, 33);
-  for (int i = 0; i < 19; i++)
-    for (int j = 0; j < 33; j++) cr_assert_eq(t[j * 19 + i], s[i * 33 + j]);
+  static const int shapes[][2] = {{19, 33}, {16, 16}, {48, 64}, {64, 35}, {35, 64}, {5, 3}, {1, 40}, {256, 27}};
+  static float s[256 * 64], t[256 * 64];
+  for (size_t q = 0; q < sizeof shapes / sizeof shapes[0]; q++) {
+    int R = shapes[q][0], C = shapes[q][1];
+    for (int i = 0; i < R * C; i++) s[i] = (float)i;
+    for (int i = 0; i < R * C; i++) t[i] = -1;
+    af_gemm_transpose(t, s, R, C);
+    for (int i = 0; i < R; i++)
+      for (int j = 0; j < C; j++) cr_assert_eq(t[j * R + i], s[i * C + j], "%d x %d: element (%d, %d)", R, C, i, j);
+  }
 }
 
 // the SAC-sized network (64-64, batch 100, 5 inputs, 3 outputs) on both products: forward,
