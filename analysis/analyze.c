@@ -23,6 +23,11 @@ typedef struct {
   int nev;     // curves held; settings from nev on are absent in this run
   series *ev;  // indexed like the analysis's evaluation names; n = 0 if absent
   series levels;  // with a curriculum: each training episode's level (progress.csv), else n = 0
+  // with a learned reward (eval.csv has learned_success): the classifier's mean success
+  // probability and the true success per evaluation, and over one episode
+  // (classifier_episode.csv); else n = 0
+  series learned, truth, ep_learned, ep_truth;
+  long seed;
 } run_data;
 
 // a growable list of strings
@@ -42,6 +47,9 @@ typedef struct {
   double *vals, *work;    // scratch: one value per run (nr); statistics (2 nr + reps)
   af_rng rng;
   int max_level;          // the highest curriculum level of any run; -1: no curriculum
+  int learned;            // some run has a learned reward's columns
+  int *learned_ok;        // [v]: the variant's learned-against-true curve was written
+  long *ep_seed;          // [v]: the seed of the run whose episode was written, -1: none
 } analysis;
 
 void af_analyze_default(af_analyze_opts *o) {
@@ -145,17 +153,40 @@ static int is_finished_run(const char *rd) {
   return yes;
 }
 
-// the run's variant label from its manifest, "default" without one
-static char *run_label(const char *rd) {
+// the run's variant label from its manifest, "default" without one, and its seed (0 without one)
+static char *run_label(const char *rd, long *seed) {
   char *path = af_path_join(rd, "manifest.json");
   char *mt = path ? af_read_file(path) : NULL;
   cJSON *m = mt ? cJSON_Parse(mt) : NULL;
-  const cJSON *lab = m ? cJSON_GetObjectItemCaseSensitive(m, "variant") : NULL;
+  const cJSON *lab = m ? cJSON_GetObjectItemCaseSensitive(m, "variant") : NULL, *sd = m ? cJSON_GetObjectItemCaseSensitive(m, "seed") : NULL;
   char *label = strdup(cJSON_IsString(lab) ? lab->valuestring : "default");
+  *seed = cJSON_IsNumber(sd) ? (long)sd->valuedouble : 0;
   cJSON_Delete(m);
   free(mt);
   free(path);
   return label;
+}
+
+// a series read from path's column, or left empty (absent file or column, or no memory)
+static void read_optional(const char *rd, const char *file, const char *column, series *s) {
+  char *path = af_path_join(rd, file);
+  if (!path || read_csv(path, column, s)) {
+    free(s->step);
+    free(s->val);
+    memset(s, 0, sizeof *s);
+  }
+  free(path);
+}
+
+// a learned reward's columns: the classifier against the truth per evaluation and over one
+// episode, when eval.csv has learned_success
+static void read_learned(analysis *a, const char *rd, run_data *r) {
+  read_optional(rd, "eval.csv", "learned_success", &r->learned);
+  if (r->learned.n == 0) return;
+  read_optional(rd, "eval.csv", "success", &r->truth);
+  read_optional(rd, "classifier_episode.csv", "learned_success", &r->ep_learned);
+  read_optional(rd, "classifier_episode.csv", "success", &r->ep_truth);
+  a->learned = 1;
 }
 
 // room for run r to hold evaluation e's curve
@@ -195,6 +226,7 @@ static int read_run_curves(analysis *a, const char *rd, run_data *r, char *err, 
   for (int i = 0; i < r->levels.n; i++)
     if (r->levels.val[i] > a->max_level && r->levels.val[i] < 1000) a->max_level = (int)r->levels.val[i];
   free(pp);
+  if (rc == AF_OK) read_learned(a, rd, r);
   return rc;
 }
 
@@ -224,7 +256,7 @@ static int read_runs(analysis *a, char *err, size_t errsz) {
     char *rd = af_path_join(a->o->dir, de->d_name);
     if (rd && is_finished_run(rd)) {
       run_data *r = new_run(a);
-      if (!r || !(r->label = run_label(rd))) { snprintf(err, errsz, "out of memory"); rc = AF_ERR_IO; }
+      if (!r || !(r->label = run_label(rd, &r->seed))) { snprintf(err, errsz, "out of memory"); rc = AF_ERR_IO; }
       else rc = read_run_curves(a, rd, r, err, errsz);
     }
     free(rd);
@@ -475,6 +507,94 @@ static int write_levels(analysis *a, char *err, size_t errsz) {
   return AF_OK;
 }
 
+// ---- a learned reward ----
+
+// step, IQM and 95% interval of one column (learned or truth) of the variant's nm members
+static int learned_row(analysis *a, int nm, long step, int truth, double *iqm, double *lo, double *hi) {
+  for (int j = 0; j < nm; j++) {
+    const run_data *r = &a->runs[a->members[j]];
+    if (!value_at(truth ? &r->truth : &r->learned, step, &a->vals[j])) return 0;
+  }
+  *iqm = af_stats_iqm(a->vals, nm, a->work);
+  af_stats_bootstrap_ci(lo, hi, AF_STAT_IQM, a->vals, nm, (int)a->o->reps, &a->rng, a->work);
+  return 1;
+}
+
+// learned.csv: per variant and evaluation step, the classifier's mean success probability
+// beside the true success (IQM and 95% intervals over the runs); per variant the data of
+// its plot, and the episode of its lowest seed (classifier_episode_V.dat)
+static int write_learned(analysis *a, char *err, size_t errsz) {
+  if (!a->learned) return AF_OK;
+  const int nv = a->labels.n;
+  a->learned_ok = calloc((size_t)nv, sizeof *a->learned_ok);
+  a->ep_seed = malloc(sizeof *a->ep_seed * (size_t)nv);
+  FILE *f = a->learned_ok && a->ep_seed ? open_out(a, "learned.csv") : NULL;
+  if (!f) { snprintf(err, errsz, a->ep_seed ? "cannot write in %s" : "out of memory", a->out); return AF_ERR_IO; }
+  fprintf(f, "variant,step,n,learned_iqm,learned_ci_low,learned_ci_high,success_iqm,success_ci_low,success_ci_high\n");
+  int rc = AF_OK;
+  for (int v = 0; v < nv && rc == AF_OK; v++) {
+    // the members with the columns, and the one with the lowest seed that has an episode
+    int nm = 0, ep = -1;
+    for (int i = 0; i < a->nr; i++) {
+      const run_data *r = &a->runs[i];
+      if (strcmp(r->label, a->labels.s[v]) || r->learned.n == 0 || r->truth.n == 0) continue;
+      a->members[nm++] = i;
+      if (r->ep_learned.n > 0 && r->ep_learned.n == r->ep_truth.n && (ep < 0 || r->seed < a->runs[ep].seed)) ep = i;
+    }
+    a->ep_seed[v] = -1;
+    if (nm == 0) continue;
+    char *dn = af_strfmt("learned_%d.dat", v), *en = af_strfmt("classifier_episode_%d.dat", v);
+    FILE *df = dn ? open_out(a, dn) : NULL, *ef = en && ep >= 0 ? open_out(a, en) : NULL;
+    free(dn);
+    free(en);
+    if (!df || (ep >= 0 && !ef)) { if (df) fclose(df); if (ef) fclose(ef); rc = AF_ERR_IO; break; }
+    const series *s0 = &a->runs[a->members[0]].learned;
+    for (int k = 0; k < s0->n; k++) {
+      double l, ll, lh, t, tl, th;
+      if (!learned_row(a, nm, s0->step[k], 0, &l, &ll, &lh) || !learned_row(a, nm, s0->step[k], 1, &t, &tl, &th)) continue;
+      fputc('"', f);
+      for (const char *c = a->labels.s[v]; *c; c++) fprintf(f, *c == '"' ? "\"\"" : "%c", *c);
+      fprintf(f, "\",%ld,%d,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g\n", s0->step[k], nm, l, ll, lh, t, tl, th);
+      fprintf(df, "%ld %.6g %.6g %.6g %.6g %.6g %.6g\n", s0->step[k], l, ll, lh, t, tl, th);
+      a->learned_ok[v] = 1;
+    }
+    if (ep >= 0) {
+      const run_data *r = &a->runs[ep];
+      for (int k = 0; k < r->ep_learned.n; k++) fprintf(ef, "%ld %.6g %.6g\n", r->ep_learned.step[k], r->ep_learned.val[k], r->ep_truth.val[k]);
+      a->ep_seed[v] = r->seed;
+    }
+    if (fclose(df) || (ef && fclose(ef))) rc = AF_ERR_IO;
+  }
+  if (fclose(f) || rc) { snprintf(err, errsz, "cannot write in %s", a->out); return AF_ERR_IO; }
+  return AF_OK;
+}
+
+// a learned reward's plots, per variant: the classifier against the truth over training, and
+// over the steps of one episode
+static void write_learned_plots(const analysis *a, FILE *gp, const char *const term[2]) {
+  if (!a->learned_ok) return;
+  fprintf(gp, "set yrange [-0.02:1.02]\nset ylabel 'success'\n");
+  for (int v = 0; v < a->labels.n; v++) {
+    if (a->learned_ok[v]) {
+      char *title = af_strfmt("%s: the classifier's success probability and the true success (IQM, 95%% interval)", a->labels.s[v]);
+      fprintf(gp, "set output 'learned_vs_true_%d.%s'\nset xlabel 'environment steps'\nset title ", v, term[1]);
+      gp_quoted(gp, title ? title : "");
+      free(title);
+      fprintf(gp, "\nplot 'learned_%d.dat' using 1:3:4 with filledcurves lc 1 notitle, '' using 1:2 with lines lw 2 lc 1 title 'learned (classifier)', "
+                  "'' using 1:6:7 with filledcurves lc 2 notitle, '' using 1:5 with lines lw 2 lc 2 title 'true (environment)'\n", v);
+    }
+    if (a->ep_seed[v] >= 0) {
+      char *title = af_strfmt("%s, seed %ld: one evaluation episode at the end of training", a->labels.s[v], a->ep_seed[v]);
+      fprintf(gp, "set output 'classifier_episode_%d.%s'\nset xlabel 'step of the episode'\nset title ", v, term[1]);
+      gp_quoted(gp, title ? title : "");
+      free(title);
+      fprintf(gp, "\nplot 'classifier_episode_%d.dat' using 1:2 with lines lw 2 lc 1 title 'learned success probability', "
+                  "'' using 1:3 with steps lw 2 lc 2 title 'true success'\n", v);
+    }
+  }
+  fprintf(gp, "set autoscale y\nset xlabel 'environment steps'\n");
+}
+
 // the curriculum's plots: the mean level of every variant over training, and per variant the
 // share of episodes at each level
 static void write_level_plots(const analysis *a, FILE *gp, const char *const term[2]) {
@@ -532,6 +652,7 @@ static void write_plot_script(const analysis *a, FILE *gp) {
       plot_line(a, gp, es, vs, ne, 1);
     }
     write_level_plots(a, gp, terms[t]);
+    write_learned_plots(a, gp, terms[t]);
   }
   free(es);
   free(vs);
@@ -568,8 +689,8 @@ static void analysis_free(analysis *a) {
   for (int i = 0; i < a->nr; i++) {
     free(a->runs[i].label);
     for (int e = 0; e < a->runs[i].nev; e++) { free(a->runs[i].ev[e].step); free(a->runs[i].ev[e].val); }
-    free(a->runs[i].levels.step);
-    free(a->runs[i].levels.val);
+    series *extra[] = {&a->runs[i].levels, &a->runs[i].learned, &a->runs[i].truth, &a->runs[i].ep_learned, &a->runs[i].ep_truth};
+    for (size_t k = 0; k < sizeof extra / sizeof extra[0]; k++) { free(extra[k]->step); free(extra[k]->val); }
     free(a->runs[i].ev);
   }
   for (int e = 0; e < a->evals.n; e++) free(a->evals.s[e]);
@@ -579,6 +700,8 @@ static void analysis_free(analysis *a) {
   free(a->finals);
   free(a->nfin);
   free(a->has_curve);
+  free(a->learned_ok);
+  free(a->ep_seed);
   free(a->members);
   free(a->vals);
   free(a->work);
@@ -613,6 +736,7 @@ int af_analyze(const af_analyze_opts *o, af_analyze_report *rep, char *err, size
   if (rc == AF_OK && (!rep->script || collect_variants(&a) || alloc_results(&a))) { snprintf(err, errsz, "out of memory"); rc = AF_ERR_IO; }
   if (rc == AF_OK) rc = write_tables(&a, err, errsz);
   if (rc == AF_OK) rc = write_levels(&a, err, errsz);
+  if (rc == AF_OK) rc = write_learned(&a, err, errsz);
   if (rc == AF_OK) rc = write_plots(&a, rep, err, errsz);
   rep->runs = a.nr;
   rep->variants = a.labels.n;

@@ -2,9 +2,11 @@
 // names keep them whole, more settings and variants than the old fixed tables held are all
 // reported, and a folder deeper than PATH_MAX (reached by relative paths) is analysed like
 // any other; an output folder named with a space, quotes, $(...), ';' and a newline gets
-// exactly that name and runs nothing. Everything is written into a temporary folder that is removed afterwards.
+// exactly that name and runs nothing; a learned reward's classifier is tabled and plotted beside
+// the true success. Everything is written into a temporary folder that is removed afterwards.
 #include <criterion/criterion.h>
 #include <limits.h>  // PATH_MAX
+#include <math.h>    // fabs
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,6 +130,64 @@ Test(analyze, an_episode_metric_column_is_a_metric, .init = enter_tmp, .fini = l
   cr_assert(strstr(errbuf, "no column 'mean_speed'"), "%s", errbuf);
   cr_assert_eq(armfarm("analyze exp --metric 'pro;gress' --reps 100"), 2);
   cr_assert(strstr(errbuf, "bad metric"), "%s", errbuf);
+}
+
+// runs with a learned reward: the classifier's probability beside the true success per
+// evaluation, and one episode of the variant's lowest seed
+Test(analyze, a_learned_reward_is_set_beside_the_true_success, .init = enter_tmp, .fini = leave_tmp) {
+  // four runs, seeds 3, 1, 2 and 5; at step 1000 learned 0.1, 0.2, 0.3, 0.9 and true 0, 0, 0.5,
+  // 1: the IQM (the middle two of four) is 0.25 for both, worked by hand
+  const double learned[4] = {0.1, 0.2, 0.3, 0.9}, truth[4] = {0, 0, 0.5, 1};
+  const int seeds[4] = {3, 1, 2, 5};
+  mkdir("exp", 0755);
+  for (int r = 0; r < 4; r++) {
+    char dir[64], path[128], text[512];
+    snprintf(dir, sizeof dir, "exp/run%d", r);
+    cr_assert_eq(mkdir(dir, 0755), 0);
+    snprintf(path, sizeof path, "%s/manifest.json", dir);
+    snprintf(text, sizeof text, "{\"variant\": \"naive\", \"seed\": %d}", seeds[r]);
+    write_file(path, text);
+    snprintf(path, sizeof path, "%s/status.json", dir);
+    write_file(path, "{\"state\": \"finished\"}");
+    snprintf(path, sizeof path, "%s/eval.csv", dir);
+    snprintf(text, sizeof text, "step,return,return_std,success,length,time_s,learned_success,queries,positives\n0,1,0,0,10,1,0.05,0,80\n1000,5,0,%g,10,2,%g,0,80\n",
+             truth[r], learned[r]);
+    write_file(path, text);
+    snprintf(path, sizeof path, "%s/classifier_episode.csv", dir);
+    snprintf(text, sizeof text, "step,learned_success,success\n0,0.01,0\n1,0.%d,0\n2,0.97,1\n", seeds[r]);
+    write_file(path, text);
+  }
+  // a variant without a learned reward gets no such plot
+  make_run("exp", "plain", "plain", NULL, 0, 0);
+  cr_assert_eq(armfarm("analyze exp --metric success --reps 200 --final-reps 100"), 0, "%s", errbuf);
+  FILE *f = fopen("exp/analysis/learned.csv", "r");
+  cr_assert(f, "no learned.csv");
+  char line[512];
+  int rows = 0;
+  cr_assert(fgets(line, sizeof line, f));
+  while (fgets(line, sizeof line, f)) {
+    char variant[64];
+    long step;
+    int n;
+    double l, ll, lh, t, tl, th;
+    cr_assert_eq(sscanf(line, "%63[^,],%ld,%d,%lf,%lf,%lf,%lf,%lf,%lf", variant, &step, &n, &l, &ll, &lh, &t, &tl, &th), 9, "%s", line);
+    cr_assert_str_eq(variant, "\"naive\"");
+    cr_assert_eq(n, 4);
+    if (step == 0) cr_assert(fabs(l - 0.05) < 1e-9 && t == 0, "%s", line);
+    else {
+      cr_assert_eq(step, 1000);
+      cr_assert(fabs(l - 0.25) < 1e-9 && fabs(t - 0.25) < 1e-9, "%s", line);
+      cr_assert(ll <= l && l <= lh && tl <= t && t <= th, "%s", line);
+    }
+    rows++;
+  }
+  fclose(f);
+  cr_assert_eq(rows, 2);
+  // the episode is seed 1's (its second probability 0.1), plotted; the plain variant has none
+  slurp("exp/analysis/classifier_episode_0.dat", out, sizeof out);
+  cr_assert_str_eq(out, "0 0.01 0\n1 0.1 0\n2 0.97 1\n");
+  cr_assert(exists("exp/analysis/learned_vs_true_0.png") && exists("exp/analysis/classifier_episode_0.png"));
+  cr_assert(!exists("exp/analysis/learned_vs_true_1.png") && !exists("exp/analysis/learned_1.dat"));
 }
 
 Test(analyze, curriculum_levels_are_tabled_per_twentieth_of_training, .init = enter_tmp, .fini = leave_tmp) {
