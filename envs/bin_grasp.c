@@ -50,6 +50,8 @@ typedef struct {
   double disturb_prob;
   double disturb_speed;
   double settle_time;
+  int disturb_mode;  // 0 random (object and step), 1 nearest (the object by the fingers, before they close)
+  double disturb_radius;
 } bin_cfg;
 
 static const af_param bin_params[] = {
@@ -59,6 +61,10 @@ static const af_param bin_params[] = {
   {"disturb_prob", AF_P_DOUBLE, offsetof(bin_cfg, disturb_prob), 0, 0, 1, NULL, "probability per episode that one object is kicked at a random step"},
   {"disturb_speed", AF_P_DOUBLE, offsetof(bin_cfg, disturb_speed), 0.5, 0, 3, NULL, "speed of that kick (m/s, horizontal)"},
   {"settle_time", AF_P_DOUBLE, offsetof(bin_cfg, settle_time), 1.0, 0.1, 3, NULL, "simulated seconds the dropped clutter settles before the episode"},
+  {"disturb_mode", AF_P_ENUM, offsetof(bin_cfg, disturb_mode), 0, 0, 1, "random|nearest",
+   "random: a random object at a random step; nearest: the object nearest the fingers, once they come within disturb_radius of it while the gripper is still commanded open"},
+  {"disturb_radius", AF_P_DOUBLE, offsetof(bin_cfg, disturb_radius), 0.05, 0.005, 0.3, NULL,
+   "nearest mode: horizontal distance (m) from the grip site to an object's centre that sets the push off, with the grip site less than 0.15 m above it"},
 };
 
 // ---- randomization table. Object shape, size, friction and colour are drawn here per slot
@@ -109,7 +115,8 @@ typedef struct {
   int n;                      // objects this episode (the config's count)
   int shape[BIN_MAX_OBJ];     // chosen shape per slot
   double rest_z[BIN_MAX_OBJ]; // height of each object after settling
-  // disturbance: at control step disturb_t, object disturb_obj gets disturb_v added
+  // disturbance: at control step disturb_t, object disturb_obj gets disturb_v added; in the
+  // nearest mode disturb_t >= 0 only arms it and the object is the one by the fingers
   int disturb_t, disturb_obj, disturbed;
   double disturb_v[3];
   // episode statistics
@@ -390,13 +397,32 @@ static void bin_reset(af_env *e, af_rng *rng) {
   s->excluded = 0;
 }
 
+// the nearest mode's trigger: the gripper still commanded open (grip > 0) and the grip site
+// within disturb_radius (horizontally) of an object's centre and less than 0.15 m above it;
+// that object, the nearest one, becomes the one pushed
+static int nearest_to_push(bin_state *s, const bin_cfg *c, const mjData *d, float grip) {
+  if (grip <= 0) return 0;
+  const mjtNum *h = af_arm_hand(&s->arm, d);
+  int best = -1;
+  double best_r = c->disturb_radius;
+  for (int i = 0; i < s->n; i++) {
+    const mjtNum *x = d->xpos + 3 * s->body[i];
+    double r = hypot(h[0] - x[0], h[1] - x[1]);
+    if (r < best_r && h[2] - x[2] < 0.15) best = i, best_r = r;
+  }
+  if (best < 0) return 0;
+  s->disturb_obj = best;
+  return 1;
+}
+
 static void bin_act(af_env *e, const float *a) {
   bin_state *s = e->state;
   mjData *d = e->d;
   // unused slots fall freely without contact: put them back each step
   for (int i = s->n; i < BIN_MAX_OBJ; i++) park_slot(s, d, i);
   // the disturbance: a sudden push of one object
-  if (e->t == s->disturb_t) {
+  const bin_cfg *c = e->cfg;
+  if (!s->disturbed && s->disturb_t >= 0 && (c->disturb_mode == 1 ? nearest_to_push(s, c, d, a[e->spec.act_dim - 1]) : e->t == s->disturb_t)) {
     for (int k = 0; k < 3; k++) d->qvel[s->dadr[s->disturb_obj] + k] += s->disturb_v[k];
     s->disturbed = 1;
   }

@@ -1,7 +1,8 @@
 // Bin grasping: the scripted grasp proves the task and its success test; the clutter really
 // differs per seed and stays in the bin; object inertias agree with MuJoCo's own compiler;
 // a heavier object really is harder to lift; rewards are recomputed by hand from the
-// observation and the contact list; the disturbance fires when asked.
+// observation and the contact list; the disturbance fires when asked, and in the nearest mode
+// pushes the object by the fingers before they close.
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
@@ -255,6 +256,54 @@ Test(bin_grasp, disturbance_kicks_one_object_when_asked) {
     cr_assert_eq(i1.episode.metrics[2], 0.0f);
     cr_assert_eq(i2.episode.metrics[2], 1.0f);
   }
+  af_env_free(off);
+  af_env_free(on);
+}
+
+// the nearest mode, under the scripted grasp: the push comes before the gripper closes and hits
+// the object nearest the fingers, within disturb_radius of the grip site; without the push the
+// same episode runs on undisturbed up to that step
+Test(bin_grasp, the_nearest_disturbance_pushes_the_object_by_the_fingers_before_they_close) {
+  af_env *off = make("{\"randomize\": false, \"disturb_prob\": 0}");
+  af_env *on = make("{\"randomize\": false, \"disturb_prob\": 1, \"disturb_mode\": \"nearest\", \"disturb_speed\": 0.8}");
+  float o1[256], o2[256], a1[5], a2[5], r1, r2;
+  int kicked_episodes = 0;
+  for (uint64_t seed = 11; seed < 19; seed++) {
+    af_env_reset(off, seed, o1);
+    af_env_reset(on, seed, o2);
+    int te1 = 0, tr1 = 0, te2 = 0, tr2 = 0, kick = -1;
+    af_info i1, i2;
+    for (int t = 0; !(te2 || tr2); t++) {
+      float before[256];
+      memcpy(before, o2, sizeof before);
+      cr_assert_eq(af_env_scripted_action(on, a2), AF_OK);
+      cr_assert_eq(af_env_step(on, a2, o2, &r2, &te2, &tr2, &i2), AF_OK);
+      if (kick >= 0) continue;
+      cr_assert_eq(af_env_scripted_action(off, a1), AF_OK);
+      cr_assert(memcmp(a1, a2, sizeof a1) == 0, "seed %llu: the controllers differ before any push", (unsigned long long)seed);
+      cr_assert_eq(af_env_step(off, a1, o1, &r1, &te1, &tr1, &i1), AF_OK);
+      if (memcmp(o1, o2, sizeof(float) * (OBS_HAND + OBS_SLOT * MAX_OBJ)) == 0) continue;
+      // the pushed object (the largest jump) is the one nearest the grip site before the step,
+      // within 5 cm of it, and the gripper was still commanded open
+      kick = t;
+      int moved = -1, nearest = -1;
+      double jump = 0, best = 1e9;
+      for (int i = 0; i < 5; i++) {
+        const float *p1 = o1 + OBS_HAND + OBS_SLOT * i, *p2 = o2 + OBS_HAND + OBS_SLOT * i, *p0 = before + OBS_HAND + OBS_SLOT * i;
+        double j = hypot(p2[0] - p1[0], p2[1] - p1[1]), r = hypot(p0[0] - before[0], p0[1] - before[1]);
+        if (j > jump) jump = j, moved = i;
+        if (r < best) best = r, nearest = i;
+      }
+      cr_assert_gt(jump, 0.005, "seed %llu: the push moved an object %g m", (unsigned long long)seed, jump);
+      cr_assert_eq(moved, nearest, "seed %llu: object %d pushed, %d nearest the fingers", (unsigned long long)seed, moved, nearest);
+      cr_assert_lt(best, 0.05 + 1e-4, "seed %llu: the nearest object was %g m away", (unsigned long long)seed, best);
+      cr_assert_gt(a2[4], 0.0f, "seed %llu: the push came after the gripper closed", (unsigned long long)seed);
+    }
+    kicked_episodes += kick >= 0;
+    cr_assert_eq(i2.episode.metrics[2], kick >= 0 ? 1.0f : 0.0f);
+  }
+  // the scripted grasp reaches for an object in every episode, so the push comes in most
+  cr_assert_geq(kicked_episodes, 6, "%d of 8 scripted episodes pushed", kicked_episodes);
   af_env_free(off);
   af_env_free(on);
 }
