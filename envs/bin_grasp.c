@@ -52,6 +52,7 @@ typedef struct {
   double settle_time;
   int disturb_mode;  // 0 random (object and step), 1 nearest (the object by the fingers, before they close)
   double disturb_radius;
+  int loop;          // 0 closed (the live state), 1 open (the episode's first observation and the time)
 } bin_cfg;
 
 static const af_param bin_params[] = {
@@ -65,6 +66,8 @@ static const af_param bin_params[] = {
    "random: a random object at a random step; nearest: the object nearest the fingers, once they come within disturb_radius of it while the gripper is still commanded open"},
   {"disturb_radius", AF_P_DOUBLE, offsetof(bin_cfg, disturb_radius), 0.05, 0.005, 0.3, NULL,
    "nearest mode: horizontal distance (m) from the grip site to an object's centre that sets the push off, with the grip site less than 0.15 m above it"},
+  {"loop", AF_P_ENUM, offsetof(bin_cfg, loop), 0, 0, 1, "closed|open",
+   "closed: every observation is the live state; open: every observation is the episode's first one (hand and objects) with the elapsed fraction of the horizon appended, so a policy plans its whole grasp from the first state and executes it without feedback"},
 };
 
 // ---- randomization table. Object shape, size, friction and colour are drawn here per slot
@@ -103,6 +106,10 @@ static const af_dr_entry bin_dr[] = {
 // ---- state ----
 enum { PH_APPROACH, PH_DESCEND, PH_CLOSE, PH_LIFT };
 
+#define OBS_HAND 6
+#define OBS_SLOT 16  // pos 3, quat 4, half-extents 3, shape one-hot 5, mask 1
+#define OBS_STATE (OBS_HAND + OBS_SLOT * BIN_MAX_OBJ)
+
 // a top-down grasp of one object: finger yaw, the object's half-width across the fingers,
 // the free space left each side of it, how badly the fingers would clash, overall score
 typedef struct { double yaw, width, gap, clash, score; } grasp_plan;
@@ -126,10 +133,9 @@ typedef struct {
   int phase, target, phase_steps, excluded;
   double last_z;
   grasp_plan plan;           // the grasp being executed
+  float first[OBS_STATE];    // loop open: the episode's first observation
 } bin_state;
 
-#define OBS_HAND 6
-#define OBS_SLOT 16  // pos 3, quat 4, half-extents 3, shape one-hot 5, mask 1
 
 static int bin_init(af_env *e, char *err, size_t errsz) {
   bin_state *s = calloc(1, sizeof *s);
@@ -171,7 +177,7 @@ static int bin_init(af_env *e, char *err, size_t errsz) {
   s->finger_geom[1] = mj_name2id(m, mjOBJ_GEOM, "arm_finger_r");
   if (s->finger_geom[0] < 0 || s->finger_geom[1] < 0) { snprintf(err, errsz, "bin_grasp model lacks the finger geoms"); return -1; }
   af_env_spec *sp = &e->spec;
-  sp->obs_dim = OBS_HAND + OBS_SLOT * BIN_MAX_OBJ;
+  sp->obs_dim = OBS_STATE + (((const bin_cfg *)e->cfg)->loop == 1);
   sp->act_dim = af_arm_act_dim(arm);
   sp->n_metrics = 4;
   sp->metric_names[0] = "max_lift";
@@ -275,6 +281,8 @@ static int dr_on(const af_dr *dr, const char *name) {
     if (strcmp(dr->p[i].e->name, name) == 0) return af_dr_active(dr, &dr->p[i]);
   return 0;
 }
+
+static void observe_state(const af_env *e, float *o);
 
 static void bin_reset(af_env *e, af_rng *rng) {
   bin_state *s = e->state;
@@ -395,6 +403,11 @@ static void bin_reset(af_env *e, af_rng *rng) {
   s->target = -1;
   s->phase_steps = 0;
   s->excluded = 0;
+  // open loop: the first observation, kept for the whole episode
+  if (c->loop == 1) {
+    mj_forward(m, d);
+    observe_state(e, s->first);
+  }
 }
 
 // the nearest mode's trigger: the gripper still commanded open (grip > 0) and the grip site
@@ -435,7 +448,8 @@ static double hand_yaw(const bin_state *s, const mjData *d) {
   return atan2(-R[1], R[4]);
 }
 
-static void bin_observe(const af_env *e, float *o) {
+// the live state: the hand, then every object slot
+static void observe_state(const af_env *e, float *o) {
   const bin_state *s = e->state;
   const mjModel *m = e->m;
   const mjData *d = e->d;
@@ -462,6 +476,16 @@ static void bin_observe(const af_env *e, float *o) {
     p[10 + s->shape[i]] = 1;
     p[15] = 1;
   }
+}
+
+// closed loop: the live state; open loop: the episode's first observation, taken at reset,
+// and the fraction of the horizon elapsed
+static void bin_observe(const af_env *e, float *o) {
+  const bin_state *s = e->state;
+  const bin_cfg *c = e->cfg;
+  if (c->loop == 0) { observe_state(e, o); return; }
+  memcpy(o, s->first, sizeof s->first);
+  o[OBS_STATE] = (float)e->t / (float)e->spec.horizon;
 }
 
 // which objects each finger touches: bit i of touch[f] set when finger f touches slot i
@@ -762,6 +786,7 @@ static int bin_state_io(af_env *e, af_state_io *io) {
   AF_STATE_FIELD(io, s->excluded);
   AF_STATE_FIELD(io, s->last_z);
   AF_STATE_FIELD(io, s->plan);
+  if (((const bin_cfg *)e->cfg)->loop == 1) AF_STATE_FIELD(io, s->first);
   return AF_OK;
 }
 

@@ -2,7 +2,7 @@
 // differs per seed and stays in the bin; object inertias agree with MuJoCo's own compiler;
 // a heavier object really is harder to lift; rewards are recomputed by hand from the
 // observation and the contact list; the disturbance fires when asked, and in the nearest mode
-// pushes the object by the fingers before they close.
+// pushes the object by the fingers before they close; the open-loop observation stays the first.
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
@@ -306,6 +306,45 @@ Test(bin_grasp, the_nearest_disturbance_pushes_the_object_by_the_fingers_before_
   cr_assert_geq(kicked_episodes, 6, "%d of 8 scripted episodes pushed", kicked_episodes);
   af_env_free(off);
   af_env_free(on);
+}
+
+// open loop: every observation is the first one, the live state at reset, with the elapsed
+// fraction of the horizon appended; a snapshot taken mid-episode brings the first one back
+Test(bin_grasp, the_open_loop_observation_is_the_first_state_and_the_time) {
+  af_env *closed = make("{\"randomize\": false}"), *open = make("{\"randomize\": false, \"loop\": \"open\"}");
+  const int n = af_env_get_spec(closed)->obs_dim;
+  cr_assert_eq(n, OBS_HAND + OBS_SLOT * MAX_OBJ);
+  cr_assert_eq(af_env_get_spec(open)->obs_dim, n + 1);
+  float oc[256], oo[256], first[256], a[5] = {0.5f, -0.3f, -1, 0.2f, 1}, r;
+  int te = 0, tr = 0;
+  af_info info;
+  af_env_reset(closed, 21, oc);
+  af_env_reset(open, 21, oo);
+  cr_assert(memcmp(oc, oo, sizeof(float) * (size_t)n) == 0, "the first observation is the live one");
+  cr_assert_eq(oo[n], 0.0f);
+  memcpy(first, oo, sizeof(float) * (size_t)n);
+  size_t sz = af_env_state_size(open);
+  unsigned char *snap = malloc(sz);
+  cr_assert(snap);
+  float later[256];
+  for (int t = 1; t <= 6; t++) {
+    cr_assert_eq(af_env_step(closed, a, oc, &r, &te, &tr, &info), AF_OK);
+    cr_assert_eq(af_env_step(open, a, oo, &r, &te, &tr, &info), AF_OK);
+    cr_assert(memcmp(oo, first, sizeof(float) * (size_t)n) == 0, "step %d: the open-loop observation changed", t);
+    cr_assert_float_eq(oo[n], t / 20.0f, 1e-7f);
+    if (t == 3) cr_assert_eq(af_env_get_state(open, snap, sz), AF_OK);
+    if (t == 4) memcpy(later, oo, sizeof(float) * (size_t)(n + 1));
+  }
+  cr_assert(memcmp(oc, first, sizeof(float) * OBS_HAND) != 0, "the hand moved in the closed-loop observation");
+  // another episode, then back to step 3: the next step observes the first episode's start
+  af_env_reset(open, 99, oo);
+  cr_assert(memcmp(oo, first, sizeof(float) * (size_t)n) != 0, "another seed, another start");
+  cr_assert_eq(af_env_set_state(open, snap, sz), AF_OK);
+  cr_assert_eq(af_env_step(open, a, oo, &r, &te, &tr, &info), AF_OK);
+  cr_assert(memcmp(oo, later, sizeof(float) * (size_t)(n + 1)) == 0, "the snapshot did not restore the first observation");
+  free(snap);
+  af_env_free(closed);
+  af_env_free(open);
 }
 
 Test(bin_grasp, config_and_spaces) {
