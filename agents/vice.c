@@ -13,7 +13,8 @@
 
 // ---- the table ----
 const af_param af_vice_params[] = {
-  {"mode", AF_P_ENUM, offsetof(af_vice_cfg, mode), 1, 0, 2, "naive|vice|vice_raq", "naive: trained on the first states, then frozen; vice: keeps training on visited states; vice_raq: also queries the true label"},
+  {"mode", AF_P_ENUM, offsetof(af_vice_cfg, mode), 1, 0, 3, "naive|vice|vice_raq|hand_distance",
+   "naive: trained on the first states, then frozen; vice: keeps training on visited states; vice_raq: also queries the true label; hand_distance: no classifier, minus the hand's distance to the nearest example's hand position"},
   {"examples", AF_P_INT, offsetof(af_vice_cfg, examples), 80, 1, 100000, NULL, "success examples (positives) given"},
   {"examples_file", AF_P_STRING, offsetof(af_vice_cfg, examples_file), 0, 0, 0, "", "a CSV of armfarm examples (header obs_0,...) with at least `examples` rows; \"\": the environment's solver"},
   {"hidden", AF_P_INT, offsetof(af_vice_cfg, hidden), 256, 1, 4096, NULL, "units per hidden layer of the classifier"},
@@ -28,6 +29,9 @@ const af_param af_vice_params[] = {
   {"max_queries", AF_P_INT, offsetof(af_vice_cfg, max_queries), 75, 0, 100000, NULL, "vice_raq: the oracle's budget of queries"},
   {"reward_clip", AF_P_DOUBLE, offsetof(af_vice_cfg, reward_clip), 20, 0.01, 1e6, NULL, "the reward is the logit clipped to [-reward_clip, reward_clip]"},
   {"capacity", AF_P_INT, offsetof(af_vice_cfg, capacity), 1000000, 1000, 10000000, NULL, "visited states kept for negatives (a ring)"},
+  {"hand_offset", AF_P_INT, offsetof(af_vice_cfg, hand_offset), 0, 0, 100000, NULL, "hand_distance: the observation entries hand_offset.. +2 are the hand position"},
+  {"hand_success_dist", AF_P_DOUBLE, offsetof(af_vice_cfg, hand_success_dist), 0.02, 1e-4, 10, NULL,
+   "hand_distance: the hand counts as at a success (learned_success) within this distance (m) of an example's hand position"},
 };
 const int af_vice_nparams = (int)(sizeof af_vice_params / sizeof af_vice_params[0]);
 
@@ -133,6 +137,11 @@ af_vice *af_vice_make(const af_vice_cfg *c, const af_env_spec *spec, af_env *env
   v->hook_batch = hook_batch;
   v->n_envs = n_envs;
   v->cap_pos = c->examples + (c->mode == AF_VICE_RAQ ? c->max_queries : 0);
+  if (c->mode == AF_VICE_HAND && c->hand_offset + 3 > v->od) {
+    snprintf(err, errsz, "reward.hand_offset: %d, but the hand's 3 entries must fit in the observation's %d", c->hand_offset, v->od);
+    free(v);
+    return NULL;
+  }
   af_rng_seed(&v->rng, af_seed_derive(seed, 31));
   // the classifier: observation -> hidden layers (ReLU) -> logit, planned for the update's
   // batch, the agent's batch, single observations and a step's states
@@ -199,16 +208,33 @@ static const float *logits(af_vice *v, int n, const float *obs) {
   return z;
 }
 
+// hand_distance: the distance of an observation's hand to the nearest example's hand position
+static double hand_distance(const af_vice *v, const float *obs) {
+  const int o = v->c.hand_offset;
+  double best = INFINITY;
+  for (int k = 0; k < v->npos; k++) {
+    const float *p = v->pos + (size_t)k * v->od + o;
+    double dx = obs[o] - p[0], dy = obs[o + 1] - p[1], dz = obs[o + 2] - p[2], d2 = dx * dx + dy * dy + dz * dz;
+    if (d2 < best) best = d2;
+  }
+  return sqrt(best);
+}
+
 void af_vice_reward_hook(void *ctx, int B, const float *obs, const float *act, const float *next_obs, float *rew) {
   (void)obs;
   (void)act;
   af_vice *v = ctx;
+  if (v->c.mode == AF_VICE_HAND) {
+    for (int b = 0; b < B; b++) rew[b] = (float)-hand_distance(v, next_obs + (size_t)b * v->od);
+    return;
+  }
   const float *z = logits(v, B, next_obs);
   const float c = (float)v->c.reward_clip;
   for (int b = 0; b < B && z; b++) rew[b] = z[b] > c ? c : z[b] < -c ? -c : z[b];
 }
 
 double af_vice_prob(af_vice *v, const float *obs) {
+  if (v->c.mode == AF_VICE_HAND) return hand_distance(v, obs) <= v->c.hand_success_dist ? 1.0 : 0.0;
   const float *z = logits(v, 1, obs);
   return z ? 1 / (1 + exp(-(double)z[0])) : NAN;
 }
@@ -298,6 +324,7 @@ int af_vice_observe(af_vice *v, const float *next_obs, const uint8_t *success, i
     if (v->nvis < v->c.capacity) v->nvis++;
     v->steps++;
     // the updates due: naive once, at naive_steps; vice and vice_raq at their rate
+    if (v->c.mode == AF_VICE_HAND) continue;  // nothing to train
     if (v->c.mode == AF_VICE_NAIVE) {
       if (!v->frozen && v->steps >= v->c.naive_steps) {
         for (int k = 0; k < v->c.naive_updates && !v->failed; k++) classifier_update(v);

@@ -1,7 +1,7 @@
 // Rewards learned from success examples: a classifier over observations trained to tell a few
 // examples of success (positives) from the states the agent visits (negatives), its logit
 // given to an off-policy agent as the reward through the agent's reward hook
-// (af_agent_set_reward_hook). Three modes:
+// (af_agent_set_reward_hook). Three modes, and a baseline without a classifier:
 //   naive     trained on the examples and the states of the first naive_steps steps, then
 //             frozen: the classifier the learner exploits (Fu et al. 2018, the baseline)
 //   vice      VICE: every visited state is a negative, and the classifier keeps training
@@ -10,6 +10,10 @@
 //             visited state of the latest epoch with the highest learned reward is labelled
 //             by the environment's own success test (an oracle, counted and budgeted by
 //             max_queries); a confirmed success joins the positives
+//   hand_distance  no classifier: the reward is minus the distance of the hand (observation
+//             entries hand_offset.. +2) to the nearest example's hand position, the no-vision
+//             baseline of the talk's cloth experiment; its "probability" is 1 within
+//             hand_success_dist of one, else 0
 // Each update is one step of Adam on a batch of `batch` positives and `batch` negatives mixed
 // up (Zhang et al. 2018: x = l x_a + (1 - l) x_b, y = l y_a + (1 - l) y_b, l ~ Beta(a, a),
 // b a random partner of the batch) under the binary cross-entropy of the logit.
@@ -24,7 +28,7 @@
 #include "base/config.h"
 #include "envs/env.h"
 
-enum { AF_VICE_NAIVE, AF_VICE_VICE, AF_VICE_RAQ };
+enum { AF_VICE_NAIVE, AF_VICE_VICE, AF_VICE_RAQ, AF_VICE_HAND };
 
 typedef struct {
   int mode;                 // AF_VICE_*
@@ -41,6 +45,8 @@ typedef struct {
   int max_queries;          // vice_raq: the oracle's budget
   double reward_clip;       // the reward is the logit clipped to [-reward_clip, reward_clip]
   int capacity;             // visited states kept (a ring)
+  int hand_offset;          // hand_distance: the hand position's first observation entry
+  double hand_success_dist; // hand_distance: within this of an example's hand, a "success"
 } af_vice_cfg;
 
 extern const af_param af_vice_params[];

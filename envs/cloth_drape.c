@@ -39,12 +39,15 @@ typedef struct {
   int reward;               // 0 dense, 1 sparse
   double cloth_size;        // side of the square cloth (m), before the size draw
   double success_coverage;  // coverage needed for success
+  int observe_cloth;        // the 9 cloth nodes in the observation (off: the no-vision baseline's state)
 } cloth_cfg;
 
 static const af_param cloth_params[] = {
   {"reward", AF_P_ENUM, offsetof(cloth_cfg, reward), 0, 0, 1, "dense|sparse", "dense: gain in coverage + 0.5 hang; sparse: 1 while the success test holds, else 0"},
   {"cloth_size", AF_P_DOUBLE, offsetof(cloth_cfg, cloth_size), 0.28, 0.2, 0.34, NULL, "side of the square cloth (m); the node count (7 x 7) is the asset's"},
   {"success_coverage", AF_P_DOUBLE, offsetof(cloth_cfg, success_coverage), 0.8, 0.1, 1, NULL, "success: fraction of the box's top face covered by the cloth"},
+  {"observe_cloth", AF_P_BOOL, offsetof(cloth_cfg, observe_cloth), 1, 0, 1, NULL,
+   "the 9 cloth nodes (27 entries) end the observation; false: hand and box only (17), the state of the talk's no-vision baseline"},
 };
 
 // ---- randomization table ----
@@ -200,7 +203,7 @@ static int cloth_init(af_env *e, char *err, size_t errsz) {
       }
 
   af_env_spec *sp = &e->spec;
-  sp->obs_dim = 3 + 4 + 3 + 1 + 6 + 3 * N_OBS_NODES;
+  sp->obs_dim = 3 + 4 + 3 + 1 + 6 + (((const cloth_cfg *)e->cfg)->observe_cloth ? 3 * N_OBS_NODES : 0);
   sp->act_dim = af_arm_act_dim(arm);
   sp->n_metrics = 4;
   sp->metric_names[0] = "coverage";
@@ -423,7 +426,8 @@ static void cloth_observe(const af_env *e, float *o) {
   o[10] = (float)s->released;
   // box: centre x, y, top height, half sizes (6)
   for (int k = 0; k < 6; k++) o[11 + k] = (float)s->box[k];
-  // cloth nodes (9 x 3)
+  // cloth nodes (9 x 3), unless left out
+  if (!((const cloth_cfg *)e->cfg)->observe_cloth) return;
   int idx[N_OBS_NODES];
   observed_nodes(s->n, idx);
   for (int i = 0; i < N_OBS_NODES; i++)

@@ -388,3 +388,22 @@ Test(cloth_drape, success_examples_are_settled_drapes) {
   // reproducibility and the reset that follows: tests/test_env.c, for every environment
   af_env_free(e);
 }
+
+// the no-vision baseline's state: hand and box only, the same entries as the full observation
+Test(cloth_drape, without_the_cloth_the_observation_is_hand_and_box) {
+  af_env *full = make("{\"randomize\": false}"), *blind = make("{\"randomize\": false, \"observe_cloth\": false}");
+  cr_assert_eq(af_env_get_spec(full)->obs_dim, 44);
+  cr_assert_eq(af_env_get_spec(blind)->obs_dim, 17);
+  float of[64], ob[64], a[4] = {0.4f, 0.2f, 0.5f, -1}, r;
+  int te = 0, tr = 0;
+  af_info info;
+  af_env_reset(full, 3, of);
+  af_env_reset(blind, 3, ob);
+  for (int t = 0; t < 5; t++) {
+    cr_assert(memcmp(of, ob, sizeof(float) * 17) == 0, "step %d: hand and box differ", t);
+    cr_assert_eq(af_env_step(full, a, of, &r, &te, &tr, &info), AF_OK);
+    cr_assert_eq(af_env_step(blind, a, ob, &r, &te, &tr, &info), AF_OK);
+  }
+  af_env_free(full);
+  af_env_free(blind);
+}

@@ -272,6 +272,59 @@ Test(vice, bad_settings_get_one_line_each) {
   remove(path);
 }
 
+// the no-vision baseline: minus the hand's distance to the nearest example's hand position
+// (the examples, from a file, worked by hand), "success" within hand_success_dist, no training
+Test(vice, hand_distance_is_the_distance_to_the_nearest_example_hand) {
+  char path[] = "/tmp/af_vice_hand_XXXXXX";
+  int fd = mkstemp(path);
+  cr_assert(fd >= 0);
+  FILE *f = fdopen(fd, "w");
+  cr_assert(f);
+  for (int k = 0; k < 17; k++) fprintf(f, "%sobs_%d", k ? "," : "", k);
+  const float hands[3][3] = {{0.5f, 0, 0.1f}, {0.6f, 0.1f, 0.1f}, {0.4f, -0.1f, 0.2f}};
+  for (int r = 0; r < 3; r++) {
+    fprintf(f, "\n%g,%g,%g", hands[r][0], hands[r][1], hands[r][2]);
+    for (int k = 3; k < 17; k++) fprintf(f, ",%d", r + k);  // the rest plays no part
+  }
+  fputc('\n', f);
+  cr_assert_eq(fclose(f), 0);
+  char json[300];
+  snprintf(json, sizeof json, "{\"mode\": \"hand_distance\", \"examples\": 3, \"examples_file\": \"%s\", \"hand_success_dist\": 0.06}", path);
+  af_env *env;
+  af_vice *v = make(json, &env, 2);
+  // hands at (0.5, 0.03, 0.14): nearest (0.5, 0, 0.1), 0.05 away; at (0.4, -0.1, 0.5): 0.3
+  // from the third; the other entries differ from every example
+  float obs[2 * 17] = {0}, next[2 * 17] = {0}, rew[2] = {7, 7};
+  const float at[2][3] = {{0.5f, 0.03f, 0.14f}, {0.4f, -0.1f, 0.5f}};
+  for (int b = 0; b < 2; b++)
+    for (int k = 0; k < 17; k++) next[b * 17 + k] = k < 3 ? at[b][k] : 9;
+  af_vice_reward_hook(v, 2, obs, NULL, next, rew);
+  cr_assert_float_eq(rew[0], -0.05f, 1e-6f);
+  cr_assert_float_eq(rew[1], -0.3f, 1e-6f);
+  cr_assert_eq(af_vice_prob(v, next), 1.0);  // 0.05 away: within 0.06
+  cr_assert_eq(af_vice_prob(v, next + 17), 0.0);
+  // visited states train nothing
+  uint8_t ok[2] = {1, 0};
+  char err[256];
+  for (int k = 0; k < 3000; k++) cr_assert_eq(af_vice_observe(v, next, ok, 1, err, sizeof err), AF_OK, "%s", err);
+  af_vice_stats st;
+  af_vice_get_stats(v, &st);
+  cr_assert_eq(st.updates, 0);
+  cr_assert_eq(st.queries, 0);
+  af_vice_free(v);
+  af_env_free(env);
+  // a hand that does not fit in the observation
+  cJSON *j = cJSON_Parse("{\"mode\": \"hand_distance\", \"hand_offset\": 15}");
+  af_vice_cfg c;
+  cr_assert_eq(af_vice_configure(&c, j, err, sizeof err), 0, "%s", err);
+  cJSON_Delete(j);
+  af_env *e2 = af_env_make("puck_push", PUCK, err, sizeof err);
+  cr_assert_null(af_vice_make(&c, af_env_get_spec(e2), e2, 1, 8, 1, err, sizeof err));
+  cr_assert(strstr(err, "reward.hand_offset"), "%s", err);
+  af_env_free(e2);
+  remove(path);
+}
+
 // ---- learning, through the armfarm program ----
 #include <sys/wait.h>  // WIFEXITED
 
