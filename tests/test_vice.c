@@ -361,7 +361,7 @@ static void vice_run(const char *mode, const char *out) {
   fprintf(f,
           "{\"env\": {\"name\": \"puck_push\", \"reward\": \"sparse\", \"randomize\": {\"goal_x\": [0.55, 0.55], \"goal_y\": [0.1, 0.1]}},"
           " \"agent\": {\"name\": \"sac\", \"obs_norm\": true, \"gamma\": 0.98, \"batch\": 128, \"hidden\": 64, \"lr\": 0.001, \"warmup\": 2000},"
-          " \"train\": {\"steps\": 16000, \"eval_every\": 2000, \"eval_episodes\": 10},"
+          " \"train\": {\"steps\": 10000, \"eval_every\": 2000, \"eval_episodes\": 10},"
           " \"reward\": {\"mode\": \"%s\", \"examples\": 80, \"naive_steps\": 2000, \"naive_updates\": 1000}}\n",
           mode);
   cr_assert_eq(fclose(f), 0);
@@ -371,17 +371,18 @@ static void vice_run(const char *mode, const char *out) {
 }
 
 // The talk's exploited classifier: trained once and frozen, it is driven up by the learner
-// (measured: 0.15 at the warm-up's end, 0.70-0.77 from 4,000 steps on) while the puck never
-// reaches the goal; VICE, which keeps labelling visited states as failures, stays near 0.5.
+// (measured at 16,000 steps: 0.15 at the warm-up's end, 0.70-0.77 from 4,000 steps on) while
+// the puck never reaches the goal; VICE, which keeps labelling visited states as failures,
+// stays near 0.5. 10,000 steps a mode keep the test short.
 Test(vice, sac_exploits_a_frozen_classifier_and_vice_keeps_correcting_it, .timeout = 900) {
   vice_run("naive", "naive");
   vice_run("vice", "vice");
   double ln[16], sn[16], lv[16];
   int n = eval_column("naive", "learned_success", ln, 16);
-  cr_assert_eq(n, 8);
-  cr_assert_eq(eval_column("naive", "success", sn, 16), 8);
-  cr_assert_eq(eval_column("vice", "learned_success", lv, 16), 8);
-  double naive_late = (ln[5] + ln[6] + ln[7]) / 3, vice_late = (lv[5] + lv[6] + lv[7]) / 3;
+  cr_assert_eq(n, 5);
+  cr_assert_eq(eval_column("naive", "success", sn, 16), 5);
+  cr_assert_eq(eval_column("vice", "learned_success", lv, 16), 5);
+  double naive_late = (ln[2] + ln[3] + ln[4]) / 3, vice_late = (lv[2] + lv[3] + lv[4]) / 3;
   cr_assert(ln[0] < 0.4, "the naive classifier already rates the untrained policy's states %g", ln[0]);
   cr_assert(naive_late >= ln[0] + 0.4, "no exploitation: learned success %g at the warm-up's end, %g at the end", ln[0], naive_late);
   for (int i = 0; i < n; i++) cr_assert(sn[i] <= 0.2, "the true success %g at evaluation %d: not the exploited case", sn[i], i);
