@@ -158,6 +158,32 @@ void af_render_frame(af_render *r, const mjModel *m, mjData *d, int camera, cons
   for (int y = 0; y < r->height; y++) memcpy(rgb + (size_t)y * row, r->rows + (size_t)(r->height - 1 - y) * row, row);
 }
 
+void af_render_segment(af_render *r, const mjModel *m, mjData *d, int camera, int *body) {
+  glfwMakeContextCurrent(r->window);
+  r->cam.type = camera >= 0 ? mjCAMERA_FIXED : mjCAMERA_FREE;
+  if (camera >= 0) r->cam.fixedcamid = camera;
+  af_hfield_sync_upload(&r->hf, m, &r->con);
+  mjrRect vp = {0, 0, r->width, r->height};
+  mjv_updateScene(m, d, &r->opt, NULL, &r->cam, mjCAT_ALL, &r->scn);
+  // each scene geom drawn in the colour of its segmentation id + 1 (0: nothing drawn)
+  r->scn.flags[mjRND_SEGMENT] = 1;
+  r->scn.flags[mjRND_IDCOLOR] = 1;
+  mjr_render(vp, &r->scn, &r->con);
+  r->scn.flags[mjRND_SEGMENT] = 0;
+  r->scn.flags[mjRND_IDCOLOR] = 0;
+  mjr_readPixels(r->rows, NULL, vp, &r->con);
+  for (int y = 0; y < r->height; y++)
+    for (int x = 0; x < r->width; x++) {
+      const unsigned char *px = r->rows + ((size_t)(r->height - 1 - y) * r->width + x) * 3;
+      int id = px[0] + (px[1] << 8) + (px[2] << 16) - 1, b = -1;
+      // the segmentation id names a scene geom; a model geom's body, or -1 for decor
+      if (id >= 0 && id < r->scn.ngeom && r->scn.geoms[id].objtype == mjOBJ_GEOM && r->scn.geoms[id].objid >= 0 &&
+          r->scn.geoms[id].objid < m->ngeom)
+        b = m->geom_bodyid[r->scn.geoms[id].objid];
+      body[(size_t)y * r->width + x] = b;
+    }
+}
+
 // ---- PNG: each row gets the one of PNG's five filters whose output has the smallest sum
 // of absolute values (libpng's heuristic), then zlib deflates the rows into one IDAT ----
 

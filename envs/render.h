@@ -28,6 +28,11 @@ void af_render_free(af_render *r);
 // non-const for MuJoCo's scene update only); rgb must hold width * height * 3 bytes
 void af_render_frame(af_render *r, const mjModel *m, mjData *d, int camera, const char *overlay, unsigned char *rgb);
 
+// segmentation: for each pixel of the scene from `camera` (as af_render_frame, top row first),
+// the body id of the model geom drawn there, or -1 where none is (background, or decor such as
+// contact points); body must hold width * height ints
+void af_render_segment(af_render *r, const mjModel *m, mjData *d, int camera, int *body);
+
 // height fields as last uploaded to an mjrContext. MuJoCo copies them to the GPU once, in
 // mjr_makeContext, so a height field that a reset rewrites (envs/terrain.c: rough ground)
 // must be uploaded again or pixels and viewer show the old ground. af_render_frame keeps one

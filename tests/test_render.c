@@ -1,8 +1,9 @@
 // Pixel observations under Xvfb (the test command provides a display): every environment
 // renders a non-uniform frame of the configured shape, the same seed renders the same image,
 // a colour drawn by randomization changes the pixels where the object is seen and only
-// there, and without a display the renderer says what to do instead of crashing; a video
-// named with shell characters is written under exactly that name and runs nothing.
+// there (the segmentation render finds the object at those pixels), and without a display
+// the renderer says what to do instead of crashing; a video named with shell characters is
+// written under exactly that name and runs nothing.
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -103,6 +104,22 @@ Test(render, a_drawn_colour_changes_the_pixels_where_the_object_is_seen) {
   cr_assert_lt(n, 96 * 96 / 20, "%d pixels changed: more than the puck", n);
   cr_assert_leq(x1 - x0, 20, "the changed pixels are spread over %d columns", x1 - x0);
   cr_assert_leq(y1 - y0, 20);
+  // segmentation: the pixels of the puck's body are the ones its colour changed
+  static int body[96 * 96];
+  af_render_segment(a->render, a->m, a->d, a->render_camera, body);
+  const int puck = mj_name2id(a->m, mjOBJ_BODY, "puck");
+  cr_assert_geq(puck, 0);
+  int seg = 0, both = 0, other = 0;
+  for (int y = 0; y < 96; y++)
+    for (int x = 0; x < 96; x++) {
+      int k = (y * 96 + x) * 3, changed = abs(ia[k] - ib[k]) + abs(ia[k + 1] - ib[k + 1]) + abs(ia[k + 2] - ib[k + 2]) > 30;
+      seg += body[y * 96 + x] == puck;
+      both += changed && body[y * 96 + x] == puck;
+      other += body[y * 96 + x] >= 0 && body[y * 96 + x] != puck;
+    }
+  cr_assert_geq(both, n * 9 / 10, "%d of the %d changed pixels are the puck's in the segmentation (%d puck pixels)", both, n, seg);
+  cr_assert_leq(seg, n + n / 3 + 4, "%d puck pixels against %d changed", seg, n);
+  cr_assert_gt(other, 96 * 96 / 2, "the table and the arm are bodies too: %d pixels", other);
   af_env_free(a);
   af_env_free(b);
 }
