@@ -105,7 +105,7 @@ static const af_param common_params[] = {
   {"obs", AF_P_ENUM, offsetof(common_cfg, obs), 0, 0, 2, "state|pixels|state+pixels", "observation: state vector, uint8 HWC image (af_env_pixels), or both"},
   {"image_width", AF_P_INT, offsetof(common_cfg, image_width), 64, 8, 1024, NULL, "pixel observation width"},
   {"image_height", AF_P_INT, offsetof(common_cfg, image_height), 64, 8, 1024, NULL, "pixel observation height"},
-  {"camera", AF_P_STRING, offsetof(common_cfg, camera), 0, 0, 0, "", "camera of pixel observations (a named camera; \"\" = the model's first)"},
+  {"camera", AF_P_STRING, offsetof(common_cfg, camera), 0, 0, 0, "", "camera of pixel observations (a named camera; \"\" = the environment's learning camera, or the model's first where it has none)"},
 };
 #define N_COMMON ((int)(sizeof common_params / sizeof common_params[0]))
 
@@ -302,9 +302,10 @@ af_env *af_env_make(const char *name, const char *config_json, char *err, size_t
   e->cfg_json = config_to_json(e, &cc);
   // pixel observations: the renderer now, so a missing display is reported at make
   if (cc.obs != 0) {
-    e->render_camera = cc.camera[0] ? mj_name2id(e->m, mjOBJ_CAMERA, cc.camera) : (e->m->ncam > 0 ? 0 : -1);
-    if (cc.camera[0] && e->render_camera < 0) {
-      snprintf(err, errsz, "%s: camera: no camera named '%s' in the model", def->name, cc.camera);
+    const char *cam = cc.camera[0] ? cc.camera : def->camera;
+    e->render_camera = cam ? mj_name2id(e->m, mjOBJ_CAMERA, cam) : (e->m->ncam > 0 ? 0 : -1);
+    if (cam && e->render_camera < 0) {
+      snprintf(err, errsz, "%s: camera: no camera named '%s' in the model", def->name, cam);
       af_env_free(e);
       return NULL;
     }

@@ -36,6 +36,8 @@ static inline void af_state_bytes(af_state_io *io, void *field, size_t n) {
 typedef struct af_env_def {
   const char *name, *description, *success, *reward_text;
   const char *asset;                   // MJCF file under assets/
+  const char *camera;                  // optional: the camera made for learning from pixels, the
+                                       // default of pixel observations (else the model's first)
   int horizon;                         // default control steps per episode
   double control_hz;                   // default control rate
   const af_param *params; int nparams; size_t cfg_size;  // environment-specific config

@@ -278,6 +278,7 @@ const af_env_def af_puck_push_def = {
   .success = "puck centre within success_dist (5 cm) of the goal in the table plane",
   .reward_text = "dense: -d(puck,goal) - 0.5 d(hand,puck) - action_cost |a|^2; sparse: -1 until success, then 0",
   .asset = "puck_push.xml",
+  .camera = "learn",
   .horizon = 50,
   .control_hz = 10,
   .params = puck_params,
