@@ -529,7 +529,7 @@ static int write_learned(analysis *a, char *err, size_t errsz) {
   a->learned_ok = calloc((size_t)nv, sizeof *a->learned_ok);
   a->ep_seed = malloc(sizeof *a->ep_seed * (size_t)nv);
   FILE *f = a->learned_ok && a->ep_seed ? open_out(a, "learned.csv") : NULL;
-  if (!f) { snprintf(err, errsz, a->ep_seed ? "cannot write in %s" : "out of memory", a->out); return AF_ERR_IO; }
+  if (!f) { snprintf(err, errsz, a->learned_ok && a->ep_seed ? "cannot write in %s" : "out of memory", a->out); return AF_ERR_IO; }
   fprintf(f, "variant,step,n,learned_iqm,learned_ci_low,learned_ci_high,success_iqm,success_ci_low,success_ci_high\n");
   int rc = AF_OK;
   for (int v = 0; v < nv && rc == AF_OK; v++) {

@@ -136,7 +136,6 @@ typedef struct {
   float first[OBS_STATE];    // loop open: the episode's first observation
 } bin_state;
 
-
 static int bin_init(af_env *e, char *err, size_t errsz) {
   bin_state *s = calloc(1, sizeof *s);
   if (!s) { snprintf(err, errsz, "out of memory"); return -1; }

@@ -128,7 +128,9 @@ void af_render_free(af_render *r) {
   free(r);
 }
 
-void af_render_frame(af_render *r, const mjModel *m, mjData *d, int camera, const char *overlay, unsigned char *rgb) {
+// the context current, the camera set, the ground a reset rewrote on the GPU, the scene of d
+// updated; the viewport of the whole image
+static mjrRect prepare_scene(af_render *r, const mjModel *m, mjData *d, int camera) {
   glfwMakeContextCurrent(r->window);
   if (camera >= 0) {
     r->cam.type = mjCAMERA_FIXED;
@@ -136,10 +138,13 @@ void af_render_frame(af_render *r, const mjModel *m, mjData *d, int camera, cons
   } else {
     r->cam.type = mjCAMERA_FREE;
   }
-  // ground a reset rewrote goes to the GPU before it is drawn
   af_hfield_sync_upload(&r->hf, m, &r->con);
-  mjrRect vp = {0, 0, r->width, r->height};
   mjv_updateScene(m, d, &r->opt, NULL, &r->cam, mjCAT_ALL, &r->scn);
+  return (mjrRect){0, 0, r->width, r->height};
+}
+
+void af_render_frame(af_render *r, const mjModel *m, mjData *d, int camera, const char *overlay, unsigned char *rgb) {
+  mjrRect vp = prepare_scene(r, m, d, camera);
   mjr_render(vp, &r->scn, &r->con);
   if (overlay) {
     // labels and values in two columns
@@ -159,12 +164,7 @@ void af_render_frame(af_render *r, const mjModel *m, mjData *d, int camera, cons
 }
 
 void af_render_segment(af_render *r, const mjModel *m, mjData *d, int camera, int *body) {
-  glfwMakeContextCurrent(r->window);
-  r->cam.type = camera >= 0 ? mjCAMERA_FIXED : mjCAMERA_FREE;
-  if (camera >= 0) r->cam.fixedcamid = camera;
-  af_hfield_sync_upload(&r->hf, m, &r->con);
-  mjrRect vp = {0, 0, r->width, r->height};
-  mjv_updateScene(m, d, &r->opt, NULL, &r->cam, mjCAT_ALL, &r->scn);
+  mjrRect vp = prepare_scene(r, m, d, camera);
   // each scene geom drawn in the colour of its segmentation id + 1 (0: nothing drawn)
   r->scn.flags[mjRND_SEGMENT] = 1;
   r->scn.flags[mjRND_IDCOLOR] = 1;
