@@ -196,16 +196,78 @@ static void report(cJSON *arr, const char *label, const bench_result *r, int jso
   cJSON_AddItemToArray(arr, o);
 }
 
-// pixel observations: frames per second at 64 x 64, one thread, the scene moving between frames
+// the vectorized runner's pixel pass: n environments of `name` at 64 x 64 rendered by
+// `threads` workers; the environments take a random step between passes (not timed). Frames
+// per second over `passes` passes, or a negative value with a message
+#define RENDER_VEC_N 8
+static double time_vec_render(const char *name, int threads, int passes, char *err, size_t errsz) {
+  af_vecenv *v = af_vecenv_make(name, "{\"obs\": \"state+pixels\", \"randomize\": false}", RENDER_VEC_N, threads, err, errsz);
+  if (!v) return -1;
+  const af_env_spec *sp = af_vecenv_spec(v);
+  size_t n = RENDER_VEC_N;
+  float *obs = calloc(n * (size_t)sp->obs_dim + 1, sizeof *obs), *a = calloc(n * (size_t)sp->act_dim + 1, sizeof *a);
+  float *rew = calloc(n, sizeof *rew);
+  uint8_t *te = calloc(n, 1), *tr = calloc(n, 1);
+  unsigned char *rgb = malloc(n * (size_t)sp->pixel_width * sp->pixel_height * 3);
+  af_rng rng;
+  af_rng_seed(&rng, 7);
+  double t = 0, fps = -1;
+  int bad = !obs || !a || !rew || !te || !tr || !rgb;
+  if (bad) snprintf(err, errsz, "out of memory");
+  else if ((bad = af_vecenv_reset(v, 1, obs) != AF_OK || af_vecenv_pixels(v, rgb) != AF_OK))
+    snprintf(err, errsz, "%s", af_vecenv_last_error(v));
+  for (int p = 0; p < passes && !bad; p++) {
+    random_actions(&rng, a, (int)n * sp->act_dim);
+    if ((bad = af_vecenv_step(v, a, obs, NULL, rew, te, tr, NULL) != AF_OK)) { snprintf(err, errsz, "%s", af_vecenv_last_error(v)); break; }
+    double t0 = af_now();
+    if ((bad = af_vecenv_pixels(v, rgb) != AF_OK)) { snprintf(err, errsz, "%s", af_vecenv_last_error(v)); break; }
+    t += af_now() - t0;
+  }
+  if (!bad) fps = passes * (double)n / t;
+  free(obs);
+  free(a);
+  free(rew);
+  free(te);
+  free(tr);
+  free(rgb);
+  af_vecenv_free(v);
+  return fps;
+}
+
+// the pixel pass of RENDER_VEC_N environments on 1 and 2 threads, interleaved over
+// RENDER_VEC_ROUNDS rounds: the best of each; 0, or -1 with a message
+#define RENDER_VEC_ROUNDS 5
+static int bench_render_parallel(const char *name, double *fps1, double *fps2, char *err, size_t errsz) {
+  *fps1 = *fps2 = 0;
+  for (int r = 0; r < RENDER_VEC_ROUNDS; r++) {
+    double f1 = time_vec_render(name, 1, 100, err, errsz), f2 = f1 < 0 ? -1 : time_vec_render(name, 2, 100, err, errsz);
+    if (f1 < 0 || f2 < 0) return -1;
+    if (f1 > *fps1) *fps1 = f1;
+    if (f2 > *fps2) *fps2 = f2;
+  }
+  return 0;
+}
+
+// pixel observations: frames per second at 64 x 64, one thread, the scene moving between
+// frames; then the vectorized runner's pixel pass from 1 to 2 threads
 static int bench_render(int argc, char **argv) {
   int json = 0;
+  const char *par = "puck_push";
   for (int i = 2; i < argc; i++) {
     if (!strcmp(argv[i], "--json")) json = 1;
+    else if (!strcmp(argv[i], "--env") && i + 1 < argc) par = argv[++i];
     else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-      printf("usage: armfarm bench render [--json]\n  pixel observations at 64x64 per environment, one thread (target: 300 frames/s on puck_push with llvmpipe)\n");
+      printf("usage: armfarm bench render [--json] [--env NAME]\n"
+             "  pixel observations at 64x64 per environment, one thread (target: 300 frames/s on puck_push with llvmpipe);\n"
+             "  then %d environments of NAME (default puck_push) rendered by the vectorized runner's workers,\n"
+             "  1 and 2 threads interleaved, best of %d rounds each, and the speed-up (target: 1.7; \"speedup\" in the JSON)\n",
+             RENDER_VEC_N, RENDER_VEC_ROUNDS);
       return AF_EXIT_OK;
     } else { fprintf(stderr, "armfarm bench render: unknown option '%s'\n", argv[i]); return AF_EXIT_USAGE; }
   }
+  int known = 0;
+  for (int i = 0; i < af_env_count(); i++) known |= !strcmp(af_env_name(i), par);
+  if (!known) { fprintf(stderr, "armfarm bench render: unknown environment '%s' (see armfarm envs)\n", par); return AF_EXIT_USAGE; }
   cJSON *out = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(out, "envs");
   if (!json) printf("%-12s %10s   (64x64 pixel observations, one thread, shadows and multisampling off)\n", "env", "frames/s");
   int rc = AF_EXIT_OK;
@@ -239,6 +301,21 @@ static int bench_render(int argc, char **argv) {
     cJSON_AddNumberToObject(o, "frames_per_s", fps);
     cJSON_AddItemToArray(arr, o);
     af_env_free(e);
+  }
+  // the workers' pixel pass
+  double f1 = 0, f2 = 0;
+  if (rc == AF_EXIT_OK) {
+    char err[512];
+    if (bench_render_parallel(par, &f1, &f2, err, sizeof err)) { fprintf(stderr, "armfarm bench render: %s\n", err); rc = AF_EXIT_FAIL; }
+    else if (!json)
+      printf("\n%d x %s, the vectorized runner's pixel pass: 1 thread %.0f frames/s, 2 threads %.0f frames/s, speed-up %.2fx (target 1.7)\n",
+             RENDER_VEC_N, par, f1, f2, f2 / f1);
+    cJSON *p = cJSON_AddObjectToObject(out, "parallel");
+    cJSON_AddStringToObject(p, "env", par);
+    cJSON_AddNumberToObject(p, "envs", RENDER_VEC_N);
+    cJSON_AddNumberToObject(p, "frames_per_s_1", f1);
+    cJSON_AddNumberToObject(p, "frames_per_s_2", f2);
+    cJSON_AddNumberToObject(out, "speedup", f1 > 0 ? f2 / f1 : 0);
   }
   if (json) {
     char *txt = cJSON_PrintUnformatted(out);

@@ -65,6 +65,10 @@ static int glfw_ready(char *err, size_t errsz) {
   static int ready = 0;
   if (ready) return 0;
   glfwSetErrorCallback(on_glfw_error);
+  // Mesa's llvmpipe rasterizes in threads of its own, shared by every context; for frames
+  // of observation size they only add hand-offs, and the runner's workers already render in
+  // parallel: rasterize in the thread that draws, unless the user chose otherwise
+  setenv("LP_NUM_THREADS", "0", 0);
   if (!glfwInit()) {
     const char *disp = getenv("DISPLAY");
     snprintf(err, errsz, "cannot open a display for rendering%s%s: run under Xvfb (xvfb-run -a armfarm ...) or set DISPLAY (%s)",
@@ -121,6 +125,7 @@ void af_render_free(af_render *r) {
     glfwMakeContextCurrent(r->window);
     mjr_freeContext(&r->con);
     mjv_freeScene(&r->scn);
+    glfwMakeContextCurrent(NULL);
     glfwDestroyWindow(r->window);
   }
   af_hfield_sync_free(&r->hf);
@@ -131,7 +136,7 @@ void af_render_free(af_render *r) {
 // the context current, the camera set, the ground a reset rewrote on the GPU, the scene of d
 // updated; the viewport of the whole image
 static mjrRect prepare_scene(af_render *r, const mjModel *m, mjData *d, int camera) {
-  glfwMakeContextCurrent(r->window);
+  if (glfwGetCurrentContext() != r->window) glfwMakeContextCurrent(r->window);
   if (camera >= 0) {
     r->cam.type = mjCAMERA_FIXED;
     r->cam.fixedcamid = camera;
@@ -162,6 +167,8 @@ void af_render_frame(af_render *r, const mjModel *m, mjData *d, int camera, cons
   size_t row = (size_t)r->width * 3;
   for (int y = 0; y < r->height; y++) memcpy(rgb + (size_t)y * row, r->rows + (size_t)(r->height - 1 - y) * row, row);
 }
+
+void af_render_release(void) { glfwMakeContextCurrent(NULL); }
 
 void af_render_segment(af_render *r, const mjModel *m, mjData *d, int camera, int *body) {
   mjrRect vp = prepare_scene(r, m, d, camera);

@@ -2,9 +2,15 @@
 // GLFW (a hidden window), drawing offscreen into a framebuffer sized to the image. Works
 // headless under Xvfb; without any display it fails with a one-line message.
 // Process-wide effects: the first af_render_make initializes GLFW (glfwInit) and sets GLFW's
-// error callback (messages are kept for armfarm's errors); GLFW stays initialized until exit.
-// Each call makes the renderer's context current in the calling thread. Use renderers from
-// one thread (GLFW asks for the main thread); r and m must not be NULL.
+// error callback (messages are kept for armfarm's errors), and sets LP_NUM_THREADS=0 unless it
+// is set (Mesa's llvmpipe then rasterizes in the drawing thread: faster for small frames, and
+// the vectorized runner's workers render in parallel); GLFW stays initialized until exit.
+// Each call makes the renderer's context current in the calling thread (unless it is already)
+// and leaves it current, saving a switch per frame (Mesa's software drivers ask the X server
+// for the drawable's size at each). A renderer may draw in another thread once the thread
+// that drew last has called af_render_release (the vectorized runner's workers render their
+// environments this way); make and free in the main thread (GLFW creates and destroys
+// windows there). r and m must not be NULL.
 #ifndef AF_RENDER_H
 #define AF_RENDER_H
 
@@ -27,6 +33,10 @@ void af_render_free(af_render *r);
 // lines separated by '\n', with labels and values separated by '\t'. d is read (mjData is
 // non-const for MuJoCo's scene update only); rgb must hold width * height * 3 bytes
 void af_render_frame(af_render *r, const mjModel *m, mjData *d, int camera, const char *overlay, unsigned char *rgb);
+
+// release whatever context is current in the calling thread, so that another thread may make
+// it current (a context is current in one thread at most)
+void af_render_release(void);
 
 // segmentation: for each pixel of the scene from `camera` (as af_render_frame, top row first),
 // the body id of the model geom drawn there, or -1 where none is (background, or decor such as

@@ -9,12 +9,14 @@
 #include <pthread.h>  // worker threads and barriers
 #include <sched.h>    // sched_yield
 #include <stdatomic.h>  // the barrier's counters
+#include <stdio.h>    // snprintf
 #include <stdlib.h>   // calloc, free
 #include <string.h>   // memcpy
 
 #include "envs/env_impl.h"
 #include "base/rng.h"
 #include "envs/curriculum.h"
+#include "envs/render.h"
 
 // a reusable barrier whose party count can shrink if a worker fails to start. Waiters spin
 // briefly on the generation counter before sleeping: a batch step is a fraction of a
@@ -92,6 +94,7 @@ struct af_vecenv {
   float *obs, *final_obs, *rewards;
   uint8_t *term, *trunc;
   af_info *infos;
+  unsigned char *rgb;   // a pixel pass (not NULL): (n, H, W, 3) instead of a step
   int rc;
   int failed;  // an environment whose step or reset failed in the last batch
   pthread_mutex_t fail_mu;  // guards rc and failed
@@ -144,11 +147,23 @@ static void step_one(af_vecenv *v, int i) {
   }
 }
 
+// environment i's pixel observation of the current pass: its renderer's context made current
+// in whichever thread takes it, and released after the frame for the next pass's taker
+static void render_one(af_vecenv *v, int i) {
+  const af_env_spec *s = &v->envs[0]->spec;
+  int rc = af_env_pixels(v->envs[i], v->rgb + (size_t)i * s->pixel_width * s->pixel_height * 3);
+  af_render_release();
+  if (rc) record_failure(v, rc, i);
+}
+
 // worker `self`'s slice first, then whatever is left of the others', one environment at a time
 static void step_slices(af_vecenv *v, int self) {
   for (int k = 0; k < v->k; k++) {
     worker *w = &v->w[(self + k) % v->k];
-    for (int i; (i = w->lo + atomic_fetch_add(&w->cur, 1)) < w->hi;) step_one(v, i);
+    for (int i; (i = w->lo + atomic_fetch_add(&w->cur, 1)) < w->hi;) {
+      if (v->rgb) render_one(v, i);
+      else step_one(v, i);
+    }
   }
 }
 
@@ -299,6 +314,7 @@ int af_vecenv_step_with(af_vecenv *v, af_vecenv_task task, void *arg, int *task_
   v->term = terminated;
   v->trunc = truncated;
   v->infos = infos;
+  v->rgb = NULL;
   v->rc = AF_OK;
   v->failed = 0;
   for (int t = 0; t < v->k; t++) atomic_store(&v->w[t].cur, 0);
@@ -307,6 +323,27 @@ int af_vecenv_step_with(af_vecenv *v, af_vecenv_task task, void *arg, int *task_
   if (task_rc) *task_rc = trc;
   step_slices(v, 0);
   if (v->k > 1) barrier_wait(&v->done);
+  return v->rc;
+}
+
+int af_vecenv_pixels(af_vecenv *v, unsigned char *rgb) {
+  const af_env_spec *s = &v->envs[0]->spec;
+  if (s->pixel_width <= 0) {
+    snprintf(v->envs[0]->err, sizeof v->envs[0]->err, "%s: pixel observations are off (set obs to pixels or state+pixels)", s->name);
+    v->failed = 0;
+    return AF_ERR_UNSUP;
+  }
+  // a pass of the workers over the environments, as a step's but rendering; the context this
+  // thread drew with last (outside a pass) released first, so that a worker may take it
+  af_render_release();
+  v->rgb = rgb;
+  v->rc = AF_OK;
+  v->failed = 0;
+  for (int t = 0; t < v->k; t++) atomic_store(&v->w[t].cur, 0);
+  if (v->k > 1) barrier_wait(&v->start);
+  step_slices(v, 0);
+  if (v->k > 1) barrier_wait(&v->done);
+  v->rgb = NULL;
   return v->rc;
 }
 

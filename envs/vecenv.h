@@ -74,7 +74,14 @@ typedef int (*af_vecenv_task)(void *arg);
 int af_vecenv_step_with(af_vecenv *v, af_vecenv_task task, void *arg, int *task_rc, const float *actions, float *obs, float *final_obs,
                         float *rewards, uint8_t *terminated, uint8_t *truncated, af_info *infos);
 
-// why the last af_vecenv_step failed: the message of an environment that failed (owned by v)
+// every environment's pixel observation of its current state (af_env_pixels) into rgb
+// (n, pixel_height, pixel_width, 3), rendered by the workers in parallel: each environment
+// has its own renderer and OpenGL context, made current in the thread that renders it, so
+// the images are those of rendering one by one. AF_ERR_UNSUP when "obs" has no pixels;
+// another code when a frame failed (af_vecenv_last_error tells which and why)
+int af_vecenv_pixels(af_vecenv *v, unsigned char *rgb);
+
+// why the last af_vecenv_step or af_vecenv_pixels failed: the message of an environment that failed (owned by v)
 const char *af_vecenv_last_error(const af_vecenv *v);
 
 #endif
