@@ -791,6 +791,7 @@ static int bin_state_io(af_env *e, af_state_io *io) {
 
 const af_env_def af_bin_grasp_def = {
   .name = "bin_grasp",
+  .camera = "learn",
   .description = "the shared arm grasps and lifts one object out of a bin of random clutter",
   .success = "an object held between both fingers and lifted lift_height (10 cm) above its resting height",
   .reward_text = "sparse: 1 on success (the episode ends), else 0; shaped: 0.25 reach + 0.25 grasp + 0.5 lift fraction, 1 on success",

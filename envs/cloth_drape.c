@@ -546,6 +546,7 @@ static int cloth_state_io(af_env *e, af_state_io *io) {
 
 const af_env_def af_cloth_drape_def = {
   .name = "cloth_drape",
+  .camera = "learn",
   .description = "the shared arm lays a cloth (7 x 7 composite, two corners clipped to a held bar) over a box of random size and place",
   .success = "coverage of the box's top face >= success_coverage (0.8) and n nodes hanging beyond the far face below half its height",
   .reward_text = "dense: gain in coverage + 0.5 hang (potential-based); sparse: 1 while the success test holds, else 0",

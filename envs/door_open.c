@@ -478,6 +478,7 @@ static int door_state_io(af_env *e, af_state_io *io) {
 
 const af_env_def af_door_open_def = {
   .name = "door_open",
+  .camera = "learn",
   .description = "the shared arm opens a hinged door by its lever handle to a goal angle (goal-conditioned; optional latch)",
   .success = "goal mode: door angle within success_tol (0.1 rad) of the goal; fixed mode: door past fixed_angle (0.3 rad)",
   .reward_text = "dense: -|angle - goal| - 0.5 d(hand, handle) - action_cost |a|^2; sparse: -1 until success, then 0",
