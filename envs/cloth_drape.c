@@ -94,6 +94,7 @@ typedef struct {
   int ri, rj;                           // the root node (carries the free joint)
   int root_qadr, bar_qadr, hand_body, bar_body, bar_geom, box_geom, box_mocap;
   int clip[2];                          // equality ids of the two clips
+  int skin, cloth_mat;                  // the cloth's surface (-1: none) and its material
   int jnt0, njnt;                       // the cloth's hinges (contiguous ids)
   double spacing0, radius;              // nominal node spacing, node sphere radius
   double spacing;                       // this episode's spacing
@@ -167,6 +168,9 @@ static int cloth_init(af_env *e, char *err, size_t errsz) {
     return -1;
   }
   s->radius = m->geom_size[3 * s->node_geom[0]];
+  // the surface drawn over the nodes (the asset's skin) takes the cloth material's colour
+  s->skin = m->nskin > 0 ? 0 : -1;
+  s->cloth_mat = mj_name2id(m, mjOBJ_MATERIAL, "cloth");
   // nominal spacing: the root's neighbour along i sits one spacing from it
   int nb = s->node[(s->ri < n - 1 ? s->ri + 1 : s->ri - 1) * n + s->rj];
   s->spacing0 = fabs(m->body_pos[3 * nb]);
@@ -365,6 +369,8 @@ static void cloth_reset(af_env *e, af_rng *rng) {
     mj_resetData(m, d);
   }
   s->model_dirty = changed;
+  // the surface in the colour the randomization gave the cloth's material
+  if (s->skin >= 0 && s->cloth_mat >= 0) memcpy(m->skin_rgba + 4 * s->skin, m->mat_rgba + 4 * s->cloth_mat, 4 * sizeof(float));
 
   // the box at its drawn place, resting on the table
   const mjtNum *h = m->geom_size + 3 * s->box_geom;

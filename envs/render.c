@@ -183,10 +183,12 @@ void af_render_segment(af_render *r, const mjModel *m, mjData *d, int camera, in
     for (int x = 0; x < r->width; x++) {
       const unsigned char *px = r->rows + ((size_t)(r->height - 1 - y) * r->width + x) * 3;
       int id = px[0] + (px[1] << 8) + (px[2] << 16) - 1, b = -1;
-      // the segmentation id names a scene geom; a model geom's body, or -1 for decor
-      if (id >= 0 && id < r->scn.ngeom && r->scn.geoms[id].objtype == mjOBJ_GEOM && r->scn.geoms[id].objid >= 0 &&
-          r->scn.geoms[id].objid < m->ngeom)
-        b = m->geom_bodyid[r->scn.geoms[id].objid];
+      // the segmentation id names a scene geom; a model geom's body, a skin's first bone's
+      // body (a cloth surface: one of the cloth's nodes), or -1 for decor
+      const mjvGeom *g = id >= 0 && id < r->scn.ngeom ? &r->scn.geoms[id] : NULL;
+      if (g && g->objtype == mjOBJ_GEOM && g->objid >= 0 && g->objid < m->ngeom) b = m->geom_bodyid[g->objid];
+      else if (g && g->objtype == mjOBJ_SKIN && g->objid >= 0 && g->objid < m->nskin && m->skin_bonenum[g->objid] > 0)
+        b = m->skin_bonebodyid[m->skin_boneadr[g->objid]];
       body[(size_t)y * r->width + x] = b;
     }
 }

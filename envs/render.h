@@ -39,8 +39,9 @@ void af_render_frame(af_render *r, const mjModel *m, mjData *d, int camera, cons
 void af_render_release(void);
 
 // segmentation: for each pixel of the scene from `camera` (as af_render_frame, top row first),
-// the body id of the model geom drawn there, or -1 where none is (background, or decor such as
-// contact points); body must hold width * height ints
+// the body id of the model geom drawn there (for a skin, such as the cloth's surface, the body
+// of its first bone), or -1 where none is (background, or decor such as contact points); body
+// must hold width * height ints
 void af_render_segment(af_render *r, const mjModel *m, mjData *d, int camera, int *body);
 
 // height fields as last uploaded to an mjrContext. MuJoCo copies them to the GPU once, in

@@ -407,3 +407,70 @@ Test(cloth_drape, without_the_cloth_the_observation_is_hand_and_box) {
   af_env_free(full);
   af_env_free(blind);
 }
+
+// the cloth is drawn as a surface (the asset's skin over the nodes), and the surface follows
+// the nodes whatever the drawn size: for the smallest and largest sides of the held-out range,
+// flat and in the middle of a scripted drape, every skin vertex (as MuJoCo's scene update
+// computes them for drawing) lies within 1 cm of the nodes' bounding box (the node radius is
+// 8 mm; inflation and the subgrid's smoothing reach 8.4 mm here), the box's extent is the
+// nodes' (within 1 cm), and every node has a vertex within 1 cm, where a surface made for
+// another size would be centimetres off (the sides differ by 22 cm); the skin takes the
+// cloth material's colour that the randomization drew
+Test(cloth_drape, the_surface_follows_the_nodes_at_every_drawn_size) {
+  const double sizes[2] = {0.2 * 0.85, 0.34 * 1.15};
+  const char *cfgs[2] = {"{\"cloth_size\": 0.2, \"randomize\": {\"cloth_size\": [0.85, 0.85]}}",
+                         "{\"cloth_size\": 0.34, \"randomize\": {\"cloth_size\": [1.15, 1.15]}}"};
+  for (int k = 0; k < 2; k++) {
+    af_env *e = make(cfgs[k]);
+    cr_assert_eq(e->m->nskin, 1, "the cloth has one skin");
+    mjvScene scn;
+    mjvOption opt;
+    mjvCamera cam;
+    mjv_defaultScene(&scn);
+    mjv_defaultOption(&opt);
+    mjv_defaultCamera(&cam);
+    mjv_makeScene(e->m, &scn, 2000);
+    float obs[64], a[8], r;
+    int te = 0, tr = 0;
+    af_env_reset(e, 7 + (uint64_t)k, obs);
+    // the material's drawn colour is the surface's
+    int mat = mj_name2id(e->m, mjOBJ_MATERIAL, "cloth");
+    for (int c = 0; c < 4; c++) cr_assert_float_eq(e->m->skin_rgba[c], e->m->mat_rgba[4 * mat + c], 1e-7);
+    for (int t = 0; t <= 40 && !te && !tr; t++) {
+      if (t == 0 || t == 40) {
+        mjv_updateScene(e->m, e->d, &opt, NULL, &cam, mjCAT_ALL, &scn);
+        double lo[3] = {1e9, 1e9, 1e9}, hi[3] = {-1e9, -1e9, -1e9}, vlo[3] = {1e9, 1e9, 1e9}, vhi[3] = {-1e9, -1e9, -1e9};
+        for (int i = 0; i < N; i++)
+          for (int j = 0; j < N; j++) {
+            char name[16];
+            snprintf(name, sizeof name, "CB%d_%d", i, j);
+            const mjtNum *p = e->d->xpos + 3 * mj_name2id(e->m, mjOBJ_BODY, name);
+            double near = 1e9;
+            for (int v = 0; v < e->m->nskinvert; v++) {
+              double d2 = 0;
+              for (int c = 0; c < 3; c++) d2 += pow(scn.skinvert[3 * v + c] - p[c], 2);
+              near = fmin(near, sqrt(d2));
+            }
+            cr_assert_lt(near, 0.01, "size %g, step %d: node %s is %g m from the surface", sizes[k], t, name, near);
+            for (int c = 0; c < 3; c++) { lo[c] = fmin(lo[c], p[c]); hi[c] = fmax(hi[c], p[c]); }
+          }
+        for (int v = 0; v < e->m->nskinvert; v++)
+          for (int c = 0; c < 3; c++) {
+            vlo[c] = fmin(vlo[c], scn.skinvert[3 * v + c]);
+            vhi[c] = fmax(vhi[c], scn.skinvert[3 * v + c]);
+            cr_assert(scn.skinvert[3 * v + c] >= lo[c] - 0.01 && scn.skinvert[3 * v + c] <= hi[c] + 0.01,
+                      "size %g, step %d: skin vertex %d axis %d at %g outside the nodes' [%g, %g]", sizes[k], t, v, c,
+                      scn.skinvert[3 * v + c], lo[c], hi[c]);
+          }
+        for (int c = 0; c < 2; c++)
+          cr_assert_float_eq(vhi[c] - vlo[c], hi[c] - lo[c], 0.01, "size %g, step %d, axis %d: surface %g m, nodes %g m", sizes[k], t, c,
+                             vhi[c] - vlo[c], hi[c] - lo[c]);
+        if (t == 0) cr_assert_float_eq(hi[0] - lo[0], sizes[k], 2e-3, "flat: the nodes span the drawn side");
+      }
+      cr_assert_eq(af_env_scripted_action(e, a), AF_OK);
+      cr_assert_eq(af_env_step(e, a, obs, &r, &te, &tr, NULL), AF_OK);
+    }
+    mjv_freeScene(&scn);
+    af_env_free(e);
+  }
+}

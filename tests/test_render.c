@@ -465,43 +465,44 @@ static void visible_share(const char *env, const char *camera, int ng, const cha
 }
 
 // each environment's learning camera against the camera that was used before it: every group
-// seen in at least 95% of frames over 15 pixels on average, and the group the old camera lost
-// most often seen more often (measured at 64 x 64: puck `top` 72% of frames for the puck; bin
-// `shoulder` 0% for the gripper, 65% for the objects; cloth `top` 39% for the box)
-static void check_learning_camera(const char *env, const char *old, int ng, const char *const *groups, int worst) {
+// seen in at least min_share of frames (0.95 unless the task covers it) over 15 pixels on
+// average, and the group the old camera lost most often seen more often (measured at 64 x 64:
+// puck `top` 72% of frames for the puck; bin `shoulder` 0% for the gripper, 65% for the
+// objects; cloth `top` 39% for the box)
+static void check_learning_camera(const char *env, const char *old, int ng, const char *const *groups, const double *min_share,
+                                  int worst) {
   double learn[4], lp[4], prev[4], pp[4];
   visible_share(env, NULL, ng, groups, learn, lp);
-  visible_share(env, old, ng, groups, prev, pp);
+  if (old) visible_share(env, old, ng, groups, prev, pp);
   for (int k = 0; k < ng; k++) {
-    cr_assert_geq(learn[k], 0.95, "%s: the learning camera shows %s in %.0f%% of frames", env, groups[k], 100 * learn[k]);
+    cr_assert_geq(learn[k], min_share[k], "%s: the learning camera shows %s in %.0f%% of frames", env, groups[k], 100 * learn[k]);
     cr_assert_geq(lp[k], 15, "%s: %s covers %.1f pixels of 4096 on average", env, groups[k], lp[k]);
   }
-  cr_assert_gt(learn[worst], prev[worst], "%s, %s: learning camera %.2f, %s %.2f", env, groups[worst], learn[worst], old, prev[worst]);
+  if (old) cr_assert_gt(learn[worst], prev[worst], "%s, %s: learning camera %.2f, %s %.2f", env, groups[worst], learn[worst], old, prev[worst]);
 }
+
+static const double all[3] = {0.95, 0.95, 0.95};
 
 Test(render, the_learning_camera_shows_puck_goal_and_gripper) {
   const char *const g[3] = {"puck", "goal", "arm_hand,arm_finger"};
-  check_learning_camera("puck_push", "top", 3, g, 0);
+  check_learning_camera("puck_push", "top", 3, g, all, 0);
 }
 
 Test(render, the_learning_camera_shows_bin_grasped_object_and_gripper) {
   const char *const g[3] = {"bin", "@obj", "arm_hand,arm_finger"};
-  check_learning_camera("bin_grasp", "shoulder", 3, g, 2);
+  check_learning_camera("bin_grasp", "shoulder", 3, g, all, 2);
 }
 
 Test(render, the_learning_camera_shows_door_lever_and_gripper) {
   const char *const g[3] = {"door", "lever", "arm_hand,arm_finger"};
-  double learn[3], lp[3];
-  visible_share("door_open", NULL, 3, g, learn, lp);
-  for (int k = 0; k < 3; k++) {
-    cr_assert_geq(learn[k], 0.95, "door_open: the learning camera shows %s in %.0f%% of frames", g[k], 100 * learn[k]);
-    cr_assert_geq(lp[k], 15, "door_open: %s covers %.1f pixels of 4096 on average", g[k], lp[k]);
-  }
+  check_learning_camera("door_open", NULL, 3, g, all, 0);
 }
 
+// the box is seen until the drape covers it (success hides most of it: 59% of frames measured)
 Test(render, the_learning_camera_shows_cloth_box_and_gripper) {
   const char *const g[3] = {"CB", "box", "arm_hand,arm_finger,bar"};
-  check_learning_camera("cloth_drape", "top", 3, g, 1);
+  const double share[3] = {0.95, 0.5, 0.95};
+  check_learning_camera("cloth_drape", "top", 3, g, share, 1);
 }
 
 // the vectorized runner's workers render every environment's own frame: with 3 threads over
