@@ -69,9 +69,9 @@ static const af_dr_entry cloth_dr[] = {
   {"table_rgb",      AF_DR_VISUAL,    AF_F_MAT_RGBA,      "table",    AF_DR_OFFSET,   AF_DR_UNIFORM,    0,     -0.1, 0.1,     -0.25, 0.25, "table colour"},
   {"light_pos",      AF_DR_VISUAL,    AF_F_LIGHT_POS,     "top",      AF_DR_OFFSET,   AF_DR_UNIFORM,    0,     -0.2, 0.2,     -0.4, 0.4, "top light position (m)"},
   {"light_rgb",      AF_DR_VISUAL,    AF_F_LIGHT_DIFFUSE, "top",      AF_DR_OFFSET,   AF_DR_UNIFORM,    0,     -0.15, 0.15,   -0.3, 0.2, "top light colour"},
-  {"camera_pos",     AF_DR_VISUAL,    AF_F_CAM_POS,       "overview", AF_DR_OFFSET,   AF_DR_UNIFORM,    0,     -0.02, 0.02,   -0.05, 0.05, "camera position (m)"},
-  {"camera_rot",     AF_DR_VISUAL,    AF_F_CAM_ROT,       "overview", AF_DR_OFFSET,   AF_DR_UNIFORM,    0,     -0.05, 0.05,   -0.1, 0.1, "camera orientation (axis-angle, rad)"},
-  {"camera_fovy",    AF_DR_VISUAL,    AF_F_CAM_FOVY,      "overview", AF_DR_OFFSET,   AF_DR_UNIFORM,    0,     -4, 4,         -8, 8, "camera field of view (deg)"},
+  {"camera_pos",     AF_DR_VISUAL,    AF_F_CAM_POS,       "overview,learn", AF_DR_OFFSET,   AF_DR_UNIFORM,    0,     -0.02, 0.02,   -0.05, 0.05, "camera position (m)"},
+  {"camera_rot",     AF_DR_VISUAL,    AF_F_CAM_ROT,       "overview,learn", AF_DR_OFFSET,   AF_DR_UNIFORM,    0,     -0.05, 0.05,   -0.1, 0.1, "camera orientation (axis-angle, rad)"},
+  {"camera_fovy",    AF_DR_VISUAL,    AF_F_CAM_FOVY,      "overview,learn", AF_DR_OFFSET,   AF_DR_UNIFORM,    0,     -4, 4,         -8, 8, "camera field of view (deg)"},
   {"obs_noise",      AF_DR_SENSOR,    AF_F_OBS_NOISE,     NULL,       AF_DR_ABSOLUTE, AF_DR_UNIFORM,    0,     0, 0.005,      0, 0.01, "observation noise std (m)"},
   {"act_noise",      AF_DR_SENSOR,    AF_F_ACT_NOISE,     NULL,       AF_DR_ABSOLUTE, AF_DR_UNIFORM,    0,     0, 0.05,       0, 0.1, "action noise std"},
   {"act_delay",      AF_DR_SENSOR,    AF_F_ACT_DELAY,     NULL,       AF_DR_ABSOLUTE, AF_DR_UNIFORM,    0,     0, 1,          0, 2, "action delay (control steps)"},
@@ -575,6 +575,6 @@ const af_env_def af_cloth_drape_def = {
   .solve = cloth_solve,
   // cloth masses, spacing and reference pose, stiffness, damping and friction, the bar's
   // length and clip anchors, the box's size, and the clips switched off by a release
-  .rebuilds = "body_mass,body_inertia,body_pos,qpos0,jnt_stiffness,dof_damping,geom_friction,geom_size,geom_rbound,eq_data,eq_active",
+  .rebuilds = "body_mass,body_inertia,body_pos,qpos0,jnt_stiffness,dof_damping,geom_friction,geom_size,geom_rbound,eq_data,eq_active,skin_rgba",
   .state = cloth_state_io,
 };
