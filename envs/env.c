@@ -96,6 +96,7 @@ typedef struct {
   int obs;  // 0 state, 1 pixels, 2 state+pixels
   int image_width, image_height;
   char camera[AF_P_STRING_MAX];
+  int frame_stack;  // frames in the observation vector (0: pixels through af_env_pixels only)
 } common_cfg;
 
 static const af_param common_params[] = {
@@ -106,6 +107,7 @@ static const af_param common_params[] = {
   {"image_width", AF_P_INT, offsetof(common_cfg, image_width), 64, 8, 1024, NULL, "pixel observation width"},
   {"image_height", AF_P_INT, offsetof(common_cfg, image_height), 64, 8, 1024, NULL, "pixel observation height"},
   {"camera", AF_P_STRING, offsetof(common_cfg, camera), 0, 0, 0, "", "camera of pixel observations (a named camera; \"\" = the environment's learning camera, or the model's first where it has none)"},
+  {"frame_stack", AF_P_INT, offsetof(common_cfg, frame_stack), 0, 0, AF_MAX_FRAME_STACK, NULL, "pixels in the observation vector: the last K frames (C, H, W, values 0-255) after the state entries; 0 = through af_env_pixels only"},
 };
 #define N_COMMON ((int)(sizeof common_params / sizeof common_params[0]))
 
@@ -320,12 +322,29 @@ af_env *af_env_make(const char *name, const char *config_json, char *err, size_t
     s->pixel_height = cc.image_height;
     if (cc.obs == 1) s->obs_dim = 0;
   }
+  // stacked frames in the observation vector, after the state entries; their ring
+  e->state_dim = s->obs_dim;
+  if (cc.frame_stack > 0) {
+    if (cc.obs == 0) {
+      snprintf(err, errsz, "%s: frame_stack needs pixel observations (obs pixels or state+pixels)", def->name);
+      af_env_free(e);
+      return NULL;
+    }
+    size_t frame = (size_t)cc.image_width * cc.image_height * 3;
+    e->stack = cc.frame_stack;
+    e->frames = malloc(frame * (size_t)e->stack);
+    if (!e->frames) { snprintf(err, errsz, "%s: out of memory", def->name); af_env_free(e); return NULL; }
+    s->pixel_stack = e->stack;
+    s->pixel_offset = e->state_dim;
+    s->obs_dim = e->state_dim + (int)(frame * (size_t)e->stack);
+  }
   return e;
 }
 
 void af_env_free(af_env *e) {
   if (!e) return;
   af_render_free(e->render);
+  free(e->frames);
   if (e->state && e->def->free) e->def->free(e);
   af_dr_free(&e->dr);
   if (e->d) mj_deleteData(e->d);
@@ -376,17 +395,48 @@ int af_env_pixels(af_env *e, unsigned char *rgb) {
   return mj_guard(e, render_pixels, rgb, e->def->name, e->err, sizeof e->err);
 }
 
-// observation noise on the leading entries (the desired goal, last, stays exact)
-static void observe(af_env *e, float *obs) {
-  if (e->spec.obs_dim == 0) return;  // pixels only
-  e->def->observe(e, obs);
-  if (e->obs_noise > 0) {
-    int n = e->spec.obs_dim - (e->spec.desired_offset >= 0 ? e->spec.goal_dim : 0);
-    for (int i = 0; i < n; i++) {
-      double z = af_rng_normal(&e->noise_rng);
-      obs[i] += (float)(e->obs_noise * (e->noise_scale ? e->noise_scale[i] : 1.0) * z);
+// the stacked frames after the state entries: the current frame rendered into the ring (into
+// every slot when the stack starts afresh: a reset, an example), then the ring, oldest first,
+// as planar (C, H, W) floats 0-255; AF_OK or the renderer's error
+static int observe_frames(af_env *e, float *out, int fresh) {
+  const int W = e->spec.pixel_width, H = e->spec.pixel_height;
+  const size_t frame = (size_t)W * H * 3;
+  if (fresh) e->frame_head = 0;
+  unsigned char *cur = e->frames + (size_t)e->frame_head * frame;
+  int rc = af_env_pixels(e, cur);
+  if (rc) return rc;
+  if (fresh)
+    for (int k = 1; k < e->stack; k++) memcpy(e->frames + (size_t)k * frame, cur, frame);
+  e->frame_head = (e->frame_head + 1) % e->stack;
+  for (int k = 0; k < e->stack; k++) {
+    // the head now names the oldest frame
+    const unsigned char *f = e->frames + (size_t)((e->frame_head + k) % e->stack) * frame;
+    float *o = out + (size_t)k * frame;
+    for (int c = 0; c < 3; c++)
+      for (int i = 0; i < W * H; i++) o[(size_t)c * W * H + i] = (float)f[(size_t)i * 3 + c];
+  }
+  return AF_OK;
+}
+
+// the state entries with observation noise on the leading ones (the desired goal, last, stays
+// exact), then the stacked frames if any; AF_OK or the renderer's error
+static int observe(af_env *e, float *obs, int fresh) {
+  if (e->state_dim > 0) {
+    e->def->observe(e, obs);
+    if (e->obs_noise > 0) {
+      int n = e->state_dim - (e->spec.desired_offset >= 0 ? e->spec.goal_dim : 0);
+      for (int i = 0; i < n; i++) {
+        double z = af_rng_normal(&e->noise_rng);
+        obs[i] += (float)(e->obs_noise * (e->noise_scale ? e->noise_scale[i] : 1.0) * z);
+      }
     }
   }
+  if (e->stack > 0) {
+    int rc = observe_frames(e, obs + e->state_dim, fresh || e->stack_fresh);
+    e->stack_fresh = 0;
+    return rc;
+  }
+  return AF_OK;
 }
 
 // the body of a reset, under the guard: model, constants, the action pipeline's draws, the
@@ -433,8 +483,8 @@ int af_env_reset(af_env *e, uint64_t seed, float *obs) {
   }
   e->started = 1;
   e->need_reset = 0;
-  if (obs) observe(e, obs);
-  return AF_OK;
+  e->stack_fresh = 1;
+  return obs ? observe(e, obs, 1) : AF_OK;
 }
 
 // ---- state snapshots: header, common layer, mjData, then the environment's own ----
@@ -677,6 +727,8 @@ int af_env_set_state(af_env *e, const void *buf, size_t size) {
   }
   e->dr.enabled = ra.x.randomize;
   e->started = 1;
+  // the frames before the snapshot are not in it: the next observation's stack starts afresh
+  e->stack_fresh = 1;
   return AF_OK;
 }
 
@@ -766,7 +818,7 @@ int af_env_step(af_env *e, const float *action, float *obs, float *reward, int *
   e->t++;
   e->ep_return += r;
   int trunc = diverged || (!term && e->t >= e->spec.horizon);
-  if (obs) observe(e, obs);
+  int orc = obs ? observe(e, obs, 0) : AF_OK;
   *reward = r;
   *terminated = term;
   *truncated = trunc;
@@ -782,7 +834,7 @@ int af_env_step(af_env *e, const float *action, float *obs, float *reward, int *
     if (e->def->metrics) e->def->metrics(e, ep->metrics);
     ep->n = 1;
   }
-  return AF_OK;
+  return orc;
 }
 
 int af_env_end_diverged(af_env *e, float *obs, float *reward, int *terminated, int *truncated, af_info *info) {
@@ -796,7 +848,7 @@ int af_env_end_diverged(af_env *e, float *obs, float *reward, int *terminated, i
   memset(info, 0, sizeof *info);
   e->diverged_count++;
   e->need_reset = 1;
-  if (obs) observe(e, obs);
+  int orc = obs ? observe(e, obs, 0) : AF_OK;
   *reward = 0;
   *terminated = 0;
   *truncated = 1;
@@ -807,7 +859,7 @@ int af_env_end_diverged(af_env *e, float *obs, float *reward, int *terminated, i
   ep->diverged = 1;
   if (e->def->metrics) e->def->metrics(e, ep->metrics);
   ep->n = 1;
-  return AF_OK;
+  return orc;
 }
 
 float af_env_compute_reward(const af_env *e, const float *achieved, const float *desired) {
@@ -857,7 +909,8 @@ int af_env_success_examples(af_env *e, uint64_t seed, int count, float *obs) {
       success = info.success && !info.diverged;
       if (success) break;
     }
-    observe(e, obs + (size_t)k * e->spec.obs_dim);
+    // an example is one state: its stack (if any) is its frame repeated
+    if ((rc = observe(e, obs + (size_t)k * e->spec.obs_dim, 1))) { e->need_reset = 1; return rc; }
   }
   e->need_reset = 1;
   return AF_OK;

@@ -36,6 +36,7 @@
 
 // episode metrics per environment at most (af_episode is a flat struct); make checks it
 #define AF_MAX_METRICS 6
+#define AF_MAX_FRAME_STACK 16  // the most frames an observation vector stacks
 
 typedef struct {
   const char *name;
@@ -50,6 +51,10 @@ typedef struct {
   const char *success;        // what success means, in words
   const char *reward;         // what the reward is, in words
   int pixel_width, pixel_height;  // pixel observations (uint8 HWC, 3 channels); 0 when off
+  int pixel_stack;            // frame_stack: frames in the observation vector (0: none), each
+                              // (3, pixel_height, pixel_width) planar with values 0-255, oldest
+                              // first, from entry pixel_offset on (after the state entries)
+  int pixel_offset;
   int n_metrics;              // environment-specific episode metrics
   const char *metric_names[AF_MAX_METRICS];
 } af_env_spec;
@@ -113,7 +118,15 @@ int af_env_end_diverged(af_env *env, float *obs, float *reward, int *terminated,
 
 // the current scene as a pixel observation from the configured camera into rgb
 // (pixel_height, pixel_width, 3); AF_ERR_UNSUP unless "obs" includes pixels, AF_ERR_NUMERIC
-// on a MuJoCo error. Needs the OpenGL context made at make current in this thread.
+// on a MuJoCo error. Makes the renderer's context current in this thread and leaves it so
+// (envs/render.h: af_render_release lets another thread take it).
+// With "frame_stack": K (1-16), the observation vector itself carries the pixels: after the
+// state entries (none for obs "pixels"), spec.pixel_offset on, the last K frames as planar
+// (3, H, W) floats 0-255, oldest first, rendered at each observation (reset, step, end of a
+// diverged episode, success example); a reset, a success example and the first observation
+// after af_env_set_state start the stack afresh with the current frame repeated. Frames are
+// rendered only for calls that ask for the observation (obs not NULL); a rendering failure
+// is returned as that call's code.
 int af_env_pixels(af_env *env, unsigned char *rgb);
 
 // ---- state snapshots ----
@@ -134,7 +147,8 @@ int af_env_pixels(af_env *env, unsigned char *rgb);
 //   what the episode itself changed (e.g. door_open's latch, cloth_drape's clips);
 // - the environment's own state (its phase, statistics, scripted controller, curriculum
 //   level, the arm's command), each environment's section of the README says which.
-// Not included: af_env_diverged_count (a count since make), the renderer's state.
+// Not included: af_env_diverged_count (a count since make), the renderer's state, the stacked
+// frames of "frame_stack" (the next observation starts the stack afresh).
 // Layout: a header (magic, version, size, a 64-bit FNV-1a checksum of the rest, the
 // environment's name, a hash of its resolved config, MuJoCo's version and the model's and
 // spec's sizes), then the sections above, in the machine's byte order: a snapshot moves

@@ -100,6 +100,11 @@ struct af_env {
   float *hold;            // (act_dim) a solver's holding action for success examples
   char *cfg_json, *dr_json;
   struct af_render *render;  // pixel observations, when configured
+  int state_dim;             // the state entries of the observation (the frames follow them)
+  int stack;                 // frames in the observation vector (0: none)
+  unsigned char *frames;     // (stack, H, W, 3) their ring, as rendered
+  int frame_head;            // the ring slot the next frame goes to
+  int stack_fresh;           // the next observation starts the stack afresh (reset, restored state)
   int render_camera;
   char err[256];
 };

@@ -162,7 +162,11 @@ static void step_slices(af_vecenv *v, int self) {
     worker *w = &v->w[(self + k) % v->k];
     for (int i; (i = w->lo + atomic_fetch_add(&w->cur, 1)) < w->hi;) {
       if (v->rgb) render_one(v, i);
-      else step_one(v, i);
+      else {
+        step_one(v, i);
+        // stacked frames were rendered: the context goes back for whichever thread steps i next
+        if (v->envs[0]->spec.pixel_stack > 0) af_render_release();
+      }
     }
   }
 }
@@ -318,6 +322,8 @@ int af_vecenv_step_with(af_vecenv *v, af_vecenv_task task, void *arg, int *task_
   v->rc = AF_OK;
   v->failed = 0;
   for (int t = 0; t < v->k; t++) atomic_store(&v->w[t].cur, 0);
+  // a context this thread rendered with outside the step (a reset) is released for the workers
+  if (v->envs[0]->spec.pixel_stack > 0) af_render_release();
   if (v->k > 1) barrier_wait(&v->start);
   int trc = task ? task(arg) : AF_OK;
   if (task_rc) *task_rc = trc;
