@@ -3,11 +3,12 @@
 #ifndef AF_BENCH_H
 #define AF_BENCH_H
 
-// armfarm bench envs|render|sac|train|ppo|rltools|conv-encoder ...: exit code
+// armfarm bench envs|render|sac|train|ppo|qtopt|rltools|conv-encoder ...: exit code
 int af_cmd_bench(int argc, char **argv);
 int af_cmd_bench_sac(int argc, char **argv);
 int af_cmd_bench_train(int argc, char **argv);
 int af_cmd_bench_ppo(int argc, char **argv);
+int af_cmd_bench_qtopt(int argc, char **argv);
 int af_cmd_bench_rltools(int argc, char **argv);
 int af_cmd_bench_conv_encoder(int argc, char **argv);
 

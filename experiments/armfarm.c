@@ -46,6 +46,7 @@ static void usage(FILE *f) {
     "  bench render [--json]  pixel observations per second at 64x64 (needs a display or Xvfb)\n"
     "  bench train [--json]   training steps per second over the vectorized runner, 1 and 2 threads\n"
     "  bench ppo [--json]     PPO training steps per second on 64 quadrupeds, updates included, 1 and 2 threads\n"
+    "  bench qtopt [--json]   QT-Opt's CEM: actions per second on one state, Bellman targets per second (batch 256)\n"
     "  bench rltools --peer-dir DIR [--json]\n"
     "                         the whole RLtools-configuration Pendulum SAC run beside RLtools', side by side\n"
     "  bench conv-encoder [--json]\n"
