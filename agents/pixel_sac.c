@@ -508,6 +508,19 @@ static int pixel_sac_load_replay(void *p, const char *path, char *err, size_t er
   return af_image_replay_load(&((af_pixel_sac *)p)->replay, path, err, errsz);
 }
 
+double af_pixel_sac_update_flops(const af_pixel_sac *s) {
+  const int B = s->B;
+  double ef = af_conv_flops(s->enc, B, AF_FLOPS_FORWARD), ew = af_conv_flops(s->enc, B, AF_FLOPS_WEIGHTS);
+  double eh = af_conv_flops(s->enc, B, AF_FLOPS_DATA_HIDDEN);
+  double af = af_mlp_flops(s->actor, B, AF_FLOPS_FORWARD), aw = af_mlp_flops(s->actor, B, AF_FLOPS_WEIGHTS);
+  double ah = af_mlp_flops(s->actor, B, AF_FLOPS_DATA_HIDDEN), qf = af_mlp_flops(s->q1, B, AF_FLOPS_FORWARD);
+  double qw = af_mlp_flops(s->q1, B, AF_FLOPS_WEIGHTS), qx = af_mlp_flops(s->q1, B, AF_FLOPS_DATA_ALL);
+  // target: encoder and actor on the next frames, the target encoder, two target critics;
+  // critics: encoder, two critics forward and back to their input, encoder backward; actor:
+  // actor, two critics forward and back to their input, actor backward
+  return (ef + af) + (ef + 2 * qf) + (ef + 2 * (qf + qw + qx) + ew + eh) + (af + 2 * (qf + qx) + aw + ah);
+}
+
 const af_agent_def af_pixel_sac_def = {
   .name = "pixel_sac",
   .description = "image-based SAC (SAC-AE / DrQ): a conv encoder shared by the twin critics, the actor on detached features, random shift",

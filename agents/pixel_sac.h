@@ -71,4 +71,7 @@ void af_pixel_sac_frames(const af_pixel_sac *s, float *x, const float *obs, int 
 // `updates` updates on sampled batches, whatever the schedule says; AF_OK or AF_ERR_NUMERIC
 int af_pixel_sac_learn(af_pixel_sac *s, int updates, af_agent_stats *stats);
 
+// floating-point operations of one update with the actor step (for GFLOP/s figures)
+double af_pixel_sac_update_flops(const af_pixel_sac *s);
+
 #endif

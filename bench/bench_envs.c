@@ -334,13 +334,14 @@ int af_cmd_bench(int argc, char **argv) {
   if (argc >= 2 && !strcmp(argv[1], "ppo")) return af_cmd_bench_ppo(argc, argv);
   if (argc >= 2 && !strcmp(argv[1], "qtopt")) return af_cmd_bench_qtopt(argc, argv);
   if (argc >= 2 && !strcmp(argv[1], "rltools")) return af_cmd_bench_rltools(argc, argv);
+  if (argc >= 2 && !strcmp(argv[1], "conv")) return af_cmd_bench_conv(argc, argv);
   if (argc >= 2 && !strcmp(argv[1], "conv-encoder")) return af_cmd_bench_conv_encoder(argc, argv);
   if (argc < 2 || strcmp(argv[1], "envs")) {
     if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-      printf("usage: armfarm bench envs|sac|render|train|ppo|qtopt|rltools|conv-encoder [--json]\n");
+      printf("usage: armfarm bench envs|sac|render|train|ppo|qtopt|rltools|conv|conv-encoder [--json]\n");
       return AF_EXIT_OK;
     }
-    fprintf(stderr, "armfarm bench: unknown benchmark '%s' (available: envs, sac, render, train, ppo, qtopt, rltools, conv-encoder)\n", argc >= 2 ? argv[1] : "");
+    fprintf(stderr, "armfarm bench: unknown benchmark '%s' (available: envs, sac, render, train, ppo, qtopt, rltools, conv, conv-encoder)\n", argc >= 2 ? argv[1] : "");
     return AF_EXIT_USAGE;
   }
   for (int i = 2; i < argc; i++) {

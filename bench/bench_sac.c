@@ -92,21 +92,23 @@ double af_bench_matmul_gflops(void) {
   return best;
 }
 
-// the PyTorch peer, one thread, in a child process started without a shell (env sets its
-// thread count); 0 when it cannot run
-static double time_peer(int updates, char *why, size_t whysz) {
-  char *script = af_path_join(AF_SOURCE_DIR, "bench/peers/sac_update_torch.py"), obs[16], act[16], n[16];
-  snprintf(obs, sizeof obs, "%d", OBS);
-  snprintf(act, sizeof act, "%d", ACT);
-  snprintf(n, sizeof n, "%d", updates);
-  char *argv[] = {"/usr/bin/env", "OMP_NUM_THREADS=1", "/usr/bin/python3", script, obs, act, n, "1", NULL};
+double af_bench_torch_peer(const char *script, const char *const *args, int nargs, char *why, size_t whysz) {
+  char *path = af_path_join(AF_SOURCE_DIR, script), *argv[16];
+  int n = 0;
+  argv[n++] = "/usr/bin/env";
+  argv[n++] = "OMP_NUM_THREADS=1";
+  argv[n++] = "/usr/bin/python3";
+  argv[n++] = path;
+  for (int i = 0; i < nargs && n < 15; i++) argv[n++] = (char *)args[i];
+  argv[n] = NULL;
   pid_t pid;
-  FILE *f = script ? af_spawn_pipe(argv, "r", NULL, &pid, why, whysz) : NULL;
-  free(script);
-  if (!f) { if (!script) snprintf(why, whysz, "out of memory"); return 0; }
+  why[0] = 0;
+  FILE *f = path ? af_spawn_pipe(argv, "r", NULL, &pid, why, whysz) : NULL;
+  free(path);
+  if (!f) { if (!path) snprintf(why, whysz, "out of memory"); return 0; }
+  // the figure, or the first other line (an import error, say) as the reason
   char line[512];
   double ups = 0;
-  why[0] = 0;
   while (fgets(line, sizeof line, f)) {
     char *p = strstr(line, "updates_per_s=");
     if (p) ups = atof(p + 14);
@@ -115,6 +117,16 @@ static double time_peer(int updates, char *why, size_t whysz) {
   int code = af_spawn_close(f, pid);
   if (code != 0 && !why[0]) snprintf(why, whysz, "the peer exited with status %d", code);
   return code == 0 ? ups : 0;
+}
+
+// the PyTorch SAC update at our sizes
+static double time_peer(int updates, char *why, size_t whysz) {
+  char obs[16], act[16], n[16];
+  snprintf(obs, sizeof obs, "%d", OBS);
+  snprintf(act, sizeof act, "%d", ACT);
+  snprintf(n, sizeof n, "%d", updates);
+  const char *args[] = {obs, act, n, "1"};
+  return af_bench_torch_peer("bench/peers/sac_update_torch.py", args, 4, why, whysz);
 }
 
 int af_cmd_bench_sac(int argc, char **argv) {

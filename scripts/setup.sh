@@ -80,6 +80,7 @@ case "$what" in
     build build -DAF_TESTS=OFF
     ./build/armfarm bench envs
     ./build/armfarm bench sac
+    ./build/armfarm bench conv
     # VectorEnv stepped from Python beside the C runner
     PYTHONPATH=build/python /usr/bin/python3 python/bench_vecenv.py
     ;;

@@ -3,7 +3,9 @@
 // learned scale and shift (and an optional tanh after it, as SAC-AE's encoder head). The
 // input and the output are plain NCHW floats; inside, each primitive works in the memory
 // format oneDNN prefers for it (e.g. channel-blocked activations and weights), with the
-// reorders between formats planned at make time. Like af_mlp: primitives, memory objects,
+// reorders between formats planned at make time. Each convolution runs the algorithm oneDNN
+// picks for its shape: Winograd F(4x4, 3x3) for 3x3 stride-1 layers of 16k channels at
+// batches from 16 on AVX-512, direct convolution elsewhere. Like af_mlp: primitives, memory objects,
 // every buffer and one shared scratchpad are created at make time for each batch size in use;
 // forward and backward allocate nothing. Parameters and gradients live in one float array
 // each, so Adam, clipping, Polyak averaging and the checkpoint files apply unchanged.
