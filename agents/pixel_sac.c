@@ -5,12 +5,12 @@
 // the encoder, then (every actor_every updates) the actor and temperature steps on this
 // update's features, detached, and (every target_every updates) Polyak averaging.
 #include "agents/pixel_sac.h"
+#include "agents/tanh_gauss.h"
 
 #include <math.h>    // expf, logf, tanhf, lrintf
 #include <stdlib.h>  // calloc, free
 #include <string.h>  // memcpy
 
-#define LOG_2PI_HALF 0.91893853320467274f  // log(2 pi) / 2
 
 // ---- hyperparameters (DrQ's where ../shared/AGENTS.md gives them) ----
 static const af_param pixel_sac_params[] = {
@@ -38,30 +38,9 @@ static const af_param pixel_sac_params[] = {
   {"proprio", AF_P_BOOL, offsetof(af_pixel_sac_cfg, proprio), 1, 0, 1, NULL, "feed the observation's state entries beside the features"},
 };
 
-// log(1 - tanh(u)^2), stably
-static float log1m_tanh2(float u) {
-  float x = -2 * u;
-  float softplus = x > 20 ? x : log1pf(expf(x));
-  return 2 * (0.69314718056f - u - softplus);
-}
-
-// a tanh-Gaussian sample for each row of the actor's output (B, 2 ad): mean, then log std
+// a tanh-Gaussian sample for each row of the actor's output (agents/tanh_gauss.h)
 static void squash(const af_pixel_sac *s, int B, const float *out, const float *eps, float *a, float *u, float *sd_out, float *logp) {
-  const int ad = s->ad;
-  const float lo = (float)s->cfg.log_std_min, hi = (float)s->cfg.log_std_max;
-  for (int b = 0; b < B; b++) {
-    float lp = 0;
-    for (int i = 0; i < ad; i++) {
-      float mu = out[b * 2 * ad + i], l = out[b * 2 * ad + ad + i];
-      l = l < lo ? lo : l > hi ? hi : l;
-      float e = eps[b * ad + i], sd = expf(l), x = mu + sd * e;
-      u[b * ad + i] = x;
-      sd_out[b * ad + i] = sd;
-      a[b * ad + i] = tanhf(x);
-      lp += -0.5f * e * e - l - LOG_2PI_HALF - log1m_tanh2(x);
-    }
-    logp[b] = lp;
-  }
+  af_tanh_gauss_sample(B, s->ad, (float)s->cfg.log_std_min, (float)s->cfg.log_std_max, out, eps, a, u, sd_out, logp);
 }
 
 // rows [a (na), b (nb), c (nc)] for B samples; b and c may be NULL when their size is 0
@@ -154,16 +133,8 @@ void af_pixel_sac_grads(af_pixel_sac *s, int apply, int do_actor, int do_targets
     // dL/d(action) through both critics (their last forwards), without touching their gradients
     af_mlp_backward(s->q1, B, s->dq1, s->dqin1, 0, 0);
     af_mlp_backward(s->q2, B, s->dq2, s->dqin2, 0, 0);
-    const float lo = (float)s->cfg.log_std_min, hi = (float)s->cfg.log_std_max;
-    for (int b = 0; b < B; b++)
-      for (int i = 0; i < ad; i++) {
-        int k = b * ad + i;
-        float a = s->a_pi[k], da = s->dqin1[b * qd + sd + i] + s->dqin2[b * qd + sd + i];
-        float du = da * (1 - a * a) + alpha * invB * 2 * a;
-        float raw = pout[b * 2 * ad + ad + i];
-        s->dact[b * 2 * ad + i] = du;
-        s->dact[b * 2 * ad + ad + i] = (raw < lo || raw > hi) ? 0 : du * s->sd_pi[k] * s->eps_pi[k] - alpha * invB;
-      }
+    af_tanh_gauss_backward(s->dact, B, ad, (float)s->cfg.log_std_min, (float)s->cfg.log_std_max, alpha, invB, pout, s->a_pi, s->sd_pi,
+                           s->eps_pi, s->dqin1, s->dqin2, qd, sd);
     af_mlp_backward(s->actor, B, s->dact, NULL, 1, 0);
     // the temperature: -mean(log_alpha (log pi + target entropy))
     float g = 0;

@@ -1,12 +1,11 @@
 // Soft Actor-Critic on the oneDNN network core. One update: critic step on the soft Bellman
 // target, actor step through the (min of the) critics, temperature step, Polyak averaging.
 #include "agents/sac.h"
+#include "agents/tanh_gauss.h"
 
 #include <math.h>    // expf, logf, tanhf
 #include <stdlib.h>  // calloc, free
 #include <string.h>  // memcpy
-
-#define LOG_2PI_HALF 0.91893853320467274f  // log(2 pi) / 2
 
 // ---- hyperparameters (defaults as in ../shared/AGENTS.md) ----
 static const af_param sac_params[] = {
@@ -29,31 +28,9 @@ static const af_param sac_params[] = {
   AF_NORM_PARAMS(af_sac_cfg, norm),
 };
 
-// log(1 - tanh(u)^2), stably: 2 (log 2 - u - softplus(-2u))
-static float log1m_tanh2(float u) {
-  float x = -2 * u;
-  float softplus = x > 20 ? x : log1pf(expf(x));
-  return 2 * (0.69314718056f - u - softplus);
-}
-
-// a tanh-Gaussian sample for each row of the actor's output (B, 2 ad): mean, then log std.
-// a = tanh(mu + std eps); logp = sum_i -eps^2/2 - ls - log(2 pi)/2 - log(1 - a^2)
+// a tanh-Gaussian sample for each row of the actor's output (agents/tanh_gauss.h)
 static void squash(const af_sac *s, int B, const float *out, const float *eps, float *a, float *u, float *sd_out, float *logp) {
-  const int ad = s->ad;
-  const float lo = (float)s->cfg.log_std_min, hi = (float)s->cfg.log_std_max;
-  for (int b = 0; b < B; b++) {
-    float lp = 0;
-    for (int i = 0; i < ad; i++) {
-      float mu = out[b * 2 * ad + i], l = out[b * 2 * ad + ad + i];
-      l = l < lo ? lo : l > hi ? hi : l;
-      float e = eps[b * ad + i], sd = expf(l), x = mu + sd * e;
-      u[b * ad + i] = x;
-      sd_out[b * ad + i] = sd;  // kept for the backward pass
-      a[b * ad + i] = tanhf(x);
-      lp += -0.5f * e * e - l - LOG_2PI_HALF - log1m_tanh2(x);
-    }
-    logp[b] = lp;
-  }
+  af_tanh_gauss_sample(B, s->ad, (float)s->cfg.log_std_min, (float)s->cfg.log_std_max, out, eps, a, u, sd_out, logp);
 }
 
 // are a network's gradients all finite?
@@ -117,17 +94,8 @@ void af_sac_grads(af_sac *s, const float *obs, const float *act, const float *re
   af_mlp_backward(s->q1, B, s->dq1, s->dqin1, 0, 0);
   af_mlp_backward(s->q2, B, s->dq2, s->dqin2, 0, 0);
   // through the squashing and the reparameterization into (mu, log std)
-  const float lo = (float)s->cfg.log_std_min, hi = (float)s->cfg.log_std_max;
-  for (int b = 0; b < B; b++)
-    for (int i = 0; i < ad; i++) {
-      int k = b * ad + i;
-      float a = s->a_pi[k], da = s->dqin1[b * qd + od + i] + s->dqin2[b * qd + od + i];
-      // d logp / du = 2 tanh(u)
-      float du = da * (1 - a * a) + alpha * invB * 2 * a;
-      float raw = pout[b * 2 * ad + ad + i];
-      s->dact[b * 2 * ad + i] = du;
-      s->dact[b * 2 * ad + ad + i] = (raw < lo || raw > hi) ? 0 : du * s->sd_pi[k] * eps_pi[k] - alpha * invB;
-    }
+  af_tanh_gauss_backward(s->dact, B, ad, (float)s->cfg.log_std_min, (float)s->cfg.log_std_max, alpha, invB, pout, s->a_pi, s->sd_pi,
+                         eps_pi, s->dqin1, s->dqin2, qd, od);
   af_mlp_backward(s->actor, B, s->dact, NULL, 1, 0);
   // ---- temperature: -mean(log_alpha (log pi + target entropy)) ----
   float g = 0;
