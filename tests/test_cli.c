@@ -91,6 +91,9 @@ Test(cli, numbers_with_trailing_text_or_out_of_range_are_refused) {
   usage_error("train --env pendulum --agent sac --steps 1e3x --out cli_train", "--steps expects a whole number");
   usage_error("train --env pendulum --agent sac --steps 10 --out cli_train --set train.seed=5x", "seed: expected a number");
   usage_error("bench envs --frobs 3", "unknown option '--frobs'");
+  usage_error("bench conv --updates 0", "--updates takes a whole number from 1 to 10000, not '0'");
+  usage_error("bench conv --updates 8x", "--updates takes a whole number from 1 to 10000, not '8x'");
+  usage_error("bench conv --frobs", "unknown option '--frobs'");
 }
 
 Test(cli, examples_file_has_a_header_and_one_row_per_example) {
