@@ -1,6 +1,9 @@
 // An independent double-precision reference for the convolutional encoders of agents/nn:
 // direct loops over plain NCHW arrays, with the parameter layout of agents/nn/conv.h (conv
-// W (out, C, k, k) then b; dense W (out, C H W) then b; layernorm scale then shift).
+// W (out, C, k, k) then b; deconv W (C, out, k, k) then b; dense W (out, C H W) then b;
+// layernorm scale then shift; unflatten: nothing). A transposed convolution is written as
+// the scatter that defines it: input pixel (y, x) adds W[c][o] to the k x k outputs from
+// (y stride - pad, x stride - pad).
 #ifndef AF_TEST_REF_CONV_H
 #define AF_TEST_REF_CONV_H
 
@@ -13,6 +16,7 @@
 static inline double ref_act(double v, af_act a) { return a == AF_ACT_RELU ? (v > 0 ? v : 0) : a == AF_ACT_TANH ? tanh(v) : v; }
 
 static inline int ref_out_size(int in, int k, int s, int p) { return (in + 2 * p - k) / s + 1; }
+static inline int ref_deconv_size(int in, int k, int s, int p) { return (in - 1) * s - 2 * p + k; }
 
 // y (B, C', H', W') = net(x (B, C, H, W)); returns the number of outputs per sample. The
 // caller's y holds at least B times the largest activation of any layer.
@@ -20,9 +24,11 @@ static inline int ref_conv_net(double *y, const double *p, const double *x, int 
   size_t cap = (size_t)B * C * H * W;
   for (int l = 0, c = C, h = H, w = W; l < nl; l++) {
     const af_conv_layer *s = &ls[l];
-    int oc = s->kind == AF_LAYER_CONV || s->kind == AF_LAYER_DENSE ? s->out : c;
-    int oh = s->kind == AF_LAYER_DENSE ? 1 : s->kind == AF_LAYER_LAYERNORM ? h : ref_out_size(h, s->k, s->stride, s->pad);
-    int ow = s->kind == AF_LAYER_DENSE ? 1 : s->kind == AF_LAYER_LAYERNORM ? w : ref_out_size(w, s->k, s->stride, s->pad);
+    int oc = s->kind == AF_LAYER_MAXPOOL || s->kind == AF_LAYER_LAYERNORM ? c : s->out;
+    int oh = s->kind == AF_LAYER_DENSE ? 1 : s->kind == AF_LAYER_LAYERNORM ? h : s->kind == AF_LAYER_UNFLATTEN ? s->h
+             : s->kind == AF_LAYER_DECONV ? ref_deconv_size(h, s->k, s->stride, s->pad) : ref_out_size(h, s->k, s->stride, s->pad);
+    int ow = s->kind == AF_LAYER_DENSE ? 1 : s->kind == AF_LAYER_LAYERNORM ? w : s->kind == AF_LAYER_UNFLATTEN ? s->w
+             : s->kind == AF_LAYER_DECONV ? ref_deconv_size(w, s->k, s->stride, s->pad) : ref_out_size(w, s->k, s->stride, s->pad);
     if ((size_t)B * oc * oh * ow > cap) cap = (size_t)B * oc * oh * ow;
     c = oc, h = oh, w = ow;
   }
@@ -57,6 +63,32 @@ static inline int ref_conv_net(double *y, const double *p, const double *x, int 
             }
       if (s->kind == AF_LAYER_CONV) pp += (size_t)oc * c * k * k + oc;
       c = oc, h = oh, w = ow;
+    } else if (s->kind == AF_LAYER_DECONV) {
+      int k = s->k, st = s->stride, pd = s->pad, oc = s->out;
+      int oh = ref_deconv_size(h, k, st, pd), ow = ref_deconv_size(w, k, st, pd);
+      const double *Wt = pp, *bb = pp + (size_t)c * oc * k * k;
+      for (int b = 0; b < B; b++)
+        for (int o = 0; o < oc; o++)
+          for (int i = 0; i < oh * ow; i++) z[(size_t)(b * oc + o) * oh * ow + i] = bb[o];
+      for (int b = 0; b < B; b++)
+        for (int ci = 0; ci < c; ci++)
+          for (int yi = 0; yi < h; yi++)
+            for (int xj = 0; xj < w; xj++) {
+              double v = a[((size_t)(b * c + ci) * h + yi) * w + xj];
+              for (int o = 0; o < oc; o++)
+                for (int ki = 0; ki < k; ki++)
+                  for (int kj = 0; kj < k; kj++) {
+                    int i = yi * st - pd + ki, j = xj * st - pd + kj;
+                    if (i < 0 || i >= oh || j < 0 || j >= ow) continue;
+                    z[((size_t)(b * oc + o) * oh + i) * ow + j] += Wt[((size_t)(ci * oc + o) * k + ki) * k + kj] * v;
+                  }
+            }
+      for (size_t i = 0; i < (size_t)B * oc * oh * ow; i++) z[i] = ref_act(z[i], s->act);
+      pp += (size_t)c * oc * k * k + oc;
+      c = oc, h = oh, w = ow;
+    } else if (s->kind == AF_LAYER_UNFLATTEN) {
+      memcpy(z, a, sizeof(double) * (size_t)B * n);
+      c = s->out, h = s->h, w = s->w;
     } else if (s->kind == AF_LAYER_DENSE) {
       const double *Wt = pp, *bb = pp + (size_t)s->out * n;
       for (int b = 0; b < B; b++)

@@ -201,6 +201,33 @@ Test(conv, gradients_blocked_formats) {
   grad_check(&s, 4, (16 * 9 * 9 + 16) + (16 * 16 * 9 + 16) + (64 * 4 + 4) + 2 * 4);
 }
 
+// a decoder: dense with tanh, its features unflattened to 3x2x2, a stride-2 transposed
+// convolution with padding and ReLU, another with an even kernel (4) and padding 1
+Test(conv, gradients_decoder_deconv_unflatten) {
+  const af_conv_layer ls[] = {
+      {AF_LAYER_DENSE, .out = 12, .act = AF_ACT_TANH},
+      {AF_LAYER_UNFLATTEN, .out = 3, .h = 2, .w = 2},
+      {AF_LAYER_DECONV, .out = 4, .k = 3, .stride = 2, .pad = 1, .act = AF_ACT_RELU},
+      {AF_LAYER_DECONV, .out = 2, .k = 4, .stride = 2, .pad = 1, .act = AF_ACT_NONE},
+  };
+  net_shape s = {ls, 4, 2, 3, 3, 3, 0};
+  // 18 inputs -> 12 -> 3x2x2 -> 4x3x3 -> 2x6x6
+  grad_check(&s, 72, (18 * 12 + 12) + (3 * 4 * 9 + 4) + (4 * 2 * 16 + 2));
+}
+
+// the β-VAE decoder's pattern at channel counts with oneDNN's blocked formats: dense to
+// 16x3x3, a 16-channel stride-2 transposed convolution (7x7), then to 3 channels at 14x14
+Test(conv, gradients_decoder_blocked_formats) {
+  const af_conv_layer ls[] = {
+      {AF_LAYER_DENSE, .out = 144, .act = AF_ACT_RELU},
+      {AF_LAYER_UNFLATTEN, .out = 16, .h = 3, .w = 3},
+      {AF_LAYER_DECONV, .out = 16, .k = 3, .stride = 2, .pad = 0, .act = AF_ACT_RELU},
+      {AF_LAYER_DECONV, .out = 3, .k = 4, .stride = 2, .pad = 1, .act = AF_ACT_NONE},
+  };
+  net_shape s = {ls, 4, 2, 2, 2, 2, 0};
+  grad_check(&s, 3 * 14 * 14, (8 * 144 + 144) + (16 * 16 * 9 + 16) + (16 * 3 * 16 + 3));
+}
+
 // the shape oneDNN runs as a Winograd F(4x4, 3x3) convolution on AVX-512 (3x3 stride 1, 16
 // channels in and out, a batch of 16, ReLU: oneDNN's Winograd takes no tanh post-op): forward, backward data and backward weights checked
 // against the direct double reference like every other layer (the planner asks oneDNN for
@@ -477,6 +504,17 @@ Test(conv, bad_shapes_are_refused) {
   const af_conv_layer pad[] = {{AF_LAYER_CONV, .out = 2, .k = 3, .stride = 1, .pad = 3}};
   cr_assert_null(af_conv_make(ctx, pad, 1, 3, 8, 8, bs, 1, err, sizeof err));
   cr_assert(strstr(err, "padding 3"), "%s", err);
+  // an unflatten that is not after a dense layer, or that does not match its features
+  const af_conv_layer unflat_first[] = {{AF_LAYER_CONV, .out = 2, .k = 3, .stride = 1}, {AF_LAYER_UNFLATTEN, .out = 2, .h = 6, .w = 6}};
+  cr_assert_null(af_conv_make(ctx, unflat_first, 2, 3, 8, 8, bs, 1, err, sizeof err));
+  cr_assert(strstr(err, "must follow a dense layer"), "%s", err);
+  const af_conv_layer unflat_size[] = {{AF_LAYER_DENSE, .out = 12}, {AF_LAYER_UNFLATTEN, .out = 2, .h = 2, .w = 2}};
+  cr_assert_null(af_conv_make(ctx, unflat_size, 2, 3, 8, 8, bs, 1, err, sizeof err));
+  cr_assert(strstr(err, "unflatten 12 features into 2x2x2"), "%s", err);
+  // a transposed convolution whose padding leaves no output
+  const af_conv_layer deconv_pad[] = {{AF_LAYER_DECONV, .out = 2, .k = 2, .stride = 1, .pad = 1}};
+  cr_assert_null(af_conv_make(ctx, deconv_pad, 1, 3, 1, 1, bs, 1, err, sizeof err));
+  cr_assert(strstr(err, "deconvolution output 0x0"), "%s", err);
   // a batch size that was not planned
   const af_conv_layer ok[] = {{AF_LAYER_CONV, .out = 2, .k = 3, .stride = 1}};
   af_conv *n = af_conv_make(ctx, ok, 1, 3, 8, 8, bs, 1, err, sizeof err);

@@ -267,8 +267,9 @@ static void dims_of(const layer *ly, int B, dnnl_dim_t *src, int *nsrc, dnnl_dim
   *nsrc = ly->flat_in ? 2 : 4;
   w[0] = ly->oc;
   w[1] = ly->ic;
-  w[2] = ly->s.kind == AF_LAYER_CONV ? ly->s.k : ly->ih;
-  w[3] = ly->s.kind == AF_LAYER_CONV ? ly->s.k : ly->iw;
+  int kern = ly->s.kind == AF_LAYER_CONV || ly->s.kind == AF_LAYER_DECONV;
+  w[2] = kern ? ly->s.k : ly->ih;
+  w[3] = kern ? ly->s.k : ly->iw;
   *nw = ly->flat_in ? 2 : 4;
   dst[0] = B;
   dst[1] = ly->oc;
@@ -314,16 +315,22 @@ static const char *isa_of(const_dnnl_primitive_desc_t pd) {
 // that matches the forward's. Measured at batch 128 for 9 input channels (3 stacked RGB
 // frames): oneDNN's choice is jit:avx2 on nChw8c, 16 ms and two reorders of 1-2 ms; in nhwc,
 // jit:avx512_core takes 7 ms (and the reorders 1-1.5 ms)
-static int bwd_weights_pd(af_conv *n, dnnl_primitive_desc_t *pd, int conv, const dnnl_memory_desc_t *src, const dnnl_memory_desc_t *w,
+static int bwd_weights_pd(af_conv *n, dnnl_primitive_desc_t *pd, af_layer_kind kind, const dnnl_memory_desc_t *src, const dnnl_memory_desc_t *w,
                           const dnnl_memory_desc_t *b, const dnnl_memory_desc_t *dst, const dnnl_dim_t *st, const dnnl_dim_t *pad,
                           const_dnnl_primitive_desc_t fpd, char *err, size_t errsz) {
   dnnl_convolution_desc_t cd;
+  dnnl_deconvolution_desc_t dcd;
   dnnl_inner_product_desc_t id;
-  if (conv ? af_dnnl_check(dnnl_convolution_backward_weights_desc_init(&cd, CONV_ALG, src, w, b, dst, st, pad, pad),
-                           "convolution backward weights desc", err, errsz)
-           : af_dnnl_check(dnnl_inner_product_backward_weights_desc_init(&id, src, w, b, dst), "inner product backward weights desc", err, errsz))
+  int conv = kind == AF_LAYER_CONV;
+  if (kind == AF_LAYER_CONV ? af_dnnl_check(dnnl_convolution_backward_weights_desc_init(&cd, CONV_ALG, src, w, b, dst, st, pad, pad),
+                                            "convolution backward weights desc", err, errsz)
+      : kind == AF_LAYER_DECONV
+          ? af_dnnl_check(dnnl_deconvolution_backward_weights_desc_init(&dcd, dnnl_deconvolution_direct, src, w, b, dst, st, pad, pad),
+                          "deconvolution backward weights desc", err, errsz)
+          : af_dnnl_check(dnnl_inner_product_backward_weights_desc_init(&id, src, w, b, dst), "inner product backward weights desc", err, errsz))
     return -1;
-  if (pd_make(n, pd, conv ? (const void *)&cd : (const void *)&id, AF_ACT_NONE, fpd, "backward weights", err, errsz)) return -1;
+  const void *desc = conv ? (const void *)&cd : kind == AF_LAYER_DECONV ? (const void *)&dcd : (const void *)&id;
+  if (pd_make(n, pd, desc, AF_ACT_NONE, fpd, "backward weights", err, errsz)) return -1;
   if (!conv || !strcmp(isa_of(*pd), isa_of(fpd))) return 0;
   dnnl_memory_desc_t s2, d2;
   dnnl_primitive_desc_t alt;
@@ -338,15 +345,18 @@ static int bwd_weights_pd(af_conv *n, dnnl_primitive_desc_t *pd, int conv, const
   return 0;
 }
 
-// a convolution or a dense layer: forward, backward data, backward weights
+// a convolution, a transposed convolution or a dense layer: forward, backward data, backward
+// weights
 static int plan_linear(af_conv *n, lplan *lp, const layer *ly, int B, dnnl_memory_t gin, char *err, size_t errsz) {
-  int conv = ly->s.kind == AF_LAYER_CONV;
+  const af_layer_kind kind = ly->s.kind;
+  int conv = kind == AF_LAYER_CONV, deconv = kind == AF_LAYER_DECONV;
   dnnl_dim_t ds[4], dw[4], dd[4], nb = ly->oc;
   int ns, nw, nd;
   dims_of(ly, B, ds, &ns, dw, &nw, dd, &nd);
   dnnl_memory_desc_t sany, wany, dany, wplain, bmd;
   if (md_init(&sany, ns, ds, dnnl_format_tag_any, err, errsz) || md_init(&wany, nw, dw, dnnl_format_tag_any, err, errsz) ||
-      md_init(&dany, nd, dd, dnnl_format_tag_any, err, errsz) || md_init(&wplain, nw, dw, dnnl_format_tag_undef, err, errsz) ||
+      md_init(&dany, nd, dd, dnnl_format_tag_any, err, errsz) ||
+      md_init(&wplain, nw, dw, deconv ? dnnl_iohw : dnnl_format_tag_undef, err, errsz) ||
       md_init(&bmd, 1, &nb, dnnl_format_tag_undef, err, errsz))
     return -1;
   dnnl_dims_t st = {ly->s.stride, ly->s.stride}, pad = {ly->s.pad, ly->s.pad};
@@ -356,15 +366,19 @@ static int plan_linear(af_conv *n, lplan *lp, const layer *ly, int B, dnnl_memor
 
   // forward, in the formats oneDNN prefers
   dnnl_convolution_desc_t cd;
+  dnnl_deconvolution_desc_t dcd;
   dnnl_inner_product_desc_t id;
-  const void *desc = conv ? (const void *)&cd : (const void *)&id;
+  const void *desc = conv ? (const void *)&cd : deconv ? (const void *)&dcd : (const void *)&id;
+  const char *what = conv ? "convolution" : deconv ? "deconvolution" : "inner product";
   if (conv ? af_dnnl_check(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_training, CONV_ALG, &sany, &wany, &bmd,
                                                               &dany, st, pad, pad), "convolution desc", err, errsz)
-           : af_dnnl_check(dnnl_inner_product_forward_desc_init(&id, dnnl_forward_training, &sany, &wany, &bmd, &dany),
-                           "inner product desc", err, errsz))
+      : deconv ? af_dnnl_check(dnnl_deconvolution_forward_desc_init(&dcd, dnnl_forward_training, dnnl_deconvolution_direct, &sany, &wany,
+                                                                    &bmd, &dany, st, pad, pad), "deconvolution desc", err, errsz)
+               : af_dnnl_check(dnnl_inner_product_forward_desc_init(&id, dnnl_forward_training, &sany, &wany, &bmd, &dany),
+                               "inner product desc", err, errsz))
     return -1;
   dnnl_primitive_desc_t fpd = NULL;
-  if (prim_desc(n, &lp->fwd, desc, ly->s.act, NULL, &fpd, lp->impl[0], conv ? "convolution" : "inner product", err, errsz)) return -1;
+  if (prim_desc(n, &lp->fwd, desc, ly->s.act, NULL, &fpd, lp->impl[0], what, err, errsz)) return -1;
   int rc = -1;
   dnnl_memory_t wf, wd;
   const dnnl_memory_desc_t *smd = dnnl_primitive_desc_query_md(fpd, dnnl_query_src_md, 0);
@@ -384,7 +398,9 @@ static int plan_linear(af_conv *n, lplan *lp, const layer *ly, int B, dnnl_memor
   // g and the input are reordered for them when they differ, and dsrc into gin
   if (conv ? af_dnnl_check(dnnl_convolution_backward_data_desc_init(&cd, CONV_ALG, &sany, &wany, &dany, st, pad, pad),
                            "convolution backward data desc", err, errsz)
-           : af_dnnl_check(dnnl_inner_product_backward_data_desc_init(&id, &sany, &wany, &dany), "inner product backward data desc", err, errsz))
+      : deconv ? af_dnnl_check(dnnl_deconvolution_backward_data_desc_init(&dcd, dnnl_deconvolution_direct, &sany, &wany, &dany, st, pad, pad),
+                               "deconvolution backward data desc", err, errsz)
+               : af_dnnl_check(dnnl_inner_product_backward_data_desc_init(&id, &sany, &wany, &dany), "inner product backward data desc", err, errsz))
     goto done;
   dnnl_primitive_desc_t dpd = NULL;
   if (prim_desc(n, &lp->bwd_d, desc, AF_ACT_NONE, fpd, &dpd, lp->impl[1], "backward data", err, errsz)) goto done;
@@ -400,7 +416,7 @@ static int plan_linear(af_conv *n, lplan *lp, const layer *ly, int B, dnnl_memor
   arg(&lp->bwd_d, DNNL_ARG_DIFF_SRC, dsrc);
 
   dnnl_primitive_desc_t wpd = NULL;
-  if (bwd_weights_pd(n, &wpd, conv, &sany, &wany, &bmd, &dany, st, pad, fpd, err, errsz)) goto done;
+  if (bwd_weights_pd(n, &wpd, kind, &sany, &wany, &bmd, &dany, st, pad, fpd, err, errsz)) goto done;
   if (prim(n, &lp->bwd_w, wpd, lp->impl[2], err, errsz)) { dnnl_primitive_desc_destroy(wpd); goto done; }
   dnnl_memory_t dwm, dbm, bsrc, gw;
   const dnnl_memory_desc_t *bsmd = dnnl_primitive_desc_query_md(wpd, dnnl_query_src_md, 0);
@@ -518,6 +534,23 @@ done:
   return rc;
 }
 
+// unflatten: the previous layer's plain (B, F) output and its gradient seen as (B, C, H, W);
+// nothing runs (the next layer's data gradient lands in the previous layer's g)
+static int plan_unflatten(af_conv *n, lplan *lp, const layer *ly, int B, dnnl_memory_t gin, char *err, size_t errsz) {
+  if (!is_plain(md_of(lp->in)) || !is_plain(md_of(gin))) {
+    snprintf(err, errsz, "conv network: the dense layer before an unflatten has a blocked output");
+    return -1;
+  }
+  dnnl_dim_t d[4] = {B, ly->oc, ly->oh, ly->ow};
+  dnnl_memory_desc_t md;
+  if (md_init(&md, 4, d, dnnl_format_tag_undef, err, errsz) || !(lp->y = mem(n, &md, data_of(lp->in), err, errsz)) ||
+      !(lp->g = mem(n, &md, data_of(gin), err, errsz)))
+    return -1;
+  lp->src = lp->in;
+  snprintf(lp->impl[0], IMPL_LEN, "view");
+  return 0;
+}
+
 // ---- planning a batch size ----
 static int make_plan(af_conv *n, plan *pl, int B, char *err, size_t errsz) {
   pl->B = B;
@@ -534,6 +567,7 @@ static int make_plan(af_conv *n, plan *pl, int B, char *err, size_t errsz) {
     dnnl_memory_t gin = l == 0 ? pl->dx : pl->lp[l - 1].g;
     int rc = ly->s.kind == AF_LAYER_MAXPOOL ? plan_pool(n, lp, ly, B, gin, err, errsz)
              : ly->s.kind == AF_LAYER_LAYERNORM ? plan_norm(n, lp, ly, B, gin, err, errsz)
+             : ly->s.kind == AF_LAYER_UNFLATTEN ? plan_unflatten(n, lp, ly, B, gin, err, errsz)
                                                 : plan_linear(n, lp, ly, B, gin, err, errsz);
     if (rc) return -1;
   }
@@ -562,6 +596,7 @@ static int make_plan(af_conv *n, plan *pl, int B, char *err, size_t errsz) {
 
 // ---- shapes and make ----
 static int out_size(int in, int k, int s, int p) { return in + 2 * p < k ? 0 : (in + 2 * p - k) / s + 1; }
+static long long deconv_size(int in, int k, int s, int p) { return (long long)(in - 1) * s - 2 * p + k; }
 
 static int check_layers(af_conv *n, const af_conv_layer *layers, char *err, size_t errsz) {
   int c = n->C, h = n->H, w = n->W, flat = 0, off = 0;
@@ -570,25 +605,42 @@ static int check_layers(af_conv *n, const af_conv_layer *layers, char *err, size
     layer *ly = &n->ly[l];
     ly->s = *s;
     ly->ic = c, ly->ih = h, ly->iw = w, ly->flat_in = flat;
-    int spatial = s->kind == AF_LAYER_CONV || s->kind == AF_LAYER_MAXPOOL;
-    if (s->kind < AF_LAYER_CONV || s->kind > AF_LAYER_LAYERNORM) { snprintf(err, errsz, "conv layer %d: unknown kind %d", l, (int)s->kind); return -1; }
-    if (spatial && flat) { snprintf(err, errsz, "conv layer %d: a convolution or pooling after a dense layer", l); return -1; }
+    int spatial = s->kind == AF_LAYER_CONV || s->kind == AF_LAYER_MAXPOOL || s->kind == AF_LAYER_DECONV;
+    int has_out = s->kind == AF_LAYER_CONV || s->kind == AF_LAYER_DENSE || s->kind == AF_LAYER_DECONV || s->kind == AF_LAYER_UNFLATTEN;
+    if (s->kind < AF_LAYER_CONV || s->kind > AF_LAYER_UNFLATTEN) { snprintf(err, errsz, "conv layer %d: unknown kind %d", l, (int)s->kind); return -1; }
+    if (spatial && flat) { snprintf(err, errsz, "conv layer %d: a convolution or pooling after a dense layer (unflatten first)", l); return -1; }
+    if (s->kind == AF_LAYER_UNFLATTEN && !flat) { snprintf(err, errsz, "conv layer %d: an unflatten must follow a dense layer", l); return -1; }
     if (s->kind == AF_LAYER_LAYERNORM && l == 0) { snprintf(err, errsz, "conv layer 0: a layernorm cannot be the first layer"); return -1; }
     if (spatial && (s->k < 1 || s->k > 64 || s->stride < 1 || s->stride > 64 || s->pad < 0 || s->pad >= s->k)) {
       snprintf(err, errsz, "conv layer %d: kernel %d, stride %d, padding %d (kernel and stride in [1, 64], padding in [0, kernel))", l, s->k,
                s->stride, s->pad);
       return -1;
     }
-    if ((s->kind == AF_LAYER_CONV || s->kind == AF_LAYER_DENSE) && (s->out < 1 || s->out > 65536)) {
+    if (has_out && (s->out < 1 || s->out > 65536)) {
       snprintf(err, errsz, "conv layer %d: %d outputs (in [1, 65536])", l, s->out);
       return -1;
     }
-    if (s->act < AF_ACT_NONE || s->act > AF_ACT_TANH || (s->kind == AF_LAYER_MAXPOOL && s->act != AF_ACT_NONE)) {
+    if (s->act < AF_ACT_NONE || s->act > AF_ACT_TANH || ((s->kind == AF_LAYER_MAXPOOL || s->kind == AF_LAYER_UNFLATTEN) && s->act != AF_ACT_NONE)) {
       snprintf(err, errsz, "conv layer %d: activation %d", l, (int)s->act);
       return -1;
     }
     long long fan = (long long)c * h * w, np = 0;
-    if (spatial) {
+    if (s->kind == AF_LAYER_DECONV) {
+      long long oh = deconv_size(h, s->k, s->stride, s->pad), ow = deconv_size(w, s->k, s->stride, s->pad);
+      if (oh < 1 || ow < 1 || oh > 4096 || ow > 4096) {
+        snprintf(err, errsz, "conv layer %d: deconvolution output %lldx%lld (from %dx%d, kernel %d, stride %d, padding %d)", l, oh, ow, h, w, s->k,
+                 s->stride, s->pad);
+        return -1;
+      }
+      np = (long long)c * s->out * s->k * s->k + s->out;
+      c = s->out, h = (int)oh, w = (int)ow;
+    } else if (s->kind == AF_LAYER_UNFLATTEN) {
+      if (s->h < 1 || s->w < 1 || (long long)s->out * s->h * s->w != fan) {
+        snprintf(err, errsz, "conv layer %d: unflatten %d features into %dx%dx%d", l, (int)fan, s->out, s->h, s->w);
+        return -1;
+      }
+      c = s->out, h = s->h, w = s->w, flat = 0;
+    } else if (spatial) {
       h = out_size(h, s->k, s->stride, s->pad);
       w = out_size(w, s->k, s->stride, s->pad);
       if (s->kind == AF_LAYER_CONV) { np = (long long)s->out * c * s->k * s->k + s->out; c = s->out; }
@@ -600,7 +652,10 @@ static int check_layers(af_conv *n, const af_conv_layer *layers, char *err, size
     if (np > (1 << 28) || off + np > (1 << 28)) { snprintf(err, errsz, "conv layer %d: too many parameters", l); return -1; }
     ly->oc = c, ly->oh = h, ly->ow = w, ly->flat_out = flat;
     ly->woff = off;
-    ly->nw = s->kind == AF_LAYER_CONV ? s->out * ly->ic * s->k * s->k : s->kind == AF_LAYER_DENSE ? (int)(fan * s->out) : s->kind == AF_LAYER_LAYERNORM ? (int)fan : 0;
+    ly->nw = s->kind == AF_LAYER_CONV || s->kind == AF_LAYER_DECONV ? s->out * ly->ic * s->k * s->k
+             : s->kind == AF_LAYER_DENSE                          ? (int)(fan * s->out)
+             : s->kind == AF_LAYER_LAYERNORM                      ? (int)fan
+                                                                  : 0;
     ly->boff = off + ly->nw;
     ly->nb = (int)np - ly->nw;
     off += (int)np;
@@ -685,7 +740,7 @@ void af_conv_init(af_conv *n, af_rng *rng) {
       for (int i = 0; i < ly->nb; i++) b[i] = 0;
       continue;
     }
-    if (ly->s.kind == AF_LAYER_MAXPOOL) continue;
+    if (ly->s.kind == AF_LAYER_MAXPOOL || ly->s.kind == AF_LAYER_UNFLATTEN) continue;
     int fan = ly->nw / ly->oc;
     float bound = 1.0f / sqrtf((float)fan);
     for (int i = 0; i < ly->nw; i++) w[i] = (float)af_rng_range(rng, -bound, bound);
@@ -787,6 +842,7 @@ double af_conv_flops(const af_conv *n, int B, int pass) {
     const layer *ly = &n->ly[l];
     if (pass == AF_FLOPS_DATA_HIDDEN && l == 0) continue;
     if (ly->s.kind == AF_LAYER_CONV) f += 2.0 * B * ly->oc * ly->oh * ly->ow * ly->ic * ly->s.k * ly->s.k;
+    else if (ly->s.kind == AF_LAYER_DECONV) f += 2.0 * B * ly->ic * ly->ih * ly->iw * ly->oc * ly->s.k * ly->s.k;
     else if (ly->s.kind == AF_LAYER_DENSE) f += 2.0 * B * ly->oc * ly->ic * ly->ih * ly->iw;
   }
   return f;

@@ -1,6 +1,7 @@
-// Convolutional encoders on oneDNN: a stack of 2-D convolutions (stride, padding, bias,
-// activation), max-pooling, dense layers over the flattened features, and LayerNorm with a
-// learned scale and shift (and an optional tanh after it, as SAC-AE's encoder head). The
+// Convolutional encoders and decoders on oneDNN: a stack of 2-D convolutions (stride,
+// padding, bias, activation), max-pooling, dense layers over the flattened features, LayerNorm
+// with a learned scale and shift (and an optional tanh after it, as SAC-AE's encoder head),
+// and for decoders an unflatten (dense features seen as an image) and transposed convolutions. The
 // input and the output are plain NCHW floats; inside, each primitive works in the memory
 // format oneDNN prefers for it (e.g. channel-blocked activations and weights), with the
 // reorders between formats planned at make time. Each convolution runs the algorithm oneDNN
@@ -25,27 +26,33 @@ typedef enum {
   AF_LAYER_MAXPOOL,    // k x k window, stride, padding (padded cells never win)
   AF_LAYER_DENSE,      // out features over the flattened (C, H, W) input, act
   AF_LAYER_LAYERNORM,  // over each sample's (C, H, W), learned scale and shift, then act
+  AF_LAYER_DECONV,     // transposed convolution (a decoder's upsampling): out channels, k x k
+                       // kernel, stride, padding; output (in - 1) stride - 2 pad + k; act
+  AF_LAYER_UNFLATTEN,  // after a dense layer: its features seen as (out, h, w); no parameters
 } af_layer_kind;
 
 typedef struct {
   af_layer_kind kind;
-  int out;               // conv: output channels; dense: output features
-  int k, stride, pad;    // conv and max-pool
-  af_act act;            // conv, dense and layernorm (max-pool: AF_ACT_NONE)
+  int out;               // conv, deconv, unflatten: output channels; dense: output features
+  int k, stride, pad;    // conv, deconv and max-pool
+  af_act act;            // conv, deconv, dense and layernorm (max-pool, unflatten: AF_ACT_NONE)
+  int h, w;              // unflatten: the output's height and width (out h w = the features)
 } af_conv_layer;
 
 // Parameter layout, layer after layer (PyTorch's, for export and peers):
 //   conv       W (out, C, k, k), then b (out)
+//   deconv     W (C, out, k, k) (torch.nn.ConvTranspose2d's), then b (out)
 //   dense      W (out, C * H * W) with the input flattened in (C, H, W) order, then b (out)
 //   layernorm  scale (C * H * W), then shift (C * H * W)
-//   max-pool   nothing
+//   max-pool, unflatten   nothing
 // LayerNorm normalizes with the biased variance and eps 1e-5, as torch.nn.LayerNorm.
 typedef struct af_conv af_conv;
 
 // a stack of nlayers layers over inputs (C, H, W), planned for each of the nbatch batch sizes
 // (at most AF_NN_MAX_PLANS). Refused with a message: a layer whose output would be empty, a
-// convolution or pooling after a dense layer, a first layer that is a layernorm, sizes out of
-// range, or shapes oneDNN has no implementation for.
+// convolution, transposed convolution or pooling after a dense layer without an unflatten
+// between, an unflatten anywhere else or of the wrong size, a first layer that is a
+// layernorm, sizes out of range, or shapes oneDNN has no implementation for.
 af_conv *af_conv_make(af_nn_ctx *ctx, const af_conv_layer *layers, int nlayers, int C, int H, int W,
                       const int *batch_sizes, int nbatch, char *err, size_t errsz);
 void af_conv_free(af_conv *net);  // NULL is a no-op
