@@ -1,0 +1,162 @@
+// The convolutional β-VAE (agents/vae.h): two af_conv stacks, the reparameterization and the
+// two loss terms written out, their gradients chained by hand between the networks.
+#include "agents/vae.h"
+
+#include <math.h>    // expf, isfinite
+#include <stdio.h>   // snprintf
+#include <stdlib.h>  // calloc, free
+
+#define ENC_LAYERS 4
+#define DEC_LAYERS 5
+
+struct af_vae {
+  af_vae_cfg cfg;
+  af_nn_ctx *ctx;
+  af_conv *enc, *dec;
+  af_adam opt_enc, opt_dec;
+  int L, D, B;  // latent, pixels C H W, batch
+  // per-batch buffers, (B, .) each: the draws, latents, their gradients, images
+  float *draw, *eps, *stats, *z, *dz, *dstats, *xhat, *dout;
+};
+
+// the reference architecture (rlkit's ConvVAE, imsize 48)
+static void layers(const af_vae_cfg *c, af_conv_layer *enc, af_conv_layer *dec) {
+  enc[0] = (af_conv_layer){AF_LAYER_CONV, .out = 16, .k = 5, .stride = 3, .act = AF_ACT_RELU};
+  enc[1] = (af_conv_layer){AF_LAYER_CONV, .out = 32, .k = 3, .stride = 2, .act = AF_ACT_RELU};
+  enc[2] = (af_conv_layer){AF_LAYER_CONV, .out = 64, .k = 3, .stride = 2, .act = AF_ACT_RELU};
+  enc[3] = (af_conv_layer){AF_LAYER_DENSE, .out = 2 * c->latent, .act = AF_ACT_NONE};
+  dec[0] = (af_conv_layer){AF_LAYER_DENSE, .out = 64 * 3 * 3, .act = AF_ACT_RELU};
+  dec[1] = (af_conv_layer){AF_LAYER_UNFLATTEN, .out = 64, .h = 3, .w = 3};
+  dec[2] = (af_conv_layer){AF_LAYER_DECONV, .out = 32, .k = 3, .stride = 2, .act = AF_ACT_RELU};
+  dec[3] = (af_conv_layer){AF_LAYER_DECONV, .out = 16, .k = 3, .stride = 2, .act = AF_ACT_RELU};
+  dec[4] = (af_conv_layer){AF_LAYER_DECONV, .out = c->C, .k = 6, .stride = 3, .act = AF_ACT_NONE};
+}
+
+af_vae *af_vae_make(af_nn_ctx *ctx, const af_vae_cfg *c, char *err, size_t errsz) {
+  if (c->H != 48 || c->W != 48 || c->C < 1 || c->C > 64) {
+    snprintf(err, errsz, "vae: images of %dx%dx%d (the architecture takes 48x48, 1 to 64 channels)", c->C, c->H, c->W);
+    return NULL;
+  }
+  if (c->latent < 1 || c->latent > 256 || c->batch < 1 || c->batch > 4096 || !(c->beta >= 0) || !(c->lr > 0)) {
+    snprintf(err, errsz, "vae: latent %d (1-256), batch %d (1-4096), beta %g (>= 0), lr %g (> 0)", c->latent, c->batch, c->beta, c->lr);
+    return NULL;
+  }
+  af_vae *v = calloc(1, sizeof *v);
+  if (!v) { snprintf(err, errsz, "out of memory"); return NULL; }
+  v->cfg = *c;
+  v->ctx = ctx;
+  v->L = c->latent, v->D = c->C * c->H * c->W, v->B = c->batch;
+  af_conv_layer enc[ENC_LAYERS], dec[DEC_LAYERS];
+  layers(c, enc, dec);
+  int bs[2] = {c->batch, 1}, nb = c->batch == 1 ? 1 : 2;
+  size_t B = (size_t)c->batch, L = (size_t)v->L;
+  if (!(v->enc = af_conv_make(ctx, enc, ENC_LAYERS, c->C, c->H, c->W, bs, nb, err, errsz)) ||
+      !(v->dec = af_conv_make(ctx, dec, DEC_LAYERS, v->L, 1, 1, bs, nb, err, errsz)) ||
+      af_adam_init(&v->opt_enc, af_conv_nparams(v->enc), (float)c->lr, err, errsz) ||
+      af_adam_init(&v->opt_dec, af_conv_nparams(v->dec), (float)c->lr, err, errsz)) {
+    af_vae_free(v);
+    return NULL;
+  }
+  float *p = calloc(B * (6 * L + 2 * L + 2 * (size_t)v->D), sizeof(float));
+  if (!p) { snprintf(err, errsz, "out of memory"); af_vae_free(v); return NULL; }
+  v->draw = p, p += B * L;
+  v->eps = p, p += B * L;
+  v->z = p, p += B * L;
+  v->dz = p, p += B * L;
+  v->stats = p, p += 2 * B * L;
+  v->dstats = p, p += 2 * B * L;
+  v->xhat = p, p += B * (size_t)v->D;
+  v->dout = p;
+  return v;
+}
+
+void af_vae_free(af_vae *v) {
+  if (!v) return;
+  af_conv_free(v->enc);
+  af_conv_free(v->dec);
+  af_adam_free(&v->opt_enc);
+  af_adam_free(&v->opt_dec);
+  free(v->draw);
+  free(v);
+}
+
+void af_vae_init(af_vae *v, af_rng *rng) {
+  af_conv_init(v->enc, rng);
+  af_conv_init(v->dec, rng);
+}
+
+af_conv *af_vae_encoder(af_vae *v) { return v->enc; }
+af_conv *af_vae_decoder(af_vae *v) { return v->dec; }
+int af_vae_latent(const af_vae *v) { return v->L; }
+
+const float *af_vae_encode(af_vae *v, int B, const float *x) { return af_conv_forward(v->enc, B, x); }
+
+const float *af_vae_decode(af_vae *v, int B, const float *z) {
+  const float *o = af_conv_forward(v->dec, B, z);
+  if (!o) return NULL;
+  for (size_t i = 0; i < (size_t)B * v->D; i++) v->xhat[i] = 1 / (1 + expf(-o[i]));
+  return v->xhat;
+}
+
+int af_vae_grads(af_vae *v, int B, const float *x, const float *eps, af_vae_losses *out) {
+  const int L = v->L, D = v->D;
+  const float beta = (float)v->cfg.beta, invB = 1.0f / B;
+  af_vae_losses l = {0};
+
+  // ---- q(z|x) and the reparameterized latents ----
+  const float *st = af_conv_forward(v->enc, B, x);
+  if (!st) return -1;
+  for (int b = 0; b < B; b++) {
+    double kl = 0;
+    for (int j = 0; j < L; j++) {
+      float mu = st[b * 2 * L + j], lv = st[b * 2 * L + L + j], sd = expf(0.5f * lv);
+      v->stats[b * 2 * L + j] = mu;
+      v->stats[b * 2 * L + L + j] = lv;
+      v->eps[b * L + j] = eps[b * L + j];
+      v->z[b * L + j] = mu + sd * eps[b * L + j];
+      kl += 0.5 * ((double)mu * mu + (double)sd * sd - 1 - lv);
+    }
+    l.kl += kl / B;
+  }
+
+  // ---- the reconstruction, and its gradient through the sigmoid ----
+  const float *xh = af_vae_decode(v, B, v->z);
+  if (!xh) return -1;
+  for (int b = 0; b < B; b++) {
+    double r = 0;
+    for (int i = 0; i < D; i++) {
+      size_t k = (size_t)b * D + i;
+      float d = xh[k] - x[k];
+      r += (double)d * d;
+      v->dout[k] = 2 * d * invB * xh[k] * (1 - xh[k]);
+    }
+    l.recon += r / B;
+  }
+  af_conv_backward(v->dec, B, v->dout, v->dz, 1, 0);
+
+  // ---- into the mean and log-variance: the reconstruction's path and the KL's ----
+  for (int b = 0; b < B; b++)
+    for (int j = 0; j < L; j++) {
+      float mu = v->stats[b * 2 * L + j], lv = v->stats[b * 2 * L + L + j], e = v->eps[b * L + j], sd = expf(0.5f * lv);
+      float dz = v->dz[b * L + j];
+      v->dstats[b * 2 * L + j] = dz + beta * invB * mu;
+      v->dstats[b * 2 * L + L + j] = dz * 0.5f * sd * e + beta * invB * 0.5f * (sd * sd - 1);
+    }
+  af_conv_backward(v->enc, B, v->dstats, NULL, 1, 0);
+  if (af_nn_ctx_error(v->ctx)) return -1;
+  l.loss = l.recon + v->cfg.beta * l.kl;
+  if (out) *out = l;
+  return 0;
+}
+
+int af_vae_train(af_vae *v, int B, const float *x, af_rng *rng, af_vae_losses *out) {
+  af_rng_normal_fill(rng, v->draw, B * v->L);
+  af_vae_losses l;
+  if (af_vae_grads(v, B, x, v->draw, &l)) return -1;
+  if (out) *out = l;
+  float *ge = af_conv_grads(v->enc), *gd = af_conv_grads(v->dec);
+  if (!isfinite(l.loss) || !af_nn_finite(ge, (size_t)af_conv_nparams(v->enc)) || !af_nn_finite(gd, (size_t)af_conv_nparams(v->dec))) return 1;
+  af_adam_step(&v->opt_enc, af_conv_params(v->enc), ge);
+  af_adam_step(&v->opt_dec, af_conv_params(v->dec), gd);
+  return 0;
+}
