@@ -2,9 +2,10 @@
 // two loss terms written out, their gradients chained by hand between the networks.
 #include "agents/vae.h"
 
-#include <math.h>    // expf, isfinite
+#include <math.h>    // expf, exp, log, isfinite
 #include <stdio.h>   // snprintf
 #include <stdlib.h>  // calloc, free
+#include <string.h>  // memcpy
 
 #define ENC_LAYERS 4
 #define DEC_LAYERS 5
@@ -159,4 +160,52 @@ int af_vae_train(af_vae *v, int B, const float *x, af_rng *rng, af_vae_losses *o
   af_adam_step(&v->opt_enc, af_conv_params(v->enc), ge);
   af_adam_step(&v->opt_dec, af_conv_params(v->dec), gd);
   return 0;
+}
+
+int af_vae_log_prob(af_vae *v, double *logp, int n, const float *x, int K, af_rng *rng) {
+  const int L = v->L, D = v->D, B = v->B;
+  const double log2pi = 1.8378770664093453;
+  for (int i = 0; i < n; i++) {
+    const float *xi = x + (size_t)i * D;
+    const float *st = af_conv_forward(v->enc, 1, xi);
+    if (!st) return -1;
+    memcpy(v->stats, st, sizeof(float) * 2 * L);
+    // log w_k for every draw, then log-mean-exp
+    double mx = -INFINITY, sum = 0;
+    for (int k0 = 0; k0 < K; k0 += B) {
+      int m = K - k0 < B ? K - k0 : B;
+      double lq[4096];  // log p(z) - log q(z|x) of this chunk's draws (B <= 4096)
+      for (int b = 0; b < B; b++) {
+        double acc = 0;
+        for (int j = 0; j < L; j++) {
+          float mu = v->stats[j], lv = v->stats[L + j], e = b < m ? (float)af_rng_normal(rng) : 0, z = mu + expf(0.5f * lv) * e;
+          v->z[b * L + j] = z;
+          // log N(z; 0, 1) - log N(z; mu, exp(lv)) = -z^2/2 + e^2/2 + lv/2
+          acc += -0.5 * (double)z * z + 0.5 * (double)e * e + 0.5 * lv;
+        }
+        lq[b] = acc;
+      }
+      const float *xh = af_vae_decode(v, B, v->z);
+      if (!xh) return -1;
+      for (int b = 0; b < m; b++) {
+        double r = 0;
+        for (int p = 0; p < D; p++) {
+          double d = (double)xh[(size_t)b * D + p] - xi[p];
+          r += d * d;
+        }
+        double lw = -0.5 * r - 0.5 * D * log2pi + lq[b];
+        if (lw > mx) { sum = sum * exp(mx - lw) + 1; mx = lw; }
+        else sum += exp(lw - mx);
+      }
+    }
+    logp[i] = mx + log(sum / K);
+  }
+  return 0;
+}
+
+void af_skew_weights(double *w, const double *logp, int n, double alpha) {
+  double mx = -INFINITY, sum = 0;
+  for (int i = 0; i < n; i++) mx = fmax(mx, alpha * logp[i]);
+  for (int i = 0; i < n; i++) sum += (w[i] = exp(alpha * logp[i] - mx));
+  for (int i = 0; i < n; i++) w[i] /= sum;
 }

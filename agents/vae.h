@@ -58,4 +58,15 @@ int af_vae_grads(af_vae *v, int B, const float *x, const float *eps, af_vae_loss
 // not finite; 0 after a step, -1 on a oneDNN failure
 int af_vae_train(af_vae *v, int B, const float *x, af_rng *rng, af_vae_losses *out);
 
+// log p(x) of n images, estimated by importance sampling with q(z|x) as the proposal (Burda
+// et al. 2016): log (1/K) sum_k p(x|z_k) p(z_k) / q(z_k|x), z_k ~ q(z|x), with the decoder's
+// Gaussian of identity variance, log p(x|z) = -1/2 sum (x - x_hat)^2 - D/2 log(2 pi). The
+// K draws of an image are decoded a batch at a time. Into logp (n); 0, or -1 on a oneDNN
+// failure. Skew-Fit weights the replay's images by p(x)^alpha from these.
+int af_vae_log_prob(af_vae *v, double *logp, int n, const float *x, int K, af_rng *rng);
+
+// Skew-Fit's sampling weights w_i = p_i^alpha / sum_j p_j^alpha from log-probabilities (n),
+// computed stably; alpha 0 gives uniform weights (RIG)
+void af_skew_weights(double *w, const double *logp, int n, double alpha);
+
 #endif

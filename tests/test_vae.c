@@ -228,3 +228,44 @@ Test(vae, learns_to_reconstruct_a_small_image_set, .timeout = 300) {
   free(x), free(mean);
   af_vae_free(v);
 }
+
+// the importance-sampled log p(x) with the decoder set by hand (the image 0.75 everywhere,
+// whatever z: log p(x|z) = -1/2 6912 0.0625 - 6912/2 log(2 pi) for x = 0.5):
+// - q(z|x) the prior (mu 0, lv 0): every weight is 1 and the estimate exact for any K;
+// - q(z|x) = N(0.3, 1) in each of the 16 latents: one draw gives log p(x|z) + log p(z)/q(z),
+//   whose mean is the exact value minus KL(q || p) = 16 0.3^2 / 2 = 0.72; 2,048 draws get close
+//   to the exact value (the weights' variance is e^(16 0.09) - 1 = 3.2)
+Test(vae, importance_sampled_log_likelihood_against_values_by_hand) {
+  enum { B = 64 };
+  af_vae *v = make(B, 20);
+  float *x = malloc(sizeof(float) * B * D);
+  for (int i = 0; i < B * D; i++) x[i] = 0.5f;
+  const double exact = -0.5 * D * 0.0625 - 0.5 * D * log(2 * 3.14159265358979323846);
+  af_rng r;
+  af_rng_seed(&r, 8);
+  double lp[B];
+  set_by_hand(v, 0, 0, logf(3));
+  cr_assert_eq(af_vae_log_prob(v, lp, 2, x, 5, &r), 0);
+  for (int i = 0; i < 2; i++) cr_assert(fabs(lp[i] - exact) < 1e-6 * fabs(exact), "log p %.10g, exact %.10g", lp[i], exact);
+  set_by_hand(v, 0.3f, 0, logf(3));
+  cr_assert_eq(af_vae_log_prob(v, lp, B, x, 1, &r), 0);
+  double mean = 0;
+  for (int i = 0; i < B; i++) mean += (lp[i] - exact) / B;
+  cr_assert(fabs(mean - (-0.72)) < 0.5, "one draw: mean gap %.3f, by hand -0.72", mean);
+  cr_assert_eq(af_vae_log_prob(v, lp, 1, x, 2048, &r), 0);
+  cr_assert(fabs(lp[0] - exact) < 0.2 && lp[0] - exact > mean, "2,048 draws: gap %.3f (one draw: %.3f)", lp[0] - exact, mean);
+  free(x);
+  af_vae_free(v);
+}
+
+// p^alpha normalized: log-probabilities log 1 and log 4 with alpha -1/2 give weights
+// proportional to 1 and 1/2; alpha 0 is uniform (RIG); huge log-probabilities stay finite
+Test(vae, skew_weights_by_hand) {
+  double w[3], lp[3] = {0, log(4), -1e4};
+  af_skew_weights(w, lp, 2, -0.5);
+  cr_assert(fabs(w[0] - 2.0 / 3) < 1e-12 && fabs(w[1] - 1.0 / 3) < 1e-12, "%g %g", w[0], w[1]);
+  af_skew_weights(w, lp, 3, 0);
+  for (int i = 0; i < 3; i++) cr_assert(fabs(w[i] - 1.0 / 3) < 1e-12);
+  af_skew_weights(w, lp, 3, -1);
+  cr_assert(isfinite(w[0]) && isfinite(w[2]) && fabs(w[2] - 1) < 1e-12 && w[0] < 1e-300, "%g %g %g", w[0], w[1], w[2]);
+}
