@@ -297,9 +297,9 @@ static int grad_mems(af_conv *n, lplan *lp, const layer *ly, const dnnl_memory_d
 // the convolution algorithm: oneDNN's own choice. On AVX-512 it runs 3x3 stride-1 layers of
 // 16k channels at batches from 16 with its Winograd F(4x4, 3x3) kernels (forward, backward
 // data and weights), elsewhere direct convolution. Measured on the pixel-SAC encoder (batch
-// 128, 9x64x64, 32 filters; Intel Xeon, one thread): forward + backward 141 ms against 247
-// ms for direct, with the same results within float rounding (tests/test_conv.c checks the
-// Winograd shape against the direct double reference)
+// 128, 9x64x64, 32 filters; Intel Xeon, one thread, beside the same 77.9 GFLOP/s matmul):
+// forward + backward 192 ms against 247 ms for direct, with the same results within float
+// rounding (tests/test_conv.c checks the Winograd shape against the direct double reference)
 #define CONV_ALG dnnl_convolution_auto
 
 // the instruction set an implementation's name ends with ("jit:avx512_core": "avx512_core")
