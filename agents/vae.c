@@ -17,7 +17,7 @@ struct af_vae {
   af_adam opt_enc, opt_dec;
   int L, D, B;  // latent, pixels C H W, batch
   // per-batch buffers, (B, .) each: the draws, latents, their gradients, images
-  float *draw, *eps, *stats, *z, *dz, *dstats, *xhat, *dout;
+  float *draw, *stats, *z, *dz, *dstats, *xhat, *dout;
 };
 
 // the reference architecture (rlkit's ConvVAE, imsize 48)
@@ -58,10 +58,9 @@ af_vae *af_vae_make(af_nn_ctx *ctx, const af_vae_cfg *c, char *err, size_t errsz
     af_vae_free(v);
     return NULL;
   }
-  float *p = calloc(B * (6 * L + 2 * L + 2 * (size_t)v->D), sizeof(float));
+  float *p = calloc(B * (5 * L + 2 * L + 2 * (size_t)v->D), sizeof(float));
   if (!p) { snprintf(err, errsz, "out of memory"); af_vae_free(v); return NULL; }
   v->draw = p, p += B * L;
-  v->eps = p, p += B * L;
   v->z = p, p += B * L;
   v->dz = p, p += B * L;
   v->stats = p, p += 2 * B * L;
@@ -113,7 +112,6 @@ int af_vae_grads(af_vae *v, int B, const float *x, const float *eps, af_vae_loss
       float mu = st[b * 2 * L + j], lv = st[b * 2 * L + L + j], sd = expf(0.5f * lv);
       v->stats[b * 2 * L + j] = mu;
       v->stats[b * 2 * L + L + j] = lv;
-      v->eps[b * L + j] = eps[b * L + j];
       v->z[b * L + j] = mu + sd * eps[b * L + j];
       kl += 0.5 * ((double)mu * mu + (double)sd * sd - 1 - lv);
     }
@@ -138,7 +136,7 @@ int af_vae_grads(af_vae *v, int B, const float *x, const float *eps, af_vae_loss
   // ---- into the mean and log-variance: the reconstruction's path and the KL's ----
   for (int b = 0; b < B; b++)
     for (int j = 0; j < L; j++) {
-      float mu = v->stats[b * 2 * L + j], lv = v->stats[b * 2 * L + L + j], e = v->eps[b * L + j], sd = expf(0.5f * lv);
+      float mu = v->stats[b * 2 * L + j], lv = v->stats[b * 2 * L + L + j], e = eps[b * L + j], sd = expf(0.5f * lv);
       float dz = v->dz[b * L + j];
       v->dstats[b * 2 * L + j] = dz + beta * invB * mu;
       v->dstats[b * 2 * L + L + j] = dz * 0.5f * sd * e + beta * invB * 0.5f * (sd * sd - 1);
