@@ -906,6 +906,15 @@ static int start_runs(runner *s) {
               r->label, r->seed, r->dir);
       continue;
     }
+    // finished since this runner listed its runs (by another runner on the folder): left as
+    // it is, not trained again from its last checkpoint
+    if (recorded_state(r->dir) == 2) {
+      r->state = 2;
+      s->done_n++;
+      s->skipped++;
+      fprintf(stderr, "%sarmfarm run: skipped %s (%s, seed %d): finished by another process\n", s->tty ? "\n" : "", r->id, r->label, r->seed);
+      continue;
+    }
     int rc = start_run(s, r);
     if (rc != AF_EXIT_OK) return rc;
   }

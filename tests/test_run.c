@@ -529,6 +529,40 @@ static void snapshot(const char *dir, const char *skip, char *out, size_t n) {
   slurp("snap.txt", out, n);
 }
 
+// two runners on one folder: the first lists both runs and trains the long one; the second
+// (--resume) skips that one (in use) and trains the short one to the end. When the first is
+// free again it must leave the short run alone: before the fix it started it again from its
+// last checkpoint, rewriting its curves and marking it running until that ended
+Test(run, a_run_finished_by_another_runner_is_not_trained_again, .init = enter_tmp, .fini = leave_tmp, .timeout = 300) {
+  write_file("two.json", "{\"name\": \"two\", \"env\": {\"name\": \"pendulum\"}, \"agent\": {\"name\": \"sac\", \"hidden\": 16, \"batch\": 16,"
+                         " \"warmup\": 50}, \"train\": {\"eval_every\": 200, \"eval_episodes\": 1, \"checkpoint_every\": 200},"
+                         " \"sweep\": {\"grid\": {\"train.steps\": [150000, 600]}}, \"jobs\": 1}");
+  const char *first[] = {"run", "two.json", "--out", "tw", NULL};
+  pid_t a = start_bg(first);
+  char log[8192];
+  int started = wait_for("test -n \"$(ls tw/*/resume/latest 2>/dev/null)\"", 1, 60);
+  slurp("bg_out.txt", log, sizeof log);
+  cr_assert(started, "the first runner's trainer did not start: %s", log);
+  cr_assert_eq(armfarm("run two.json --out tw --resume"), 1, "the second runner: %s", errbuf);
+  cr_assert(strstr(errbuf, "finished") && strstr(errbuf, "in use by another process"), "%s", errbuf);
+  // the short run as the second runner left it
+  cr_assert_eq(sh("d=$(dirname $(grep -l '\"steps\":600' tw/*/run.json)) && grep -q '\"finished\"' $d/status.json && echo $d > short.txt"), 0,
+               "the short run is not finished");
+  static char before[1 << 16], after[1 << 16];
+  char dir[256];
+  slurp("short.txt", dir, sizeof dir);
+  dir[strcspn(dir, "\n")] = 0;
+  snapshot(dir, "", before, sizeof before);
+  int st;
+  cr_assert_eq(waitpid(a, &st, 0), a);
+  cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the first runner exited with %d", st);
+  char out[8192];
+  slurp("bg_out.txt", out, sizeof out);
+  cr_assert(strstr(out, "finished by another process"), "the first runner's report: %s", out);
+  snapshot(dir, "", after, sizeof after);
+  cr_assert_str_eq(before, after, "the first runner changed the run the second one finished");
+}
+
 Test(run, resuming_a_finished_sweep_trains_nothing, .init = enter_tmp, .fini = leave_tmp, .timeout = 120) {
   write_file("f.json", TINY("f"));
   cr_assert_eq(armfarm("run f.json --out fo"), 0, "%s", errbuf);
