@@ -177,6 +177,8 @@ static int bin_init(af_env *e, char *err, size_t errsz) {
   if (s->finger_geom[0] < 0 || s->finger_geom[1] < 0) { snprintf(err, errsz, "bin_grasp model lacks the finger geoms"); return -1; }
   af_env_spec *sp = &e->spec;
   sp->obs_dim = OBS_STATE + (((const bin_cfg *)e->cfg)->loop == 1);
+  // closed loop: the hand's pose and opening (open loop observes the first state only)
+  sp->proprio_dim = ((const bin_cfg *)e->cfg)->loop == 0 ? OBS_HAND : 0;
   sp->act_dim = af_arm_act_dim(arm);
   sp->n_metrics = 4;
   sp->metric_names[0] = "max_lift";

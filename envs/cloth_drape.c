@@ -208,6 +208,7 @@ static int cloth_init(af_env *e, char *err, size_t errsz) {
 
   af_env_spec *sp = &e->spec;
   sp->obs_dim = 3 + 4 + 3 + 1 + 6 + (((const cloth_cfg *)e->cfg)->observe_cloth ? 3 * N_OBS_NODES : 0);
+  sp->proprio_dim = 3 + 4 + 3 + 1;  // hand pose, its velocity, released
   sp->act_dim = af_arm_act_dim(arm);
   sp->n_metrics = 4;
   sp->metric_names[0] = "coverage";

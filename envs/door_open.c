@@ -141,6 +141,7 @@ static int door_init(af_env *e, char *err, size_t errsz) {
   sp->obs_dim = 22;
   sp->act_dim = af_arm_act_dim(arm);
   sp->goal_dim = 1;
+  sp->proprio_dim = 9;  // hand, its velocity, yaw, opening
   sp->achieved_offset = 20;
   sp->desired_offset = 21;
   sp->n_metrics = 4;

@@ -93,7 +93,7 @@ typedef struct {
   int horizon;
   double control_hz;
   double timestep;
-  int obs;  // 0 state, 1 pixels, 2 state+pixels
+  int obs;  // 0 state, 1 pixels, 2 state+pixels, 3 proprio+pixels
   int image_width, image_height;
   char camera[AF_P_STRING_MAX];
   int frame_stack;  // frames in the observation vector (0: pixels through af_env_pixels only)
@@ -103,7 +103,7 @@ static const af_param common_params[] = {
   {"horizon", AF_P_INT, offsetof(common_cfg, horizon), 0, 1, 100000, NULL, "control steps before truncation"},
   {"control_hz", AF_P_DOUBLE, offsetof(common_cfg, control_hz), 0, 1, 1000, NULL, "control steps per simulated second"},
   {"timestep", AF_P_DOUBLE, offsetof(common_cfg, timestep), 0, 0, 0.01, NULL, "physics timestep in seconds (0 = the model's)"},
-  {"obs", AF_P_ENUM, offsetof(common_cfg, obs), 0, 0, 2, "state|pixels|state+pixels", "observation: state vector, uint8 HWC image (af_env_pixels), or both"},
+  {"obs", AF_P_ENUM, offsetof(common_cfg, obs), 0, 0, 3, "state|pixels|state+pixels|proprio+pixels", "observation: state vector, uint8 HWC image (af_env_pixels), both, or the image beside the robot's own sensing only (the state's first proprio_dim entries: no object, door or goal state)"},
   {"image_width", AF_P_INT, offsetof(common_cfg, image_width), 64, 8, 1024, NULL, "pixel observation width"},
   {"image_height", AF_P_INT, offsetof(common_cfg, image_height), 64, 8, 1024, NULL, "pixel observation height"},
   {"camera", AF_P_STRING, offsetof(common_cfg, camera), 0, 0, 0, "", "camera of pixel observations (a named camera; \"\" = the environment's learning camera, or the model's first where it has none)"},
@@ -321,12 +321,28 @@ af_env *af_env_make(const char *name, const char *config_json, char *err, size_t
     s->pixel_width = cc.image_width;
     s->pixel_height = cc.image_height;
     if (cc.obs == 1) s->obs_dim = 0;
+    if (cc.obs == 3) {
+      // the robot's own entries only: the environment observes into a scratch vector
+      if (s->proprio_dim < 1 || s->proprio_dim > s->obs_dim) {
+        snprintf(err, errsz, "%s: obs proprio+pixels: this environment names no proprioceptive entries (use pixels or state+pixels)", def->name);
+        af_env_free(e);
+        return NULL;
+      }
+      e->full_state = calloc((size_t)s->obs_dim, sizeof(float));
+      if (!e->full_state) { snprintf(err, errsz, "%s: out of memory", def->name); af_env_free(e); return NULL; }
+      s->obs_dim = s->proprio_dim;
+    }
+    // a goal the state entries no longer hold is not in the observation
+    if (cc.obs == 1 || cc.obs == 3) {
+      s->goal_dim = 0;
+      s->achieved_offset = s->desired_offset = -1;
+    }
   }
   // stacked frames in the observation vector, after the state entries; their ring
   e->state_dim = s->obs_dim;
   if (cc.frame_stack > 0) {
     if (cc.obs == 0) {
-      snprintf(err, errsz, "%s: frame_stack needs pixel observations (obs pixels or state+pixels)", def->name);
+      snprintf(err, errsz, "%s: frame_stack needs pixel observations (obs pixels, state+pixels or proprio+pixels)", def->name);
       af_env_free(e);
       return NULL;
     }
@@ -345,6 +361,7 @@ void af_env_free(af_env *e) {
   if (!e) return;
   af_render_free(e->render);
   free(e->frames);
+  free(e->full_state);
   if (e->state && e->def->free) e->def->free(e);
   af_dr_free(&e->dr);
   if (e->d) mj_deleteData(e->d);
@@ -389,7 +406,7 @@ static void render_pixels(af_env *e, void *rgb) { af_render_frame(e->render, e->
 
 int af_env_pixels(af_env *e, unsigned char *rgb) {
   if (!e->render) {
-    snprintf(e->err, sizeof e->err, "%s: pixel observations are off (set obs to pixels or state+pixels)", e->def->name);
+    snprintf(e->err, sizeof e->err, "%s: pixel observations are off (set obs to pixels, state+pixels or proprio+pixels)", e->def->name);
     return AF_ERR_UNSUP;
   }
   return mj_guard(e, render_pixels, rgb, e->def->name, e->err, sizeof e->err);
@@ -422,7 +439,12 @@ static int observe_frames(af_env *e, float *out, int fresh) {
 // exact), then the stacked frames if any; AF_OK or the renderer's error
 static int observe(af_env *e, float *obs, int fresh) {
   if (e->state_dim > 0) {
-    e->def->observe(e, obs);
+    if (e->full_state) {
+      e->def->observe(e, e->full_state);
+      memcpy(obs, e->full_state, (size_t)e->state_dim * sizeof(float));
+    } else {
+      e->def->observe(e, obs);
+    }
     if (e->obs_noise > 0) {
       int n = e->state_dim - (e->spec.desired_offset >= 0 ? e->spec.goal_dim : 0);
       for (int i = 0; i < n; i++) {
@@ -960,6 +982,7 @@ int af_env_describe(FILE *f, const char *name, int verbose) {
   const af_env_spec *s = &e->spec;
   fprintf(f, "%s: %s\n", s->name, e->def->description);
   fprintf(f, "  observation %d floats, action %d in [-1, 1]", s->obs_dim, s->act_dim);
+  if (s->proprio_dim > 0) fprintf(f, ", the first %d the robot's own (obs proprio+pixels keeps them)", s->proprio_dim);
   if (s->goal_dim) fprintf(f, ", goal %d (achieved at obs[%d], desired at obs[%d])", s->goal_dim, s->achieved_offset, s->desired_offset);
   fprintf(f, "\n  control %g Hz (%d x %g s physics steps), horizon %d steps\n", s->control_hz, s->frame_skip, s->timestep, s->horizon);
   fprintf(f, "  success: %s\n  reward: %s\n", s->success, s->reward);

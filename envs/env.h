@@ -55,6 +55,9 @@ typedef struct {
                               // (3, pixel_height, pixel_width) planar with values 0-255, oldest
                               // first, from entry pixel_offset on (after the state entries)
   int pixel_offset;
+  int proprio_dim;            // the leading state entries that are the robot's own sensing
+                              // (joints, hand pose, gripper): what obs "proprio+pixels" keeps
+                              // beside the frames; 0 where the environment names none
   int n_metrics;              // environment-specific episode metrics
   const char *metric_names[AF_MAX_METRICS];
 } af_env_spec;

@@ -101,6 +101,8 @@ struct af_env {
   char *cfg_json, *dr_json;
   struct af_render *render;  // pixel observations, when configured
   int state_dim;             // the state entries of the observation (the frames follow them)
+  float *full_state;         // obs proprio+pixels: the environment's whole state vector, of
+                             // which the observation keeps the first state_dim entries
   int stack;                 // frames in the observation vector (0: none)
   unsigned char *frames;     // (stack, H, W, 3) their ring, as rendered
   int frame_head;            // the ring slot the next frame goes to

@@ -29,6 +29,7 @@ static int pend_init(af_env *e, char *err, size_t errsz) {
   if (!e->state) { snprintf(err, errsz, "out of memory"); return -1; }
   if (e->m->nq != 1 || e->m->nu != 1) { snprintf(err, errsz, "pendulum model must have one joint and one actuator"); return -1; }
   e->spec.obs_dim = 3;
+  e->spec.proprio_dim = 3;  // the joint is the whole robot
   e->spec.act_dim = 1;
   return 0;
 }

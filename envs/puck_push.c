@@ -88,6 +88,7 @@ static int puck_init(af_env *e, char *err, size_t errsz) {
   sp->obs_dim = 17;
   sp->act_dim = af_arm_act_dim(arm);
   sp->goal_dim = 2;
+  sp->proprio_dim = 7;  // hand, its velocity, opening
   sp->achieved_offset = 13;
   sp->desired_offset = 15;
   sp->n_metrics = 4;

@@ -589,6 +589,47 @@ Test(render, frame_stack_puts_the_last_frames_in_the_observation) {
   cr_assert_null(af_env_make("puck_push", "{\"obs\": \"pixels\", \"frame_stack\": 17}", err, sizeof err));
 }
 
+// obs proprio+pixels: the robot's own entries (door_open: hand, its velocity, yaw, opening)
+// and the frames, nothing of the door or the goal; the same entries and frames as the state
+// observation and state+pixels of the same seed and actions (sensor noise off: the noise
+// draws per state entry would differ). Refused where no entries are named
+Test(render, proprio_pixels_keeps_the_robots_entries_and_the_frames) {
+  enum { W = 24, H = 16, K = 2, F = 3 * W * H, P = 9 };
+  const char *rnd = "\"randomize\": {\"sensor\": false}";
+  char cp[256], cs[256];
+  snprintf(cp, sizeof cp, "{\"obs\": \"proprio+pixels\", \"image_width\": %d, \"image_height\": %d, \"frame_stack\": %d, %s}", W, H, K, rnd);
+  snprintf(cs, sizeof cs, "{\"obs\": \"state+pixels\", \"image_width\": %d, \"image_height\": %d, \"frame_stack\": %d, %s}", W, H, K, rnd);
+  af_env *e = make("door_open", cp), *ref = make("door_open", cs);
+  const af_env_spec *s = af_env_get_spec(e), *rs = af_env_get_spec(ref);
+  cr_assert_eq(s->obs_dim, P + K * F);
+  cr_assert_eq(s->pixel_offset, P);
+  cr_assert_eq(rs->pixel_offset, 22);
+  cr_assert_eq(s->goal_dim, 0, "the door angle and the goal are not observed");
+  cr_assert_eq(s->achieved_offset, -1);
+  static float obs[P + K * F], robs[22 + K * F];
+  float act[8] = {0}, r, rr;
+  int te, tr, rte, rtr;
+  cr_assert_eq(af_env_reset(e, 31, obs), AF_OK);
+  cr_assert_eq(af_env_reset(ref, 31, robs), AF_OK);
+  int moved = 0;
+  for (int t = 0; t < 40; t++) {
+    cr_assert(memcmp(obs, robs, sizeof(float) * P) == 0, "step %d: the proprioceptive entries are the state's first %d", t, P);
+    cr_assert(memcmp(obs + P, robs + 22, sizeof(float) * K * F) == 0, "step %d: the frames are those of state+pixels", t);
+    cr_assert_eq(af_env_scripted_action(ref, act), AF_OK);
+    cr_assert_eq(af_env_step(e, act, obs, &r, &te, &tr, NULL), AF_OK);
+    cr_assert_eq(af_env_step(ref, act, robs, &rr, &rte, &rtr, NULL), AF_OK);
+    cr_assert(r == rr && te == rte && tr == rtr, "step %d: the reward is the environment's, whatever it observes", t);
+    moved |= fabsf(robs[12]) > 0.01f;
+  }
+  cr_assert(moved, "the scripted opener moved the door within 40 steps");
+  af_env_free(e);
+  af_env_free(ref);
+  // open-loop grasping observes the episode's first state only: no entries named
+  char err[256] = "";
+  cr_assert_null(af_env_make("bin_grasp", "{\"loop\": \"open\", \"obs\": \"proprio+pixels\"}", err, sizeof err));
+  cr_assert(strstr(err, "no proprioceptive entries"), "%s", err);
+}
+
 // stacked-frame observations from the vectorized runner: with 3 threads (environments taken
 // by whichever worker is free, each rendering with its own context) the observations are
 // those of 1 thread, byte for byte, through resets at episode ends
