@@ -1,19 +1,24 @@
-// The renderer: a hidden GLFW window gives the OpenGL context, MuJoCo renders offscreen into
-// its own framebuffer of the requested size, mjr_readPixels reads it back.
+// The renderer: an OpenGL context on a GLX pixel buffer (pbuffer) of its own, MuJoCo renders
+// offscreen into its own framebuffer of the requested size, mjr_readPixels reads it back.
 #include "envs/render.h"
 
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>  // abs, malloc
 #include <string.h>
 
-#include <GLFW/glfw3.h>
+#include <GL/glx.h>
+#include <X11/Xlib.h>
 #include <zlib.h>    // compress2, crc32: the PNG writer
 
 #include "base/base.h"  // af_write_file_atomic
 
 struct af_render {
-  GLFWwindow *window;
+  Display *dpy;  // one of the pool's connections (not owned)
+  GLXContext ctx;
+  GLXPbuffer pb;
+  int made;      // MuJoCo's scene and context made (freed with the renderer)
   mjvScene scn;
   mjrContext con;
   mjvOption opt;
@@ -57,39 +62,81 @@ void af_hfield_sync_free(af_hfield_sync *s) {
   s->n = 0;
 }
 
-// GLFW's errors, kept for the message instead of printed
-static char glfw_error[256];
-static void on_glfw_error(int code, const char *msg) { snprintf(glfw_error, sizeof glfw_error, "%s (GLFW error %d)", msg, code); }
+// ---- X connections: a pool, renderer i on connection i mod AF_RENDER_DISPLAYS ----
+// Mesa's llvmpipe keeps one rasterizer per screen, and a screen per X connection: contexts on
+// one connection rasterize one frame at a time whatever the thread count, contexts on
+// different connections in parallel. The pool bounds the connections an X server must take
+// (Xvfb's default limit is 256 clients) while renderers made one after another, which the
+// vectorized runner's workers take in turn, sit on different ones.
+#define AF_RENDER_DISPLAYS 16
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static Display *pool[AF_RENDER_DISPLAYS];
+static unsigned pool_next;
 
-static int glfw_ready(char *err, size_t errsz) {
+// X protocol errors (a refused context or pbuffer), kept for the message instead of exiting
+static char x_error[256];
+static int on_x_error(Display *dpy, XErrorEvent *ev) {
+  char text[160] = "";
+  XGetErrorText(dpy, ev->error_code, text, sizeof text);
+  snprintf(x_error, sizeof x_error, "X error %s (request %d)", text, ev->request_code);
+  return 0;
+}
+
+// the next connection of the pool, opened on first use; NULL with the message in err
+static Display *pool_display(char *err, size_t errsz) {
+  pthread_mutex_lock(&pool_lock);
   static int ready = 0;
-  if (ready) return 0;
-  glfwSetErrorCallback(on_glfw_error);
-  // Mesa's llvmpipe rasterizes in threads of its own, shared by every context; for frames
-  // of observation size they only add hand-offs, and the runner's workers already render in
-  // parallel: rasterize in the thread that draws, unless the user chose otherwise
-  setenv("LP_NUM_THREADS", "0", 0);
-  if (!glfwInit()) {
+  if (!ready) {
+    XInitThreads();  // the workers draw on shared connections at once
+    XSetErrorHandler(on_x_error);
+    // Mesa's llvmpipe rasterizes in threads of its own; for frames of observation size they
+    // only add hand-offs, and the runner's workers already render in parallel: rasterize in
+    // the thread that draws, unless the user chose otherwise
+    setenv("LP_NUM_THREADS", "0", 0);
+    ready = 1;
+  }
+  unsigned i = pool_next % AF_RENDER_DISPLAYS;
+  if (!pool[i]) pool[i] = XOpenDisplay(NULL);
+  Display *d = pool[i];
+  if (d) pool_next++;
+  pthread_mutex_unlock(&pool_lock);
+  if (!d) {
     const char *disp = getenv("DISPLAY");
-    snprintf(err, errsz, "cannot open a display for rendering%s%s: run under Xvfb (xvfb-run -a armfarm ...) or set DISPLAY (%s)",
-             disp ? " at DISPLAY=" : " (DISPLAY is not set)", disp ? disp : "", glfw_error);
+    snprintf(err, errsz, "cannot open a display for rendering%s%s: run under Xvfb (xvfb-run -a armfarm ...) or set DISPLAY",
+             disp ? " at DISPLAY=" : " (DISPLAY is not set)", disp ? disp : "");
+  }
+  return d;
+}
+
+// a context on a small pbuffer of dpy's default screen, current in the calling thread
+static int make_context(af_render *r, char *err, size_t errsz) {
+  const int attr[] = {GLX_DRAWABLE_TYPE, GLX_PBUFFER_BIT, GLX_RENDER_TYPE, GLX_RGBA_BIT, GLX_RED_SIZE, 8,
+                      GLX_GREEN_SIZE, 8, GLX_BLUE_SIZE, 8, GLX_DEPTH_SIZE, 24, None};
+  const int pattr[] = {GLX_PBUFFER_WIDTH, 64, GLX_PBUFFER_HEIGHT, 64, None};
+  int n = 0;
+  x_error[0] = 0;
+  GLXFBConfig *cfg = glXChooseFBConfig(r->dpy, DefaultScreen(r->dpy), attr, &n);
+  if (!cfg || n < 1) {
+    if (cfg) XFree(cfg);
+    snprintf(err, errsz, "cannot create an OpenGL context: the X server has no GLX configuration with 8-bit RGB, a depth buffer and pbuffers");
     return -1;
   }
-  ready = 1;
+  r->pb = glXCreatePbuffer(r->dpy, cfg[0], pattr);
+  r->ctx = glXCreateNewContext(r->dpy, cfg[0], GLX_RGBA_TYPE, NULL, True);
+  XFree(cfg);
+  XSync(r->dpy, False);
+  if (!r->pb || !r->ctx || x_error[0] || !glXMakeContextCurrent(r->dpy, r->pb, r->pb, r->ctx)) {
+    snprintf(err, errsz, "cannot create an OpenGL context: %s", x_error[0] ? x_error : "GLX refused the pbuffer or the context");
+    return -1;
+  }
   return 0;
 }
 
 af_render *af_render_make(const mjModel *m, int width, int height, int samples, int shadows, char *err, size_t errsz) {
   if (width < 1 || height < 1 || width > 4096 || height > 4096) { snprintf(err, errsz, "image size %dx%d out of range", width, height); return NULL; }
-  if (glfw_ready(err, errsz)) return NULL;
   af_render *r = calloc(1, sizeof *r);
   if (!r) { snprintf(err, errsz, "out of memory"); return NULL; }
-  glfwWindowHint(GLFW_VISIBLE, GLFW_FALSE);
-  glfwWindowHint(GLFW_DOUBLEBUFFER, GLFW_FALSE);
-  r->window = glfwCreateWindow(64, 64, "armfarm", NULL, NULL);
-  glfwDefaultWindowHints();
-  if (!r->window) { snprintf(err, errsz, "cannot create an OpenGL context: %s", glfw_error); free(r); return NULL; }
-  glfwMakeContextCurrent(r->window);
+  if (!(r->dpy = pool_display(err, errsz)) || make_context(r, err, errsz)) { af_render_free(r); return NULL; }
   // the offscreen buffer takes its size and samples from the model's visual settings
   mjModel *mm = (mjModel *)m;
   int ow = mm->vis.global.offwidth, oh = mm->vis.global.offheight, os = mm->vis.quality.offsamples;
@@ -102,6 +149,7 @@ af_render *af_render_make(const mjModel *m, int width, int height, int samples, 
   mjv_defaultCamera(&r->cam);
   mjv_makeScene(m, &r->scn, 2000);
   mjr_makeContext(m, &r->con, mjFONTSCALE_100);
+  r->made = 1;
   mm->vis.global.offwidth = ow;
   mm->vis.global.offheight = oh;
   mm->vis.quality.offsamples = os;
@@ -121,13 +169,13 @@ af_render *af_render_make(const mjModel *m, int width, int height, int samples, 
 
 void af_render_free(af_render *r) {
   if (!r) return;
-  if (r->window) {
-    glfwMakeContextCurrent(r->window);
+  if (r->made && glXMakeContextCurrent(r->dpy, r->pb, r->pb, r->ctx)) {
     mjr_freeContext(&r->con);
     mjv_freeScene(&r->scn);
-    glfwMakeContextCurrent(NULL);
-    glfwDestroyWindow(r->window);
   }
+  if (r->ctx && glXGetCurrentContext() == r->ctx) glXMakeContextCurrent(r->dpy, None, None, NULL);
+  if (r->ctx) glXDestroyContext(r->dpy, r->ctx);
+  if (r->pb) glXDestroyPbuffer(r->dpy, r->pb);
   af_hfield_sync_free(&r->hf);
   free(r->rows);
   free(r);
@@ -136,7 +184,7 @@ void af_render_free(af_render *r) {
 // the context current, the camera set, the ground a reset rewrote on the GPU, the scene of d
 // updated; the viewport of the whole image
 static mjrRect prepare_scene(af_render *r, const mjModel *m, mjData *d, int camera) {
-  if (glfwGetCurrentContext() != r->window) glfwMakeContextCurrent(r->window);
+  if (glXGetCurrentContext() != r->ctx) glXMakeContextCurrent(r->dpy, r->pb, r->pb, r->ctx);
   if (camera >= 0) {
     r->cam.type = mjCAMERA_FIXED;
     r->cam.fixedcamid = camera;
@@ -168,7 +216,10 @@ void af_render_frame(af_render *r, const mjModel *m, mjData *d, int camera, cons
   for (int y = 0; y < r->height; y++) memcpy(rgb + (size_t)y * row, r->rows + (size_t)(r->height - 1 - y) * row, row);
 }
 
-void af_render_release(void) { glfwMakeContextCurrent(NULL); }
+void af_render_release(void) {
+  Display *d = glXGetCurrentDisplay();
+  if (d) glXMakeContextCurrent(d, None, None, NULL);
+}
 
 void af_render_segment(af_render *r, const mjModel *m, mjData *d, int camera, int *body) {
   mjrRect vp = prepare_scene(r, m, d, camera);

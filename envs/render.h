@@ -1,16 +1,17 @@
-// One renderer for every environment: MuJoCo's mjv_/mjr_ pipeline on an OpenGL context from
-// GLFW (a hidden window), drawing offscreen into a framebuffer sized to the image. Works
-// headless under Xvfb; without any display it fails with a one-line message.
-// Process-wide effects: the first af_render_make initializes GLFW (glfwInit) and sets GLFW's
-// error callback (messages are kept for armfarm's errors), and sets LP_NUM_THREADS=0 unless it
-// is set (Mesa's llvmpipe then rasterizes in the drawing thread: faster for small frames, and
-// the vectorized runner's workers render in parallel); GLFW stays initialized until exit.
+// One renderer for every environment: MuJoCo's mjv_/mjr_ pipeline on an OpenGL context of
+// its own (GLX, on a small pbuffer), drawing offscreen into a framebuffer sized to the image.
+// Works headless under Xvfb; without any display it fails with a one-line message.
+// Process-wide effects: the first af_render_make calls XInitThreads, sets an X error handler
+// (protocol errors are kept for armfarm's messages instead of ending the process), and sets
+// LP_NUM_THREADS=0 unless it is set (Mesa's llvmpipe then rasterizes in the drawing thread:
+// faster for small frames, and the vectorized runner's workers render in parallel). Renderers
+// take X connections from a pool of 16 in turn (llvmpipe rasterizes the contexts of one
+// connection one frame at a time), opened on first use and kept until exit.
 // Each call makes the renderer's context current in the calling thread (unless it is already)
 // and leaves it current, saving a switch per frame (Mesa's software drivers ask the X server
 // for the drawable's size at each). A renderer may draw in another thread once the thread
 // that drew last has called af_render_release (the vectorized runner's workers render their
-// environments this way); make and free in the main thread (GLFW creates and destroys
-// windows there). r and m must not be NULL.
+// environments this way). r and m must not be NULL.
 #ifndef AF_RENDER_H
 #define AF_RENDER_H
 

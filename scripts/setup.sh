@@ -22,7 +22,7 @@ if [ "$what" = fuzz ] && ! [[ "$fuzz_seconds" =~ ^[1-9][0-9]*$ ]]; then echo "se
 # zlib1g-dev: the PNG writer; python3: the tests' independent PNG decoder; python3-dev and
 # python3-numpy: the Python binding, built for Debian's /usr/bin/python3; python3-onnx: the
 # tests' onnx.checker and independent evaluation of exported policies)
-pkgs=(build-essential cmake pkg-config libmujoco-dev libqhull-dev libdnnl-dev libglfw3-dev libcjson-dev libcriterion-dev zlib1g-dev
+pkgs=(build-essential cmake pkg-config libmujoco-dev libqhull-dev libdnnl-dev libglfw3-dev libgl-dev libx11-dev libcjson-dev libcriterion-dev zlib1g-dev
       gnuplot-nox xvfb xauth libgl1-mesa-dri ffmpeg python3 python3-dev python3-numpy python3-onnx)
 # the binding's pytest suite (a ctest test)
 [ "$what" = test ] && pkgs+=(python3-pytest)
