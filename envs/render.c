@@ -108,8 +108,7 @@ static Display *pool_display(char *err, size_t errsz) {
   return d;
 }
 
-// a context on a small pbuffer of dpy's default screen, current in the calling thread
-static int make_context(af_render *r, char *err, size_t errsz) {
+static int make_context_locked(af_render *r, char *err, size_t errsz) {
   const int attr[] = {GLX_DRAWABLE_TYPE, GLX_PBUFFER_BIT, GLX_RENDER_TYPE, GLX_RGBA_BIT, GLX_RED_SIZE, 8,
                       GLX_GREEN_SIZE, 8, GLX_BLUE_SIZE, 8, GLX_DEPTH_SIZE, 24, None};
   const int pattr[] = {GLX_PBUFFER_WIDTH, 64, GLX_PBUFFER_HEIGHT, 64, None};
@@ -130,6 +129,15 @@ static int make_context(af_render *r, char *err, size_t errsz) {
     return -1;
   }
   return 0;
+}
+
+// a context on a small pbuffer of dpy's default screen, current in the calling thread; under
+// the pool's lock, as the X error text it reads is the process's
+static int make_context(af_render *r, char *err, size_t errsz) {
+  pthread_mutex_lock(&pool_lock);
+  int rc = make_context_locked(r, err, errsz);
+  pthread_mutex_unlock(&pool_lock);
+  return rc;
 }
 
 af_render *af_render_make(const mjModel *m, int width, int height, int samples, int shadows, char *err, size_t errsz) {
