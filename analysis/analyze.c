@@ -3,6 +3,7 @@
 // written as CSV and Markdown tables and plotted through gnuplot. Every name, path and count
 // here comes from the folder, so nothing is held in a fixed-size buffer or array.
 #include <ctype.h>     // isalnum
+#include <math.h>      // INFINITY, isfinite, log
 #include <dirent.h>    // opendir, readdir
 #include <stdio.h>     // FILE, fprintf
 #include <stdlib.h>    // malloc, realloc, qsort
@@ -23,6 +24,7 @@ typedef struct {
   int nev;     // curves held; settings from nev on are absent in this run
   series *ev;  // indexed like the analysis's evaluation names; n = 0 if absent
   series levels;  // with a curriculum: each training episode's level (progress.csv), else n = 0
+  series visits;  // with o.entropy: that column of every training episode (progress.csv)
   // with a learned reward (eval.csv has learned_success): the classifier's mean success
   // probability and the true success per evaluation, and over one episode
   // (classifier_episode.csv); else n = 0
@@ -53,7 +55,8 @@ typedef struct {
 } analysis;
 
 void af_analyze_default(af_analyze_opts *o) {
-  *o = (af_analyze_opts){.dir = NULL, .out = NULL, .metric = "return", .reps = 2000, .final_reps = 50000, .seed = 0};
+  *o = (af_analyze_opts){.dir = NULL, .out = NULL, .metric = "return", .reps = 2000, .final_reps = 50000, .seed = 0, .entropy = NULL,
+                         .bins = 20, .lo = 0, .hi = 0};
 }
 
 // ---- small containers ----
@@ -225,6 +228,11 @@ static int read_run_curves(analysis *a, const char *rd, run_data *r, char *err, 
   }
   for (int i = 0; i < r->levels.n; i++)
     if (r->levels.val[i] > a->max_level && r->levels.val[i] < 1000) a->max_level = (int)r->levels.val[i];
+  // the column whose entropy is asked for: every run must have it
+  if (pp && a->o->entropy && read_csv(pp, a->o->entropy, &r->visits)) {
+    snprintf(err, errsz, "%s has no column '%s'", pp, a->o->entropy);
+    rc = AF_ERR_ARG;
+  }
   free(pp);
   if (rc == AF_OK) read_learned(a, rd, r);
   return rc;
@@ -418,6 +426,93 @@ static int write_tables(analysis *a, char *err, size_t errsz) {
   if (rc == AF_OK) write_improvement(a, sm);
   fclose(sc);
   fclose(sm);
+  return rc;
+}
+
+// the histogram's range: the options', or the finite values' own over every run
+static void visit_range(const analysis *a, double *lo, double *hi) {
+  *lo = a->o->lo;
+  *hi = a->o->hi;
+  if (*lo < *hi) return;
+  *lo = INFINITY;
+  *hi = -INFINITY;
+  for (int i = 0; i < a->nr; i++)
+    for (int k = 0; k < a->runs[i].visits.n; k++) {
+      double x = a->runs[i].visits.val[k];
+      if (isfinite(x)) { *lo = fmin(*lo, x); *hi = fmax(*hi, x); }
+    }
+  if (!(*lo < *hi)) { *lo = isfinite(*lo) ? *lo : 0; *hi = *lo + 1; }  // one value, or none
+}
+
+// the entropy of each run's histogram of the o.entropy column into entropy.csv, and per
+// variant its IQM, interval and the probability of improvement into summary.md
+static int write_entropy(analysis *a, char *err, size_t errsz) {
+  if (!a->o->entropy) return AF_OK;
+  const int nv = a->labels.n, bins = a->o->bins;
+  double lo, hi;
+  visit_range(a, &lo, &hi);
+  double *h = malloc(sizeof *h * (size_t)a->nr), *counts = malloc(sizeof *counts * (size_t)bins);
+  int *vn = calloc((size_t)nv + 1, sizeof *vn);
+  // entropy.csv, and summary.md (written by write_tables) extended
+  FILE *ec = h && counts && vn ? open_out(a, "entropy.csv") : NULL, *sm = NULL;
+  char *smp = ec ? af_path_join(a->out, "summary.md") : NULL;
+  if (smp) sm = fopen(smp, "a");
+  free(smp);
+  int rc = AF_OK;
+  if (!sm) { snprintf(err, errsz, "cannot write the entropy tables in %s", a->out); rc = AF_ERR_IO; goto done; }
+  // the runs, grouped by variant and in the order of their seeds: their entropies in h,
+  // variant v's from offset vn[v]
+  fprintf(ec, "variant,seed,episodes,entropy\n");
+  int k = 0;
+  for (int v = 0; v < nv; v++) {
+    vn[v] = k;
+    int nm = 0;
+    for (int i = 0; i < a->nr; i++) {
+      if (strcmp(a->runs[i].label, a->labels.s[v])) continue;
+      int j = nm++;
+      for (; j > 0 && a->runs[a->members[j - 1]].seed > a->runs[i].seed; j--) a->members[j] = a->members[j - 1];
+      a->members[j] = i;
+    }
+    for (int j = 0; j < nm; j++, k++) {
+      const run_data *r = &a->runs[a->members[j]];
+      h[k] = af_stats_hist_entropy(r->visits.val, r->visits.n, bins, lo, hi, counts);
+      fprintf(ec, "\"%s\",%ld,%d,%.6g\n", r->label, r->seed, r->visits.n, h[k]);
+    }
+  }
+  vn[nv] = k;
+  // per variant, then between variants
+  fprintf(sm, "\n## Entropy of %s over the training episodes\n\nShannon entropy (nats) of each run's histogram of %s "
+          "(progress.csv) in %d bins over [%.4g, %.4g] (values outside count in the edge bins; ln %d = %.3f is the most); "
+          "IQM over runs, 95%% bootstrap interval (%ld resamples).\n\n| variant | n | IQM | 95%% CI | mean |\n|---|---|---|---|---|\n",
+          a->o->entropy, a->o->entropy, bins, lo, hi, bins, log(bins), a->o->final_reps);
+  for (int v = 0; v < nv; v++) {
+    int n = vn[v + 1] - vn[v];
+    double clo, chi;
+    af_stats_bootstrap_ci(&clo, &chi, AF_STAT_IQM, h + vn[v], n, (int)a->o->final_reps, &a->rng, a->work);
+    fprintf(sm, "| %s | %d | %.4g | [%.4g, %.4g] | %.4g |\n", a->labels.s[v], n, af_stats_iqm(h + vn[v], n, a->work), clo, chi,
+            af_stats_mean(h + vn[v], n));
+  }
+  if (nv > 1) {
+    fprintf(sm, "\nP(row > column) on the entropy, over all pairs of runs (ties count half):\n\n| | ");
+    for (int v = 0; v < nv; v++) fprintf(sm, "%s | ", a->labels.s[v]);
+    fprintf(sm, "\n|---|");
+    for (int v = 0; v < nv; v++) fprintf(sm, "---|");
+    fprintf(sm, "\n");
+    for (int x = 0; x < nv; x++) {
+      fprintf(sm, "| %s | ", a->labels.s[x]);
+      for (int y = 0; y < nv; y++)
+        if (x == y) fprintf(sm, "- | ");
+        else fprintf(sm, "%.3f | ", af_stats_prob_improvement(h + vn[x], vn[x + 1] - vn[x], h + vn[y], vn[y + 1] - vn[y]));
+      fprintf(sm, "\n");
+    }
+  }
+  if (ferror(ec) || ferror(sm)) { snprintf(err, errsz, "cannot write the entropy tables in %s", a->out); rc = AF_ERR_IO; }
+done:
+  if (ec && fclose(ec) && rc == AF_OK) { snprintf(err, errsz, "cannot write %s/entropy.csv", a->out); rc = AF_ERR_IO; }
+  if (sm && fclose(sm) && rc == AF_OK) { snprintf(err, errsz, "cannot write %s/summary.md", a->out); rc = AF_ERR_IO; }
+  free(h);
+  free(counts);
+  free(vn);
   return rc;
 }
 
@@ -689,7 +784,7 @@ static void analysis_free(analysis *a) {
   for (int i = 0; i < a->nr; i++) {
     free(a->runs[i].label);
     for (int e = 0; e < a->runs[i].nev; e++) { free(a->runs[i].ev[e].step); free(a->runs[i].ev[e].val); }
-    series *extra[] = {&a->runs[i].levels, &a->runs[i].learned, &a->runs[i].truth, &a->runs[i].ep_learned, &a->runs[i].ep_truth};
+    series *extra[] = {&a->runs[i].levels, &a->runs[i].visits, &a->runs[i].learned, &a->runs[i].truth, &a->runs[i].ep_learned, &a->runs[i].ep_truth};
     for (size_t k = 0; k < sizeof extra / sizeof extra[0]; k++) { free(extra[k]->step); free(extra[k]->val); }
     free(a->runs[i].ev);
   }
@@ -726,6 +821,15 @@ int af_analyze(const af_analyze_opts *o, af_analyze_report *rep, char *err, size
     return AF_ERR_ARG;
   }
   if (!o->dir) { snprintf(err, errsz, "a run folder is required"); return AF_ERR_ARG; }
+  if (o->entropy && !metric_name_ok(o->entropy)) {
+    snprintf(err, errsz, "bad entropy column '%.60s': a column of progress.csv (an environment's episode metric, e.g. max_angle)", o->entropy);
+    return AF_ERR_ARG;
+  }
+  if (o->entropy && (o->bins < 1 || o->bins > 100000 || !isfinite(o->lo) || !isfinite(o->hi) || o->lo > o->hi)) {
+    snprintf(err, errsz, "entropy histogram: bins %d (1 to 100000) over [%g, %g] (lo below hi, or both 0 for the values' range)", o->bins,
+             o->lo, o->hi);
+    return AF_ERR_ARG;
+  }
   analysis a = {.o = o, .max_level = -1};
   af_rng_seed(&a.rng, (uint64_t)o->seed);
   // read, group, then write the tables and the plots
@@ -735,6 +839,7 @@ int af_analyze(const af_analyze_opts *o, af_analyze_report *rep, char *err, size
   a.out = rep->out;
   if (rc == AF_OK && (!rep->script || collect_variants(&a) || alloc_results(&a))) { snprintf(err, errsz, "out of memory"); rc = AF_ERR_IO; }
   if (rc == AF_OK) rc = write_tables(&a, err, errsz);
+  if (rc == AF_OK) rc = write_entropy(&a, err, errsz);
   if (rc == AF_OK) rc = write_levels(&a, err, errsz);
   if (rc == AF_OK) rc = write_learned(&a, err, errsz);
   if (rc == AF_OK) rc = write_plots(&a, rep, err, errsz);

@@ -16,12 +16,19 @@ typedef struct {
   long reps;           // bootstrap resamples of each curve point (default 2000)
   long final_reps;     // bootstrap resamples of the final-performance intervals (default 50000)
   long seed;           // the bootstrap's RNG seed (default 0)
+  // the states a variant reached in training: the entropy of the histogram of a progress.csv
+  // column (an environment's episode metric, e.g. the door's max_angle) over each run's
+  // training episodes, per variant (IQM, 95% interval, probability of improvement); NULL: none
+  const char *entropy;
+  int bins;            // histogram bins (default 20)
+  double lo, hi;       // the histogram's range; lo == hi (the default): the values' own range over all runs
 } af_analyze_opts;
 
 // what af_analyze found and wrote; af_analyze_report_free releases its strings
 typedef struct {
   int runs, variants, evals;  // finished runs read, distinct variant labels, evaluation settings
   char *out;                  // the folder written: summary.md, summary.csv, curves_*.csv, plots
+                              // (and entropy.csv with o.entropy)
   char *script;               // the gnuplot script in it (plots.gp)
   int plots_ok;               // 1 when gnuplot drew curves_*.png and .svg
   int nlog;                   // gnuplot's first output lines (at most three), each with its '\n'

@@ -2,6 +2,7 @@
 // improvement.
 #include "analysis/stats.h"
 
+#include <math.h>    // log, isnan
 #include <stdlib.h>  // qsort
 #include <string.h>  // memcpy
 
@@ -57,4 +58,22 @@ double af_stats_prob_improvement(const double *x, int nx, const double *y, int n
   for (int i = 0; i < nx; i++)
     for (int j = 0; j < ny; j++) s += x[i] > y[j] ? 1 : x[i] == y[j] ? 0.5 : 0;
   return nx && ny ? s / ((double)nx * ny) : 0;
+}
+
+double af_stats_hist_entropy(const double *x, int n, int bins, double lo, double hi, double *counts) {
+  // the counts, the out-of-range values in the edge bins
+  memset(counts, 0, sizeof *counts * (size_t)bins);
+  double total = 0;
+  for (int i = 0; i < n; i++) {
+    if (isnan(x[i])) continue;
+    double f = (x[i] - lo) / (hi - lo) * bins;
+    int b = f < 0 ? 0 : f >= bins ? bins - 1 : (int)f;
+    counts[b] += 1;
+    total += 1;
+  }
+  // -sum p ln p over the bins that hold something
+  double h = 0;
+  for (int b = 0; b < bins && total > 0; b++)
+    if (counts[b] > 0) h -= counts[b] / total * log(counts[b] / total);
+  return h;
 }

@@ -27,4 +27,10 @@ void af_stats_bootstrap_ci(double *lo, double *hi, af_stat s, const double *x, i
 // P(X > Y) + P(X = Y) / 2 over all pairs
 double af_stats_prob_improvement(const double *x, int nx, const double *y, int ny);
 
+// the Shannon entropy (in nats) of the histogram of x over `bins` (>= 1) equal bins of
+// [lo, hi] (lo < hi): values below lo count in the first bin, values above hi in the last,
+// NaNs not at all; counts holds `bins` doubles of scratch. 0 when no value counts. Uniform
+// over k of the bins gives ln k.
+double af_stats_hist_entropy(const double *x, int n, int bins, double lo, double hi, double *counts);
+
 #endif

@@ -598,10 +598,15 @@ static int open_curves(trainer *t, const run_setup *rs, const char *out, int res
   // queries so far and the positives
   if (t->vice) strcat(ev_head, ",learned_success,queries,positives");
   strcat(ev_head, "\n");
-  // with a curriculum, each episode's level is the last column
-  t->prog = open_curve(out, "progress.csv", t->has_cur ? "step,episode,return,length,success,critic_loss,actor_loss,alpha,entropy,time_s,steps_per_s,level\n"
-                                                       : "step,episode,return,length,success,critic_loss,actor_loss,alpha,entropy,time_s,steps_per_s\n",
-                       resuming, t->prog_len);
+  // the training episodes' columns: the common ones, the environment's episode metrics and,
+  // with a curriculum, each episode's level last
+  char pr_head[128 + AF_MAX_METRICS * 64] = "step,episode,return,length,success,critic_loss,actor_loss,alpha,entropy,time_s,steps_per_s";
+  for (int m = 0; m < t->spec->n_metrics; m++) {
+    size_t l = strlen(pr_head);
+    snprintf(pr_head + l, sizeof pr_head - l, ",%s", t->spec->metric_names[m]);
+  }
+  strcat(pr_head, t->has_cur ? ",level\n" : "\n");
+  t->prog = open_curve(out, "progress.csv", pr_head, resuming, t->prog_len);
   t->evf = t->prog ? open_curve(out, "eval.csv", ev_head, resuming, t->eval_len) : NULL;
   if (!t->evf) return -1;
   for (int i = 0; i < rs->n_extra; i++) {
@@ -757,6 +762,13 @@ static void assemble_batch(trainer *t, af_batch *b) {
                   .truncated = t->tr, .info = t->info, .achieved = gd ? t->ag : NULL, .desired = gd ? t->dg : NULL};
 }
 
+// an episode's environment metrics as columns; -1 when the write failed
+static int episode_metrics(FILE *f, const af_episode *ep, int nm) {
+  for (int m = 0; m < nm; m++)
+    if (fprintf(f, ",%.6g", ep->metrics[m]) < 0) return -1;
+  return 0;
+}
+
 // ended episodes become rows of progress.csv; the others extend their action logs
 static int log_episodes(trainer *t, long step0) {
   for (int i = 0; i < t->N; i++) {
@@ -766,6 +778,7 @@ static int log_episodes(trainer *t, long step0) {
       double el = af_now() - t->t0;
       if (fprintf(t->prog, "%ld,%ld,%.6g,%d,%d,%.6g,%.6g,%.6g,%.6g,%.3f,%.1f", step, t->episode, ep->ret, (int)ep->length,
                   (int)ep->success, t->last.critic_loss, t->last.actor_loss, t->last.alpha, t->last.entropy, el, step / el) < 0 ||
+          episode_metrics(t->prog, ep, t->spec->n_metrics) ||
           (t->has_cur && fprintf(t->prog, ",%d", t->ep_levels[i]) < 0) || fputc('\n', t->prog) == EOF)
         return -1;
       t->episode++;

@@ -217,6 +217,59 @@ Test(analyze, curriculum_levels_are_tabled_per_twentieth_of_training, .init = en
   cr_assert(!exists("exp2/analysis/curriculum.csv"));
 }
 
+// a run of `label` and `seed` whose training episodes reached the values `vals` of max_angle
+static void visits_run(const char *run, const char *label, int seed, const char *vals) {
+  const char *const evals[1] = {NULL};
+  char path[256], text[1024];
+  make_run("exp", run, label, evals, 0, 0);
+  snprintf(path, sizeof path, "exp/%s/manifest.json", run);
+  snprintf(text, sizeof text, "{\"variant\": \"%s\", \"seed\": %d}", label, seed);
+  write_file(path, text);
+  // progress.csv as train writes it: the step first, the metric among other columns
+  int n = snprintf(text, sizeof text, "step,episode,return,max_angle,level\n"), k = 0;
+  for (const char *v = vals; *v; k++) {
+    const char *c = strchr(v, ' ');
+    size_t l = c ? (size_t)(c - v) : strlen(v);
+    n += snprintf(text + n, sizeof text - (size_t)n, "%d,%d,-1,%.*s,0\n", 50 * (k + 1), k, (int)l, v);
+    v += l + (c != NULL);
+  }
+  snprintf(path, sizeof path, "exp/%s/progress.csv", run);
+  write_file(path, text);
+}
+
+Test(analyze, the_entropy_of_the_states_reached_in_training, .init = enter_tmp, .fini = leave_tmp) {
+  // 4 bins over [0, 1]; entropies by hand: one value per bin ln 4 = 1.386294; two bins of two
+  // ln 2 = 0.693147; one bin 0; three and one (-0.3 counts in the first bin, 1.7 in the
+  // last) -(0.75 ln 0.75 + 0.25 ln 0.25) = 0.562335
+  visits_run("s0", "skew", 0, "0.1 0.3 0.6 0.9");
+  visits_run("s1", "skew", 1, "0.1 0.1 0.6 0.6");
+  visits_run("r0", "rig", 0, "0.05 0.1 0.2 0.2");
+  visits_run("r1", "rig", 1, "0.1 0.1 -0.3 1.7");
+  cr_assert_eq(armfarm("analyze exp --reps 100 --final-reps 100 --entropy max_angle --bins 4 --range 0:1"), 0, "%s", errbuf);
+  static char text[4096];
+  slurp("exp/analysis/entropy.csv", text, sizeof text);
+  cr_assert_str_eq(text, "variant,seed,episodes,entropy\n\"rig\",0,4,0\n\"rig\",1,4,0.562335\n\"skew\",0,4,1.38629\n\"skew\",1,4,0.693147\n");
+  // per variant: the IQM of two runs is their mean; every skew run above every rig run
+  slurp("exp/analysis/summary.md", text, sizeof text);
+  cr_assert(strstr(text, "| rig | 2 | 0.2812 |") && strstr(text, "| skew | 2 | 1.04 |"), "%s", text);
+  cr_assert(strstr(text, "| rig | - | 0.000 |") && strstr(text, "| skew | 1.000 | - |"), "%s", text);
+  // the default range is the values' own, [-0.3, 1.7]: bins from -0.3, 0.2, 0.7 and 1.2, so
+  // rig 0 splits two and two (ln 2), skew 0 is one, two and one (1.5 ln 2 = 1.039721)
+  cr_assert_eq(armfarm("analyze exp --reps 100 --final-reps 100 --entropy max_angle --bins 4"), 0, "%s", errbuf);
+  slurp("exp/analysis/entropy.csv", text, sizeof text);
+  cr_assert_str_eq(text, "variant,seed,episodes,entropy\n\"rig\",0,4,0.693147\n\"rig\",1,4,0.562335\n\"skew\",0,4,1.03972\n\"skew\",1,4,0.693147\n");
+  // a column no run has, and bad histograms, are refused with one line and exit 2
+  cr_assert_eq(armfarm("analyze exp --entropy door_angle"), 2);
+  cr_assert(strstr(errbuf, "no column 'door_angle'"), "%s", errbuf);
+  const char *bad[] = {"--range 1:0", "--range 0:1x", "--range 0", "--range nan:1", "--bins 0", "--bins 3.5"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    char args[128];
+    snprintf(args, sizeof args, "analyze exp --entropy max_angle %s", bad[i]);
+    cr_assert_eq(armfarm(args), 2, "%s was accepted", bad[i]);
+    cr_assert(strchr(errbuf, '\n') == errbuf + strlen(errbuf) - 1, "not one line: %s", errbuf);
+  }
+}
+
 Test(analyze, long_evaluation_names_are_kept_whole, .init = enter_tmp, .fini = leave_tmp) {
   // a 60-character name: the old table kept 39 characters of it
   const char *name = "held_out_heavy_pole_and_long_arm_with_sensor_noise_at_0_05x_";

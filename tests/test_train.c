@@ -427,13 +427,16 @@ Test(train, a_curriculum_moves_levels_independently_of_threads_and_resumes, .tim
   curves_of(dir, "c2", "progress.csv", b, sizeof b);
   cr_assert_str_eq(a, b, "progress.csv differs between 1 and 2 threads");
   // the levels: the first episode to end is a first one, at the start level; every level is
-  // in [0, 4], and an untrained policy (progress below 0.5) sends environments down
-  const char *head = "step,episode,return,length,success,critic_loss,actor_loss,alpha,entropy,level,\n";
-  cr_assert(!strncmp(a, head, strlen(head)), "%.100s", a);
+  // in [0, 4], and an untrained policy (progress below 0.5) sends environments down. The
+  // quadruped's episode metrics come before the level, and each episode ran at its level's
+  // difficulty (levels 0..4 spread over [0, 1])
+  const char *head = "step,episode,return,length,success,critic_loss,actor_loss,alpha,entropy,progress,distance,mean_speed,difficulty,level,\n";
+  cr_assert(!strncmp(a, head, strlen(head)), "%.200s", a);
   int rows = 0, first3 = 0, below = 0;
   for (char *line = strchr(a, '\n') + 1; *line; line = strchr(line, '\n') + 1, rows++) {
-    int level = (int)field(line, 9);  // the wall-clock columns are gone: the level is the tenth
+    int level = (int)field(line, 13);  // the wall-clock columns are gone: the level is the 14th
     cr_assert(level >= 0 && level <= 4, "level %d", level);
+    cr_assert_float_eq(field(line, 12), level / 4.0, 1e-5, "episode %d at level %d had difficulty %g", rows, level, field(line, 12));
     first3 += rows == 0 && level == 3;
     below += level < 3;
   }
