@@ -326,9 +326,7 @@ static int sac_update(void *p, af_agent_stats *st, char *err, size_t errsz) {
 // networks, optimizer moments, temperature, and the exact counters and RNG state, so that a
 // loaded agent continues as the saved one would have (the replay buffer is saved apart).
 // Checkpoints are taken after update, when no update is due.
-typedef struct { float words[4 * 10]; } packed_state;
-
-static int tensors(af_sac *s, af_tensor *t, packed_state *ps) {
+int af_sac_tensors(af_sac *s, af_tensor *t, float *words) {
   af_mlp *nets[5] = {s->actor, s->q1, s->q2, s->q1t, s->q2t};
   af_adam *opts[4] = {&s->opt_actor, &s->opt_q1, &s->opt_q2, &s->opt_alpha};
   static const char *nn[5] = {"actor", "q1", "q2", "q1_target", "q2_target"};
@@ -341,52 +339,51 @@ static int tensors(af_sac *s, af_tensor *t, packed_state *ps) {
   }
   t[k++] = (af_tensor){"log_alpha", &s->log_alpha, 1};
   // adam steps (4), observed transitions (1), rng words (4), packed 16 bits at a time
-  t[k++] = (af_tensor){"counters", ps->words, 4 * 9};
+  t[k++] = (af_tensor){"counters", words, AF_SAC_WORDS};
   // the observation statistics, when normalizing
   if (s->cfg.norm.obs_norm) t[k++] = af_normalizer_tensor(&s->norm, "obs_norm");
   return k;
 }
 
-static void pack(const af_sac *s, packed_state *ps) {
+void af_sac_pack(af_sac *s, float *words) {
   const af_adam *opts[4] = {&s->opt_actor, &s->opt_q1, &s->opt_q2, &s->opt_alpha};
-  for (int i = 0; i < 4; i++) af_nn_pack_u64(ps->words + 4 * i, (uint64_t)opts[i]->t);
-  af_nn_pack_u64(ps->words + 16, (uint64_t)s->observed);
-  for (int i = 0; i < 4; i++) af_nn_pack_u64(ps->words + 20 + 4 * i, s->rng.s[i]);
+  for (int i = 0; i < 4; i++) af_nn_pack_u64(words + 4 * i, (uint64_t)opts[i]->t);
+  af_nn_pack_u64(words + 16, (uint64_t)s->observed);
+  for (int i = 0; i < 4; i++) af_nn_pack_u64(words + 20 + 4 * i, s->rng.s[i]);
+  if (s->cfg.norm.obs_norm) af_normalizer_pack(&s->norm);
 }
 
 // the counters as a file gave them: packed words, a transition count that fits a long, an
 // RNG state that is not all zero (xoshiro's one fixed point); 0, or -1 with a message
-static int unpack(af_sac *s, const packed_state *ps, const char *path, char *err, size_t errsz) {
+int af_sac_unpack(af_sac *s, const float *words, const char *path, char *err, size_t errsz) {
   af_rng rng;
-  for (int i = 0; i < 4; i++) rng.s[i] = af_nn_unpack_u64(ps->words + 20 + 4 * i);
-  uint64_t observed = af_nn_unpack_u64(ps->words + 16);
-  if (!af_nn_packed_ok(ps->words, 9) || observed > INT64_MAX) { snprintf(err, errsz, "%s: the counters are not packed 64-bit counts", path); return -1; }
+  for (int i = 0; i < 4; i++) rng.s[i] = af_nn_unpack_u64(words + 20 + 4 * i);
+  uint64_t observed = af_nn_unpack_u64(words + 16);
+  if (!af_nn_packed_ok(words, 9) || observed > INT64_MAX) { snprintf(err, errsz, "%s: the counters are not packed 64-bit counts", path); return -1; }
   if (!(rng.s[0] | rng.s[1] | rng.s[2] | rng.s[3])) { snprintf(err, errsz, "%s: the random state is all zero", path); return -1; }
   af_adam *opts[4] = {&s->opt_actor, &s->opt_q1, &s->opt_q2, &s->opt_alpha};
-  for (int i = 0; i < 4; i++) opts[i]->t = (double)af_nn_unpack_u64(ps->words + 4 * i);
+  for (int i = 0; i < 4; i++) opts[i]->t = (double)af_nn_unpack_u64(words + 4 * i);
   s->observed = (long)observed;
   s->rng = rng;
+  if (s->cfg.norm.obs_norm && af_normalizer_unpack(&s->norm, err, errsz)) return -1;
   return 0;
 }
 
 static int sac_save(void *p, const char *path, char *err, size_t errsz) {
   af_sac *s = p;
-  af_tensor t[20];
-  packed_state ps;
-  pack(s, &ps);
-  if (s->cfg.norm.obs_norm) af_normalizer_pack(&s->norm);
-  int n = tensors(s, t, &ps);
+  af_tensor t[AF_SAC_MAX_TENSORS];
+  float words[AF_SAC_WORDS];
+  af_sac_pack(s, words);
+  int n = af_sac_tensors(s, t, words);
   return af_nn_save(path, t, n, err, errsz);
 }
 
 static int sac_load(void *p, const char *path, char *err, size_t errsz) {
   af_sac *s = p;
-  af_tensor t[20];
-  packed_state ps;
-  int n = tensors(s, t, &ps);
-  if (af_nn_load(path, t, n, err, errsz) || unpack(s, &ps, path, err, errsz)) return -1;
-  if (s->cfg.norm.obs_norm && af_normalizer_unpack(&s->norm, err, errsz)) return -1;
-  return 0;
+  af_tensor t[AF_SAC_MAX_TENSORS];
+  float words[AF_SAC_WORDS];
+  int n = af_sac_tensors(s, t, words);
+  return af_nn_load(path, t, n, err, errsz) || af_sac_unpack(s, words, path, err, errsz) ? -1 : 0;
 }
 
 static int sac_save_replay(void *p, const char *path, char *err, size_t errsz) {

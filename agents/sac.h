@@ -57,6 +57,16 @@ void af_sac_grads(af_sac *s, const float *obs, const float *act, const float *re
 // AF_ERR_NUMERIC when the network core failed
 int af_sac_learn(af_sac *s, int updates, af_agent_stats *stats);
 
+// the agent's state for a checkpoint (networks, moments, temperature, counters in `words`,
+// the observation statistics), at most AF_SAC_MAX_TENSORS tensors: what save writes and load
+// reads, for agents built on SAC that save it inside their own file. af_sac_pack fills words
+// (and the statistics' tensor) before a save; af_sac_unpack checks and takes them after a
+// load (0, or -1 with a message naming path)
+#define AF_SAC_MAX_TENSORS 16
+#define AF_SAC_WORDS 36
+int af_sac_tensors(af_sac *s, af_tensor *t, float *words);
+void af_sac_pack(af_sac *s, float *words);
+int af_sac_unpack(af_sac *s, const float *words, const char *path, char *err, size_t errsz);
 // multiply-adds of one update (for GFLOP/s figures)
 double af_sac_update_flops(const af_sac *s);
 

@@ -163,41 +163,78 @@ int af_vae_train(af_vae *v, int B, const float *x, af_rng *rng, af_vae_losses *o
 int af_vae_log_prob(af_vae *v, double *logp, int n, const float *x, int K, af_rng *rng) {
   const int L = v->L, D = v->D, B = v->B;
   const double log2pi = 1.8378770664093453;
-  for (int i = 0; i < n; i++) {
-    const float *xi = x + (size_t)i * D;
-    const float *st = af_conv_forward(v->enc, 1, xi);
-    if (!st) return -1;
-    memcpy(v->stats, st, sizeof(float) * 2 * L);
-    // log w_k for every draw, then log-mean-exp
-    double mx = -INFINITY, sum = 0;
-    for (int k0 = 0; k0 < K; k0 += B) {
-      int m = K - k0 < B ? K - k0 : B;
-      double lq[4096];  // log p(z) - log q(z|x) of this chunk's draws (B <= 4096)
-      for (int b = 0; b < B; b++) {
-        double acc = 0;
-        for (int j = 0; j < L; j++) {
-          float mu = v->stats[j], lv = v->stats[L + j], e = b < m ? (float)af_rng_normal(rng) : 0, z = mu + expf(0.5f * lv) * e;
-          v->z[b * L + j] = z;
-          // log N(z; 0, 1) - log N(z; mu, exp(lv)) = -z^2/2 + e^2/2 + lv/2
-          acc += -0.5 * (double)z * z + 0.5 * (double)e * e + 0.5 * lv;
-        }
-        lq[b] = acc;
+  // the (image, draw) pairs in order, B to a decoder batch: row b of a batch holds draw k of
+  // image i; each image's log-mean-exp runs over its K draws as they come
+  double lq[4096];  // log p(z) - log q(z|x) of each row (B <= 4096)
+  int img[4096];    // the image of each row
+  char last[4096];  // the row is its image's last draw
+  double mx = -INFINITY, sum = 0;
+  int i = 0, k = 0;
+  while (i < n) {
+    int m = 0;
+    for (; m < B && i < n; m++) {
+      // a new image: its q(z|x), kept in stats' row m
+      if (k == 0 || m == 0) {
+        const float *st = af_conv_forward(v->enc, 1, x + (size_t)i * D);
+        if (!st) return -1;
+        memcpy(v->stats + (size_t)m * 2 * L, st, sizeof(float) * 2 * L);
+      } else memcpy(v->stats + (size_t)m * 2 * L, v->stats + (size_t)(m - 1) * 2 * L, sizeof(float) * 2 * L);
+      const float *mu = v->stats + (size_t)m * 2 * L, *lv = mu + L;
+      double acc = 0;
+      for (int j = 0; j < L; j++) {
+        float e = (float)af_rng_normal(rng), z = mu[j] + expf(0.5f * lv[j]) * e;
+        v->z[m * L + j] = z;
+        // log N(z; 0, 1) - log N(z; mu, exp(lv)) = -z^2/2 + e^2/2 + lv/2
+        acc += -0.5 * (double)z * z + 0.5 * (double)e * e + 0.5 * lv[j];
       }
-      const float *xh = af_vae_decode(v, B, v->z);
-      if (!xh) return -1;
-      for (int b = 0; b < m; b++) {
-        double r = 0;
-        for (int p = 0; p < D; p++) {
-          double d = (double)xh[(size_t)b * D + p] - xi[p];
-          r += d * d;
-        }
-        double lw = -0.5 * r - 0.5 * D * log2pi + lq[b];
-        if (lw > mx) { sum = sum * exp(mx - lw) + 1; mx = lw; }
-        else sum += exp(lw - mx);
+      lq[m] = acc;
+      img[m] = i;
+      last[m] = ++k == K;
+      if (last[m]) { k = 0; i++; }
+    }
+    for (int b = m; b < B; b++) memset(v->z + (size_t)b * L, 0, sizeof(float) * L);  // a partly filled last batch
+    const float *xh = af_vae_decode(v, B, v->z);
+    if (!xh) return -1;
+    for (int b = 0; b < m; b++) {
+      const float *xi = x + (size_t)img[b] * D;
+      double r = 0;
+      for (int p = 0; p < D; p++) {
+        double d = (double)xh[(size_t)b * D + p] - xi[p];
+        r += d * d;
+      }
+      double lw = -0.5 * r - 0.5 * D * log2pi + lq[b];
+      if (lw > mx) { sum = sum * exp(mx - lw) + 1; mx = lw; }
+      else sum += exp(lw - mx);
+      // the image's last draw: its estimate, and a fresh sum for the next
+      if (last[b]) {
+        logp[img[b]] = mx + log(sum / K);
+        mx = -INFINITY, sum = 0;
       }
     }
-    logp[i] = mx + log(sum / K);
   }
+  return 0;
+}
+
+int af_vae_tensors(af_vae *v, af_tensor *t, float *words) {
+  t[0] = (af_tensor){"vae_enc", af_conv_params(v->enc), (size_t)af_conv_nparams(v->enc)};
+  t[1] = (af_tensor){"vae_dec", af_conv_params(v->dec), (size_t)af_conv_nparams(v->dec)};
+  t[2] = (af_tensor){"vae_enc_m", v->opt_enc.m, (size_t)v->opt_enc.n};
+  t[3] = (af_tensor){"vae_enc_v", v->opt_enc.v, (size_t)v->opt_enc.n};
+  t[4] = (af_tensor){"vae_dec_m", v->opt_dec.m, (size_t)v->opt_dec.n};
+  t[5] = (af_tensor){"vae_dec_v", v->opt_dec.v, (size_t)v->opt_dec.n};
+  t[6] = (af_tensor){"vae_steps", words, AF_VAE_WORDS};
+  return AF_VAE_TENSORS;
+}
+
+void af_vae_pack(const af_vae *v, float *words) {
+  af_nn_pack_u64(words, (uint64_t)v->opt_enc.t);
+  af_nn_pack_u64(words + 4, (uint64_t)v->opt_dec.t);
+}
+
+int af_vae_unpack(af_vae *v, const float *words) {
+  if (!af_nn_packed_ok(words, 2)) return -1;
+  v->opt_enc.t = (double)af_nn_unpack_u64(words);
+  v->opt_dec.t = (double)af_nn_unpack_u64(words + 4);
   return 0;
 }
 

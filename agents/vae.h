@@ -65,6 +65,15 @@ int af_vae_train(af_vae *v, int B, const float *x, af_rng *rng, af_vae_losses *o
 // failure. Skew-Fit weights the replay's images by p(x)^alpha from these.
 int af_vae_log_prob(af_vae *v, double *logp, int n, const float *x, int K, af_rng *rng);
 
+// the VAE's state for a checkpoint (agents/nn/nn.h's file format): both networks' parameters
+// and Adam moments (6 tensors "vae_enc", "vae_dec", "vae_enc_m", ...) and the Adam step counts
+// in `words` (AF_VAE_WORDS floats, packed); af_vae_pack fills words before a save,
+// af_vae_unpack takes them after a load (0, or -1 when they are not packed counts)
+#define AF_VAE_TENSORS 7
+#define AF_VAE_WORDS 8
+int af_vae_tensors(af_vae *v, af_tensor *t, float *words);
+void af_vae_pack(const af_vae *v, float *words);
+int af_vae_unpack(af_vae *v, const float *words);
 // Skew-Fit's sampling weights w_i = p_i^alpha / sum_j p_j^alpha from log-probabilities (n),
 // computed stably; alpha 0 gives uniform weights (RIG)
 void af_skew_weights(double *w, const double *logp, int n, double alpha);
