@@ -144,11 +144,12 @@ static int door_init(af_env *e, char *err, size_t errsz) {
   sp->proprio_dim = 9;  // hand, its velocity, yaw, opening
   sp->achieved_offset = 20;
   sp->desired_offset = 21;
-  sp->n_metrics = 4;
+  sp->n_metrics = 5;
   sp->metric_names[0] = "final_error";
   sp->metric_names[1] = "max_angle";
   sp->metric_names[2] = "unlatched";
   sp->metric_names[3] = "hand_handle_dist";
+  sp->metric_names[4] = "final_angle";
   return 0;
 }
 
@@ -332,6 +333,7 @@ static void door_metrics(const af_env *e, float *m) {
   m[1] = (float)s->max_angle;
   m[2] = (float)s->unlatched;
   m[3] = (float)sqrt((h[0] - g[0]) * (h[0] - g[0]) + (h[1] - g[1]) * (h[1] - g[1]) + (h[2] - g[2]) * (h[2] - g[2]));
+  m[4] = (float)d->qpos[s->door_qadr];
 }
 
 // ---- scripted opener ----
