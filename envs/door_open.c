@@ -79,6 +79,7 @@ enum { PH_APPROACH, PH_DESCEND, PH_CLOSE, PH_PRESS, PH_PULL };
 
 typedef struct {
   af_arm arm;
+  af_arm goal_arm;             // a second arm, with scratch of its own, that poses the goal image
   int door_jnt, door_qadr, door_dadr, lever_qadr, lever_dadr;
   int door_body, lever_body, frame_mocap, grip_site;
   int panel, strike, lintel;   // geoms that follow the width
@@ -107,6 +108,11 @@ static int door_init(af_env *e, char *err, size_t errsz) {
   arm->use_yaw = 1;  // the fingers follow the handle round as the door swings
   arm->max_yaw_step = 0.3;
   if (af_arm_init(arm, e->m, err, errsz)) return -1;
+  // the goal image's arm: the same settings, its own IK scratch (the episode's is never used)
+  s->goal_arm = *arm;
+  s->goal_arm.scratch = NULL;
+  s->goal_arm.jacp = s->goal_arm.jacr = NULL;
+  if (af_arm_init(&s->goal_arm, e->m, err, errsz)) return -1;
   const mjModel *m = e->m;
   s->door_jnt = mj_name2id(m, mjOBJ_JOINT, "door");
   int lj = mj_name2id(m, mjOBJ_JOINT, "lever"), fb = mj_name2id(m, mjOBJ_BODY, "frame");
@@ -144,17 +150,19 @@ static int door_init(af_env *e, char *err, size_t errsz) {
   sp->proprio_dim = 9;  // hand, its velocity, yaw, opening
   sp->achieved_offset = 20;
   sp->desired_offset = 21;
-  sp->n_metrics = 4;
+  sp->n_metrics = 5;
   sp->metric_names[0] = "final_error";
   sp->metric_names[1] = "max_angle";
   sp->metric_names[2] = "unlatched";
   sp->metric_names[3] = "hand_handle_dist";
+  sp->metric_names[4] = "final_angle";
   return 0;
 }
 
 static void door_free(af_env *e) {
   door_state *s = e->state;
   af_arm_free(&s->arm);
+  af_arm_free(&s->goal_arm);
   free(s);
   e->state = NULL;
 }
@@ -332,6 +340,7 @@ static void door_metrics(const af_env *e, float *m) {
   m[1] = (float)s->max_angle;
   m[2] = (float)s->unlatched;
   m[3] = (float)sqrt((h[0] - g[0]) * (h[0] - g[0]) + (h[1] - g[1]) * (h[1] - g[1]) + (h[2] - g[2]) * (h[2] - g[2]));
+  m[4] = (float)d->qpos[s->door_qadr];
 }
 
 // ---- scripted opener ----
@@ -457,6 +466,32 @@ static void door_solve(af_env *e, af_rng *rng, float *hold) {
   hold[e->spec.act_dim - 1] = 1;
 }
 
+// ---- goal image ----
+
+// The goal reached, posed on d (a copy of the episode's data): the door at rest at the goal
+// angle (fixed mode: 0.2 rad past the threshold, as the opener aims), inside the hinge's range,
+// the lever up, and the hand 7.5 cm over the lever's grip point with the fingers open and
+// across the bar, as a solved state leaves it (door_solve: 5-10 cm). The IK runs on the goal
+// arm, so the episode's arm command and scratch are untouched.
+static void door_show_goal(const af_env *e, mjData *d) {
+  door_state *s = e->state;
+  const door_cfg *c = e->cfg;
+  const mjModel *m = e->m;
+  double top = e->m0->jnt_range[2 * s->door_jnt + 1] - 0.05;
+  double angle = fmin(fmax(c->goal_mode == 1 ? s->goal + 0.2 : s->goal, 0), top);
+  // the door and lever at rest
+  d->qpos[s->door_qadr] = angle;
+  d->qpos[s->lever_qadr] = 0;
+  d->qvel[s->door_dadr] = 0;
+  d->qvel[s->lever_dadr] = 0;
+  // the hand over the handle, fingers across the bar (the arm's yaw stays within +-1.5)
+  double g[3];
+  grip_point(s, m, d, angle, 0, g);
+  double hand[3] = {g[0], g[1], g[2] + 0.075};
+  double yaw = fmin(fmax(s->frame_yaw - angle, -1.5), 1.5);
+  af_arm_reset(&s->goal_arm, m, d, hand, yaw, 1);
+}
+
 // snapshot: the arm's command, the latch (its state and the hinge limit it edits in the
 // model), the goal and frame yaw, the episode's statistics, the opener's phase, and whether
 // the geometry was changed (the next reset's constants follow it)
@@ -501,6 +536,7 @@ const af_env_def af_door_open_def = {
   .metrics = door_metrics,
   .scripted = door_scripted,
   .solve = door_solve,
+  .show_goal = door_show_goal,
   // the drawn door width and handle height move and resize the panel, posts and lever
   .rebuilds = "geom_size,geom_pos,geom_rbound,body_pos,body_ipos",
   .state = door_state_io,

@@ -97,6 +97,7 @@ typedef struct {
   int image_width, image_height;
   char camera[AF_P_STRING_MAX];
   int frame_stack;  // frames in the observation vector (0: pixels through af_env_pixels only)
+  int goal_image;   // one more frame after the stack: the episode's goal reached
 } common_cfg;
 
 static const af_param common_params[] = {
@@ -108,6 +109,7 @@ static const af_param common_params[] = {
   {"image_height", AF_P_INT, offsetof(common_cfg, image_height), 64, 8, 1024, NULL, "pixel observation height"},
   {"camera", AF_P_STRING, offsetof(common_cfg, camera), 0, 0, 0, "", "camera of pixel observations (a named camera; \"\" = the environment's learning camera, or the model's first where it has none)"},
   {"frame_stack", AF_P_INT, offsetof(common_cfg, frame_stack), 0, 0, AF_MAX_FRAME_STACK, NULL, "pixels in the observation vector: the last K frames (C, H, W, values 0-255) after the state entries; 0 = through af_env_pixels only"},
+  {"goal_image", AF_P_BOOL, offsetof(common_cfg, goal_image), 0, 0, 1, NULL, "one more frame after the stack (spec.goal_image_offset): the episode's goal reached, same camera and format; needs pixels, frame_stack >= 1 and an environment that can show its goal (door_open)"},
 };
 #define N_COMMON ((int)(sizeof common_params / sizeof common_params[0]))
 
@@ -213,6 +215,12 @@ static void init_physics(af_env *e, void *arg) {
 
 typedef struct { int width, height; char *err; size_t errsz; } render_args;
 
+// the data the goal image is posed on: the model's sizes, filled from e->d when it is drawn
+static void make_goal_data(af_env *e, void *arg) {
+  (void)arg;
+  e->goal_d = mj_makeData(e->m);
+}
+
 static void make_render(af_env *e, void *arg) {
   render_args *a = arg;
   e->render = af_render_make(e->m, a->width, a->height, 0, 0, a->err, a->errsz);
@@ -263,6 +271,17 @@ af_env *af_env_make(const char *name, const char *config_json, char *err, size_t
   // config, then the model's timestep and the frame skip it implies
   common_cfg cc;
   if (parse_config(e, &cc, config_json, err, errsz)) { af_env_free(e); return NULL; }
+  // a goal image needs frames in the vector to follow and an environment that can pose its goal
+  if (cc.goal_image && !def->show_goal) {
+    snprintf(err, errsz, "%s: goal_image: this environment cannot show its goal (no show_goal hook; door_open has one)", def->name);
+    af_env_free(e);
+    return NULL;
+  }
+  if (cc.goal_image && (cc.obs == 0 || cc.frame_stack < 1)) {
+    snprintf(err, errsz, "%s: goal_image needs pixels in the observation vector (obs pixels, state+pixels or proprio+pixels, and frame_stack >= 1)", def->name);
+    af_env_free(e);
+    return NULL;
+  }
   if (cc.timestep > 0) e->m0->opt.timestep = cc.timestep;
   double dt = e->m0->opt.timestep;
   // the frame skip as a double first: a tiny timestep gives more steps than an int holds
@@ -354,6 +373,15 @@ af_env *af_env_make(const char *name, const char *config_json, char *err, size_t
     s->pixel_offset = e->state_dim;
     s->obs_dim = e->state_dim + (int)(frame * (size_t)e->stack);
   }
+  // the goal frame after the stack, and the data and image it is rendered from
+  if (cc.goal_image) {
+    size_t frame = (size_t)cc.image_width * cc.image_height * 3;
+    if (mj_guard(e, make_goal_data, NULL, def->name, err, errsz)) { af_env_free(e); return NULL; }
+    e->goal_frame = malloc(frame);
+    if (!e->goal_d || !e->goal_frame) { snprintf(err, errsz, "%s: out of memory", def->name); af_env_free(e); return NULL; }
+    s->goal_image_offset = s->obs_dim;
+    s->obs_dim += (int)frame;
+  }
   return e;
 }
 
@@ -362,6 +390,8 @@ void af_env_free(af_env *e) {
   af_render_free(e->render);
   free(e->frames);
   free(e->full_state);
+  if (e->goal_d) mj_deleteData(e->goal_d);
+  free(e->goal_frame);
   if (e->state && e->def->free) e->def->free(e);
   af_dr_free(&e->dr);
   if (e->d) mj_deleteData(e->d);
@@ -412,6 +442,12 @@ int af_env_pixels(af_env *e, unsigned char *rgb) {
   return mj_guard(e, render_pixels, rgb, e->def->name, e->err, sizeof e->err);
 }
 
+// an (H, W, 3) image as planar (3, H, W) floats 0-255
+static void to_planar(float *out, const unsigned char *hwc, int W, int H) {
+  for (int c = 0; c < 3; c++)
+    for (int i = 0; i < W * H; i++) out[(size_t)c * W * H + i] = (float)hwc[(size_t)i * 3 + c];
+}
+
 // the stacked frames after the state entries: the current frame rendered into the ring (into
 // every slot when the stack starts afresh: a reset, an example), then the ring, oldest first,
 // as planar (C, H, W) floats 0-255; AF_OK or the renderer's error
@@ -428,15 +464,37 @@ static int observe_frames(af_env *e, float *out, int fresh) {
   for (int k = 0; k < e->stack; k++) {
     // the head now names the oldest frame
     const unsigned char *f = e->frames + (size_t)((e->frame_head + k) % e->stack) * frame;
-    float *o = out + (size_t)k * frame;
-    for (int c = 0; c < 3; c++)
-      for (int i = 0; i < W * H; i++) o[(size_t)c * W * H + i] = (float)f[(size_t)i * 3 + c];
+    to_planar(out + (size_t)k * frame, f, W, H);
   }
   return AF_OK;
 }
 
+// the goal on its own data: the episode's state copied, posed by the environment, forward,
+// rendered from the observation camera; e->d is only read
+static void render_goal(af_env *e, void *arg) {
+  (void)arg;
+  mj_copyData(e->goal_d, e->m, e->d);
+  e->def->show_goal(e, e->goal_d);
+  mj_forward(e->m, e->goal_d);
+  af_render_frame(e->render, e->m, e->goal_d, e->render_camera, NULL, e->goal_frame);
+}
+
+// the goal frame after the stack, rendered at the first observation of an episode (or of a
+// restored state) and kept for the others; AF_OK or the renderer's error
+static int observe_goal(af_env *e, float *out) {
+  if (!e->goal_fresh) {
+    char what[96];
+    snprintf(what, sizeof what, "%s: goal image", e->def->name);
+    int rc = mj_guard(e, render_goal, NULL, what, e->err, sizeof e->err);
+    if (rc) return rc;
+    e->goal_fresh = 1;
+  }
+  to_planar(out, e->goal_frame, e->spec.pixel_width, e->spec.pixel_height);
+  return AF_OK;
+}
+
 // the state entries with observation noise on the leading ones (the desired goal, last, stays
-// exact), then the stacked frames if any; AF_OK or the renderer's error
+// exact), then the stacked frames and the goal frame if any; AF_OK or the renderer's error
 static int observe(af_env *e, float *obs, int fresh) {
   if (e->state_dim > 0) {
     if (e->full_state) {
@@ -456,8 +514,10 @@ static int observe(af_env *e, float *obs, int fresh) {
   if (e->stack > 0) {
     int rc = observe_frames(e, obs + e->state_dim, fresh || e->stack_fresh);
     e->stack_fresh = 0;
-    return rc;
+    if (rc) return rc;
   }
+  // the goal frame last
+  if (e->goal_d) return observe_goal(e, obs + e->spec.goal_image_offset);
   return AF_OK;
 }
 
@@ -499,6 +559,7 @@ int af_env_reset(af_env *e, uint64_t seed, float *obs) {
   char what[96];
   snprintf(what, sizeof what, "%s: reset (seed %llu)", e->def->name, (unsigned long long)seed);
   e->started = 0;
+  e->goal_fresh = 0;
   if (mj_guard(e, reset_physics, &seed, what, e->err, sizeof e->err)) {
     e->const_dirty = 1;
     return AF_ERR_NUMERIC;
@@ -730,6 +791,7 @@ int af_env_set_state(af_env *e, const void *buf, size_t size) {
   if (rc) return rc;
   // from here on the environment changes: a failure leaves it needing a reset
   int enabled = e->dr.enabled;
+  e->goal_fresh = 0;
   restore_args ra = {{(unsigned char *)buf, 0, need, 1}, {enabled, 0}, AF_OK};
   state_header h;
   walk_header(&h, &ra.io);

@@ -55,6 +55,9 @@ typedef struct {
                               // (3, pixel_height, pixel_width) planar with values 0-255, oldest
                               // first, from entry pixel_offset on (after the state entries)
   int pixel_offset;
+  int goal_image_offset;      // "goal_image": one more planar (3, pixel_height, pixel_width)
+                              // frame after the stack, from entry goal_image_offset on: the
+                              // episode's goal reached, as the same camera sees it (0: none)
   int proprio_dim;            // the leading state entries that are the robot's own sensing
                               // (joints, hand pose, gripper): what obs "proprio+pixels" keeps
                               // beside the frames; 0 where the environment names none
@@ -130,6 +133,12 @@ int af_env_end_diverged(af_env *env, float *obs, float *reward, int *terminated,
 // after af_env_set_state start the stack afresh with the current frame repeated. Frames are
 // rendered only for calls that ask for the observation (obs not NULL); a rendering failure
 // is returned as that call's code.
+// With "goal_image": true as well, one more frame follows the stack (spec.goal_image_offset on,
+// same size, camera and format): the scene with the episode's goal reached (door_open: the
+// door at its goal angle, the lever at rest, the hand over the handle), posed by the
+// environment on a copy of the simulation data so the episode itself is untouched; rendered
+// at the first observation of an episode (and the first after af_env_set_state), then kept.
+// Environments without a goal picture refuse the key at make.
 int af_env_pixels(af_env *env, unsigned char *rgb);
 
 // ---- state snapshots ----
@@ -151,7 +160,8 @@ int af_env_pixels(af_env *env, unsigned char *rgb);
 // - the environment's own state (its phase, statistics, scripted controller, curriculum
 //   level, the arm's command), each environment's section of the README says which.
 // Not included: af_env_diverged_count (a count since make), the renderer's state, the stacked
-// frames of "frame_stack" (the next observation starts the stack afresh).
+// frames of "frame_stack" (the next observation starts the stack afresh), the goal frame of
+// "goal_image" (the next observation renders it again).
 // Layout: a header (magic, version, size, a 64-bit FNV-1a checksum of the rest, the
 // environment's name, a hash of its resolved config, MuJoCo's version and the model's and
 // spec's sizes), then the sections above, in the machine's byte order: a snapshot moves

@@ -62,6 +62,10 @@ typedef struct af_env_def {
   // optional: move the reset state to a solved configuration (for success examples) and set
   // the action that holds it while it settles (`hold`, act_dim zeros on entry)
   void (*solve)(af_env *e, af_rng *rng, float *hold);
+  // optional: pose d, a copy of the episode's data, to show the episode's goal reached (for
+  // "goal_image"); the common layer runs mj_forward on it and renders it. Must change neither
+  // e's state nor e->d (the episode goes on as if nothing was drawn)
+  void (*show_goal)(const af_env *e, mjData *d);
   // mjModel arrays the environment rebuilds at reset (e.g. terrain), comma-separated
   const char *rebuilds;
   // optional: the environment's own episode state for snapshots (af_env_get_state), listed
@@ -108,6 +112,9 @@ struct af_env {
   int frame_head;            // the ring slot the next frame goes to
   int stack_fresh;           // the next observation starts the stack afresh (reset, restored state)
   int render_camera;
+  mjData *goal_d;            // "goal_image": the copy of e->d the goal is posed and rendered on
+  unsigned char *goal_frame; // (H, W, 3) the episode's goal frame, as rendered
+  int goal_fresh;            // the goal frame is this episode's (cleared at reset and set_state)
   char err[256];
 };
 

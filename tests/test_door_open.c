@@ -273,6 +273,28 @@ Test(door_open, spaces_and_goal_layout) {
   af_env_free(e);
 }
 
+// the episode's metrics by name; final_angle is the door's angle in the last observation, and
+// final_error its distance to the goal
+Test(door_open, final_angle_is_the_door_angle_at_the_episode_end) {
+  af_env *e = make(NULL);
+  const af_env_spec *s = af_env_get_spec(e);
+  cr_assert_eq(s->n_metrics, 5);
+  cr_assert_str_eq(s->metric_names[4], "final_angle");
+  float obs[64], a[5], r;
+  int te = 0, tr = 0;
+  af_info info;
+  cr_assert_eq(af_env_reset(e, 17, obs), AF_OK);
+  while (!te && !tr) {
+    cr_assert_eq(af_env_scripted_action(e, a), AF_OK);
+    cr_assert_eq(af_env_step(e, a, obs, &r, &te, &tr, &info), AF_OK);
+  }
+  cr_assert_eq(info.episode.n, 1);
+  cr_assert_gt(obs[O_ANGLE], 0.1f, "the opener opened the door");
+  cr_assert_float_eq(info.episode.metrics[4], obs[O_ANGLE], 1e-6);
+  cr_assert_float_eq(info.episode.metrics[0], fabsf(obs[O_ANGLE] - obs[O_DES]), 1e-6);
+  af_env_free(e);
+}
+
 Test(door_open, success_examples_are_settled_successes) {
   // goal mode and fixed mode, both latched: the door at rest inside the success window, the
   // latch freed as an open door implies, the lever up, the hand still over the handle

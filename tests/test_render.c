@@ -664,3 +664,129 @@ Test(render, frame_stacked_observations_from_workers_are_those_of_one_thread) {
   af_vecenv_free(a);
   af_vecenv_free(b);
 }
+
+// "goal_image": the frame after the stack shows the episode's goal reached (door_open: the door
+// at the goal angle, the hand over the handle), rendered on a copy of the data: stepping is byte
+// for byte that of the same environment without it (state, frames, rewards, the scripted
+// opener's actions), the goal frame is far from the first frame and near a solved state of the
+// same episode, and it is rendered once per episode (reset and set_state render it again)
+static double mean_abs_diff(const float *a, const float *b, int n) {
+  double s = 0;
+  for (int i = 0; i < n; i++) s += fabs((double)a[i] - b[i]);
+  return s / n;
+}
+
+static double drawn_value(const af_env *e, const char *name) {
+  double v = NAN;
+  const char *n;
+  for (int i = 0; (n = af_env_randomization_param(e, i, NULL, &v, NULL)); i++)
+    if (!strcmp(n, name)) return v;
+  return NAN;
+}
+
+Test(render, goal_image_shows_the_door_at_the_goal_and_leaves_the_episode_alone) {
+  enum { W = 48, H = 48, F = 3 * W * H, T = 40 };
+  const char *cg = "{\"obs\": \"pixels\", \"image_width\": 48, \"image_height\": 48, \"frame_stack\": 1, \"goal_image\": true}";
+  const char *cr = "{\"obs\": \"pixels\", \"image_width\": 48, \"image_height\": 48, \"frame_stack\": 1}";
+  af_env *e = make("door_open", cg), *ref = make("door_open", cr);
+  const af_env_spec *s = af_env_get_spec(e), *rs = af_env_get_spec(ref);
+  cr_assert_eq(s->pixel_stack, 1);
+  cr_assert_eq(s->pixel_offset, 0);
+  cr_assert_eq(s->goal_image_offset, F, "the goal frame follows the stack");
+  cr_assert_eq(s->obs_dim, 2 * F);
+  cr_assert_eq(rs->goal_image_offset, 0, "no goal image unless asked for");
+  cr_assert_eq(rs->obs_dim, F);
+  cr_assert_eq(af_env_state_size(e), af_env_state_size(ref), "the goal frame is not in a snapshot");
+  // an episode whose goal opens the door well (the goal is drawn per seed)
+  uint64_t seed = 1;
+  for (; seed < 100; seed++) {
+    cr_assert_eq(af_env_reset(ref, seed, NULL), AF_OK);
+    double g = drawn_value(ref, "goal_angle");
+    if (g >= 0.6 && g <= 1.0) break;
+  }
+  cr_assert_lt(seed, 100, "no seed draws a goal in [0.6, 1]");
+  static float obs[2 * F], robs[F], goal[F], first[F], solved[F];
+  static unsigned char img[F];
+  cr_assert_eq(af_env_reset(e, seed, obs), AF_OK);
+  cr_assert_eq(af_env_reset(ref, seed, robs), AF_OK);
+  cr_assert(memcmp(obs, robs, sizeof(float) * F) == 0, "the stack frame is the same environment's");
+  memcpy(goal, obs + F, sizeof goal);
+  memcpy(first, obs, sizeof first);
+  double d_first = mean_abs_diff(goal, first, F);
+  cr_assert_gt(d_first, 8, "the goal frame is not the first frame (mean difference %.2f of 255)", d_first);
+  // the episode goes on as without the goal image, byte for byte
+  const mjData *d = af_env_data(e), *rd = af_env_data(ref);
+  const mjModel *m = af_env_model(e);
+  float act[8], ract[8], r, rr;
+  int te, tr, rte, rtr, na = s->act_dim;
+  for (int t = 0; t < T; t++) {
+    cr_assert_eq(af_env_scripted_action(e, act), AF_OK);
+    cr_assert_eq(af_env_scripted_action(ref, ract), AF_OK);
+    cr_assert(memcmp(act, ract, sizeof(float) * na) == 0, "step %d: the opener's actions", t);
+    cr_assert_eq(af_env_step(e, act, obs, &r, &te, &tr, NULL), AF_OK, "%s", af_env_last_error(e));
+    cr_assert_eq(af_env_step(ref, act, robs, &rr, &rte, &rtr, NULL), AF_OK);
+    cr_assert(r == rr && te == rte && tr == rtr, "step %d: reward and flags", t);
+    cr_assert(d->time == rd->time, "step %d: time", t);
+    cr_assert(memcmp(d->qpos, rd->qpos, sizeof(mjtNum) * m->nq) == 0, "step %d: qpos", t);
+    cr_assert(memcmp(d->qvel, rd->qvel, sizeof(mjtNum) * m->nv) == 0, "step %d: qvel", t);
+    cr_assert(memcmp(d->qacc_warmstart, rd->qacc_warmstart, sizeof(mjtNum) * m->nv) == 0, "step %d: warm start", t);
+    cr_assert(memcmp(d->ctrl, rd->ctrl, sizeof(mjtNum) * m->nu) == 0, "step %d: ctrl", t);
+    cr_assert(memcmp(d->qfrc_applied, rd->qfrc_applied, sizeof(mjtNum) * m->nv) == 0, "step %d: applied forces", t);
+    cr_assert(memcmp(obs, robs, sizeof(float) * F) == 0, "step %d: the stack frame", t);
+    cr_assert(memcmp(obs + F, goal, sizeof goal) == 0, "step %d: the goal frame stays the episode's", t);
+    cr_assert(memcmp(obs, obs + F, sizeof(float) * F) != 0, "step %d: the goal frame is not the current frame", t);
+  }
+  const int dj = mj_name2id(m, mjOBJ_JOINT, "door");
+  cr_assert_geq(dj, 0);
+  cr_assert_gt(fabs(d->qpos[m->jnt_qposadr[dj]]), 0.01, "the opener moved the door");
+  // cached: a frame marked by hand is what the next steps observe, until set_state renders it again
+  static unsigned char snap[1 << 20];
+  size_t ss = af_env_state_size(e);
+  cr_assert_leq(ss, sizeof snap);
+  cr_assert_eq(af_env_get_state(e, snap, ss), AF_OK);
+  memset(e->goal_frame, 7, F);
+  cr_assert_eq(af_env_step(e, act, obs, &r, &te, &tr, NULL), AF_OK);
+  for (int i = 0; i < F; i++) cr_assert_eq(obs[F + i], 7.0f, "the goal frame was rendered again within the episode");
+  cr_assert_eq(af_env_set_state(e, snap, ss), AF_OK, "%s", af_env_last_error(e));
+  cr_assert_eq(af_env_step(e, act, obs, &r, &te, &tr, NULL), AF_OK);
+  cr_assert(memcmp(obs + F, goal, sizeof goal) == 0, "after set_state the goal frame is rendered again, the same");
+  // the same episode solved (the solver's door within 0.08 rad of the goal, the hand 5-10 cm
+  // over the handle) looks like the goal frame; a reset renders the goal again
+  memset(e->goal_frame, 7, F);
+  cr_assert_eq(af_env_reset(e, seed, obs), AF_OK);
+  cr_assert(memcmp(obs + F, goal, sizeof goal) == 0, "a reset renders the goal frame again, the same");
+  af_rng rng;
+  af_rng_seed(&rng, 5);
+  e->def->solve(e, &rng, e->hold);
+  mj_forward(e->m, e->d);
+  cr_assert_eq(af_env_pixels(e, img), AF_OK);
+  planar(solved, img, W, H);
+  double d_solved = mean_abs_diff(goal, solved, F);
+  cr_log_info("goal image: mean absolute difference %.2f to the solved frame, %.2f to the first frame (of 255)", d_solved, d_first);
+  cr_assert_lt(d_solved, 0.5 * d_first, "the goal frame (%.2f from the solved frame) is not nearer the solved state than the first frame (%.2f)",
+               d_solved, d_first);
+  af_env_free(e);
+  af_env_free(ref);
+}
+
+// refused where no goal can be pictured: an environment without the hook, no pixels, no stack
+Test(render, goal_image_is_refused_without_a_goal_picture_or_pixels) {
+  const char *bad[][2] = {
+    {"puck_push", "{\"obs\": \"pixels\", \"frame_stack\": 1, \"goal_image\": true}"},
+    {"pendulum", "{\"obs\": \"pixels\", \"frame_stack\": 2, \"goal_image\": true}"},
+    {"door_open", "{\"goal_image\": true}"},
+    {"door_open", "{\"obs\": \"pixels\", \"goal_image\": true}"},
+  };
+  for (int i = 0; i < (int)(sizeof bad / sizeof bad[0]); i++) {
+    char err[256] = "";
+    af_env *e = af_env_make(bad[i][0], bad[i][1], err, sizeof err);
+    cr_assert_null(e, "%s %s was accepted", bad[i][0], bad[i][1]);
+    cr_assert(strstr(err, "goal_image"), "%s: %s", bad[i][0], err);
+    cr_assert(!strchr(err, '\n'), "one line: %s", err);
+  }
+  char err[256] = "";
+  af_env *e = af_env_make("door_open", "{\"obs\": \"state+pixels\", \"image_width\": 16, \"image_height\": 16, \"frame_stack\": 2, \"goal_image\": false}", err, sizeof err);
+  cr_assert(e, "%s", err);
+  cr_assert_eq(af_env_get_spec(e)->goal_image_offset, 0);
+  af_env_free(e);
+}
