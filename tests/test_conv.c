@@ -244,8 +244,12 @@ Test(conv, gradients_winograd_shape) {
   const int bs[1] = {s.B};
   af_conv *n = af_conv_make(ctx, ls, 3, s.C, s.H, s.W, bs, 1, err, sizeof err);
   cr_assert(n, "%s", err);
+  // oneDNN 2.6 weighs Winograd against direct convolution with Intel's core-topology query:
+  // on Intel AVX-512 cores it takes Winograd for this shape; on an AMD EPYC (Zen 4) it takes
+  // direct convolution here (and Winograd for the pixel encoder's larger shapes: bench
+  // conv-encoder), so the kernels are asserted on Intel only and the gradients everywhere
   __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f"))
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_is("intel"))
     for (int l = 0; l < 2; l++)
       for (int pass = 0; pass < 3; pass++)
         cr_assert(strstr(af_conv_impl(n, l, s.B, pass), "wino"), "layer %d pass %d: %s, not Winograd", l, pass, af_conv_impl(n, l, s.B, pass));

@@ -378,7 +378,7 @@ static int plan_linear(af_conv *n, lplan *lp, const layer *ly, int B, dnnl_memor
                                "inner product desc", err, errsz))
     return -1;
   dnnl_primitive_desc_t fpd = NULL;
-  if (prim_desc(n, &lp->fwd, desc, ly->s.act, NULL, &fpd, lp->impl[0], what, err, errsz)) return -1;
+  if (prim_desc(n, &lp->fwd, desc, deconv ? AF_ACT_NONE : ly->s.act, NULL, &fpd, lp->impl[0], what, err, errsz)) return -1;
   int rc = -1;
   dnnl_memory_t wf, wd;
   const dnnl_memory_desc_t *smd = dnnl_primitive_desc_query_md(fpd, dnnl_query_src_md, 0);
@@ -391,7 +391,7 @@ static int plan_linear(af_conv *n, lplan *lp, const layer *ly, int B, dnnl_memor
   arg(&lp->fwd, DNNL_ARG_WEIGHTS, wf);
   arg(&lp->fwd, DNNL_ARG_BIAS, b);
   arg(&lp->fwd, DNNL_ARG_DST, lp->y);
-  if (act_ops(n, lp, ly, lp->y, lp->g, NULL, err, errsz)) goto done;
+  if (act_ops(n, lp, ly, lp->y, lp->g, deconv ? &lp->act_fwd : NULL, err, errsz)) goto done;
 
   // backward data and weights, in the formats oneDNN prefers for them, which need not be the
   // forward's (the first layer's nchw input has a jit forward but no jit backward in nchw):
