@@ -67,6 +67,8 @@ int af_sac_learn(af_sac *s, int updates, af_agent_stats *stats);
 int af_sac_tensors(af_sac *s, af_tensor *t, float *words);
 void af_sac_pack(af_sac *s, float *words);
 int af_sac_unpack(af_sac *s, const float *words, const char *path, char *err, size_t errsz);
+// the agent itself (registered as "sac"), for agents that hold one
+extern const af_agent_def af_sac_def;
 // multiply-adds of one update (for GFLOP/s figures)
 double af_sac_update_flops(const af_sac *s);
 
