@@ -163,6 +163,9 @@ int af_agent_set_reward_hook(af_agent *a, af_reward_hook hook, void *ctx, char *
   a->def->set_reward_hook(a->impl, hook, ctx);
   return AF_OK;
 }
+int af_agent_write_artifacts(af_agent *a, const char *dir, char *err, size_t errsz) {
+  return a->def->write_artifacts ? a->def->write_artifacts(a->impl, dir, err, errsz) : AF_OK;
+}
 const char *af_agent_config_json(const af_agent *a) { return a->cfg_json; }
 void *af_agent_impl(af_agent *a) { return a->impl; }
 

@@ -128,6 +128,9 @@ typedef struct af_agent_def {
   // learn from hook's rewards instead of the environment's (optional: NULL for an agent
   // that cannot)
   void (*set_reward_hook)(void *a, af_reward_hook hook, void *ctx);
+  // pictures or tables of what the agent has learned, into folder dir (optional: NULL for an
+  // agent with none); must not change the agent's state
+  int (*write_artifacts)(void *a, const char *dir, char *err, size_t errsz);
 } af_agent_def;
 
 typedef struct af_agent af_agent;
@@ -175,6 +178,11 @@ int af_agent_policy(af_agent *a, af_policy *out, char *err, size_t errsz);
 // again); ctx is borrowed and must outlive the agent's updates. AF_ERR_UNSUP with a message
 // for an agent without a replay to apply it to
 int af_agent_set_reward_hook(af_agent *a, af_reward_hook hook, void *ctx, char *err, size_t errsz);
+
+// the agent's pictures or tables of what it has learned into folder dir (the trainer calls it
+// at every checkpoint with the run folder; Skew-Fit writes its VAE's reconstructions and
+// samples); AF_OK and nothing written for an agent that has none
+int af_agent_write_artifacts(af_agent *a, const char *dir, char *err, size_t errsz);
 
 // the resolved hyperparameters as JSON, common keys included (owned by the agent)
 const char *af_agent_config_json(const af_agent *a);

@@ -4,7 +4,11 @@
 
 #include <math.h>    // sqrtf, lrintf, isfinite
 #include <stdlib.h>  // calloc, free
+#include <stdio.h>   // rename, remove
 #include <string.h>  // memcpy, memset
+
+#include "base/base.h"     // af_path_join, af_strfmt
+#include "envs/render.h"  // af_write_png
 
 // ---- hyperparameters (Skew-Fit's door settings in ../shared/AGENTS.md where they apply) ----
 static const af_param skewfit_params[] = {
@@ -32,6 +36,8 @@ static const af_param skewfit_params[] = {
   {"relabel_prior", AF_P_DOUBLE, offsetof(af_skewfit_cfg, relabel_prior), 0.5, 0, 1, NULL, "share of goals relabelled to a draw of the goal model (the VAE prior)"},
   {"future_horizon", AF_P_INT, offsetof(af_skewfit_cfg, future_horizon), 50, 1, 100000, NULL, "future goals come from at most this many steps on"},
 };
+
+#define ART_N 8  // images per row of the VAE's pictures
 
 // ---- the replay's frames and the VAE's encodings ----
 
@@ -65,6 +71,14 @@ static int encode(af_skewfit *s, float *z, int B) {
   return 0;
 }
 
+// the one image in s->x encoded into z (L); 0 or -1
+static int encode_obs_x(af_skewfit *s, float *z) {
+  const float *st = af_vae_encode(s->vae, 1, s->x);
+  if (!st) return -1;
+  memcpy(z, st, sizeof(float) * s->L);
+  return 0;
+}
+
 // one observation's planar frame (floats 0-255 at off) encoded into z (L); 0 or -1
 static int encode_obs(af_skewfit *s, float *z, const float *obs, int off) {
   for (int i = 0; i < s->D; i++) s->x[i] = obs[off + i] * (1.0f / 255);
@@ -91,6 +105,7 @@ static void skewfit_free(void *p) {
   free(s->x);
   free(s->slot);
   free(s->kind);
+  free(s->pic);
   free(s);
 }
 
@@ -122,7 +137,8 @@ static int alloc_buffers(af_skewfit *s) {
   s->logp = calloc(S, sizeof *s->logp);
   s->slot = calloc(B, sizeof *s->slot);
   s->kind = calloc(B, 1);
-  if (!p || !u || !s->x || !s->x_set || !s->skew_id || !s->skew_cdf || !s->logp || !s->slot || !s->kind) return -1;
+  s->pic = calloc((size_t)2 * s->H * ART_N * s->W * 3, 1);
+  if (!s->pic || !p || !u || !s->x || !s->x_set || !s->skew_id || !s->skew_cdf || !s->logp || !s->slot || !s->kind) return -1;
   p += N * L;
   s->need_goal = p, p += N;
   s->z_obs = p, p += B * L;
@@ -475,6 +491,66 @@ static int skewfit_load_replay(void *p, const char *path, char *err, size_t errs
   return af_image_replay_load(&((af_skewfit *)p)->replay, path, err, errsz);
 }
 
+// ---- pictures of the VAE: reconstructions and samples ----
+
+
+// planar floats in [0, 1] (C, H, W) as tile (row, col) of an HWC picture ART_N tiles wide
+static void put_tile(const af_skewfit *s, uint8_t *pic, int row, int col, const float *img) {
+  const int H = s->H, W = s->W, HW = H * W;
+  for (int y = 0; y < H; y++)
+    for (int x = 0; x < W; x++)
+      for (int c = 0; c < s->C; c++) {
+        float v = img[(size_t)c * HW + y * W + x] * 255;
+        pic[(((size_t)(row * H + y) * ART_N + col) * W + x) * 3 + c] = (uint8_t)(v <= 0 ? 0 : v >= 255 ? 255 : lrintf(v));
+      }
+}
+
+// a picture into dir/name, written beside and renamed over (a link of that name is
+// replaced, never followed); 0, or -1 with a message
+static int write_picture(const char *dir, const char *name, const uint8_t *pic, int w, int h, char *err, size_t errsz) {
+  char *path = af_path_join(dir, name), *tmp = path ? af_strfmt("%s.tmp", path) : NULL;
+  int rc = !tmp || af_write_png(tmp, pic, w, h) || rename(tmp, path);
+  if (rc) {
+    if (tmp) remove(tmp);
+    snprintf(err, errsz, "skewfit: cannot write %.300s", path ? path : name);
+  }
+  free(tmp);
+  free(path);
+  return rc ? -1 : 0;
+}
+
+// vae_reconstructions.png: replay frames at evenly spaced transitions over their
+// reconstructions (the decoder's image of the mean latent); vae_samples.png: the decoder's
+// images of 2 ART_N prior draws of a fixed seed (the same latents at every checkpoint). The
+// agent's state is untouched (the pictures use scratch and a random stream of their own).
+static int skewfit_artifacts(void *p, const char *dir, char *err, size_t errsz) {
+  af_skewfit *s = p;
+  const long n = s->replay.size;
+  memset(s->pic, 0, (size_t)2 * s->H * ART_N * s->W * 3);
+  af_nn_ctx_enter(s->sac->ctx);
+  int bad = 0;
+  float z[256];
+  for (int k = 0; k < ART_N && n > 0 && !bad; k++) {
+    const uint8_t *f = frame_at(s, next_id(s, (s->replay.head + k * n / ART_N) % s->replay.cap));
+    for (int i = 0; i < s->D; i++) s->x[i] = f[i] * (1.0f / 255);
+    put_tile(s, s->pic, 0, k, s->x);
+    const float *xh = encode_obs_x(s, z) ? NULL : af_vae_decode(s->vae, 1, z);
+    if (!(bad = !xh)) put_tile(s, s->pic, 1, k, xh);
+  }
+  if (!bad) bad = write_picture(dir, "vae_reconstructions.png", s->pic, ART_N * s->W, 2 * s->H, err, errsz) ? 2 : 0;
+  af_rng r;
+  af_rng_seed(&r, 0xA47);
+  for (int k = 0; k < 2 * ART_N && !bad; k++) {
+    for (int j = 0; j < s->L; j++) z[j] = (float)af_rng_normal(&r);
+    const float *xh = af_vae_decode(s->vae, 1, z);
+    if (!(bad = !xh)) put_tile(s, s->pic, k / ART_N, k % ART_N, xh);
+  }
+  af_nn_ctx_leave(s->sac->ctx);
+  if (!bad) bad = write_picture(dir, "vae_samples.png", s->pic, ART_N * s->W, 2 * s->H, err, errsz) ? 2 : 0;
+  if (bad == 1) return numeric_error(s, err, errsz);
+  return bad ? AF_ERR_IO : AF_OK;
+}
+
 const af_agent_def af_skewfit_def = {
   .name = "skewfit",
   .description = "Skew-Fit / RIG: goal-conditioned SAC in a beta-VAE's latent space, goals set by the robot (skew_alpha 0: RIG)",
@@ -490,4 +566,5 @@ const af_agent_def af_skewfit_def = {
   .load = skewfit_load,
   .save_replay = skewfit_save_replay,
   .load_replay = skewfit_load_replay,
+  .write_artifacts = skewfit_artifacts,
 };

@@ -59,6 +59,7 @@ typedef struct af_skewfit {
   float *arow;                            // (ad + L)
   uint8_t *frame_obs, *frame_next;        // (H W C)
   float vae_recon, vae_kl;                // the last VAE step's loss terms
+  uint8_t *pic;                           // the pictures of the VAE (2 H, 8 W, 3)
 } af_skewfit;
 // `updates` updates on sampled batches, whatever the schedule says; AF_OK or AF_ERR_NUMERIC
 int af_skewfit_learn(af_skewfit *s, int updates, af_agent_stats *stats);

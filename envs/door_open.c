@@ -32,6 +32,7 @@ typedef struct {
   double fixed_angle;
   double min_goal;
   double action_cost;
+  int hand_start;   // 0 front, 1 handle
 } door_cfg;
 
 static const af_param door_params[] = {
@@ -43,6 +44,8 @@ static const af_param door_params[] = {
   {"fixed_angle", AF_P_DOUBLE, offsetof(door_cfg, fixed_angle), 0.3, 0.05, 1.5, NULL, "fixed mode: success past this angle (rad)"},
   {"min_goal", AF_P_DOUBLE, offsetof(door_cfg, min_goal), 0.2, 0, 1, NULL, "goal mode: goals below this are raised to it, so a shut door is no success (rad)"},
   {"action_cost", AF_P_DOUBLE, offsetof(door_cfg, action_cost), 0.01, 0, 10, NULL, "dense reward: weight of |a|^2"},
+  {"hand_start", AF_P_ENUM, offsetof(door_cfg, hand_start), 0, 0, 1, "front|handle",
+   "front: the hand starts 30 cm in front of the door; handle: around the lever's bar, fingers open (Skew-Fit's door starts at its handle)"},
 };
 
 // ---- randomization table ----
@@ -204,6 +207,8 @@ static void set_geometry(door_state *s, mjModel *m, const mjModel *m0, double w,
   if (dh != 0) m->body_pos[3 * lb + 2] += dh;
 }
 
+static void grip_point(const door_state *s, const mjModel *m, const mjData *d, double angle, double lever, double p[3]);
+
 static void door_reset(af_env *e, af_rng *rng) {
   (void)rng;  // every draw of this task is in the randomization table
   door_state *s = e->state;
@@ -238,12 +243,19 @@ static void door_reset(af_env *e, af_rng *rng) {
   d->qpos[s->lever_qadr] = 0;
   // the goal
   s->goal = c->goal_mode == 1 ? c->fixed_angle : fmax(af_dr_value(&e->dr, "goal_angle", 0, 0), c->min_goal);
-  // hand in front of the door, fingers open
-  af_arm_reset(&s->arm, m, d, start_hand, 0, 1);
+  // hand in front of the door, or around the lever's bar (where the opener closes its
+  // fingers), fingers open
+  if (c->hand_start == 1) {
+    mj_kinematics(m, d);
+    double g[3];
+    grip_point(s, m, d, 0, 0, g);
+    g[2] -= GRIP_BELOW;
+    af_arm_reset(&s->arm, m, d, g, s->frame_yaw, 1);
+  } else af_arm_reset(&s->arm, m, d, start_hand, 0, 1);
   memcpy(s->prev_hand, af_arm_hand(&s->arm, d), sizeof s->prev_hand);
   s->max_angle = 0;
   s->unlatched = !c->latch;
-  s->phase = PH_APPROACH;
+  s->phase = c->hand_start == 1 ? PH_CLOSE : PH_APPROACH;
   s->phase_steps = 0;
   s->press = 0;
 }

@@ -24,6 +24,7 @@
 #include "base/rng.h"
 #include "envs/curriculum.h"
 #include "envs/env.h"
+#include "envs/render.h"  // af_write_png
 #include "envs/vecenv.h"
 #include "experiments/cli.h"
 
@@ -319,6 +320,12 @@ typedef struct {
   double t0, t_env, t_act, t_upd, t_eval, t_log, last_show;
   // train.record: the finished episodes into a dataset
   af_dataset_writer *rec;
+  // the evaluation's episode metrics (eval_episodes, n_metrics) for their medians, and with
+  // goal images a picture of each episode's goal over its final frame (2 H, E W, 3)
+  float *ep_metrics, *sort_buf;
+  int n_eval;
+  uint8_t *goals_png;
+  char *goals_path;
 } trainer;
 
 static void trainer_free(trainer *t) {
@@ -337,6 +344,9 @@ static void trainer_free(trainer *t) {
   free(t->episodes);
   free(t->levels);
   free(t->succ);
+  free(t->ep_metrics);
+  free(t->goals_png);
+  free(t->goals_path);
   memset(t, 0, sizeof *t);
 }
 
@@ -378,6 +388,14 @@ static int trainer_make(trainer *t, const run_setup *rs) {
   t->dg = p; p += N * gd;
   t->eval_obs = p; p += od;
   t->eval_act = p;
+  // the evaluation's per-episode metrics, and its goal pictures when the observation has them
+  const size_t E = (size_t)rs->tc.eval_episodes, nm = (size_t)s->n_metrics;
+  if (!(t->ep_metrics = calloc(E * (nm + 1) + 1, sizeof(float)))) return -1;
+  t->sort_buf = t->ep_metrics + E * nm;
+  t->n_eval = (int)E;
+  if (s->goal_image_offset > 0 && s->pixel_stack > 0 &&
+      !(t->goals_png = calloc(E * 2 * (size_t)s->pixel_width * s->pixel_height * 3, 1)))
+    return -1;
   return 0;
 }
 
@@ -589,10 +607,15 @@ static FILE *open_curve(const char *out, const char *name, const char *header, i
 
 static int open_curves(trainer *t, const run_setup *rs, const char *out, int resuming) {
   // the evaluation files' columns: the common ones, then the environment's episode metrics
-  char ev_head[64 + AF_MAX_METRICS * 64] = "step,return,return_std,success,length,time_s";
+  char ev_head[128 + AF_MAX_METRICS * 140] = "step,return,return_std,success,length,time_s";
   for (int m = 0; m < t->spec->n_metrics; m++) {
     size_t l = strlen(ev_head);
     snprintf(ev_head + l, sizeof ev_head - l, ",%s", t->spec->metric_names[m]);
+  }
+  // and their medians over the evaluation's episodes
+  for (int m = 0; m < t->spec->n_metrics; m++) {
+    size_t l = strlen(ev_head);
+    snprintf(ev_head + l, sizeof ev_head - l, ",%s_median", t->spec->metric_names[m]);
   }
   // with a learned reward: its mean success probability at the episodes' ends, the oracle's
   // queries so far and the positives
@@ -609,6 +632,7 @@ static int open_curves(trainer *t, const run_setup *rs, const char *out, int res
   t->prog = open_curve(out, "progress.csv", pr_head, resuming, t->prog_len);
   t->evf = t->prog ? open_curve(out, "eval.csv", ev_head, resuming, t->eval_len) : NULL;
   if (!t->evf) return -1;
+  if (t->goals_png && !(t->goals_path = run_path(out, "eval_goals.png"))) return -1;
   for (int i = 0; i < rs->n_extra; i++) {
     char name[96];
     snprintf(name, sizeof name, "eval_%s.csv", rs->extra_name[i]);
@@ -646,7 +670,7 @@ static int is_link(const char *dir, const char *name) {
 // resume folder and everything in it. 0, or -1 after a message
 static int refuse_links(const char *out, const run_setup *rs) {
   static const char *const names[] = {"progress.csv", "eval.csv", "checkpoint.bin", "config.json", "lock", "resume", "train.log",
-                                      "classifier_episode.csv"};
+                                      "classifier_episode.csv", "eval_goals.png", "eval_goals.png.tmp"};
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
     if (is_link(out, names[i])) return -1;
   for (int i = 0; i < rs->n_extra; i++) {
@@ -698,15 +722,40 @@ static int open_run_folder(const char *out, const char *resolved, int resume, tr
 typedef struct {
   double ret, ret_std, success, length;
   int nm;
-  double metrics[AF_MAX_METRICS];
+  double metrics[AF_MAX_METRICS], median[AF_MAX_METRICS];  // means and medians over the episodes
   int has_learned;
   double learned;              // the reward learner's success probability at the end, mean
   int queries, positives;
 } eval_result;
 
+// the median over the E evaluation episodes of metric m
+static double median_of(trainer *t, int m, int nm, int E) {
+  float *v = t->sort_buf;
+  for (int k = 0; k < E; k++) v[k] = t->ep_metrics[(size_t)k * nm + m];
+  for (int i = 1; i < E; i++)  // insertion sort: E is an evaluation's episode count
+    for (int j = i; j > 0 && v[j - 1] > v[j]; j--) { float x = v[j]; v[j] = v[j - 1]; v[j - 1] = x; }
+  return E % 2 ? v[E / 2] : 0.5 * ((double)v[E / 2 - 1] + v[E / 2]);
+}
+
+// episode k's goal image (the observation's goal frame) over its final frame (the newest of
+// the stack), as tile k of the evaluation's picture
+static void goal_tiles(trainer *t, int k, int E) {
+  const af_env_spec *s = t->spec;
+  const int W = s->pixel_width, H = s->pixel_height, HW = W * H;
+  const float *src[2] = {t->eval_obs + s->goal_image_offset, t->eval_obs + s->pixel_offset + (size_t)(s->pixel_stack - 1) * 3 * HW};
+  for (int row = 0; row < 2; row++)
+    for (int y = 0; y < H; y++)
+      for (int x = 0; x < W; x++)
+        for (int c = 0; c < 3; c++) {
+          float v = src[row][(size_t)c * HW + y * W + x];
+          t->goals_png[(((size_t)(row * H + y) * E + k) * W + x) * 3 + c] = (uint8_t)(v <= 0 ? 0 : v >= 255 ? 255 : lrintf(v));
+        }
+}
+
 // deterministic evaluation over E episodes with fixed seeds: the means of return (and its
-// std), success, length and every episode metric of the environment
-static int evaluate(af_env *env, af_agent *ag, const train_cfg *tc, trainer *t, eval_result *res, char *err, size_t errsz) {
+// std), success, length and every episode metric of the environment, and the metrics'
+// medians; with pics, the goal and final frame of every episode into t->goals_png
+static int evaluate(af_env *env, af_agent *ag, const train_cfg *tc, trainer *t, int pics, eval_result *res, char *err, size_t errsz) {
   double s = 0, s2 = 0, sc = 0, sl = 0, sm[AF_MAX_METRICS] = {0}, sp = 0;
   const int nm = af_env_get_spec(env)->n_metrics;
   for (int k = 0; k < tc->eval_episodes; k++) {
@@ -728,14 +777,21 @@ static int evaluate(af_env *env, af_agent *ag, const train_cfg *tc, trainer *t, 
     s2 += (double)info.episode.ret * info.episode.ret;
     sc += info.episode.success;
     sl += info.episode.length;
-    for (int m = 0; m < nm; m++) sm[m] += info.episode.metrics[m];
+    for (int m = 0; m < nm; m++) {
+      sm[m] += info.episode.metrics[m];
+      t->ep_metrics[(size_t)k * nm + m] = info.episode.metrics[m];
+    }
+    if (pics) goal_tiles(t, k, tc->eval_episodes);
     // what the learned reward thinks of the episode's last state
     if (t->vice) sp += af_vice_prob(t->vice, t->eval_obs);
   }
   int E = tc->eval_episodes;
   *res = (eval_result){.ret = s / E, .ret_std = E > 1 ? sqrt(fmax(0, (s2 - s * s / E) / (E - 1))) : 0, .success = sc / E,
                        .length = sl / E, .nm = nm};
-  for (int m = 0; m < nm; m++) res->metrics[m] = sm[m] / E;
+  for (int m = 0; m < nm; m++) {
+    res->metrics[m] = sm[m] / E;
+    res->median[m] = median_of(t, m, nm, E);
+  }
   if (t->vice) {
     af_vice_stats vs;
     af_vice_get_stats(t->vice, &vs);
@@ -875,21 +931,37 @@ static const char *skipped_note(const trainer *t) {
 static int write_eval_row(FILE *f, long step, const eval_result *r, double el) {
   int bad = fprintf(f, "%ld,%.6g,%.6g,%.4g,%.6g,%.3f", step, r->ret, r->ret_std, r->success, r->length, el) < 0;
   for (int m = 0; m < r->nm && !bad; m++) bad = fprintf(f, ",%.6g", r->metrics[m]) < 0;
+  for (int m = 0; m < r->nm && !bad; m++) bad = fprintf(f, ",%.6g", r->median[m]) < 0;
   if (r->has_learned && !bad) bad = fprintf(f, ",%.4g,%d,%d", r->learned, r->queries, r->positives) < 0;
   bad = bad || fputc('\n', f) == EOF;
   return bad || fflush(f) ? -1 : 0;
+}
+
+// the latest evaluation's goals over its final frames, eval_goals.png in the run folder,
+// written beside and renamed over (a link of that name is replaced, never followed)
+static int write_goals(trainer *t, char *err, size_t errsz) {
+  const af_env_spec *s = t->spec;
+  char *tmp = af_strfmt("%s.tmp", t->goals_path);
+  int rc = !tmp || af_write_png(tmp, t->goals_png, t->n_eval * s->pixel_width, 2 * s->pixel_height) || rename(tmp, t->goals_path);
+  if (rc) {
+    if (tmp) remove(tmp);
+    snprintf(err, errsz, "cannot write %.300s", t->goals_path);
+  }
+  free(tmp);
+  return rc ? -1 : 0;
 }
 
 // the deterministic evaluation and every named evaluation setting at the same point
 static int evaluate_all(trainer *t, run_setup *rs, char *err, size_t errsz) {
   double e0 = af_now();
   eval_result r;
-  if (evaluate(rs->eval_env, rs->ag, &rs->tc, t, &r, err, errsz)) return -1;
+  if (evaluate(rs->eval_env, rs->ag, &rs->tc, t, t->goals_png != NULL, &r, err, errsz)) return -1;
   if (write_eval_row(t->evf, t->step, &r, af_now() - t->t0)) { snprintf(err, errsz, "cannot write eval.csv"); return -1; }
+  if (t->goals_png && write_goals(t, err, errsz)) return -1;
   t->last_eval = r.ret;
   double main_succ = r.success;
   for (int i = 0; i < rs->n_extra; i++) {
-    if (evaluate(rs->extra_env[i], rs->ag, &rs->tc, t, &r, err, errsz)) return -1;
+    if (evaluate(rs->extra_env[i], rs->ag, &rs->tc, t, 0, &r, err, errsz)) return -1;
     if (write_eval_row(t->extra_f[i], t->step, &r, af_now() - t->t0)) { snprintf(err, errsz, "cannot write eval_%s.csv", rs->extra_name[i]); return -1; }
   }
   t->t_eval += af_now() - e0;
@@ -943,6 +1015,8 @@ static int checkpoint(trainer *t, run_setup *rs, const char *out, int resumable,
   char *path = run_path(out, "checkpoint.bin");
   int rc = path ? af_agent_save(rs->ag, path, err, errsz) : -1;
   free(path);
+  // and what the agent shows of itself beside it
+  if (rc == 0) rc = af_agent_write_artifacts(rs->ag, out, err, errsz) ? -1 : 0;
   if (rc == 0 && resumable) {
     FILE *fs[2] = {t->prog, t->evf};
     long *ls[2] = {&t->prog_len, &t->eval_len};

@@ -344,3 +344,45 @@ Test(door_open, success_examples_are_settled_successes) {
     af_env_free(e);
   }
 }
+
+// hand_start "handle": the episode starts with the hand around the lever's bar (the grip
+// site within 2 cm of the grip point), the scripted opener still succeeds, and random actions
+// move the door far more than from the front start (a random policy from the front almost
+// never touches it)
+static double random_max_angle(af_env *e, int episodes) {
+  af_rng rng;
+  af_rng_seed(&rng, 77);
+  double sum = 0;
+  float obs[64], a[8], r;
+  for (int ep = 0; ep < episodes; ep++) {
+    int te = 0, tr = 0;
+    af_info info;
+    cr_assert_eq(af_env_reset(e, af_seed_derive(31, (uint64_t)ep), obs), AF_OK);
+    while (!te && !tr) {
+      for (int i = 0; i < 5; i++) a[i] = (float)af_rng_range(&rng, -1, 1);
+      cr_assert_eq(af_env_step(e, a, obs, &r, &te, &tr, &info), AF_OK);
+    }
+    sum += info.episode.metrics[1];  // max_angle
+  }
+  return sum / episodes;
+}
+
+Test(door_open, the_hand_can_start_at_the_handle) {
+  af_env *h = make("{\"hand_start\": \"handle\", \"latch\": false}"), *f = make("{\"latch\": false}");
+  float obs[64];
+  for (int ep = 0; ep < 5; ep++) {
+    cr_assert_eq(af_env_reset(h, af_seed_derive(5, (uint64_t)ep), obs), AF_OK);
+    const mjtNum *hand = h->d->site_xpos + 3 * mj_name2id(h->m, mjOBJ_SITE, "arm_grip");
+    const mjtNum *g = h->d->site_xpos + 3 * mj_name2id(h->m, mjOBJ_SITE, "lever_grip");
+    double dist = sqrt((hand[0] - g[0]) * (hand[0] - g[0]) + (hand[1] - g[1]) * (hand[1] - g[1]) + (hand[2] - g[2]) * (hand[2] - g[2]));
+    cr_assert_lt(dist, 0.03, "episode %d: the hand starts %.3f m from the grip point", ep, dist);
+    cr_assert_eq(af_env_reset(f, af_seed_derive(5, (uint64_t)ep), obs), AF_OK);
+    const mjtNum *fh = f->d->site_xpos + 3 * mj_name2id(f->m, mjOBJ_SITE, "arm_grip");
+    cr_assert_gt(fabs(fh[0] - g[0]) + fabs(fh[1] - g[1]), 0.1, "the front start is at the handle too");
+    cr_assert_gt(scripted_episode(h, af_seed_derive(5, (uint64_t)ep)).episode.success, 0, "the opener fails from the handle (episode %d)", ep);
+  }
+  double mh = random_max_angle(h, 20), mf = random_max_angle(f, 20);
+  cr_assert(mh > 0.05 && mh > 5 * mf, "random actions open the door to %.3f rad from the handle, %.3f from the front", mh, mf);
+  af_env_free(h);
+  af_env_free(f);
+}

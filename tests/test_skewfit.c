@@ -200,3 +200,39 @@ Test(skewfit, the_vae_learns_the_doors_frames_and_the_set_is_scored, .timeout = 
   af_agent_free(a);
   af_env_free(e);
 }
+
+// the width and height a PNG's header gives; 0 when the file is missing or not a PNG
+static void png_size(const char *path, unsigned *w, unsigned *h) {
+  unsigned char hd[24] = {0};
+  FILE *f = fopen(path, "rb");
+  size_t n = f ? fread(hd, 1, sizeof hd, f) : 0;
+  if (f) fclose(f);
+  *w = *h = 0;
+  if (n == sizeof hd && !memcmp(hd + 1, "PNG", 3)) {
+    *w = (unsigned)hd[16] << 24 | (unsigned)hd[17] << 16 | (unsigned)hd[18] << 8 | hd[19];
+    *h = (unsigned)hd[20] << 24 | (unsigned)hd[21] << 16 | (unsigned)hd[22] << 8 | hd[23];
+  }
+}
+
+Test(skewfit, a_training_run_writes_its_pictures_and_the_median_error, .timeout = 300) {
+  const char *bin = getenv("ARMFARM_BIN");
+  cr_assert(bin, "ARMFARM_BIN must point at the armfarm program (ctest sets it)");
+  FILE *f = fopen("sf.json", "w");
+  cr_assert(f);
+  // the environment's keys (ENV_CFG without its opening brace) as the file's env object
+  fprintf(f, "{\"env\": {\"name\": \"door_open\", %s,\n \"agent\": {\"name\": \"skewfit\", \"batch\": 16, \"hidden\": 32, \"warmup\": 100, "
+             "\"skew_every\": 100, \"skew_set\": 16}}\n", ENV_CFG + 1);
+  cr_assert_eq(fclose(f), 0);
+  char cmd[2048];
+  snprintf(cmd, sizeof cmd, "%s train --config sf.json --steps 200 --seed 2 --set train.eval_every=100 --set train.eval_episodes=3 --out sfrun >sf.log 2>&1", bin);
+  cr_assert_eq(system(cmd), 0, "armfarm train failed (sf.log)");
+  unsigned w, h;
+  png_size("sfrun/eval_goals.png", &w, &h);
+  cr_assert(w == 3 * 48 && h == 2 * 48, "eval_goals.png is %ux%u", w, h);
+  png_size("sfrun/vae_reconstructions.png", &w, &h);
+  cr_assert(w == 8 * 48 && h == 2 * 48, "vae_reconstructions.png is %ux%u", w, h);
+  png_size("sfrun/vae_samples.png", &w, &h);
+  cr_assert(w == 8 * 48 && h == 2 * 48, "vae_samples.png is %ux%u", w, h);
+  cr_assert_eq(system("head -1 sfrun/eval.csv | grep -q ',final_error_median,'"), 0, "eval.csv has no final_error_median");
+  cr_assert_eq(system("rm -rf sfrun sf.json sf.log"), 0);
+}

@@ -390,12 +390,18 @@ Test(train, evaluation_files_carry_the_environments_episode_metrics, .timeout = 
     cr_assert(e, "%s missing", files[k]);
     char line[1024];
     cr_assert(fgets(line, sizeof line, e));
-    cr_assert_str_eq(line, "step,return,return_std,success,length,time_s,progress,distance,mean_speed,difficulty\n");
+    cr_assert_str_eq(line, "step,return,return_std,success,length,time_s,progress,distance,mean_speed,difficulty,"
+                           "progress_median,distance_median,mean_speed_median,difficulty_median\n");
     int rows = 0;
     while (fgets(line, sizeof line, e)) {
       double prog = field(line, 6), dist = field(line, 7), speed = field(line, 8), diff = field(line, 9);
       cr_assert_float_eq(diff, level[k], 1e-6, "%s: %s", files[k], line);
       cr_assert_float_eq(prog, speed / 0.5, 1e-4 + 1e-4 * fabs(prog), "%s: %s", files[k], line);
+      // the medians over the 3 episodes: progress is mean speed / 0.5 episode by episode, an
+      // increasing map, so the medians obey it too; the difficulty is the same in all
+      double mprog = field(line, 10), mspeed = field(line, 12), mdiff = field(line, 13);
+      cr_assert_float_eq(mdiff, level[k], 1e-6, "%s: %s", files[k], line);
+      cr_assert_float_eq(mprog, mspeed / 0.5, 1e-4 + 1e-4 * fabs(mprog), "%s: %s", files[k], line);
       cr_assert(isfinite(dist), "%s: %s", files[k], line);
       rows++;
     }
@@ -480,7 +486,7 @@ Test(train, a_learned_reward_is_logged_and_resumes_bit_for_bit, .timeout = 300) 
   cr_assert(strstr(a, ",learned_success,queries,positives,\n"), "%.300s", a);
   char *last = a + strlen(a) - 2;
   while (last > a && *last != '\n') last--;
-  double p = field(last + 1, 9), q = field(last + 1, 10), pos = field(last + 1, 11);
+  double p = field(last + 1, 13), q = field(last + 1, 14), pos = field(last + 1, 15);  // after 4 metrics and their medians
   cr_assert(p > 0 && p < 1 && q == 3 && pos >= 12 && pos <= 15, "%s", last + 1);
   // the classifier over one episode: a row per step and the first state's
   snprintf(path, sizeof path, "%s/v1/classifier_episode.csv", dir);
