@@ -483,7 +483,8 @@ static void door_solve(af_env *e, af_rng *rng, float *hold) {
 // The goal reached, posed on d (a copy of the episode's data): the door at rest at the goal
 // angle (fixed mode: 0.2 rad past the threshold, as the opener aims), inside the hinge's range,
 // the lever up, and the hand 7.5 cm over the lever's grip point with the fingers open and
-// across the bar, as a solved state leaves it (door_solve: 5-10 cm). The IK runs on the goal
+// across the bar, as a solved state leaves it (door_solve: 5-10 cm); with hand_start
+// "handle", the hand around the bar, where it started. The IK runs on the goal
 // arm, so the episode's arm command and scratch are untouched.
 static void door_show_goal(const af_env *e, mjData *d) {
   door_state *s = e->state;
@@ -496,10 +497,11 @@ static void door_show_goal(const af_env *e, mjData *d) {
   d->qpos[s->lever_qadr] = 0;
   d->qvel[s->door_dadr] = 0;
   d->qvel[s->lever_dadr] = 0;
-  // the hand over the handle, fingers across the bar (the arm's yaw stays within +-1.5)
+  // the hand over the handle, fingers across the bar (the arm's yaw stays within +-1.5); with
+  // hand_start "handle" around the bar, as an episode that pulls the door from there ends
   double g[3];
   grip_point(s, m, d, angle, 0, g);
-  double hand[3] = {g[0], g[1], g[2] + 0.075};
+  double hand[3] = {g[0], g[1], c->hand_start == 1 ? g[2] - GRIP_BELOW : g[2] + 0.075};
   double yaw = fmin(fmax(s->frame_yaw - angle, -1.5), 1.5);
   af_arm_reset(&s->goal_arm, m, d, hand, yaw, 1);
 }
