@@ -380,27 +380,33 @@ static int write_eval(analysis *a, int e, FILE *sc, FILE *sm, char *err, size_t 
   return rc;
 }
 
+// the table of P(row > column) between every pair of variants, each variant's values v[x]
+// (n[x] of them; a variant with none gets dashes)
+static void improvement_table(const analysis *a, FILE *sm, const double *const *v, const int *n) {
+  int nv = a->labels.n;
+  fprintf(sm, "| | ");
+  for (int x = 0; x < nv; x++) fprintf(sm, "%s | ", a->labels.s[x]);
+  fprintf(sm, "\n|---|");
+  for (int x = 0; x < nv; x++) fprintf(sm, "---|");
+  fprintf(sm, "\n");
+  for (int x = 0; x < nv; x++) {
+    fprintf(sm, "| %s | ", a->labels.s[x]);
+    for (int y = 0; y < nv; y++) {
+      if (x == y || !n[x] || !n[y]) fprintf(sm, "- | ");
+      else fprintf(sm, "%.3f | ", af_stats_prob_improvement(v[x], n[x], v[y], n[y]));
+    }
+    fprintf(sm, "\n");
+  }
+}
+
 // probability of improvement between every pair of variants, per evaluation setting
 static void write_improvement(const analysis *a, FILE *sm) {
   int nv = a->labels.n;
   if (nv < 2) return;
   fprintf(sm, "\n## Probability of improvement\n\nP(row > column) on the final %s, over all pairs of runs (ties count half).\n", a->o->metric);
   for (int e = 0; e < a->evals.n; e++) {
-    const double *const *fin = (const double *const *)a->finals + e * nv;
-    const int *nfin = a->nfin + e * nv;
-    fprintf(sm, "\n%s:\n\n| | ", a->evals.s[e]);
-    for (int v = 0; v < nv; v++) fprintf(sm, "%s | ", a->labels.s[v]);
-    fprintf(sm, "\n|---|");
-    for (int v = 0; v < nv; v++) fprintf(sm, "---|");
-    fprintf(sm, "\n");
-    for (int x = 0; x < nv; x++) {
-      fprintf(sm, "| %s | ", a->labels.s[x]);
-      for (int y = 0; y < nv; y++) {
-        if (x == y || !nfin[x] || !nfin[y]) fprintf(sm, "- | ");
-        else fprintf(sm, "%.3f | ", af_stats_prob_improvement(fin[x], nfin[x], fin[y], nfin[y]));
-      }
-      fprintf(sm, "\n");
-    }
+    fprintf(sm, "\n%s:\n\n", a->evals.s[e]);
+    improvement_table(a, sm, (const double *const *)a->finals + e * nv, a->nfin + e * nv);
   }
 }
 
@@ -452,9 +458,10 @@ static int write_entropy(analysis *a, char *err, size_t errsz) {
   double lo, hi;
   visit_range(a, &lo, &hi);
   double *h = malloc(sizeof *h * (size_t)a->nr), *counts = malloc(sizeof *counts * (size_t)bins);
-  int *vn = calloc((size_t)nv + 1, sizeof *vn);
+  int *vn = calloc((size_t)nv + 1, sizeof *vn), *vcount = calloc((size_t)nv + 1, sizeof *vcount);
+  const double **vptr = calloc((size_t)nv + 1, sizeof *vptr);
   // entropy.csv, and summary.md (written by write_tables) extended
-  FILE *ec = h && counts && vn ? open_out(a, "entropy.csv") : NULL, *sm = NULL;
+  FILE *ec = h && counts && vn && vcount && vptr ? open_out(a, "entropy.csv") : NULL, *sm = NULL;
   char *smp = ec ? af_path_join(a->out, "summary.md") : NULL;
   if (smp) sm = fopen(smp, "a");
   free(smp);
@@ -493,18 +500,12 @@ static int write_entropy(analysis *a, char *err, size_t errsz) {
             af_stats_mean(h + vn[v], n));
   }
   if (nv > 1) {
-    fprintf(sm, "\nP(row > column) on the entropy, over all pairs of runs (ties count half):\n\n| | ");
-    for (int v = 0; v < nv; v++) fprintf(sm, "%s | ", a->labels.s[v]);
-    fprintf(sm, "\n|---|");
-    for (int v = 0; v < nv; v++) fprintf(sm, "---|");
-    fprintf(sm, "\n");
-    for (int x = 0; x < nv; x++) {
-      fprintf(sm, "| %s | ", a->labels.s[x]);
-      for (int y = 0; y < nv; y++)
-        if (x == y) fprintf(sm, "- | ");
-        else fprintf(sm, "%.3f | ", af_stats_prob_improvement(h + vn[x], vn[x + 1] - vn[x], h + vn[y], vn[y + 1] - vn[y]));
-      fprintf(sm, "\n");
+    fprintf(sm, "\nP(row > column) on the entropy, over all pairs of runs (ties count half):\n\n");
+    for (int v = 0; v < nv; v++) {
+      vptr[v] = h + vn[v];
+      vcount[v] = vn[v + 1] - vn[v];
     }
+    improvement_table(a, sm, vptr, vcount);
   }
   if (ferror(ec) || ferror(sm)) { snprintf(err, errsz, "cannot write the entropy tables in %s", a->out); rc = AF_ERR_IO; }
 done:
@@ -513,6 +514,8 @@ done:
   free(h);
   free(counts);
   free(vn);
+  free(vcount);
+  free(vptr);
   return rc;
 }
 
