@@ -2,7 +2,7 @@
 // and DrQ's random shift. See image_replay.h for the layout and the episode rules.
 #include "agents/image_replay.h"
 
-#include <math.h>    // floorf
+#include <math.h>    // floorf, lrintf
 #include <stdio.h>   // snprintf
 #include <stdlib.h>  // calloc, free
 #include <string.h>  // memcpy, memset
@@ -322,4 +322,12 @@ void af_image_random_shift(uint8_t *out, const uint8_t *in, int B, int C, int H,
     int dy = pad ? af_rng_int(rng, -pad, pad) : 0;
     af_image_shift(out + (size_t)b * n, in + (size_t)b * n, C, H, W, dx, dy);
   }
+}
+
+void af_image_from_planar(uint8_t *hwc, const float *planar, int C, int HW) {
+  for (int c = 0; c < C; c++)
+    for (int i = 0; i < HW; i++) {
+      float v = planar[(size_t)c * HW + i];
+      hwc[(size_t)i * C + c] = (uint8_t)(v <= 0 ? 0 : v >= 255 ? 255 : lrintf(v));
+    }
 }

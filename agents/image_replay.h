@@ -89,6 +89,10 @@ int af_image_replay_save(const af_image_replay *r, const char *path, char *err, 
 // for its header leaves the buffer as it was; a later refusal leaves it empty.
 int af_image_replay_load(af_image_replay *r, const char *path, char *err, size_t errsz);
 
+// an observation's planar frame (C, H W floats 0-255, as frame_stack carries it) as the
+// interleaved uint8 (H W, C) that af_image_replay_add takes, rounded and clamped
+void af_image_from_planar(uint8_t *hwc, const float *planar, int C, int HW);
+
 // ---- DrQ's random shift (Kostrikov et al. 2020): pad by replicating the border, crop back ----
 // out (C, H, W) = in shifted by (dx, dy) in [-pad, pad]: out[c][y][x] =
 // in[c][clamp(y + dy, 0, H - 1)][clamp(x + dx, 0, W - 1)], i.e. the crop at offset

@@ -7,7 +7,7 @@
 #include "agents/pixel_sac.h"
 #include "agents/tanh_gauss.h"
 
-#include <math.h>    // expf, logf, tanhf, lrintf
+#include <math.h>    // expf, logf, tanhf
 #include <stdlib.h>  // calloc, free
 #include <string.h>  // memcpy
 
@@ -341,12 +341,7 @@ static int pixel_sac_act(void *p, float *action, const float *obs, int n, int de
 // the newest frame of an observation as uint8 HWC (the image replay's input layout)
 static void newest_frame(const af_pixel_sac *s, uint8_t *hwc, const float *obs) {
   const int HW = s->H * s->W;
-  const float *f = obs + s->poff + (size_t)(s->K - 1) * 3 * HW;
-  for (int c = 0; c < 3; c++)
-    for (int i = 0; i < HW; i++) {
-      float v = f[(size_t)c * HW + i];
-      hwc[(size_t)i * 3 + c] = (uint8_t)(v <= 0 ? 0 : v >= 255 ? 255 : lrintf(v));
-    }
+  af_image_from_planar(hwc, obs + s->poff + (size_t)(s->K - 1) * 3 * HW, 3, HW);
 }
 
 // each transition's newest frames (and state entries) into the image replay: an episode's

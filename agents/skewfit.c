@@ -4,10 +4,10 @@
 
 #include <math.h>    // sqrtf, lrintf, isfinite
 #include <stdlib.h>  // calloc, free
-#include <stdio.h>   // rename, remove
+#include <stdio.h>   // snprintf
 #include <string.h>  // memcpy, memset
 
-#include "base/base.h"     // af_path_join, af_strfmt
+#include "base/base.h"     // af_path_join
 #include "envs/render.h"  // af_write_png
 
 // ---- hyperparameters (Skew-Fit's door settings in ../shared/AGENTS.md where they apply) ----
@@ -43,13 +43,7 @@ static const af_param skewfit_params[] = {
 
 // the stream's newest frame of an observation as HWC uint8 (the image replay's input)
 static void frame_of(const af_skewfit *s, uint8_t *hwc, const float *obs) {
-  const int HW = s->H * s->W;
-  const float *f = obs + s->poff;
-  for (int c = 0; c < s->C; c++)
-    for (int i = 0; i < HW; i++) {
-      float v = f[(size_t)c * HW + i];
-      hwc[(size_t)i * s->C + c] = (uint8_t)(v <= 0 ? 0 : v >= 255 ? 255 : lrintf(v));
-    }
+  af_image_from_planar(hwc, obs + s->poff, s->C, s->H * s->W);
 }
 
 static const uint8_t *frame_at(const af_skewfit *s, int64_t id) {
@@ -82,10 +76,7 @@ static int encode_obs_x(af_skewfit *s, float *z) {
 // one observation's planar frame (floats 0-255 at off) encoded into z (L); 0 or -1
 static int encode_obs(af_skewfit *s, float *z, const float *obs, int off) {
   for (int i = 0; i < s->D; i++) s->x[i] = obs[off + i] * (1.0f / 255);
-  const float *st = af_vae_encode(s->vae, 1, s->x);
-  if (!st) return -1;
-  memcpy(z, st, sizeof(float) * s->L);
-  return 0;
+  return encode_obs_x(s, z);
 }
 
 // ---- make and free ----
@@ -505,16 +496,11 @@ static void put_tile(const af_skewfit *s, uint8_t *pic, int row, int col, const 
       }
 }
 
-// a picture into dir/name, written beside and renamed over (a link of that name is
-// replaced, never followed); 0, or -1 with a message
+// a picture into dir/name (af_write_png writes atomically); 0, or -1 with a message
 static int write_picture(const char *dir, const char *name, const uint8_t *pic, int w, int h, char *err, size_t errsz) {
-  char *path = af_path_join(dir, name), *tmp = path ? af_strfmt("%s.tmp", path) : NULL;
-  int rc = !tmp || af_write_png(tmp, pic, w, h) || rename(tmp, path);
-  if (rc) {
-    if (tmp) remove(tmp);
-    snprintf(err, errsz, "skewfit: cannot write %.300s", path ? path : name);
-  }
-  free(tmp);
+  char *path = af_path_join(dir, name);
+  int rc = !path || af_write_png(path, pic, w, h);
+  if (rc) snprintf(err, errsz, "skewfit: cannot write %.300s", path ? path : name);
   free(path);
   return rc ? -1 : 0;
 }

@@ -670,7 +670,7 @@ static int is_link(const char *dir, const char *name) {
 // resume folder and everything in it. 0, or -1 after a message
 static int refuse_links(const char *out, const run_setup *rs) {
   static const char *const names[] = {"progress.csv", "eval.csv", "checkpoint.bin", "config.json", "lock", "resume", "train.log",
-                                      "classifier_episode.csv", "eval_goals.png", "eval_goals.png.tmp"};
+                                      "classifier_episode.csv", "eval_goals.png"};
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
     if (is_link(out, names[i])) return -1;
   for (int i = 0; i < rs->n_extra; i++) {
@@ -937,18 +937,13 @@ static int write_eval_row(FILE *f, long step, const eval_result *r, double el) {
   return bad || fflush(f) ? -1 : 0;
 }
 
-// the latest evaluation's goals over its final frames, eval_goals.png in the run folder,
-// written beside and renamed over (a link of that name is replaced, never followed)
+// the latest evaluation's goals over its final frames, eval_goals.png in the run folder
+// (af_write_png writes atomically)
 static int write_goals(trainer *t, char *err, size_t errsz) {
   const af_env_spec *s = t->spec;
-  char *tmp = af_strfmt("%s.tmp", t->goals_path);
-  int rc = !tmp || af_write_png(tmp, t->goals_png, t->n_eval * s->pixel_width, 2 * s->pixel_height) || rename(tmp, t->goals_path);
-  if (rc) {
-    if (tmp) remove(tmp);
-    snprintf(err, errsz, "cannot write %.300s", t->goals_path);
-  }
-  free(tmp);
-  return rc ? -1 : 0;
+  if (af_write_png(t->goals_path, t->goals_png, t->n_eval * s->pixel_width, 2 * s->pixel_height) == 0) return 0;
+  snprintf(err, errsz, "cannot write %.300s", t->goals_path);
+  return -1;
 }
 
 // the deterministic evaluation and every named evaluation setting at the same point
