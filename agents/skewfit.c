@@ -1,5 +1,6 @@
 // Skew-Fit and RIG (agents/skewfit.h): a β-VAE, goal-conditioned SAC on its latents, goals
-// drawn from its prior, relabelling, and the skewed sampling of the VAE's training images.
+// from its prior or the skewed replay, relabelling, and the skewed sampling of the VAE's
+// training images.
 #include "agents/skewfit.h"
 
 #include <math.h>    // sqrtf, lrintf, isfinite
@@ -35,6 +36,10 @@ static const af_param skewfit_params[] = {
   {"relabel_future", AF_P_DOUBLE, offsetof(af_skewfit_cfg, relabel_future), 0.2, 0, 1, NULL, "share of goals relabelled to a future achieved frame"},
   {"relabel_prior", AF_P_DOUBLE, offsetof(af_skewfit_cfg, relabel_prior), 0.5, 0, 1, NULL, "share of goals relabelled to a draw of the goal model (the VAE prior)"},
   {"future_horizon", AF_P_INT, offsetof(af_skewfit_cfg, future_horizon), 50, 1, 100000, NULL, "future goals come from at most this many steps on"},
+  {"explore_goals", AF_P_ENUM, offsetof(af_skewfit_cfg, explore_goals), 0, 0, 1, "prior|replay",
+   "an exploration episode's goal: a draw of the VAE's prior, or the encoding of a replay frame drawn with the skewed weights (rlkit's Skew-Fit)"},
+  {"vae_pretrain", AF_P_INT, offsetof(af_skewfit_cfg, vae_pretrain), 0, 0, 1000000, NULL,
+   "VAE steps on the warm-up's frames before the first update (0: none)"},
 };
 
 #define ART_N 8  // images per row of the VAE's pictures
@@ -194,6 +199,34 @@ static int numeric_error(const af_skewfit *s, char *err, size_t errsz) {
   return AF_ERR_NUMERIC;
 }
 
+// a replay frame for the VAE or an exploration goal: drawn by the skewed weights once a set
+// is scored, else uniformly (RIG, and before the first scoring); its id
+static int64_t draw_frame(af_skewfit *s) {
+  const af_image_replay *r = &s->replay;
+  if (s->skew_n == 0) return next_id(s, (r->head + af_rng_int(&s->rng, 0, (int)r->size - 1)) % r->cap);
+  double u = af_rng_uniform(&s->rng);
+  int lo = 0, hi = s->skew_n - 1;  // the first set member whose cumulative weight exceeds u
+  while (lo < hi) {
+    int mid = (lo + hi) / 2;
+    if (s->skew_cdf[mid] > u) hi = mid;
+    else lo = mid + 1;
+  }
+  return s->skew_id[lo];
+}
+
+// environment i's goal for its new episode (under the numerics context): a prior draw, or
+// with explore_goals replay and frames in the replay a drawn frame's encoding; 0 or -1
+static int new_goal(af_skewfit *s, int i) {
+  float *g = s->goal + (size_t)i * s->L;
+  if (s->cfg.explore_goals == 0 || s->replay.size == 0) {
+    for (int j = 0; j < s->L; j++) g[j] = (float)af_rng_normal(&s->rng);
+    return 0;
+  }
+  const uint8_t *f = frame_at(s, draw_frame(s));
+  for (int k = 0; k < s->D; k++) s->x[k] = f[k] * (1.0f / 255);
+  return encode_obs_x(s, g);
+}
+
 // ---- acting ----
 
 // exploration: each environment's goal drawn from the prior when its episode starts;
@@ -202,17 +235,18 @@ static int skewfit_act(void *p, float *action, const float *obs, int n, int dete
   af_skewfit *s = p;
   if (n != 1 && n != s->N) { snprintf(err, errsz, "skewfit: act on %d observations (made for 1 or %d)", n, s->N); return AF_ERR_ARG; }
   const int L = s->L;
-  for (int i = 0; i < n && !deterministic; i++)
+  af_nn_ctx_enter(s->sac->ctx);
+  int bad = 0;
+  for (int i = 0; i < n && !deterministic && !bad; i++)
     if (s->need_goal[i]) {
-      for (int j = 0; j < L; j++) s->goal[(size_t)i * L + j] = (float)af_rng_normal(&s->rng);
+      bad = new_goal(s, i);
       s->need_goal[i] = 0;
     }
-  if (!deterministic && s->observed < s->cfg.warmup) {
+  if (!bad && !deterministic && s->observed < s->cfg.warmup) {
+    af_nn_ctx_leave(s->sac->ctx);
     for (int i = 0; i < n * s->ad; i++) action[i] = (float)af_rng_range(&s->rng, -1, 1);
     return AF_OK;
   }
-  af_nn_ctx_enter(s->sac->ctx);
-  int bad = 0;
   for (int i = 0; i < n && !bad; i++) {
     const float *o = obs + (size_t)i * s->od;
     float *row = s->act_in + (size_t)i * 2 * L;
@@ -334,21 +368,7 @@ static int sac_step(af_skewfit *s, af_sac_losses *l) {
 // one VAE step on B replay frames: drawn by the skewed weights once a set is scored, else
 // uniformly (RIG, and before the first scoring)
 static int vae_step(af_skewfit *s, af_vae_losses *vl) {
-  const af_image_replay *r = &s->replay;
-  for (int b = 0; b < s->B; b++) {
-    int64_t id;
-    if (s->skew_n > 0) {
-      double u = af_rng_uniform(&s->rng);
-      int lo = 0, hi = s->skew_n - 1;  // the first set member whose cumulative weight exceeds u
-      while (lo < hi) {
-        int mid = (lo + hi) / 2;
-        if (s->skew_cdf[mid] > u) hi = mid;
-        else lo = mid + 1;
-      }
-      id = s->skew_id[lo];
-    } else id = next_id(s, (r->head + af_rng_int(&s->rng, 0, (int)r->size - 1)) % r->cap);
-    memcpy(s->u_goal + (size_t)b * s->D, frame_at(s, id), (size_t)s->D);
-  }
+  for (int b = 0; b < s->B; b++) memcpy(s->u_goal + (size_t)b * s->D, frame_at(s, draw_frame(s)), (size_t)s->D);
   to_floats(s, s->u_goal, s->B);
   return af_vae_train(s->vae, s->B, s->x, &s->rng, vl) < 0 ? -1 : 0;
 }
@@ -379,10 +399,19 @@ int af_skewfit_rescore(af_skewfit *s) {
 int af_skewfit_learn(af_skewfit *s, int updates, af_agent_stats *st) {
   memset(st, 0, sizeof *st);
   if (s->replay.size == 0) return AF_OK;
+  af_vae_losses vl = {0};
+  // the VAE pretrained once on what the warm-up saw (uniform draws: no set is scored yet)
+  if (!s->pretrained && s->cfg.vae_pretrain > 0) {
+    af_nn_ctx_enter(s->sac->ctx);
+    int bad = 0;
+    for (int k = 0; k < s->cfg.vae_pretrain && !bad; k++) bad = vae_step(s, &vl);
+    af_nn_ctx_leave(s->sac->ctx);
+    if (bad) return AF_ERR_NUMERIC;
+  }
+  s->pretrained = 1;
   if (s->cfg.skew_alpha != 0 && (s->skew_n == 0 || s->observed - s->last_skew >= s->cfg.skew_every) && af_skewfit_rescore(s))
     return AF_ERR_NUMERIC;
   af_sac_losses l;
-  af_vae_losses vl = {0};
   af_nn_ctx_enter(s->sac->ctx);
   int bad = 0;
   for (int k = 0; k < updates && !bad; k++) {
@@ -410,7 +439,7 @@ static int skewfit_update(void *p, af_agent_stats *st, char *err, size_t errsz) 
 
 // ---- checkpoints: SAC's tensors, the VAE's, and the agent's own ----
 
-#define OWN_WORDS 4 * 8  // observed, last_skew, skew_n, 4 rng words, spare
+#define OWN_WORDS 4 * 8  // observed, last_skew, skew_n, 4 rng words, pretrained
 #define MAX_TENSORS (AF_SAC_MAX_TENSORS + AF_VAE_TENSORS + 5)
 typedef struct { float sac[AF_SAC_WORDS], vae[AF_VAE_WORDS], own[OWN_WORDS]; } packed_state;
 
@@ -435,6 +464,7 @@ static void pack(af_skewfit *s, packed_state *ps) {
   af_nn_pack_u64(ps->own + 4, (uint64_t)s->last_skew);
   af_nn_pack_u64(ps->own + 8, (uint64_t)s->skew_n);
   for (int i = 0; i < 4; i++) af_nn_pack_u64(ps->own + 12 + 4 * i, s->rng.s[i]);
+  af_nn_pack_u64(ps->own + 28, (uint64_t)s->pretrained);
 }
 
 // the loaded state checked: packed counters, a random state that is not all zero, a set of
@@ -446,15 +476,16 @@ static int unpack(af_skewfit *s, const packed_state *ps, const char *path, char 
     return -1;
   }
   uint64_t observed = af_nn_unpack_u64(ps->own), last = af_nn_unpack_u64(ps->own + 4), n = af_nn_unpack_u64(ps->own + 8);
+  uint64_t pretrained = af_nn_unpack_u64(ps->own + 28);
   af_rng rng;
   for (int i = 0; i < 4; i++) rng.s[i] = af_nn_unpack_u64(ps->own + 12 + 4 * i);
-  int ok = observed <= INT64_MAX && last <= observed && n <= (uint64_t)s->cfg.skew_set && (rng.s[0] | rng.s[1] | rng.s[2] | rng.s[3]);
+  int ok = observed <= INT64_MAX && last <= observed && n <= (uint64_t)s->cfg.skew_set && pretrained <= 1 && (rng.s[0] | rng.s[1] | rng.s[2] | rng.s[3]);
   for (uint64_t k = 0; ok && k < n; k++)
     ok = s->skew_id[k] >= 0 && isfinite(s->skew_cdf[k]) && s->skew_cdf[k] >= (k ? s->skew_cdf[k - 1] : 0) && s->skew_cdf[k] <= 1;
   ok = ok && (n == 0 || s->skew_cdf[n - 1] == 1) && af_nn_finite(s->goal, (size_t)s->N * s->L);
   for (int i = 0; ok && i < s->N; i++) ok = s->need_goal[i] == 0 || s->need_goal[i] == 1;
   if (!ok) { snprintf(err, errsz, "%s: the agent's counters, goals or sampling set are out of range", path); return -1; }
-  s->observed = (long)observed, s->last_skew = (long)last, s->skew_n = (int)n, s->rng = rng;
+  s->observed = (long)observed, s->last_skew = (long)last, s->skew_n = (int)n, s->rng = rng, s->pretrained = (int)pretrained;
   return 0;
 }
 

@@ -5,9 +5,13 @@
 // evaluation, the environment's goal image (env "goal_image": true), both planar floats 0-255.
 //
 // Acting: z = the VAE's mean encoding of the frame; the actor reads [z, z_goal]. During
-// training z_goal is drawn from the VAE's prior N(0, I) at the start of each episode (the
-// goal model: the VAE is fitted on the skewed replay, so its prior covers rare states too); a
-// deterministic action (evaluation) encodes the observation's goal image instead.
+// training z_goal is set at the start of each episode: with explore_goals "replay" (rlkit's
+// Skew-Fit) the encoding of a replay frame drawn with the skewed weights (uniformly for RIG
+// and before the first scoring), with "prior" a draw of the VAE's prior N(0, I) (the goal
+// model: the VAE is fitted on the skewed replay, so its prior covers rare states too); a
+// deterministic action (evaluation) encodes the observation's goal image instead. With
+// vae_pretrain > 0 the first update first trains the VAE that many steps on the warm-up's
+// frames (rlkit pretrains on random-exploration images).
 // Learning, per update: a batch of transitions from an image replay (agents/image_replay.h,
 // uint8, each frame once; the action row also keeps the goal pursued), each relabelled with
 // probability relabel_future to a future achieved frame of the same episode (up to
@@ -26,7 +30,7 @@
 typedef struct {
   double lr, gamma, tau, init_alpha, vae_lr, beta, skew_alpha, relabel_future, relabel_prior;
   int batch, hidden, layers, buffer, warmup, updates_per_step, update_every, learn_alpha;
-  int latent, skew_every, skew_set, skew_draws, future_horizon;
+  int latent, skew_every, skew_set, skew_draws, future_horizon, explore_goals, vae_pretrain;
 } af_skewfit_cfg;
 typedef struct af_skewfit {
   af_skewfit_cfg cfg;
@@ -39,6 +43,7 @@ typedef struct af_skewfit {
   af_image_replay replay;  // stack 1; action rows [action (ad), goal pursued (L)]
   af_rng rng;
   long observed, last_skew;
+  int pretrained;          // the VAE's pretraining on the warm-up frames is done
   int due;
   float *goal;             // (N, L) the goal each environment pursues
   float *need_goal;        // (N) 1: draw a new goal at the next act (episode start)

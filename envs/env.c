@@ -415,6 +415,27 @@ const mjData *af_env_data(const af_env *e) { return e->d; }
 void af_env_set_randomize(af_env *e, int enabled) { e->dr.enabled = enabled != 0; }
 int af_env_randomize_enabled(const af_env *e) { return e->dr.enabled; }
 
+int af_env_set_task_spread(af_env *e, const char *name, int k, int n) {
+  if (n == 0) {
+    e->dr.spread_n = 0;
+    return AF_OK;
+  }
+  int at = -1;
+  for (int i = 0; i < e->dr.n && name; i++)
+    if (strcmp(e->dr.p[i].e->name, name) == 0 && e->dr.p[i].e->group == AF_DR_TASK) at = i;
+  if (at < 0) {
+    snprintf(e->err, sizeof e->err, "%s: '%.64s' is not a task entry of the randomization table (see armfarm envs %s)", e->def->name,
+             name ? name : "", e->def->name);
+    return AF_ERR_ARG;
+  }
+  if (n < 2 || k < 0 || k >= n) {
+    snprintf(e->err, sizeof e->err, "%s: task spread point %d of %d (needs n >= 2 and 0 <= k < n)", e->def->name, k, n);
+    return AF_ERR_ARG;
+  }
+  e->dr.spread_i = at, e->dr.spread_k = k, e->dr.spread_n = n;
+  return AF_OK;
+}
+
 const char *af_env_randomization_param(const af_env *e, int i, int *active, double *first, int *count) {
   if (i < 0 || i >= e->dr.n) return NULL;
   const af_dr_param *p = &e->dr.p[i];

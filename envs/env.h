@@ -211,6 +211,13 @@ int af_env_success_examples(af_env *env, uint64_t seed, int count, float *obs);
 // AF_ERR_ARG above 1 or NaN, AF_ERR_NUMERIC on a MuJoCo error
 int af_env_set_difficulty(af_env *env, double level);
 
+// evaluation over spread tasks: the following resets set the task entry `name` of the
+// randomization table (a door's goal_angle, say) to point k of n evenly spaced over its
+// range, ends included, in place of a random draw (every other entry is drawn as before);
+// n = 0 draws it again (name unused). AF_ERR_ARG for a name that is no task entry, or
+// unless n = 0 or n >= 2 and 0 <= k < n.
+int af_env_set_task_spread(af_env *env, const char *name, int k, int n);
+
 // the last error message (e.g. why a step was refused); "" after a successful reset.
 // Owned by env, overwritten by the next failing call.
 const char *af_env_last_error(const af_env *env);

@@ -311,8 +311,13 @@ int af_dr_apply(af_dr *dr, mjModel *m, const mjModel *m0, uint64_t seed) {
     af_rng rng;
     af_rng_seed(&rng, af_seed_derive(seed, 1000 + (uint64_t)i));
     double lo = dr->eval ? p->eval_lo : p->lo, hi = dr->eval ? p->eval_hi : p->hi;
+    // the spread entry: point spread_k of spread_n from lo to hi, both ends included (evenly
+    // in the logarithm for a log-uniform entry), every component alike
+    double at = dr->spread_n >= 2 && dr->spread_i == i ? (double)dr->spread_k / (dr->spread_n - 1) : -1;
     for (int j = 0; j < k; j++) {
-      if (p->e->field == AF_F_ACT_DELAY) p->draw[j] = af_rng_int(&rng, (int)round(lo), (int)round(hi));
+      if (at >= 0)
+        p->draw[j] = p->e->dist == AF_DR_LOGUNIFORM ? exp(log(lo) + at * (log(hi) - log(lo))) : lo + at * (hi - lo);
+      else if (p->e->field == AF_F_ACT_DELAY) p->draw[j] = af_rng_int(&rng, (int)round(lo), (int)round(hi));
       else if (p->e->dist == AF_DR_LOGUNIFORM) p->draw[j] = exp(af_rng_range(&rng, log(lo), log(hi)));
       else p->draw[j] = af_rng_range(&rng, lo, hi);
     }

@@ -69,6 +69,7 @@ typedef struct {
   int enabled;                  // master switch
   int group_on[AF_DR_NGROUP];   // per group
   int eval;                     // draw from the held-out evaluation ranges
+  int spread_i, spread_k, spread_n;  // spread_n >= 2: entry spread_i at point spread_k of n evenly spaced over its range
 } af_dr;
 
 const char *af_dr_group_name(af_dr_group g);

@@ -28,13 +28,15 @@
 #include "envs/vecenv.h"
 #include "experiments/cli.h"
 
-typedef struct { int steps, seed, eval_every, eval_episodes, checkpoint_every, num_envs, threads, overlap, record; double timeout_s; } train_cfg;
+typedef struct { int steps, seed, eval_every, eval_episodes, checkpoint_every, num_envs, threads, overlap, record; double timeout_s; char eval_spread[AF_P_STRING_MAX]; } train_cfg;
 
 static const af_param train_params[] = {
   {"steps", AF_P_INT, offsetof(train_cfg, steps), 100000, 1, 1e9, NULL, "environment steps over all environments (rounded up to a multiple of num_envs)"},
   {"seed", AF_P_INT, offsetof(train_cfg, seed), 0, 0, 2147483647, NULL, "run seed: every random draw derives from it"},
   {"eval_every", AF_P_INT, offsetof(train_cfg, eval_every), 5000, 1, 1e9, NULL, "steps between deterministic evaluations"},
   {"eval_episodes", AF_P_INT, offsetof(train_cfg, eval_episodes), 10, 1, 10000, NULL, "episodes per evaluation"},
+  {"eval_spread", AF_P_STRING, offsetof(train_cfg, eval_spread), 0, 0, 0, "",
+   "a task entry of the environment's randomization table (a door's goal_angle): evaluation episode k of E sets it to point k of E evenly spaced from its range's low end to its high end (\"\": drawn)"},
   {"checkpoint_every", AF_P_INT, offsetof(train_cfg, checkpoint_every), 50000, 1, 1e9, NULL, "steps between checkpoints"},
   {"num_envs", AF_P_INT, offsetof(train_cfg, num_envs), 1, 1, 4096, NULL, "environments stepped together; the agent acts on all of them at once"},
   {"threads", AF_P_INT, offsetof(train_cfg, threads), 1, 1, 256, NULL, "threads stepping the environments (the curves do not depend on it)"},
@@ -159,6 +161,10 @@ static int parse_train(const cJSON *ts, train_cfg *tc, char *err, size_t errsz) 
     }
     if (af_param_set(tc, p, it, "train", err, errsz)) return -1;
   }
+  if (tc->eval_spread[0] && tc->eval_episodes < 2) {
+    snprintf(err, errsz, "train.eval_spread: needs at least 2 eval_episodes to spread the tasks over (got %d)", tc->eval_episodes);
+    return -1;
+  }
   return 0;
 }
 
@@ -209,6 +215,13 @@ static int setup(cJSON *doc, run_setup *r, char *err, size_t errsz) {
     snprintf(err, errsz, "env: %s", e2);
     return -1;
   }
+  // train.eval_spread names a task entry of the evaluation environment (checked, then off
+  // until an evaluation)
+  if (r->tc.eval_spread[0] && af_env_set_task_spread(r->eval_env, r->tc.eval_spread, 0, r->tc.eval_episodes)) {
+    snprintf(err, errsz, "train.eval_spread: %s", af_env_last_error(r->eval_env));
+    return -1;
+  }
+  af_env_set_task_spread(r->eval_env, NULL, 0, 0);
   // the curriculum: checked against the environment; its levels are set when training starts
   const cJSON *cs = cJSON_GetObjectItemCaseSensitive(doc, "curriculum");
   if (cs && af_curriculum_configure(&r->cur, cs, af_vecenv_spec(r->vec), err, errsz)) return -1;
@@ -759,6 +772,10 @@ static int evaluate(af_env *env, af_agent *ag, const train_cfg *tc, trainer *t, 
   double s = 0, s2 = 0, sc = 0, sl = 0, sm[AF_MAX_METRICS] = {0}, sp = 0;
   const int nm = af_env_get_spec(env)->n_metrics;
   for (int k = 0; k < tc->eval_episodes; k++) {
+    if (tc->eval_spread[0] && af_env_set_task_spread(env, tc->eval_spread, k, tc->eval_episodes)) {
+      snprintf(err, errsz, "evaluation: %s", af_env_last_error(env));
+      return -1;
+    }
     if (af_env_reset(env, af_seed_derive(af_seed_derive((uint64_t)tc->seed, 12), (uint64_t)k), t->eval_obs)) {
       snprintf(err, errsz, "evaluation: %s", af_env_last_error(env));
       return -1;
@@ -782,6 +799,7 @@ static int evaluate(af_env *env, af_agent *ag, const train_cfg *tc, trainer *t, 
       t->ep_metrics[(size_t)k * nm + m] = info.episode.metrics[m];
     }
     if (pics) goal_tiles(t, k, tc->eval_episodes);
+    if (tc->eval_spread[0]) af_env_set_task_spread(env, NULL, 0, 0);  // n = 0 cannot fail
     // what the learned reward thinks of the episode's last state
     if (t->vice) sp += af_vice_prob(t->vice, t->eval_obs);
   }

@@ -240,6 +240,43 @@ Test(randomize, range_overrides_and_readback) {
   af_env_free(e);
 }
 
+// evaluation over spread tasks: point k of n of the task's range, ends included, while every
+// other draw stays what the seed gives; n = 0 draws the task again; bad points are refused
+Test(randomize, a_task_spread_sets_evenly_spaced_goals_and_leaves_other_draws) {
+  af_env *e = make("door_open", "{\"randomize\": {\"goal_angle\": [0.1, 1.0]}, \"min_goal\": 0}");
+  af_env *ref = make("door_open", "{\"randomize\": {\"goal_angle\": [0.1, 1.0]}, \"min_goal\": 0}");
+  float obs[256];
+  int gi = -1;
+  for (int i = 0; i < e->dr.n; i++)
+    if (strcmp(e->dr.p[i].e->name, "goal_angle") == 0) gi = i;
+  cr_assert(gi >= 0);
+  for (int k = 0; k < 10; k++) {
+    cr_assert_eq(af_env_set_task_spread(e, "goal_angle", k, 10), AF_OK);
+    cr_assert_eq(af_env_reset(e, 40 + k, obs), AF_OK);
+    cr_assert_eq(af_env_reset(ref, 40 + k, obs), AF_OK);
+    cr_assert_float_eq(e->dr.p[gi].draw[0], 0.1 + 0.1 * k, 1e-12, "point %d: %g", k, e->dr.p[gi].draw[0]);
+    for (int i = 0; i < e->dr.n; i++)
+      for (int j = 0; i != gi && j < e->dr.p[i].ntarget * e->dr.p[i].dim; j++)
+        cr_assert_eq(e->dr.p[i].draw[j], ref->dr.p[i].draw[j], "%s", e->dr.p[i].e->name);
+  }
+  // off again: the seed's draw, as the reference's
+  cr_assert_eq(af_env_set_task_spread(e, NULL, 0, 0), AF_OK);
+  af_env_reset(e, 77, obs);
+  af_env_reset(ref, 77, obs);
+  cr_assert_eq(e->dr.p[gi].draw[0], ref->dr.p[gi].draw[0]);
+  cr_assert(fabs(e->dr.p[gi].draw[0] - 0.1 * round(e->dr.p[gi].draw[0] * 10)) > 1e-9);
+  // refused: one point, k past the end, a negative k
+  cr_assert_eq(af_env_set_task_spread(e, "goal_angle", 0, 1), AF_ERR_ARG);
+  cr_assert_eq(af_env_set_task_spread(e, "goal_angle", 3, 3), AF_ERR_ARG);
+  cr_assert_eq(af_env_set_task_spread(e, "goal_angle", -1, 4), AF_ERR_ARG);
+  cr_assert(strstr(af_env_last_error(e), "spread") != NULL);
+  cr_assert_eq(af_env_set_task_spread(e, "door_mass", 0, 4), AF_ERR_ARG);  // not a task entry
+  cr_assert_eq(af_env_set_task_spread(e, "goal_angel", 0, 4), AF_ERR_ARG);
+  cr_assert(strstr(af_env_last_error(e), "goal_angel") != NULL);
+  af_env_free(e);
+  af_env_free(ref);
+}
+
 Test(randomize, action_delay_delays_by_k_steps) {
   // with a delay of 2, the hand moves only from the third step on
   af_env *e = make("puck_push", "{\"randomize\": {\"enabled\": true, \"physics\": false, \"actuation\": false, \"visual\": false, \"sensor\": true, \"act_delay\": [2, 2], \"obs_noise\": [0, 0], \"act_noise\": [0, 0]}}");

@@ -201,6 +201,64 @@ Test(skewfit, the_vae_learns_the_doors_frames_and_the_set_is_scored, .timeout = 
   af_env_free(e);
 }
 
+// is z (L) the VAE's mean encoding of one of the frames the replay holds (bit for bit)?
+static int encodes_a_replay_frame(af_skewfit *s, const float *z) {
+  const af_image_replay *r = &s->replay;
+  float *x = malloc(sizeof(float) * r->fbytes);
+  cr_assert(x);
+  int found = 0;
+  af_nn_ctx_enter(s->sac->ctx);
+  for (int64_t id = r->written > r->fcap ? r->written - r->fcap : 0; id < r->written && !found; id++) {
+    const uint8_t *f = r->frames + (size_t)(id % r->fcap) * r->fbytes;
+    for (size_t i = 0; i < r->fbytes; i++) x[i] = f[i] * (1.0f / 255);
+    const float *st = af_vae_encode(s->vae, 1, x);
+    cr_assert(st);
+    found = memcmp(st, z, sizeof(float) * (size_t)s->L) == 0;
+  }
+  af_nn_ctx_leave(s->sac->ctx);
+  free(x);
+  return found;
+}
+
+// the VAE's Adam steps so far (the encoder's step count in its packed words)
+static long vae_steps(const af_skewfit *s) {
+  float w[AF_VAE_WORDS];
+  af_vae_pack(s->vae, w);
+  return (long)af_nn_unpack_u64(w);
+}
+
+Test(skewfit, exploration_goals_encode_replay_frames_and_the_vae_is_pretrained_once, .timeout = 120) {
+  // explore_goals replay: a new episode's goal is the mean encoding of a frame the replay
+  // holds; prior: a prior draw, no frame's encoding. vae_pretrain 30: the first update makes
+  // 30 VAE steps on the warm-up's frames before its own one, later updates only their own
+  const char *cfg[2] = {"{\"batch\": 16, \"hidden\": 32, \"warmup\": 40, \"skew_alpha\": 0, \"explore_goals\": \"replay\", \"vae_pretrain\": 30}",
+                        "{\"batch\": 16, \"hidden\": 32, \"warmup\": 40, \"skew_alpha\": 0, \"explore_goals\": \"prior\"}"};
+  for (int m = 0; m < 2; m++) {
+    af_env *e = door();
+    af_agent *a = make(e, cfg[m], 3);
+    feed(a, e, 40, 0, 8);
+    af_skewfit *s = af_agent_impl(a);
+    af_agent_stats st;
+    cr_assert_eq(vae_steps(s), 0);
+    cr_assert_eq(af_skewfit_learn(s, 1, &st), AF_OK);
+    cr_assert_eq(vae_steps(s), m == 0 ? 31 : 1);
+    cr_assert_eq(af_skewfit_learn(s, 2, &st), AF_OK);
+    cr_assert_eq(vae_steps(s), m == 0 ? 33 : 3);
+    // the next episode's goal
+    const af_env_spec *sp = af_env_get_spec(e);
+    float *obs = malloc(sizeof(float) * sp->obs_dim), act[8];
+    cr_assert(obs);
+    cr_assert_eq(af_env_reset(e, 5, obs), AF_OK);
+    s->need_goal[0] = 1;
+    cr_assert_eq(af_agent_act(a, act, obs, 1, 0), AF_OK, "%s", af_agent_last_error(a));
+    cr_assert_eq(s->need_goal[0], 0);
+    cr_assert_eq(encodes_a_replay_frame(s, s->goal), m == 0, "mode %d: the goal %s a replay frame's encoding", m, m ? "is" : "is not");
+    free(obs);
+    af_agent_free(a);
+    af_env_free(e);
+  }
+}
+
 // the width and height a PNG's header gives; 0 when the file is missing or not a PNG
 static void png_size(const char *path, unsigned *w, unsigned *h) {
   unsigned char hd[24] = {0};

@@ -411,6 +411,49 @@ Test(train, evaluation_files_carry_the_environments_episode_metrics, .timeout = 
   cr_assert_eq(system("rm -rf train_metrics train_metrics.json"), 0);
 }
 
+Test(train, a_spread_evaluation_sets_evenly_spaced_tasks, .timeout = 300) {
+  // train.eval_spread difficulty over [0.1, 0.9] and 3 episodes: the evaluation's quadrupeds
+  // walk at difficulties 0.1, 0.5 and 0.9, whose mean and median are 0.5 in every row (random
+  // draws would not give that); the training episodes still draw theirs; a name that is no
+  // task entry, and a spread over one episode, are refused with one line and exit 2
+  cr_assert_eq(system("rm -rf train_spread train_spread.json"), 0);
+  FILE *f = fopen("train_spread.json", "w");
+  cr_assert(f);
+  fputs("{\"env\": {\"name\": \"quadruped\", \"terrain\": \"stairs_up\", \"randomize\": {\"difficulty\": [0.1, 0.9]}},\n"
+        " \"agent\": {\"name\": \"sac\", \"hidden\": 32, \"batch\": 32, \"warmup\": 200},\n"
+        " \"train\": {\"steps\": 600, \"eval_every\": 300, \"eval_episodes\": 3, \"eval_spread\": \"difficulty\"}}\n", f);
+  cr_assert_eq(fclose(f), 0);
+  cr_assert_eq(run("train --config train_spread.json --seed 2 --out train_spread"), 0, "armfarm train failed");
+  FILE *e = fopen("train_spread/eval.csv", "r");
+  cr_assert(e);
+  char line[1024];
+  int rows = 0;
+  cr_assert(fgets(line, sizeof line, e));
+  while (fgets(line, sizeof line, e)) {
+    cr_assert_float_eq(field(line, 9), 0.5, 1e-6, "mean difficulty: %s", line);
+    cr_assert_float_eq(field(line, 13), 0.5, 1e-6, "median difficulty: %s", line);
+    rows++;
+  }
+  fclose(e);
+  cr_assert_eq(rows, 2);
+  // the training episodes' levels are drawn: not all three grid points
+  FILE *pg = fopen("train_spread/progress.csv", "r");
+  cr_assert(pg);
+  int off_grid = 0;
+  cr_assert(fgets(line, sizeof line, pg));
+  while (fgets(line, sizeof line, pg)) {
+    const char *last = strrchr(line, ',');
+    double d = atof(last + 1);
+    off_grid += fabs(d - 0.1) > 1e-9 && fabs(d - 0.5) > 1e-9 && fabs(d - 0.9) > 1e-9;
+  }
+  fclose(pg);
+  cr_assert(off_grid > 0, "the training episodes' difficulties are all grid points");
+  cr_assert_eq(run("train --config train_spread.json --seed 2 --out train_spread2 --set train.eval_spread=door_mass"), 2);
+  cr_assert_eq(run("train --config train_spread.json --seed 2 --out train_spread2 --set train.eval_episodes=1"), 2);
+  cr_assert_eq(system("test ! -e train_spread2 && test $(wc -l < train_err.txt) -eq 1 && grep -q eval_spread train_err.txt"), 0);
+  cr_assert_eq(system("rm -rf train_spread train_spread.json"), 0);
+}
+
 // a terrain curriculum over six quadrupeds on a mix of stairs and rough ground, starting at
 // level 3 of 5: each episode's level is the last column of progress.csv, the curves do not
 // depend on the threads, and a run killed mid-way resumes with the same levels and curves
