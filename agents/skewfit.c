@@ -55,6 +55,18 @@ static const uint8_t *frame_at(const af_skewfit *s, int64_t id) {
   return s->replay.frames + (size_t)(id % s->replay.fcap) * s->replay.fbytes;
 }
 static int64_t obs_id(const af_skewfit *s, long slot) { return s->replay.fid[(size_t)slot * 2]; }
+// a replay action row: [action (ad), the goal pursued (L), its frame id (2 floats holding an
+// int64's bits, -1 for a prior draw)]
+#define ROW(s) ((size_t)(s)->ad + (size_t)(s)->L + 2)
+static int64_t row_goal_id(const af_skewfit *s, long slot) {
+  int64_t id;
+  memcpy(&id, s->replay.act + (size_t)slot * ROW(s) + s->ad + s->L, sizeof id);
+  return id;
+}
+// is frame id still in the replay's frame ring?
+static int frame_held(const af_skewfit *s, int64_t id) {
+  return id >= 0 && id < s->replay.written && id >= s->replay.written - s->replay.fcap;
+}
 static int64_t next_id(const af_skewfit *s, long slot) { return s->replay.fid[(size_t)slot * 2 + 1]; }
 
 // B planar uint8 images into s->x as floats in [0, 1]
@@ -94,6 +106,7 @@ static void skewfit_free(void *p) {
   af_image_replay_free(&s->replay);
   free(s->goal);
   free(s->skew_id);
+  free(s->goal_id);
   free(s->skew_cdf);
   free(s->logp);
   free(s->x_set);
@@ -123,18 +136,19 @@ static int check_spec(const af_env_spec *sp, char *err, size_t errsz) {
 // the buffers of an update, of acting and of the sampling set; 0 or -1
 static int alloc_buffers(af_skewfit *s) {
   const size_t B = (size_t)s->B, D = (size_t)s->D, L = (size_t)s->L, ad = (size_t)s->ad, N = (size_t)s->N, S = (size_t)s->cfg.skew_set;
-  size_t nf = N * L + N + B * (3 * L + 4 * L + ad + 2 + 2 * ad) + N * 2 * L + ad + L;
+  size_t nf = N * L + N + B * (3 * L + 4 * L + ad + 2 + 2 * ad) + N * 2 * L + ad + L + 2;
   float *p = s->goal = calloc(nf, sizeof(float));
   uint8_t *u = s->u_obs = calloc(3 * B * D + 2 * D, 1);
   s->x = calloc(B * D, sizeof(float));
   s->x_set = calloc(S * D, sizeof(float));
   s->skew_id = calloc(S, sizeof *s->skew_id);
+  s->goal_id = calloc(N, sizeof *s->goal_id);
   s->skew_cdf = calloc(S, sizeof *s->skew_cdf);
   s->logp = calloc(S, sizeof *s->logp);
   s->slot = calloc(B, sizeof *s->slot);
   s->kind = calloc(B, 1);
   s->pic = calloc((size_t)2 * s->H * ART_N * s->W * 3, 1);
-  if (!s->pic || !p || !u || !s->x || !s->x_set || !s->skew_id || !s->skew_cdf || !s->logp || !s->slot || !s->kind) return -1;
+  if (!s->pic || !s->goal_id || !p || !u || !s->x || !s->x_set || !s->skew_id || !s->skew_cdf || !s->logp || !s->slot || !s->kind) return -1;
   p += N * L;
   s->need_goal = p, p += N;
   s->z_obs = p, p += B * L;
@@ -153,7 +167,7 @@ static int alloc_buffers(af_skewfit *s) {
   s->u_goal = u + 2 * B * D;
   s->frame_obs = u + 3 * B * D;
   s->frame_next = s->frame_obs + D;
-  for (size_t i = 0; i < N; i++) s->need_goal[i] = 1;
+  for (size_t i = 0; i < N; i++) s->need_goal[i] = 1, s->goal_id[i] = -1;
   return 0;
 }
 
@@ -187,7 +201,7 @@ static void *skewfit_make(const void *cfgp, const af_agent_setup *setup, const a
   af_rng init;
   af_rng_seed(&init, af_seed_derive(setup->seed, 0x7AE));
   af_vae_init(s->vae, &init);
-  if (af_image_replay_init(&s->replay, c->buffer, s->C, s->H, s->W, 1, 0, s->ad + s->L, s->N, err, errsz)) { skewfit_free(s); return NULL; }
+  if (af_image_replay_init(&s->replay, c->buffer, s->C, s->H, s->W, 1, 0, (int)ROW(s), s->N, err, errsz)) { skewfit_free(s); return NULL; }
   if (alloc_buffers(s)) { snprintf(err, errsz, "out of memory"); skewfit_free(s); return NULL; }
   return s;
 }
@@ -218,11 +232,12 @@ static int64_t draw_frame(af_skewfit *s) {
 // with explore_goals replay and frames in the replay a drawn frame's encoding; 0 or -1
 static int new_goal(af_skewfit *s, int i) {
   float *g = s->goal + (size_t)i * s->L;
+  s->goal_id[i] = -1;
   if (s->cfg.explore_goals == 0 || s->replay.size == 0) {
     for (int j = 0; j < s->L; j++) g[j] = (float)af_rng_normal(&s->rng);
     return 0;
   }
-  const uint8_t *f = frame_at(s, draw_frame(s));
+  const uint8_t *f = frame_at(s, s->goal_id[i] = draw_frame(s));
   for (int k = 0; k < s->D; k++) s->x[k] = f[k] * (1.0f / 255);
   return encode_obs_x(s, g);
 }
@@ -268,6 +283,7 @@ static int skewfit_observe(void *p, const af_batch *b, char *err, size_t errsz) 
     frame_of(s, s->frame_next, b->next_obs + (size_t)i * s->od);
     memcpy(s->arow, b->act + (size_t)i * s->ad, sizeof(float) * s->ad);
     memcpy(s->arow + s->ad, s->goal + (size_t)i * s->L, sizeof(float) * s->L);
+    memcpy(s->arow + s->ad + s->L, &s->goal_id[i], sizeof(int64_t));
     int ended = b->terminated[i] || b->truncated[i];
     af_image_replay_add(&s->replay, i, s->frame_obs, NULL, s->arow, 0, s->frame_next, NULL, b->terminated[i] != 0, ended);
     if (ended) s->need_goal[i] = 1;
@@ -312,17 +328,21 @@ int af_skewfit_relabel(af_skewfit *s) {
       for (int j = 0; j < L; j++) zg[j] = (float)af_rng_normal(&s->rng);
       s->kind[b] = 2;
     } else {
-      memcpy(zg, r->act + (size_t)slot * (ad + L) + ad, sizeof(float) * L);
-      s->kind[b] = 0;
+      // the goal pursued: a replay frame's, encoded again by the VAE as it is now while the
+      // frame is held; a prior draw (or a frame gone) as stored
+      int64_t gid = row_goal_id(s, slot);
+      s->kind[b] = frame_held(s, gid) ? 3 : 0;
+      if (s->kind[b] == 3) memcpy(s->u_goal + (size_t)b * s->D, frame_at(s, gid), (size_t)s->D), nfut++;
+      else memcpy(zg, r->act + (size_t)slot * ROW(s) + ad, sizeof(float) * L);
     }
-    if (s->kind[b] != 1) memset(s->u_goal + (size_t)b * s->D, 0, (size_t)s->D);
+    if (s->kind[b] != 1 && s->kind[b] != 3) memset(s->u_goal + (size_t)b * s->D, 0, (size_t)s->D);
   }
-  // the future frames encoded, one batch
+  // the goal frames encoded, one batch
   if (!nfut) return AF_OK;
   to_floats(s, s->u_goal, B);
   if (encode(s, s->sobs, B)) return AF_ERR_NUMERIC;  // sobs as scratch (filled after this)
   for (int b = 0; b < B; b++)
-    if (s->kind[b] == 1) memcpy(s->z_goal + (size_t)b * L, s->sobs + (size_t)b * L, sizeof(float) * L);
+    if (s->kind[b] == 1 || s->kind[b] == 3) memcpy(s->z_goal + (size_t)b * L, s->sobs + (size_t)b * L, sizeof(float) * L);
   return AF_OK;
 }
 
@@ -331,13 +351,13 @@ int af_skewfit_relabel(af_skewfit *s) {
 // B transitions drawn uniformly: slots, frames, actions, done flags
 static void sample(af_skewfit *s) {
   const af_image_replay *r = &s->replay;
-  const int ad = s->ad, L = s->L;
+  const int ad = s->ad;
   for (int b = 0; b < s->B; b++) {
     long i = af_rng_int(&s->rng, 0, (int)r->size - 1), slot = (r->head + i) % r->cap;
     s->slot[b] = slot;
     memcpy(s->u_obs + (size_t)b * s->D, frame_at(s, obs_id(s, slot)), (size_t)s->D);
     memcpy(s->u_next + (size_t)b * s->D, frame_at(s, next_id(s, slot)), (size_t)s->D);
-    memcpy(s->act + (size_t)b * ad, r->act + (size_t)slot * (ad + L), sizeof(float) * ad);
+    memcpy(s->act + (size_t)b * ad, r->act + (size_t)slot * ROW(s), sizeof(float) * ad);
     s->done[b] = r->done[slot];
   }
 }
@@ -440,7 +460,7 @@ static int skewfit_update(void *p, af_agent_stats *st, char *err, size_t errsz) 
 // ---- checkpoints: SAC's tensors, the VAE's, and the agent's own ----
 
 #define OWN_WORDS 4 * 8  // observed, last_skew, skew_n, 4 rng words, pretrained
-#define MAX_TENSORS (AF_SAC_MAX_TENSORS + AF_VAE_TENSORS + 5)
+#define MAX_TENSORS (AF_SAC_MAX_TENSORS + AF_VAE_TENSORS + 6)
 typedef struct { float sac[AF_SAC_WORDS], vae[AF_VAE_WORDS], own[OWN_WORDS]; } packed_state;
 
 static int tensors(af_skewfit *s, af_tensor *t, packed_state *ps) {
@@ -450,6 +470,7 @@ static int tensors(af_skewfit *s, af_tensor *t, packed_state *ps) {
   t[k++] = (af_tensor){"sf_counters", ps->own, OWN_WORDS};
   t[k++] = (af_tensor){"sf_goals", s->goal, (size_t)s->N * s->L};
   t[k++] = (af_tensor){"sf_need_goal", s->need_goal, (size_t)s->N};
+  t[k++] = (af_tensor){"sf_goal_id", (float *)s->goal_id, (size_t)s->N * 2};  // int64 as raw bytes
   // the sampling set's ids (int64) and cumulative weights (double) as raw bytes
   t[k++] = (af_tensor){"sf_skew_id", (float *)s->skew_id, S * 2};
   t[k++] = (af_tensor){"sf_skew_cdf", (float *)s->skew_cdf, S * 2};
@@ -483,7 +504,7 @@ static int unpack(af_skewfit *s, const packed_state *ps, const char *path, char 
   for (uint64_t k = 0; ok && k < n; k++)
     ok = s->skew_id[k] >= 0 && isfinite(s->skew_cdf[k]) && s->skew_cdf[k] >= (k ? s->skew_cdf[k - 1] : 0) && s->skew_cdf[k] <= 1;
   ok = ok && (n == 0 || s->skew_cdf[n - 1] == 1) && af_nn_finite(s->goal, (size_t)s->N * s->L);
-  for (int i = 0; ok && i < s->N; i++) ok = s->need_goal[i] == 0 || s->need_goal[i] == 1;
+  for (int i = 0; ok && i < s->N; i++) ok = (s->need_goal[i] == 0 || s->need_goal[i] == 1) && s->goal_id[i] >= -1;
   if (!ok) { snprintf(err, errsz, "%s: the agent's counters, goals or sampling set are out of range", path); return -1; }
   s->observed = (long)observed, s->last_skew = (long)last, s->skew_n = (int)n, s->rng = rng, s->pretrained = (int)pretrained;
   return 0;

@@ -13,9 +13,11 @@
 // vae_pretrain > 0 the first update first trains the VAE that many steps on the warm-up's
 // frames (rlkit pretrains on random-exploration images).
 // Learning, per update: a batch of transitions from an image replay (agents/image_replay.h,
-// uint8, each frame once; the action row also keeps the goal pursued), each relabelled with
-// probability relabel_future to a future achieved frame of the same episode (up to
-// future_horizon steps on), relabel_prior to a prior draw, else the goal pursued; reward
+// uint8, each frame once; the action row also keeps the goal pursued and its frame), each
+// relabelled with probability relabel_future to a future achieved frame of the same episode
+// (up to future_horizon steps on), relabel_prior to a prior draw, else the goal pursued (a
+// replay frame's goal encoded again by the VAE as it is now, as rlkit refreshes its latents;
+// a prior draw as stored); reward
 // -|z' - z_goal| on the VAE's mean encodings; one SAC step (agents/sac.h's af_sac_grads) on
 // [z, z_goal] -> [z', z_goal]; one VAE step on a batch of replay frames drawn with Skew-Fit's
 // weights p(x)^skew_alpha (importance-sampled log p(x), af_vae_log_prob with skew_draws draws,
@@ -40,13 +42,14 @@ typedef struct af_skewfit {
   af_env_spec lspec;       // the inner SAC's spec: observation [z, z_goal], the action
   af_sac *sac;             // made through af_sac_def, holds the numerics context
   af_vae *vae;
-  af_image_replay replay;  // stack 1; action rows [action (ad), goal pursued (L)]
+  af_image_replay replay;  // stack 1; action rows [action (ad), goal pursued (L), its frame id (2)]
   af_rng rng;
   long observed, last_skew;
   int pretrained;          // the VAE's pretraining on the warm-up frames is done
   int due;
   float *goal;             // (N, L) the goal each environment pursues
   float *need_goal;        // (N) 1: draw a new goal at the next act (episode start)
+  int64_t *goal_id;        // (N) the goal's replay frame id, -1 for a prior draw
   // Skew-Fit's sampling set: frame ids and the cumulative weights (skew_n of skew_set)
   int skew_n;
   int64_t *skew_id;
@@ -58,7 +61,7 @@ typedef struct af_skewfit {
   float *z_obs, *z_next, *z_goal;         // (B, L)
   float *sobs, *snext, *act, *rew, *done, *eps_next, *eps_pi;
   int64_t *slot;                          // (B) sampled transitions' slots
-  uint8_t *kind;                          // (B) 0 pursued, 1 future, 2 prior
+  uint8_t *kind;                          // (B) 0 pursued (as stored), 1 future, 2 prior, 3 pursued (its frame re-encoded)
   // acting
   float *act_in;                          // (N, 2L)
   float *arow;                            // (ad + L)

@@ -33,6 +33,7 @@ typedef struct {
   double min_goal;
   double action_cost;
   int hand_start;   // 0 front, 1 handle
+  int workspace;    // 0 full, 1 door
 } door_cfg;
 
 static const af_param door_params[] = {
@@ -46,6 +47,8 @@ static const af_param door_params[] = {
   {"action_cost", AF_P_DOUBLE, offsetof(door_cfg, action_cost), 0.01, 0, 10, NULL, "dense reward: weight of |a|^2"},
   {"hand_start", AF_P_ENUM, offsetof(door_cfg, hand_start), 0, 0, 1, "front|handle",
    "front: the hand starts 30 cm in front of the door; handle: around the lever's bar, fingers open (Skew-Fit's door starts at its handle)"},
+  {"workspace", AF_P_ENUM, offsetof(door_cfg, workspace), 0, 0, 1, "full|door",
+   "full: the hand's target moves in the arm's whole box before the door; door: in a box round the handle's arc (door angles 0 to 1.2 rad), 6 cm beyond it and from 4 cm below the grip point to 6 cm above (Skew-Fit's door confines its hand so)"},
 };
 
 // ---- randomization table ----
@@ -98,14 +101,16 @@ typedef struct {
   double press;                // lever angle commanded while holding it
 } door_state;
 
+// the arm's whole workspace before the door (m)
+static const double ws_full_lo[3] = {0.15, -0.25, 0.04}, ws_full_hi[3] = {0.75, 0.45, 0.45};
+
 static int door_init(af_env *e, char *err, size_t errsz) {
   door_state *s = calloc(1, sizeof *s);
   if (!s) { snprintf(err, errsz, "out of memory"); return -1; }
   e->state = s;
   af_arm *arm = &s->arm;
-  const double lo[3] = {0.15, -0.25, 0.04}, hi[3] = {0.75, 0.45, 0.45};
-  memcpy(arm->ws_lo, lo, sizeof lo);
-  memcpy(arm->ws_hi, hi, sizeof hi);
+  memcpy(arm->ws_lo, ws_full_lo, sizeof ws_full_lo);
+  memcpy(arm->ws_hi, ws_full_hi, sizeof ws_full_hi);
   arm->max_step = 0.05;
   arm->max_lead = 0.06;
   arm->use_yaw = 1;  // the fingers follow the handle round as the door swings
@@ -208,6 +213,7 @@ static void set_geometry(door_state *s, mjModel *m, const mjModel *m0, double w,
 }
 
 static void grip_point(const door_state *s, const mjModel *m, const mjData *d, double angle, double lever, double p[3]);
+static void arc_box(const door_state *s, const mjModel *m, const mjData *d, double lo[3], double hi[3]);
 
 static void door_reset(af_env *e, af_rng *rng) {
   (void)rng;  // every draw of this task is in the randomization table
@@ -243,10 +249,13 @@ static void door_reset(af_env *e, af_rng *rng) {
   d->qpos[s->lever_qadr] = 0;
   // the goal
   s->goal = c->goal_mode == 1 ? c->fixed_angle : fmax(af_dr_value(&e->dr, "goal_angle", 0, 0), c->min_goal);
+  // the hand's box: the whole workspace, or round the handle's arc
+  if (c->workspace == 1 || c->hand_start == 1) mj_kinematics(m, d);
+  if (c->workspace == 1) arc_box(s, m, d, s->arm.ws_lo, s->arm.ws_hi);
+  else memcpy(s->arm.ws_lo, ws_full_lo, sizeof ws_full_lo), memcpy(s->arm.ws_hi, ws_full_hi, sizeof ws_full_hi);
   // hand in front of the door, or around the lever's bar (where the opener closes its
   // fingers), fingers open
   if (c->hand_start == 1) {
-    mj_kinematics(m, d);
     double g[3];
     grip_point(s, m, d, 0, 0, g);
     g[2] -= GRIP_BELOW;
@@ -369,6 +378,24 @@ static void grip_point(const door_state *s, const mjModel *m, const mjData *d, d
   p[0] = hinge[0] + ca * x - sa * y;
   p[1] = hinge[1] + sa * x + ca * y;
   p[2] = hinge[2] + z;
+}
+
+// workspace door: the box round the grip points of door angles 0 to 1.2 rad (lever up),
+// 6 cm beyond them across, 4 cm below and 6 cm above, within the whole workspace (kinematics
+// of the episode's frame pose done)
+static void arc_box(const door_state *s, const mjModel *m, const mjData *d, double lo[3], double hi[3]) {
+  for (int k = 0; k < 3; k++) lo[k] = INFINITY, hi[k] = -INFINITY;
+  for (int i = 0; i <= 12; i++) {
+    double g[3];
+    grip_point(s, m, d, 1.2 * i / 12, 0, g);
+    g[2] -= GRIP_BELOW;
+    for (int k = 0; k < 3; k++) lo[k] = fmin(lo[k], g[k]), hi[k] = fmax(hi[k], g[k]);
+  }
+  const double below[3] = {0.06, 0.06, 0.04}, above[3] = {0.06, 0.06, 0.06};
+  for (int k = 0; k < 3; k++) {
+    lo[k] = fmax(lo[k] - below[k], ws_full_lo[k]);
+    hi[k] = fmin(hi[k] + above[k], ws_full_hi[k]);
+  }
 }
 
 // Reach over the handle with the fingers across the bar, descend around it and close; if
@@ -512,6 +539,8 @@ static void door_show_goal(const af_env *e, mjData *d) {
 static int door_state_io(af_env *e, af_state_io *io) {
   door_state *s = e->state;
   af_arm_state(&s->arm, io);
+  AF_STATE_FIELD(io, s->arm.ws_lo);
+  AF_STATE_FIELD(io, s->arm.ws_hi);
   AF_STATE_FIELD(io, s->locked);
   AF_STATE_FIELD(io, e->m->jnt_range[2 * s->door_jnt + 1]);
   AF_STATE_FIELD(io, s->unlatched);

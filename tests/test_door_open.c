@@ -386,3 +386,51 @@ Test(door_open, the_hand_can_start_at_the_handle) {
   af_env_free(h);
   af_env_free(f);
 }
+
+// the hand's distance to the handle's arc: the grip point of the shut door (g0, lever up)
+// turned about the hinge's vertical axis (through hinge) by door angles 0 to 1.2 rad
+static double arc_distance(const mjtNum *hand, const double g0[3], const mjtNum *hinge) {
+  double best = INFINITY;
+  for (int i = 0; i <= 120; i++) {
+    double a = -1.2 * i / 120, x = g0[0] - hinge[0], y = g0[1] - hinge[1];
+    double p[3] = {hinge[0] + cos(a) * x - sin(a) * y, hinge[1] + sin(a) * x + cos(a) * y, g0[2]};
+    best = fmin(best, sqrt((hand[0] - p[0]) * (hand[0] - p[0]) + (hand[1] - p[1]) * (hand[1] - p[1]) + (hand[2] - p[2]) * (hand[2] - p[2])));
+  }
+  return best;
+}
+
+// workspace door: under random actions the hand stays in the box round the handle's arc (the
+// box's corners lie up to about 8 cm off the arc, its margins add 6 cm across and 6 cm up,
+// and the hand may trail its target by 6 cm: under 20 cm), where the whole workspace lets it
+// wander off; the opener still succeeds
+Test(door_open, the_door_workspace_keeps_the_hand_round_the_handle) {
+  af_env *e[2] = {make("{\"hand_start\": \"handle\", \"latch\": false, \"workspace\": \"door\"}"),
+                  make("{\"hand_start\": \"handle\", \"latch\": false}")};
+  double far[2] = {0, 0};
+  for (int w = 0; w < 2; w++) {
+    af_rng rng;
+    af_rng_seed(&rng, 12);
+    float obs[64], a[8], r;
+    int site = mj_name2id(e[w]->m, mjOBJ_SITE, "arm_grip"), grip = mj_name2id(e[w]->m, mjOBJ_SITE, "lever_grip");
+    int door = mj_name2id(e[w]->m, mjOBJ_BODY, "door");
+    for (int ep = 0; ep < 6; ep++) {
+      int te = 0, tr = 0;
+      af_info info;
+      cr_assert_eq(af_env_reset(e[w], af_seed_derive(8, (uint64_t)ep), obs), AF_OK);
+      const mjtNum *gs = e[w]->d->site_xpos + 3 * grip;
+      double g0[3] = {gs[0], gs[1], gs[2] - 0.015}, hinge[3];  // the grip point, 1.5 cm under the bar
+      memcpy(hinge, e[w]->d->xpos + 3 * door, sizeof hinge);
+      while (!te && !tr) {
+        for (int i = 0; i < 5; i++) a[i] = (float)af_rng_range(&rng, -1, 1);
+        cr_assert_eq(af_env_step(e[w], a, obs, &r, &te, &tr, &info), AF_OK);
+        far[w] = fmax(far[w], arc_distance(e[w]->d->site_xpos + 3 * site, g0, hinge));
+      }
+    }
+    cr_assert_gt(scripted_episode(e[w], af_seed_derive(9, 0)).episode.success, 0, "the opener fails (workspace %s)", w ? "full" : "door");
+  }
+  cr_log_info("the hand's farthest from the handle's arc: %.3f m (door), %.3f m (full)", far[0], far[1]);
+  cr_assert(far[0] < 0.2 && far[1] > far[0] + 0.05, "the hand went %.3f m from the handle's arc in the door's box, %.3f in the whole workspace",
+            far[0], far[1]);
+  af_env_free(e[0]);
+  af_env_free(e[1]);
+}

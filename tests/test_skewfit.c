@@ -107,7 +107,7 @@ Test(skewfit, relabelled_goals_come_in_their_shares_and_from_the_episode, .timeo
       const float *zg = s->z_goal + (size_t)b * L;
       count[s->kind[b]]++;
       if (s->kind[b] == 0) {  // the goal pursued, as the replay holds it
-        cr_assert(memcmp(zg, s->replay.act + (size_t)s->slot[b] * (s->ad + L) + s->ad, sizeof(float) * L) == 0);
+        cr_assert(memcmp(zg, s->replay.act + (size_t)s->slot[b] * (s->ad + L + 2) + s->ad, sizeof(float) * L) == 0);
       } else if (s->kind[b] == 1) {  // a next frame of the same episode, 0 to 9 steps on
         int found = -1;
         for (long j = i; j < 200 && j < i + 10 && j / 50 == i / 50 && found < 0; j++) {
@@ -231,7 +231,8 @@ Test(skewfit, exploration_goals_encode_replay_frames_and_the_vae_is_pretrained_o
   // explore_goals replay: a new episode's goal is the mean encoding of a frame the replay
   // holds; prior: a prior draw, no frame's encoding. vae_pretrain 30: the first update makes
   // 30 VAE steps on the warm-up's frames before its own one, later updates only their own
-  const char *cfg[2] = {"{\"batch\": 16, \"hidden\": 32, \"warmup\": 40, \"skew_alpha\": 0, \"explore_goals\": \"replay\", \"vae_pretrain\": 30}",
+  const char *cfg[2] = {"{\"batch\": 16, \"hidden\": 32, \"warmup\": 40, \"skew_alpha\": 0, \"explore_goals\": \"replay\", \"vae_pretrain\": 30, "
+                        "\"relabel_future\": 0, \"relabel_prior\": 0}",
                         "{\"batch\": 16, \"hidden\": 32, \"warmup\": 40, \"skew_alpha\": 0, \"explore_goals\": \"prior\"}"};
   for (int m = 0; m < 2; m++) {
     af_env *e = door();
@@ -253,6 +254,45 @@ Test(skewfit, exploration_goals_encode_replay_frames_and_the_vae_is_pretrained_o
     cr_assert_eq(af_agent_act(a, act, obs, 1, 0), AF_OK, "%s", af_agent_last_error(a));
     cr_assert_eq(s->need_goal[0], 0);
     cr_assert_eq(encodes_a_replay_frame(s, s->goal), m == 0, "mode %d: the goal %s a replay frame's encoding", m, m ? "is" : "is not");
+    if (m == 0) {
+      // one transition pursuing that goal; relabelled as pursued (no future, no prior shares)
+      // its goal is the goal frame encoded by the VAE as it is now: the stored latent while
+      // the VAE is unchanged, a new one after VAE steps
+      int64_t gid = s->goal_id[0];
+      cr_assert(gid >= 0);
+      static float next[13824];
+      float rew, stored[16], fresh[16];
+      cr_assert(sp->obs_dim <= 13824);
+      af_info info;
+      int term, trunc;
+      cr_assert_eq(af_env_step(e, act, next, &rew, &term, &trunc, &info), AF_OK);
+      uint8_t te = 0, tr = 0;
+      af_batch b = {.n = 1, .obs = obs, .act = act, .reward = &rew, .next_obs = next, .terminated = &te, .truncated = &tr, .info = &info};
+      cr_assert_eq(af_agent_observe(a, &b), AF_OK);
+      memcpy(stored, s->goal, sizeof(float) * (size_t)s->L);
+      long last = (s->replay.head + s->replay.size - 1) % s->replay.cap;
+      for (int round = 0; round < 2; round++) {
+        for (int k = 0; k < s->B; k++) s->slot[k] = last;
+        af_nn_ctx_enter(s->sac->ctx);
+        cr_assert_eq(af_skewfit_relabel(s), AF_OK);
+        float *x = malloc(sizeof(float) * s->replay.fbytes);
+        const uint8_t *f = s->replay.frames + (size_t)(gid % s->replay.fcap) * s->replay.fbytes;
+        for (size_t i = 0; i < s->replay.fbytes; i++) x[i] = f[i] * (1.0f / 255);
+        memcpy(fresh, af_vae_encode(s->vae, 1, x), sizeof(float) * (size_t)s->L);
+        af_nn_ctx_leave(s->sac->ctx);
+        free(x);
+        double dfresh = 0, dstored = 0;
+        cr_assert_eq(s->kind[0], 3);
+        for (int j = 0; j < s->L; j++) {
+          dfresh = fmax(dfresh, fabs(s->z_goal[j] - fresh[j]));
+          dstored = fmax(dstored, fabs(s->z_goal[j] - stored[j]));
+        }
+        cr_assert_lt(dfresh, 1e-4, "round %d: the relabelled goal is not the goal frame's encoding now", round);
+        if (round == 0) cr_assert_lt(dstored, 1e-4);
+        else cr_assert_gt(dstored, 1e-3, "the pursued goal was not encoded again after the VAE moved");
+        cr_assert_eq(af_skewfit_learn(s, 5, &st), AF_OK);  // the VAE moves
+      }
+    }
     free(obs);
     af_agent_free(a);
     af_env_free(e);
