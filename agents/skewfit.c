@@ -38,6 +38,8 @@ static const af_param skewfit_params[] = {
   {"future_horizon", AF_P_INT, offsetof(af_skewfit_cfg, future_horizon), 50, 1, 100000, NULL, "future goals come from at most this many steps on"},
   {"explore_goals", AF_P_ENUM, offsetof(af_skewfit_cfg, explore_goals), 0, 0, 1, "prior|replay",
    "an exploration episode's goal: a draw of the VAE's prior, or the encoding of a replay frame drawn with the skewed weights (rlkit's Skew-Fit)"},
+  {"relabel_goals", AF_P_ENUM, offsetof(af_skewfit_cfg, relabel_goals), 0, 0, 1, "prior|replay",
+   "the relabel_prior share's goals: draws of the VAE's prior, or encodings of replay frames drawn with the skewed weights (rlkit's Skew-Fit)"},
   {"vae_pretrain", AF_P_INT, offsetof(af_skewfit_cfg, vae_pretrain), 0, 0, 1000000, NULL,
    "VAE steps on the warm-up's frames before the first update (0: none)"},
 };
@@ -325,8 +327,16 @@ int af_skewfit_relabel(af_skewfit *s) {
       s->kind[b] = 1;
       nfut++;
     } else if (u < s->cfg.relabel_future + s->cfg.relabel_prior) {
-      for (int j = 0; j < L; j++) zg[j] = (float)af_rng_normal(&s->rng);
-      s->kind[b] = 2;
+      // a goal the goal model proposes: a prior draw, or a replay frame drawn with the skewed
+      // weights (relabel_goals replay, as rlkit's Skew-Fit relabels)
+      if (s->cfg.relabel_goals == 1) {
+        memcpy(s->u_goal + (size_t)b * s->D, frame_at(s, draw_frame(s)), (size_t)s->D);
+        s->kind[b] = 4;
+        nfut++;
+      } else {
+        for (int j = 0; j < L; j++) zg[j] = (float)af_rng_normal(&s->rng);
+        s->kind[b] = 2;
+      }
     } else {
       // the goal pursued: a replay frame's, encoded again by the VAE as it is now while the
       // frame is held; a prior draw (or a frame gone) as stored
@@ -335,14 +345,14 @@ int af_skewfit_relabel(af_skewfit *s) {
       if (s->kind[b] == 3) memcpy(s->u_goal + (size_t)b * s->D, frame_at(s, gid), (size_t)s->D), nfut++;
       else memcpy(zg, r->act + (size_t)slot * ROW(s) + ad, sizeof(float) * L);
     }
-    if (s->kind[b] != 1 && s->kind[b] != 3) memset(s->u_goal + (size_t)b * s->D, 0, (size_t)s->D);
+    if (s->kind[b] == 0 || s->kind[b] == 2) memset(s->u_goal + (size_t)b * s->D, 0, (size_t)s->D);
   }
   // the goal frames encoded, one batch
   if (!nfut) return AF_OK;
   to_floats(s, s->u_goal, B);
   if (encode(s, s->sobs, B)) return AF_ERR_NUMERIC;  // sobs as scratch (filled after this)
   for (int b = 0; b < B; b++)
-    if (s->kind[b] == 1 || s->kind[b] == 3) memcpy(s->z_goal + (size_t)b * L, s->sobs + (size_t)b * L, sizeof(float) * L);
+    if (s->kind[b] != 0 && s->kind[b] != 2) memcpy(s->z_goal + (size_t)b * L, s->sobs + (size_t)b * L, sizeof(float) * L);
   return AF_OK;
 }
 

@@ -15,7 +15,8 @@
 // Learning, per update: a batch of transitions from an image replay (agents/image_replay.h,
 // uint8, each frame once; the action row also keeps the goal pursued and its frame), each
 // relabelled with probability relabel_future to a future achieved frame of the same episode
-// (up to future_horizon steps on), relabel_prior to a prior draw, else the goal pursued (a
+// (up to future_horizon steps on), relabel_prior to a goal the goal model proposes (a prior
+// draw, or with relabel_goals replay a skewed replay frame's encoding), else the goal pursued (a
 // replay frame's goal encoded again by the VAE as it is now, as rlkit refreshes its latents;
 // a prior draw as stored); reward
 // -|z' - z_goal| on the VAE's mean encodings; one SAC step (agents/sac.h's af_sac_grads) on
@@ -32,7 +33,7 @@
 typedef struct {
   double lr, gamma, tau, init_alpha, vae_lr, beta, skew_alpha, relabel_future, relabel_prior;
   int batch, hidden, layers, buffer, warmup, updates_per_step, update_every, learn_alpha;
-  int latent, skew_every, skew_set, skew_draws, future_horizon, explore_goals, vae_pretrain;
+  int latent, skew_every, skew_set, skew_draws, future_horizon, explore_goals, relabel_goals, vae_pretrain;
 } af_skewfit_cfg;
 typedef struct af_skewfit {
   af_skewfit_cfg cfg;
@@ -61,7 +62,8 @@ typedef struct af_skewfit {
   float *z_obs, *z_next, *z_goal;         // (B, L)
   float *sobs, *snext, *act, *rew, *done, *eps_next, *eps_pi;
   int64_t *slot;                          // (B) sampled transitions' slots
-  uint8_t *kind;                          // (B) 0 pursued (as stored), 1 future, 2 prior, 3 pursued (its frame re-encoded)
+  uint8_t *kind;                          // (B) 0 pursued (as stored), 1 future, 2 prior, 3 pursued (its frame
+                                          // encoded again), 4 proposed (a skewed replay frame's encoding)
   // acting
   float *act_in;                          // (N, 2L)
   float *arow;                            // (ad + L)
