@@ -39,8 +39,8 @@ static const af_param pixel_sac_params[] = {
 };
 
 // a tanh-Gaussian sample for each row of the actor's output (agents/tanh_gauss.h)
-static void squash(const af_pixel_sac *s, int B, const float *out, const float *eps, float *a, float *u, float *sd_out, float *logp) {
-  af_tanh_gauss_sample(B, s->ad, (float)s->cfg.log_std_min, (float)s->cfg.log_std_max, out, eps, a, u, sd_out, logp);
+static void squash(const af_pixel_sac *s, int B, const float *out, const float *eps, float *a, float *work, float *sd_out, float *logp) {
+  af_tanh_gauss_sample(B, s->ad, (float)s->cfg.log_std_min, (float)s->cfg.log_std_max, out, eps, a, work, sd_out, logp);
 }
 
 // rows [a (na), b (nb), c (nc)] for B samples; b and c may be NULL when their size is 0
@@ -77,7 +77,7 @@ void af_pixel_sac_grads(af_pixel_sac *s, int apply, int do_actor, int do_targets
   concat3(s->ain_next, B, s->feat_next, fd, s->prop_next, pd, NULL, 0);
   const float *pout = af_mlp_forward(s->actor, B, s->ain_next);
   if (!pout) return;
-  squash(s, B, pout, s->eps_next, s->a_pi, s->u_pi, s->sd_pi, s->logp_next);
+  squash(s, B, pout, s->eps_next, s->a_pi, s->work_pi, s->sd_pi, s->logp_next);
   // the target encoder and target critics
   const float *zt = af_conv_forward(s->enc_t, B, s->x_next);
   if (!zt) return;
@@ -119,7 +119,7 @@ void af_pixel_sac_grads(af_pixel_sac *s, int apply, int do_actor, int do_targets
     concat3(s->ain, B, s->feat, fd, s->prop, pd, NULL, 0);
     pout = af_mlp_forward(s->actor, B, s->ain);
     if (!pout) return;
-    squash(s, B, pout, s->eps_pi, s->a_pi, s->u_pi, s->sd_pi, s->logp);
+    squash(s, B, pout, s->eps_pi, s->a_pi, s->work_pi, s->sd_pi, s->logp);
     concat3(s->qin, B, s->feat, fd, s->prop, pd, s->a_pi, ad);
     const float *n1 = af_mlp_forward(s->q1, B, s->qin), *n2 = af_mlp_forward(s->q2, B, s->qin);
     if (!n1 || !n2) return;
@@ -282,7 +282,7 @@ static void *pixel_sac_make(const void *cfgp, const af_agent_setup *setup, const
   s->eps_next = p; p += (size_t)B * ad;
   s->eps_pi = p; p += (size_t)B * ad;
   s->a_pi = p; p += (size_t)B * ad;
-  s->u_pi = p; p += (size_t)B * ad;
+  s->work_pi = p; p += (size_t)B * ad;
   s->sd_pi = p; p += (size_t)B * ad;
   s->logp = p; p += B;
   s->logp_next = p; p += B;
@@ -295,7 +295,7 @@ static void *pixel_sac_make(const void *cfgp, const af_agent_setup *setup, const
   s->act_x = p; p += (size_t)N * s->xd;
   s->act_in = p; p += (size_t)N * sd;
   s->act_eps = p; p += (size_t)N * ad;
-  s->act_u = p; p += (size_t)N * ad;
+  s->act_work = p; p += (size_t)N * ad;
   s->act_sd = p; p += (size_t)N * ad;
   s->act_logp = p;
   return s;
@@ -332,7 +332,7 @@ static int pixel_sac_act(void *p, float *action, const float *obs, int n, int de
       for (int i = 0; i < ad; i++) action[b * ad + i] = tanhf(out[b * 2 * ad + i]);
   } else if (out) {
     af_rng_normal_fill(&s->rng, s->act_eps, n * ad);
-    squash(s, n, out, s->act_eps, action, s->act_u, s->act_sd, s->act_logp);
+    squash(s, n, out, s->act_eps, action, s->act_work, s->act_sd, s->act_logp);
   }
   af_nn_ctx_leave(s->ctx);
   return numeric_error(s, err, errsz);

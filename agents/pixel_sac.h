@@ -53,9 +53,9 @@ typedef struct af_pixel_sac {
   float *feat, *feat_next, *feat_t;         // (B, fd) copies of the encoder outputs
   float *ain, *ain_next;                    // actor inputs (B, fd + pd)
   float *qin, *qin_next;                    // critic inputs (B, fd + pd + ad)
-  float *eps_next, *eps_pi, *a_pi, *u_pi, *sd_pi, *logp, *logp_next, *y, *dq1, *dq2, *dqin1, *dqin2, *dact, *dfeat;
+  float *eps_next, *eps_pi, *a_pi, *work_pi, *sd_pi, *logp, *logp_next, *y, *dq1, *dq2, *dqin1, *dqin2, *dact, *dfeat;
   // acting (N rows), and the transition's newest frames as HWC uint8
-  float *act_x, *act_in, *act_eps, *act_u, *act_sd, *act_logp;
+  float *act_x, *act_in, *act_eps, *act_work, *act_sd, *act_logp;
   uint8_t *frame_obs, *frame_next;
 } af_pixel_sac;
 

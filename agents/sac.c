@@ -29,8 +29,8 @@ static const af_param sac_params[] = {
 };
 
 // a tanh-Gaussian sample for each row of the actor's output (agents/tanh_gauss.h)
-static void squash(const af_sac *s, int B, const float *out, const float *eps, float *a, float *u, float *sd_out, float *logp) {
-  af_tanh_gauss_sample(B, s->ad, (float)s->cfg.log_std_min, (float)s->cfg.log_std_max, out, eps, a, u, sd_out, logp);
+static void squash(const af_sac *s, int B, const float *out, const float *eps, float *a, float *work, float *sd_out, float *logp) {
+  af_tanh_gauss_sample(B, s->ad, (float)s->cfg.log_std_min, (float)s->cfg.log_std_max, out, eps, a, work, sd_out, logp);
 }
 
 // are a network's gradients all finite?
@@ -51,7 +51,7 @@ void af_sac_grads(af_sac *s, const float *obs, const float *act, const float *re
 
   // ---- critics: y = r + gamma (1 - done) (min Q'(s', a') - alpha log pi(a'|s')) ----
   const float *pout = af_mlp_forward(s->actor, B, next_obs);
-  squash(s, B, pout, eps_next, s->a_pi, s->u_pi, s->sd_pi, s->logp_next);
+  squash(s, B, pout, eps_next, s->a_pi, s->work_pi, s->sd_pi, s->logp_next);
   concat(s->qin_next, next_obs, s->a_pi, B, od, ad);
   const float *t1 = af_mlp_forward(s->q1t, B, s->qin_next), *t2 = af_mlp_forward(s->q2t, B, s->qin_next);
   for (int b = 0; b < B; b++) s->y[b] = rew[b] + gamma * (1 - done[b]) * (fminf(t1[b], t2[b]) - alpha * s->logp_next[b]);
@@ -78,7 +78,7 @@ void af_sac_grads(af_sac *s, const float *obs, const float *act, const float *re
 
   // ---- actor: mean(alpha log pi(a|s) - min Q(s, a)), a = tanh(mu + std eps) ----
   pout = af_mlp_forward(s->actor, B, obs);
-  squash(s, B, pout, eps_pi, s->a_pi, s->u_pi, s->sd_pi, s->logp);
+  squash(s, B, pout, eps_pi, s->a_pi, s->work_pi, s->sd_pi, s->logp);
   concat(s->qin, obs, s->a_pi, B, od, ad);
   const float *n1 = af_mlp_forward(s->q1, B, s->qin), *n2 = af_mlp_forward(s->q2, B, s->qin);
   float aloss = 0, ent = 0;
@@ -213,7 +213,7 @@ static void *sac_make(const void *cfgp, const af_agent_setup *setup, const af_ag
   s->eps_next = p; p += (size_t)B * ad;
   s->eps_pi = p; p += (size_t)B * ad;
   s->a_pi = p; p += (size_t)B * ad;
-  s->u_pi = p; p += (size_t)B * ad;
+  s->work_pi = p; p += (size_t)B * ad;
   s->sd_pi = p; p += (size_t)B * ad;
   s->logp = p; p += B;
   s->logp_next = p; p += B;
@@ -224,7 +224,7 @@ static void *sac_make(const void *cfgp, const af_agent_setup *setup, const af_ag
   s->dqin2 = p; p += (size_t)B * qd;
   s->dact = p; p += (size_t)B * 2 * ad;
   s->act_eps = p; p += (size_t)N * ad;
-  s->act_u = p; p += (size_t)N * ad;
+  s->act_work = p; p += (size_t)N * ad;
   s->act_sd = p; p += (size_t)N * ad;
   s->act_logp = p; p += N;
   s->act_obs = p;
@@ -270,7 +270,7 @@ static int sac_act(void *p, float *action, const float *obs, int n, int determin
       for (int i = 0; i < ad; i++) action[b * ad + i] = tanhf(out[b * 2 * ad + i]);
   } else if (out) {
     af_rng_normal_fill(&s->rng, s->act_eps, n * ad);
-    squash(s, n, out, s->act_eps, action, s->act_u, s->act_sd, s->act_logp);
+    squash(s, n, out, s->act_eps, action, s->act_work, s->act_sd, s->act_logp);
   }
   af_nn_ctx_leave(s->ctx);
   return numeric_error(s, err, errsz);

@@ -40,8 +40,8 @@ typedef struct af_sac {
   int due;                     // updates owed by the transitions observed so far
   // batch and scratch, sized at make: (B, od) (B, ad) (B) ...
   float *obs, *act, *rew, *next_obs, *done, *qin, *qin_next, *eps_next, *eps_pi;
-  float *a_pi, *u_pi, *sd_pi, *logp, *logp_next, *y, *dq1, *dq2, *dqin1, *dqin2, *dact;
-  float *act_eps, *act_u, *act_sd, *act_logp;  // acting scratch (N, ad) and (N)
+  float *a_pi, *work_pi, *sd_pi, *logp, *logp_next, *y, *dq1, *dq2, *dqin1, *dqin2, *dact;
+  float *act_eps, *act_work, *act_sd, *act_logp;  // acting scratch (N, ad) and (N)
   float *act_obs;                              // normalized observations to act on (N, od)
 } af_sac;
 

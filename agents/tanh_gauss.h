@@ -5,34 +5,34 @@
 #ifndef AF_TANH_GAUSS_H
 #define AF_TANH_GAUSS_H
 
-#include <math.h>  // expf, log1pf, tanhf
+#include <math.h>  // expf
+
+#include "agents/nn/nn.h"  // af_nn_tanh_log1m
 
 #define AF_LOG_2PI_HALF 0.91893853320467274f  // log(2 pi) / 2
 
-// log(1 - tanh(u)^2), stably: 2 (log 2 - u - softplus(-2u))
-static inline float af_log1m_tanh2(float u) {
-  float x = -2 * u;
-  float softplus = x > 20 ? x : log1pf(expf(x));
-  return 2 * (0.69314718056f - u - softplus);
-}
-
-// a = tanh(u), u = mu + std eps for each of B rows of out (B, 2 ad); u and std kept for the
-// backward pass; logp = sum_i -eps^2/2 - ls - log(2 pi)/2 - log(1 - a^2)
-static inline void af_tanh_gauss_sample(int B, int ad, float lo, float hi, const float *out, const float *eps, float *a, float *u,
+// a = tanh(u), u = mu + std eps for each of B rows of out (B, 2 ad); std kept for the backward
+// pass, work (B ad floats) overwritten; logp = sum_i -eps^2/2 - ls - log(2 pi)/2 - log(1 - a^2).
+// The squashing and its log-density term run in one vectorized pass (af_nn_tanh_log1m).
+static inline void af_tanh_gauss_sample(int B, int ad, float lo, float hi, const float *out, const float *eps, float *a, float *work,
                                         float *sd_out, float *logp) {
+  // u = mu + std eps (into a), with the Gaussian part of each row's log-density
   for (int b = 0; b < B; b++) {
     float lp = 0;
     for (int i = 0; i < ad; i++) {
       float mu = out[b * 2 * ad + i], l = out[b * 2 * ad + ad + i];
       l = l < lo ? lo : l > hi ? hi : l;
-      float e = eps[b * ad + i], sd = expf(l), x = mu + sd * e;
-      u[b * ad + i] = x;
+      float e = eps[b * ad + i], sd = expf(l);
+      a[b * ad + i] = mu + sd * e;
       sd_out[b * ad + i] = sd;
-      a[b * ad + i] = tanhf(x);
-      lp += -0.5f * e * e - l - AF_LOG_2PI_HALF - af_log1m_tanh2(x);
+      lp += -0.5f * e * e - l - AF_LOG_2PI_HALF;
     }
     logp[b] = lp;
   }
+  // a = tanh(u) in place, work = log(1 - a^2), then the rows' sums of the correction
+  af_nn_tanh_log1m(a, work, B * ad);
+  for (int b = 0; b < B; b++)
+    for (int i = 0; i < ad; i++) logp[b] -= work[b * ad + i];
 }
 
 // dact (B, 2 ad) = d loss / d out, given the loss's gradient in the actions through both

@@ -13,6 +13,9 @@ int af_cmd_bench_rltools(int argc, char **argv);
 int af_cmd_bench_conv_encoder(int argc, char **argv);
 int af_cmd_bench_conv(int argc, char **argv);
 
+// the median of n figures, which are sorted in place (ascending)
+double af_bench_median(double *x, int n);
+
 // oneDNN's f32 matmul at 1024^3 on the calling thread, in GFLOP/s: the machine's practical peak
 double af_bench_matmul_gflops(void);
 

@@ -175,11 +175,6 @@ static double time_update(af_pixel_sac *s, int updates) {
   return updates / (af_now() - t0);
 }
 
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
 int af_cmd_bench_conv(int argc, char **argv) {
   int json = 0, updates = 8;
   for (int i = 2; i < argc; i++) {
@@ -231,9 +226,7 @@ int af_cmd_bench_conv(int argc, char **argv) {
   if (!peer_ok)  // our rounds not run after the peer failed
     for (int r = 1; r < ROUNDS; r++)
       if (mine[r] <= 0) mine[r] = mine[0];
-  qsort(mine, ROUNDS, sizeof(double), cmp_double);
-  qsort(theirs, ROUNDS, sizeof(double), cmp_double);
-  double ours = mine[ROUNDS / 2], peer = peer_ok ? theirs[ROUNDS / 2] : 0, gflops = ours * flops / 1e9;
+  double ours = af_bench_median(mine, ROUNDS), peer = peer_ok ? af_bench_median(theirs, ROUNDS) : 0, gflops = ours * flops / 1e9;
   double ratio = peer > 0 ? ours / peer : 0;
   if (json) {
     cJSON *o = cJSON_CreateObject();

@@ -10,7 +10,7 @@
 #include <fcntl.h>     // open
 #include <sched.h>     // sched_setaffinity
 #include <stdio.h>
-#include <stdlib.h>    // qsort, mkdtemp, setenv
+#include <stdlib.h>    // mkdtemp, setenv
 #include <string.h>
 #include <sys/stat.h>  // stat
 #include <sys/wait.h>  // waitpid
@@ -94,15 +94,9 @@ static double our_final_return(const char *run) {
   return r;
 }
 
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
 static void summary(double *t, int n, double out[3]) {
-  qsort(t, (size_t)n, sizeof *t, cmp_double);
+  out[1] = af_bench_median(t, n);
   out[0] = t[0];
-  out[1] = n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
   out[2] = t[n - 1];
 }
 

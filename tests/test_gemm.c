@@ -124,38 +124,58 @@ Test(gemm, transpose_is_exact) {
   }
 }
 
-// the SAC-sized network (64-64, batch 100, 5 inputs, 3 outputs) on both products: forward,
-// parameter and input gradients agree to float rounding
-Test(gemm, an_mlp_on_the_own_product_agrees_with_onednn) {
+// a network on the automatic choice of products against the same network on oneDNN alone:
+// forward, parameter and input gradients (a second backward accumulated) agree to float
+// rounding; `own` layers run on the own product
+static void agrees_with_onednn(int B, int L, const int *sz, int own_layers) {
   need_kernel();
-  enum { B = 100, L = 3 };
-  const int sz[L + 1] = {5, 64, 64, 3}, bs[1] = {B};
   char err[256];
   af_nn_ctx *c_own = af_nn_ctx_make(1, 1, err, sizeof err), *c_dnn = af_nn_ctx_make(1, 1, err, sizeof err);
   cr_assert(c_own && c_dnn, "%s", err);
   af_nn_ctx_set_kernels(c_dnn, AF_NN_KERNELS_ONEDNN);
-  af_mlp *own = af_mlp_make(c_own, L, sz, AF_ACT_RELU, AF_ACT_TANH, bs, 1, err, sizeof err);
-  af_mlp *dnn = af_mlp_make(c_dnn, L, sz, AF_ACT_RELU, AF_ACT_TANH, bs, 1, err, sizeof err);
+  af_mlp *own = af_mlp_make(c_own, L, sz, AF_ACT_RELU, AF_ACT_TANH, &B, 1, err, sizeof err);
+  af_mlp *dnn = af_mlp_make(c_dnn, L, sz, AF_ACT_RELU, AF_ACT_TANH, &B, 1, err, sizeof err);
   cr_assert(own && dnn, "%s", err);
-  cr_assert(af_mlp_own_kernel(own) && !af_mlp_own_kernel(dnn));
+  cr_assert_eq(af_mlp_own_kernel(own), own_layers);
+  cr_assert_eq(af_mlp_own_kernel(dnn), 0);
   af_rng r;
   af_rng_seed(&r, 7);
   af_mlp_init(own, &r);
-  memcpy(af_mlp_params(dnn), af_mlp_params(own), sizeof(float) * (size_t)af_mlp_nparams(own));
-  static float x[B * 5], g[B * 3], dx1[B * 5], dx2[B * 5];
-  fill(x, B * 5, &r);
-  fill(g, B * 3, &r);
+  int np = af_mlp_nparams(own), in = sz[0], out = sz[L];
+  memcpy(af_mlp_params(dnn), af_mlp_params(own), sizeof(float) * (size_t)np);
+  float *x = malloc(sizeof(float) * (size_t)(B * in)), *g = malloc(sizeof(float) * (size_t)(B * out));
+  float *dx1 = malloc(sizeof(float) * (size_t)(B * in)), *dx2 = malloc(sizeof(float) * (size_t)(B * in));
+  cr_assert(x && g && dx1 && dx2);
+  fill(x, (size_t)(B * in), &r);
+  fill(g, (size_t)(B * out), &r);
   const float *y1 = af_mlp_forward(own, B, x), *y2 = af_mlp_forward(dnn, B, x);
-  for (int i = 0; i < B * 3; i++) cr_assert_float_eq(y1[i], y2[i], 1e-5, "output %d: %g vs %g", i, y1[i], y2[i]);
-  af_mlp_backward(own, B, g, dx1, 1, 0);
-  af_mlp_backward(dnn, B, g, dx2, 1, 0);
-  const float *g1 = af_mlp_grads(own), *g2 = af_mlp_grads(dnn);
-  for (int i = 0; i < af_mlp_nparams(own); i++)
-    cr_assert(fabsf(g1[i] - g2[i]) <= 1e-4f * (1 + fabsf(g2[i])), "parameter gradient %d: %g vs %g", i, g1[i], g2[i]);
-  for (int i = 0; i < B * 5; i++) cr_assert(fabsf(dx1[i] - dx2[i]) <= 1e-4f * (1 + fabsf(dx2[i])), "input gradient %d", i);
+  for (int i = 0; i < B * out; i++) cr_assert_float_eq(y1[i], y2[i], 1e-5, "output %d: %g vs %g", i, y1[i], y2[i]);
+  for (int pass = 0; pass < 2; pass++) {
+    af_mlp_backward(own, B, g, dx1, 1, pass);
+    af_mlp_backward(dnn, B, g, dx2, 1, pass);
+    const float *g1 = af_mlp_grads(own), *g2 = af_mlp_grads(dnn);
+    for (int i = 0; i < np; i++)
+      cr_assert(fabsf(g1[i] - g2[i]) <= 1e-4f * (1 + fabsf(g2[i])), "pass %d, parameter gradient %d: %g vs %g", pass, i, g1[i], g2[i]);
+    for (int i = 0; i < B * in; i++) cr_assert(fabsf(dx1[i] - dx2[i]) <= 1e-4f * (1 + fabsf(dx2[i])), "input gradient %d", i);
+  }
   cr_assert_null(af_nn_ctx_error(c_own));
+  free(x); free(g); free(dx1); free(dx2);
   af_mlp_free(own);
   af_mlp_free(dnn);
   af_nn_ctx_free(c_own);
   af_nn_ctx_free(c_dnn);
+}
+
+// the RLtools-sized network (64-64, batch 100, 5 inputs, 3 outputs): every layer on the own product
+Test(gemm, an_mlp_on_the_own_product_agrees_with_onednn) {
+  const int sz[4] = {5, 64, 64, 3};
+  agrees_with_onednn(100, 3, sz, 3);
+}
+
+// a standard SAC critic (35 inputs, 256-256, one output) and actor (27 inputs, 16 outputs):
+// the narrow first and last layers on the own product, the 256 x 256 layer on oneDNN
+Test(gemm, narrow_layers_on_the_own_product_beside_onednn_agree_with_onednn) {
+  const int critic[4] = {35, 256, 256, 1}, actor[4] = {27, 256, 256, 16};
+  agrees_with_onednn(64, 3, critic, 2);
+  agrees_with_onednn(64, 3, actor, 2);
 }

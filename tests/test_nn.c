@@ -38,7 +38,7 @@ static void grad_check(af_act hid, af_act out, int kernels) {
   af_nn_ctx_set_kernels(ctx, kernels);
   af_mlp *n = af_mlp_make(ctx, L, sz, hid, out, bs, 2, err, sizeof err);
   cr_assert(n, "%s", err);
-  cr_assert_eq(af_mlp_own_kernel(n), kernels == AF_NN_KERNELS_AUTO && af_gemm_available());
+  cr_assert_eq(af_mlp_own_kernel(n), kernels == AF_NN_KERNELS_AUTO && af_gemm_available() ? L : 0);
   af_rng rng;
   af_rng_seed(&rng, 17);
   af_mlp_init(n, &rng);
@@ -364,4 +364,33 @@ Test(nn, packed_words_are_checked) {
     cr_assert(!af_nn_packed_ok(v, 1), "piece %g accepted", bad[i]);
     cr_assert_eq(af_nn_unpack_u64(v), 0, "a bad piece is read as 0");
   }
+}
+
+// tanh and log(1 - tanh^2) against double precision (the log term as -2 log cosh x =
+// -2 log1p(2 sinh^2(x/2)), accurate at every size): tanh within 4 float ulps, the log term
+// within 3e-7 of its size plus 1e-6 |x| (its float form subtracts two numbers near -2|x|), over
+// zero, tiny, small, medium and large arguments of both signs; infinities and NaN
+Test(nn, tanh_and_its_log_density_term_match_double_precision) {
+  enum { N = 4000 };
+  static float x[N], t[N], lg[N];
+  af_rng r;
+  af_rng_seed(&r, 5);
+  for (int i = 0; i < N; i++) {
+    double mag = pow(10.0, af_rng_range(&r, -9, 1.7));  // 1e-9 .. 50
+    x[i] = (float)(i % 2 ? mag : -mag);
+  }
+  x[0] = 0, x[1] = -0.0f, x[2] = 0.5f, x[3] = -0.25f, x[4] = 0.2499f, x[5] = 88.0f, x[6] = -200.0f;
+  memcpy(t, x, sizeof x);
+  af_nn_tanh_log1m(t, lg, N);
+  for (int i = 0; i < N; i++) {
+    double xd = x[i], ax = fabs(xd), th = tanh(xd);
+    double sh = sinh(ax / 2), lgd = -2 * log1p(2 * sh * sh);
+    cr_assert(fabs(t[i] - th) <= 4 * FLT_EPSILON * fabs(th) + FLT_MIN, "tanh(%.9g): %.9g, exactly %.9g", xd, t[i], th);
+    cr_assert(fabs(lg[i] - lgd) <= 3e-7 * fabs(lgd) + 1e-6 * ax, "log(1 - tanh^2(%.9g)): %.9g, exactly %.9g", xd, lg[i], lgd);
+  }
+  float sp[4] = {INFINITY, -INFINITY, NAN, 1e-30f}, sl[4];
+  af_nn_tanh_log1m(sp, sl, 4);
+  cr_assert(sp[0] == 1 && sp[1] == -1 && isinf(sl[0]) && sl[0] < 0 && isinf(sl[1]) && sl[1] < 0);
+  cr_assert(isnan(sp[2]) && isnan(sl[2]));
+  cr_assert(sp[3] == 1e-30f && sl[3] == 0, "tanh(1e-30) %g, log term %g", sp[3], sl[3]);
 }

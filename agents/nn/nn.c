@@ -172,8 +172,8 @@ struct af_mlp {
   int nparams;
   float *params, *grads;
   int woff[AF_NN_MAX_LAYERS], boff[AF_NN_MAX_LAYERS];
-  int own;     // runs on af_gemm (small layers, AVX-512), not on oneDNN primitives
-  float *wt;   // (own) a layer's W transposed, for the backward pass into its input
+  int own[AF_NN_MAX_LAYERS];  // layer l runs on af_gemm (small or narrow, AVX-512), not on oneDNN
+  float *wt;   // an own layer's W transposed (the largest fits), for narrow outputs and dx
   int nplan;
   plan plans[AF_NN_MAX_PLANS];
 };
@@ -187,7 +187,11 @@ float *af_mlp_grads(af_mlp *n) { return n->grads; }
 static af_act layer_act(const af_mlp *n, int l) { return l == n->L - 1 ? n->out : n->hidden; }
 
 int af_mlp_layers(const af_mlp *n) { return n->L; }
-int af_mlp_own_kernel(const af_mlp *n) { return n->own; }
+int af_mlp_own_kernel(const af_mlp *n) {
+  int k = 0;
+  for (int l = 0; l < n->L; l++) k += n->own[l];
+  return k;
+}
 int af_mlp_layer(const af_mlp *n, int l, int *in, int *out, af_act *act, const float **w, const float **b) {
   if (l < 0 || l >= n->L) return -1;
   *in = n->sizes[l];
@@ -260,8 +264,8 @@ static int make_plan(af_mlp *n, plan *pl, int B, char *err, size_t errsz) {
     pl->dz[l] = calloc((size_t)B * out, sizeof(float));
     if (!pl->acts[l + 1] || !pl->dz[l]) { snprintf(err, errsz, "out of memory"); return -1; }
   }
-  if (n->own) return 0;  // the own product needs the buffers only
   for (int l = 0; l < n->L; l++) {
+    if (n->own[l]) continue;  // the own product needs the buffers only
     int in = n->sizes[l], out = n->sizes[l + 1];
     layer_plan *lp = &pl->lp[l];
     float *W = n->params + n->woff[l], *b = n->params + n->boff[l], *dW = n->grads + n->woff[l];
@@ -335,15 +339,18 @@ af_mlp *af_mlp_make(af_nn_ctx *ctx, int nlayers, const int *sizes, af_act hidden
   n->nparams = off;
   n->params = calloc((size_t)off, sizeof(float));
   n->grads = calloc((size_t)off, sizeof(float));
-  // small layers on the own product (see af_nn_ctx_set_kernels), with room for one W'
-  int small = 1, wmax = 1;
-  for (int l = 0; l < nlayers && small; l++) {
-    small = sizes[l] <= AF_NN_SMALL && sizes[l + 1] <= AF_NN_SMALL;
-    if (small && sizes[l] * sizes[l + 1] > wmax) wmax = sizes[l] * sizes[l + 1];  // at most 128 x 128
+  // small networks and narrow layers on the own product (see af_nn_ctx_set_kernels), with
+  // room for the largest own layer's W'
+  int small = 1, wmax = 0;
+  for (int l = 0; l < nlayers; l++) small = small && sizes[l] <= AF_NN_SMALL && sizes[l + 1] <= AF_NN_SMALL;
+  int own_ok = ctx->kernels == AF_NN_KERNELS_AUTO && af_gemm_available();
+  for (int l = 0; l < nlayers; l++) {
+    int narrow = sizes[l] < AF_NN_NARROW || sizes[l + 1] < AF_NN_NARROW;
+    n->own[l] = own_ok && (small || narrow);
+    if (n->own[l] && sizes[l] * sizes[l + 1] > wmax) wmax = sizes[l] * sizes[l + 1];
   }
-  n->own = small && ctx->kernels == AF_NN_KERNELS_AUTO && af_gemm_available();
-  if (n->own) n->wt = calloc((size_t)wmax, sizeof(float));
-  if (!n->params || !n->grads || (n->own && !n->wt)) { snprintf(err, errsz, "out of memory"); af_mlp_free(n); return NULL; }
+  if (wmax) n->wt = calloc((size_t)wmax, sizeof(float));
+  if (!n->params || !n->grads || (wmax && !n->wt)) { snprintf(err, errsz, "out of memory"); af_mlp_free(n); return NULL; }
   // primitives are planned for the thread count they will run with
   int rc = 0;
   af_nn_ctx_enter(ctx);
@@ -384,21 +391,19 @@ static plan *find_plan(af_mlp *n, int B) {
   return NULL;
 }
 
-// the forward pass on the own product: act(x W + b) layer by layer (ReLU fused, tanh after)
-static void own_forward(af_mlp *n, plan *pl) {
-  for (int l = 0; l < n->L; l++) {
-    int in = n->sizes[l], out = n->sizes[l + 1];
-    af_act act = layer_act(n, l);
-    float *y = pl->acts[l + 1];
-    const float *W = n->params + n->woff[l], *b = n->params + n->boff[l];
-    if (out < 16) {  // narrow: dot products against W's columns
-      af_gemm_transpose(n->wt, W, in, out);
-      af_gemm_nt(y, out, pl->acts[l], in, n->wt, in, pl->B, out, in, b, act == AF_ACT_RELU, 0);
-    } else
-      af_gemm(y, out, pl->acts[l], in, 1, W, out, pl->B, out, in, b, act == AF_ACT_RELU, 0);
-    if (act == AF_ACT_TANH)
-      for (size_t i = 0; i < (size_t)pl->B * out; i++) y[i] = tanhf(y[i]);
-  }
+// one layer's forward pass on the own product: act(x W + b) (ReLU fused, tanh after)
+static void own_forward(af_mlp *n, plan *pl, int l) {
+  int in = n->sizes[l], out = n->sizes[l + 1];
+  af_act act = layer_act(n, l);
+  float *y = pl->acts[l + 1];
+  const float *W = n->params + n->woff[l], *b = n->params + n->boff[l];
+  if (out < 16) {  // narrow: dot products against W's columns
+    af_gemm_transpose(n->wt, W, in, out);
+    af_gemm_nt(y, out, pl->acts[l], in, n->wt, in, pl->B, out, in, b, act == AF_ACT_RELU, 0);
+  } else
+    af_gemm(y, out, pl->acts[l], in, 1, W, out, pl->B, out, in, b, act == AF_ACT_RELU, 0);
+  if (act == AF_ACT_TANH)
+    for (size_t i = 0; i < (size_t)pl->B * out; i++) y[i] = tanhf(y[i]);
 }
 
 const float *af_mlp_forward(af_mlp *n, int B, const float *x) {
@@ -406,15 +411,18 @@ const float *af_mlp_forward(af_mlp *n, int B, const float *x) {
   if (!pl) return NULL;
   af_nn_ctx_enter(n->ctx);
   pl->acts[0] = (float *)x;
-  if (n->own) {
-    own_forward(n, pl);
-    af_nn_ctx_leave(n->ctx);
-    return pl->acts[n->L];
+  if (!n->own[0]) {
+    dnnl_memory_set_data_handle(pl->lp[0].src, (void *)x);
+    dnnl_memory_set_data_handle(pl->lp[0].srct, (void *)x);
   }
-  dnnl_memory_set_data_handle(pl->lp[0].src, (void *)x);
-  dnnl_memory_set_data_handle(pl->lp[0].srct, (void *)x);
-  for (int l = 0; l < n->L; l++) exec(n->ctx, pl->lp[l].fwd, 4, pl->lp[l].a_fwd);
-  dnnl_stream_wait(n->ctx->stream);
+  // layer by layer, each on its product; an own layer reads what oneDNN finished writing
+  for (int l = 0; l < n->L; l++) {
+    if (n->own[l]) own_forward(n, pl, l);
+    else {
+      exec(n->ctx, pl->lp[l].fwd, 4, pl->lp[l].a_fwd);
+      if (l == n->L - 1 || n->own[l + 1]) dnnl_stream_wait(n->ctx->stream);
+    }
+  }
   af_nn_ctx_leave(n->ctx);
   return pl->acts[n->L];
 }
@@ -437,28 +445,22 @@ AF_CLONES static void act_bias_backward(float *dz, float *db, const float *g, co
   }
 }
 
-// the backward pass on the own product, in the same steps as the oneDNN one below
-static void own_backward(af_mlp *n, plan *pl, const float *dout, float *dx, int want_params, int accumulate) {
-  int L = n->L, B = pl->B;
-  act_bias_backward(pl->dz[L - 1], want_params ? n->grads + n->boff[L - 1] : NULL, dout, pl->acts[L], B, n->sizes[L], n->out,
-                    accumulate);
-  for (int l = L - 1; l >= 0; l--) {
-    int in = n->sizes[l], out = n->sizes[l + 1];
-    // dW = x' dz: x read transposed (rows of x' are its columns)
-    if (want_params) af_gemm(n->grads + n->woff[l], out, pl->acts[l], 1, in, pl->dz[l], out, in, out, B, NULL, 0, accumulate);
-    if (l == 0 && !dx) break;
-    // dx = dz W': narrow (a small input), dot products against W's rows; else with W' laid
-    // out row-major first; then, below the output, the activation
-    const float *W = n->params + n->woff[l];
-    float *dxl = l > 0 ? pl->dz[l - 1] : dx;
-    if (in < 16) af_gemm_nt(dxl, in, pl->dz[l], out, W, out, B, in, out, NULL, 0, 0);
-    else {
-      af_gemm_transpose(n->wt, W, in, out);
-      af_gemm(dxl, in, pl->dz[l], out, 1, n->wt, in, B, in, out, NULL, 0, 0);
-    }
-    if (l > 0)
-      act_bias_backward(pl->dz[l - 1], want_params ? n->grads + n->boff[l - 1] : NULL, pl->dz[l - 1], pl->acts[l], B, in,
-                        n->hidden, accumulate);
+// one layer's weight gradient on the own product: dW = x' dz (x read transposed: the rows
+// of x' are its columns)
+static void own_weights(af_mlp *n, plan *pl, int l, int accumulate) {
+  int in = n->sizes[l], out = n->sizes[l + 1];
+  af_gemm(n->grads + n->woff[l], out, pl->acts[l], 1, in, pl->dz[l], out, in, out, pl->B, NULL, 0, accumulate);
+}
+
+// one layer's gradient into its input on the own product: dx = dz W'; narrow (a small input),
+// dot products against W's rows; else with W' laid out row-major first
+static void own_data(af_mlp *n, plan *pl, int l, float *dx) {
+  int in = n->sizes[l], out = n->sizes[l + 1];
+  const float *W = n->params + n->woff[l];
+  if (in < 16) af_gemm_nt(dx, in, pl->dz[l], out, W, out, pl->B, in, out, NULL, 0, 0);
+  else {
+    af_gemm_transpose(n->wt, W, in, out);
+    af_gemm(dx, in, pl->dz[l], out, 1, n->wt, in, pl->B, in, out, NULL, 0, 0);
   }
 }
 
@@ -466,11 +468,6 @@ void af_mlp_backward(af_mlp *n, int B, const float *dout, float *dx, int want_pa
   plan *pl = find_plan(n, B);
   if (!pl) return;
   af_nn_ctx_enter(n->ctx);
-  if (n->own) {
-    own_backward(n, pl, dout, dx, want_params, accumulate);
-    af_nn_ctx_leave(n->ctx);
-    return;
-  }
   dnnl_stream_t s = n->ctx->stream;
   int L = n->L;
   // the output layer's dz, and its bias gradient
@@ -478,18 +475,24 @@ void af_mlp_backward(af_mlp *n, int B, const float *dout, float *dx, int want_pa
                     accumulate);
   for (int l = L - 1; l >= 0; l--) {
     layer_plan *lp = &pl->lp[l];
-    // dW = x' dz (matmul)
-    if (want_params) exec(n->ctx, accumulate ? lp->bwd_w_acc : lp->bwd_w, 3, lp->a_w);
-    if (l > 0) {
-      // into the previous layer, through its activation, with that layer's bias gradient
+    // dW = x' dz
+    if (want_params) {
+      if (n->own[l]) own_weights(n, pl, l, accumulate);
+      else exec(n->ctx, accumulate ? lp->bwd_w_acc : lp->bwd_w, 3, lp->a_w);
+    }
+    if (l == 0 && !dx) break;
+    // dx = dz W', into the caller's dx or the previous layer's dz
+    float *dxl = l > 0 ? pl->dz[l - 1] : dx;
+    if (n->own[l]) own_data(n, pl, l, dxl);
+    else {
+      if (l == 0) dnnl_memory_set_data_handle(lp->dsrc, dx);
       exec(n->ctx, lp->bwd_data, 3, lp->a_data);
       dnnl_stream_wait(s);
+    }
+    // through the previous layer's activation, with that layer's bias gradient
+    if (l > 0)
       act_bias_backward(pl->dz[l - 1], want_params ? n->grads + n->boff[l - 1] : NULL, pl->dz[l - 1], pl->acts[l], B,
                         n->sizes[l], n->hidden, accumulate);
-    } else if (dx) {
-      dnnl_memory_set_data_handle(lp->dsrc, dx);
-      exec(n->ctx, lp->bwd_data, 3, lp->a_data);
-    }
   }
   dnnl_stream_wait(s);
   af_nn_ctx_leave(n->ctx);
@@ -551,6 +554,36 @@ float af_nn_clip_grad_norm(float *g, int n, float max_norm) {
 
 AF_CLONES void af_nn_polyak(float *t, const float *s, int n, float tau) {
   for (int i = 0; i < n; i++) t[i] += tau * (s[i] - t[i]);
+}
+
+// expm1(z) for z <= 0 without branches: a Taylor polynomial where |z| < 0.5, else exp(z) - 1
+// with exp(z) = 2^n exp(r), n the nearest whole number to z / log 2 (rounded by adding and
+// subtracting 1.5 * 2^23) and |r| <= log(2) / 2 under a degree-7 polynomial
+static inline float expm1_neg(float z) {
+  float zc = z > -87.0f ? z : -87.0f;  // NaN too: the conversion to int below stays defined
+  float n = (zc * 1.44269504f + 12582912.0f) - 12582912.0f;
+  float r = (zc - n * 0.693145752f) - n * 1.42860677e-6f;
+  float er = 1 + r * (1 + r * (0.5f + r * (1.0f / 6 + r * (1.0f / 24 + r * (1.0f / 120 + r * (1.0f / 720 + r * (1.0f / 5040)))))));
+  int32_t bits = ((int32_t)n + 127) << 23;
+  float two_n;
+  memcpy(&two_n, &bits, sizeof two_n);
+  float small = z * (1 + z * (0.5f + z * (1.0f / 6 + z * (1.0f / 24 + z * (1.0f / 120 + z * (1.0f / 720 + z * (1.0f / 5040 + z * (1.0f / 40320 + z * (1.0f / 362880)))))))));
+  return z <= -0.5f ? er * two_n - 1 : small;  // NaN: the polynomial's NaN
+}
+
+// log1p(y) for y in [-0.5, 0]: 2 atanh(s), s = y / (2 + y) in [-1/3, 0], by its odd series to s^17
+static inline float log1p_half(float y) {
+  float s = y / (2 + y), w = s * s;
+  return s * (2 + w * (2.0f / 3 + w * (2.0f / 5 + w * (2.0f / 7 + w * (2.0f / 9 + w * (2.0f / 11 + w * (2.0f / 13 + w * (2.0f / 15 + w * (2.0f / 17)))))))));
+}
+
+AF_CLONES void af_nn_tanh_log1m(float *x, float *lg, int n) {
+  for (int i = 0; i < n; i++) {
+    // tanh |x| = -e / (2 + e), e = expm1(-2|x|): no cancellation near 0
+    float xi = x[i], z = -2 * fabsf(xi), e = expm1_neg(z);
+    x[i] = copysignf(-e / (2 + e), xi);
+    lg[i] = z - 2 * log1p_half(0.5f * e);
+  }
 }
 
 // a float is not finite when its exponent bits are all ones; an integer OR over the bit

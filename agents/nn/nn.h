@@ -36,13 +36,16 @@ void af_nn_ctx_free(af_nn_ctx *ctx);  // NULL is a no-op
 void af_nn_ctx_enter(af_nn_ctx *ctx);
 void af_nn_ctx_leave(af_nn_ctx *ctx);
 
-// which matrix products a context's networks run on. AF_NN_KERNELS_AUTO (the default): a
-// network whose layers all have at most AF_NN_SMALL inputs and outputs runs on armfarm's own
-// AVX-512 product (agents/nn/gemm.h) when the CPU has AVX-512, where oneDNN's per-call cost
-// and short accumulation loops leave it at about half its large-matrix rate; every other
-// network runs on oneDNN. AF_NN_KERNELS_ONEDNN: every network on oneDNN (for measuring the two
-// side by side). It applies to networks made after it; af_mlp_own_kernel tells which a network got.
+// which matrix products a context's networks run on. AF_NN_KERNELS_AUTO (the default), where
+// the CPU has AVX-512: a network whose layers all have at most AF_NN_SMALL inputs and outputs
+// runs on armfarm's own AVX-512 product (agents/nn/gemm.h), where oneDNN's per-call cost and
+// short accumulation loops leave it at about half its large-matrix rate; in every other
+// network the narrow layers (fewer than AF_NN_NARROW inputs or outputs: a critic's 35-wide
+// input and its value column, an actor's 16-wide head) run on the own product and the rest on
+// oneDNN. AF_NN_KERNELS_ONEDNN: every layer on oneDNN (for measuring the two side by side).
+// It applies to networks made after it; af_mlp_own_kernel tells which a network got.
 #define AF_NN_SMALL 128
+#define AF_NN_NARROW 64
 enum { AF_NN_KERNELS_AUTO, AF_NN_KERNELS_ONEDNN };
 void af_nn_ctx_set_kernels(af_nn_ctx *ctx, int kernels);
 
@@ -75,7 +78,7 @@ int af_mlp_layers(const af_mlp *net);
 int af_mlp_layer(const af_mlp *net, int l, int *in, int *out, af_act *act, const float **w, const float **b);
 float *af_mlp_grads(af_mlp *net);
 
-// 1 when the network runs on armfarm's own small-layer product, 0 on oneDNN
+// how many of the network's layers run on armfarm's own small-layer product (the rest on oneDNN)
 int af_mlp_own_kernel(const af_mlp *net);
 
 // uniform(-1/sqrt(in), 1/sqrt(in)) weights and biases, as PyTorch's nn.Linear
@@ -114,6 +117,11 @@ float af_nn_clip_grad_norm(float *grads, int n, float max_norm);
 
 // target = (1 - tau) target + tau src
 void af_nn_polyak(float *target, const float *src, int n, float tau);
+
+// x = tanh(x) in place and lg = log(1 - tanh(x)^2), element-wise over n floats, in a loop that
+// vectorizes (no libm calls): within a few float ulps of the exact values for every finite x,
+// infinities included; NaN in, NaN out. lg is formed stably as -2|x| - 2 log1p(expm1(-2|x|)/2).
+void af_nn_tanh_log1m(float *x, float *lg, int n);
 
 // 1 when all n floats are finite (no NaN, no infinity), else 0: the agents test their losses
 // and gradients with it before a step, so that nothing non-finite reaches the parameters
