@@ -33,6 +33,7 @@ static const af_param qtopt_params[] = {
   {"dataset", AF_P_STRING, offsetof(af_qtopt_cfg, dataset), 0, 0, 0, "", "offline episodes (armfarm collect) loaded at make; \"\": none"},
   {"offline_fraction", AF_P_DOUBLE, offsetof(af_qtopt_cfg, offline_fraction), 0.5, 0, 1, NULL, "share of each batch drawn from the dataset (1: offline only; fresh data is then not learned from)"},
   {"pretrain_updates", AF_P_INT, offsetof(af_qtopt_cfg, pretrain_updates), 0, 0, 10000000, NULL, "updates on the dataset alone at the first update call"},
+  AF_NORM_PARAMS(af_qtopt_cfg, norm),
 };
 
 static float sigmoidf(float z) { return z >= 0 ? 1 / (1 + expf(-z)) : expf(z) / (1 + expf(z)); }
@@ -118,6 +119,10 @@ int af_qtopt_learn(af_qtopt *t, int updates, int only_data, af_agent_stats *st) 
   const int np = af_mlp_nparams(t->q);
   for (int k = 0; k < updates && (t->replay.size > 0 || t->data.size > 0); k++) {
     af_qtopt_sample(t, only_data);
+    if (t->cfg.norm.obs_norm) {
+      af_normalizer_apply(&t->norm, t->obs, t->obs, t->B);
+      af_normalizer_apply(&t->norm, t->next_obs, t->next_obs, t->B);
+    }
     if (af_qtopt_targets(t, t->rew, t->next_obs, t->done, t->y, NULL)) break;
     float loss = af_qtopt_loss_grads(t, t->obs, t->act, t->y);
     st->updates++;
@@ -145,6 +150,7 @@ static void qtopt_free(void *p) {
   af_replay_free(&t->data);
   af_cem_free(&t->cem_act);
   af_cem_free(&t->cem_tgt);
+  af_normalizer_free(&t->norm);
   af_nn_ctx_free(t->ctx);
   free(t->obs);
   free(t);
@@ -205,7 +211,8 @@ static void *qtopt_make(const void *cfgp, const af_agent_setup *setup, const af_
   const int np = af_mlp_nparams(t->q);
   memcpy(af_mlp_params(t->q1t), af_mlp_params(t->q), sizeof(float) * np);
   memcpy(af_mlp_params(t->q2t), af_mlp_params(t->q), sizeof(float) * np);
-  if (af_adam_init(&t->opt, np, (float)c->lr, err, errsz) || af_replay_init(&t->replay, c->buffer, t->od, t->ad, 0, err, errsz)) {
+  if (af_adam_init(&t->opt, np, (float)c->lr, err, errsz) || af_replay_init(&t->replay, c->buffer, t->od, t->ad, 0, err, errsz) ||
+      (c->norm.obs_norm && af_normalizer_init(&t->norm, t->od, (float)c->norm.obs_clip, 0.01f, err, errsz))) {
     qtopt_free(t);
     return NULL;
   }
@@ -215,9 +222,11 @@ static void *qtopt_make(const void *cfgp, const af_agent_setup *setup, const af_
     qtopt_free(t);
     return NULL;
   }
+  // the dataset's observations start the statistics
+  if (c->norm.obs_norm && t->data.size > 0) af_normalizer_update(&t->norm, t->data.obs, (int)t->data.size);
   // batch and scratch in one allocation
   const int B = t->B, od = t->od, ad = t->ad, qd = t->qd, N = t->N, S = t->S;
-  size_t n = (size_t)B * (2 * od + 2 * ad + 5 + qd) + (size_t)B * S * qd + (size_t)N * S * qd + (size_t)N * ad;
+  size_t n = (size_t)B * (2 * od + 2 * ad + 5 + qd) + (size_t)B * S * qd + (size_t)N * S * qd + (size_t)N * ad + (size_t)N * od;
   float *p = calloc(n, sizeof(float));
   if (!p) { snprintf(err, errsz, "out of memory"); qtopt_free(t); return NULL; }
   t->obs = p; p += (size_t)B * od;
@@ -232,7 +241,8 @@ static void *qtopt_make(const void *cfgp, const af_agent_setup *setup, const af_
   t->t2in = p; p += (size_t)B * qd;
   t->pop_in = p; p += (size_t)B * S * qd;
   t->act_in = p; p += (size_t)N * S * qd;
-  t->act_best = p;
+  t->act_best = p; p += (size_t)N * ad;
+  t->act_obs = p;
   return t;
 }
 
@@ -253,6 +263,10 @@ static int qtopt_act(void *p, float *action, const float *obs, int n, int determ
   // the CEM over Q at each state; deterministic: its draws from a fixed seed
   af_rng fixed, *rng = &t->rng;
   if (deterministic) { af_rng_seed(&fixed, t->eval_seed); rng = &fixed; }
+  if (t->cfg.norm.obs_norm) {
+    af_normalizer_apply(&t->norm, t->act_obs, obs, n);
+    obs = t->act_obs;
+  }
   fill_obs(t->act_in, obs, n, t->S, t->od, t->qd);
   t->score_net = t->q;
   t->score_in = t->act_in;
@@ -273,7 +287,9 @@ static int qtopt_act(void *p, float *action, const float *obs, int n, int determ
 static int qtopt_observe(void *p, const af_batch *b, char *err, size_t errsz) {
   af_qtopt *t = p;
   if (b->n != t->N) { snprintf(err, errsz, "qtopt: observe %d transitions (made for %d environments)", b->n, t->N); return AF_ERR_ARG; }
-  if (!(t->data.size > 0 && t->cfg.offline_fraction >= 1)) af_replay_add_batch(&t->replay, b);
+  int offline_only = t->data.size > 0 && t->cfg.offline_fraction >= 1;
+  if (!offline_only) af_replay_add_batch(&t->replay, b);
+  if (t->cfg.norm.obs_norm && !offline_only) af_normalizer_update(&t->norm, b->obs, b->n);
   for (int i = 0; i < b->n; i++) {
     t->observed++;
     if (t->observed >= t->cfg.warmup && t->observed % t->cfg.update_every == 0) t->due += t->cfg.updates_per_step;
@@ -309,6 +325,7 @@ static int tensors(af_qtopt *t, af_tensor *out, packed_state *ps) {
   out[k++] = (af_tensor){"q_m", t->opt.m, np};
   out[k++] = (af_tensor){"q_v", t->opt.v, np};
   out[k++] = (af_tensor){"counters", ps->words, 4 * N_WORDS};
+  if (t->cfg.norm.obs_norm) out[k++] = af_normalizer_tensor(&t->norm, "obs_norm");
   return k;
 }
 
@@ -321,6 +338,7 @@ static int qtopt_save(void *p, const char *path, char *err, size_t errsz) {
   af_nn_pack_u64(ps.words + 8, (uint64_t)t->iterations);
   af_nn_pack_u64(ps.words + 12, (uint64_t)t->pretrained);
   for (int i = 0; i < 4; i++) af_nn_pack_u64(ps.words + 16 + 4 * i, t->rng.s[i]);
+  if (t->cfg.norm.obs_norm) af_normalizer_pack(&t->norm);
   int n = tensors(t, ts, &ps);
   return af_nn_save(path, ts, n, err, errsz);
 }
@@ -340,6 +358,7 @@ static int qtopt_load(void *p, const char *path, char *err, size_t errsz) {
     return -1;
   }
   if (!(rng.s[0] | rng.s[1] | rng.s[2] | rng.s[3])) { snprintf(err, errsz, "%s: the random state is all zero", path); return -1; }
+  if (t->cfg.norm.obs_norm && af_normalizer_unpack(&t->norm, err, errsz)) return -1;
   t->opt.t = (double)af_nn_unpack_u64(ps.words);
   t->observed = (long)observed;
   t->iterations = (long)iterations;

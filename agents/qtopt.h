@@ -18,6 +18,7 @@
 #include "agents/agent.h"
 #include "agents/cem.h"
 #include "agents/nn/nn.h"
+#include "agents/normalizer.h"
 #include "agents/replay.h"
 
 typedef struct {
@@ -25,6 +26,7 @@ typedef struct {
   int batch, hidden, layers, buffer, warmup, updates_per_step, update_every, target2_period;
   int cem_samples, cem_elites, cem_iters, pretrain_updates;
   char dataset[AF_P_STRING_MAX];
+  af_norm_params norm;  // observation normalization (the dataset's observations seed it)
 } af_qtopt_cfg;
 
 typedef struct af_qtopt {
@@ -36,6 +38,7 @@ typedef struct af_qtopt {
   af_replay replay;        // fresh experience
   af_replay data;          // the dataset (cap 0: none)
   af_cem cem_act, cem_tgt; // acting (up to N states), Bellman targets (B states)
+  af_normalizer norm;      // used when cfg.norm.obs_norm
   af_rng rng;
   long observed, iterations;
   int due, pretrained;
@@ -45,6 +48,7 @@ typedef struct af_qtopt {
   float *pop_in;           // (B * S, qd): next states repeated, actions written by the CEM
   float *act_in;           // (N * S, qd): states to act on repeated
   float *act_best;         // (N, ad)
+  float *act_obs;          // (N, od): normalized observations to act on
   af_mlp *score_net;       // what the score function evaluates (set before each CEM run)
   float *score_in;         // its input rows
   int score_rows;

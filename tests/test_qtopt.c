@@ -158,8 +158,7 @@ Test(qtopt, learns_a_sparse_contextual_bandit) {
   af_agent_free(a);
 }
 
-Test(qtopt, checkpoint_and_replay_continue_bit_for_bit) {
-  const char *cfg = "{\"batch\": 8, \"hidden\": 16, \"buffer\": 100, \"warmup\": 10, \"target2_period\": 3}";
+static void continue_bit_for_bit(const char *cfg) {
   af_agent *a = make(cfg, 2, 5), *b = make(cfg, 2, 99);
   af_rng r1, r2;
   af_rng_seed(&r1, 4);
@@ -178,6 +177,10 @@ Test(qtopt, checkpoint_and_replay_continue_bit_for_bit) {
   cr_assert(x->iterations > 0);
   // the two targets differ once target 2 has lagged behind
   cr_assert(memcmp(af_mlp_params(x->q1t), af_mlp_params(x->q2t), sizeof(float) * af_mlp_nparams(x->q1t)) != 0);
+  if (x->cfg.norm.obs_norm) {
+    cr_assert_eq(x->norm.count, y->norm.count);
+    cr_assert(memcmp(x->norm.fmean, y->norm.fmean, sizeof(float) * OD) == 0 && memcmp(x->norm.fstd, y->norm.fstd, sizeof(float) * OD) == 0);
+  }
   // a checkpoint of another size is refused with its reason
   af_agent *c = make("{\"batch\": 8, \"hidden\": 17}", 2, 5);
   cr_assert_eq(af_agent_load(c, "q.bin", err, sizeof err), -1);
@@ -187,6 +190,53 @@ Test(qtopt, checkpoint_and_replay_continue_bit_for_bit) {
   af_agent_free(c);
   remove("q.bin");
   remove("q.replay");
+}
+
+Test(qtopt, checkpoint_and_replay_continue_bit_for_bit) {
+  continue_bit_for_bit("{\"batch\": 8, \"hidden\": 16, \"buffer\": 100, \"warmup\": 10, \"target2_period\": 3}");
+  continue_bit_for_bit("{\"batch\": 8, \"hidden\": 16, \"buffer\": 100, \"warmup\": 10, \"target2_period\": 3, \"obs_norm\": true}");
+}
+
+// the observation statistics start from the dataset's rows (mean and std worked by hand),
+// take in fresh rows only when fresh data is learned from
+Test(qtopt, observation_statistics_start_from_the_dataset) {
+  char err[256];
+  af_dataset_writer *w = af_dataset_open("norm.afds", "toy", OD, AD, 1, 4, 0, err, sizeof err);
+  cr_assert(w, "%s", err);
+  // entry 0 alternates -5 and -3 (mean -4, std 1); entry 1 counts 0..39 (mean 19.5, variance
+  // (40^2 - 1) / 12); entry 2 is constant (std floored at eps 0.01)
+  for (int s = 0; s < 40; s++) {
+    float o[OD] = {s % 2 ? -3.0f : -5.0f, (float)s, 2}, a[AD] = {0}, r = 0;
+    uint8_t te = s % 4 == 3, tr = 0;
+    af_info info = {0};
+    af_batch bt = {.n = 1, .obs = o, .act = a, .reward = &r, .next_obs = o, .terminated = &te, .truncated = &tr, .info = &info};
+    cr_assert_eq(af_dataset_add(w, &bt, NULL, err, sizeof err), 0, "%s", err);
+  }
+  cr_assert_eq(af_dataset_close(w, err, sizeof err), 0, "%s", err);
+  const double fr[2] = {0.5, 1.0};
+  for (int c = 0; c < 2; c++) {
+    char cfg[256];
+    snprintf(cfg, sizeof cfg, "{\"batch\": 16, \"hidden\": 8, \"buffer\": 100, \"warmup\": 0, \"dataset\": \"norm.afds\", \"offline_fraction\": %g, \"obs_norm\": true}", fr[c]);
+    af_agent *ag = make(cfg, 1, 1);
+    af_qtopt *t = af_agent_impl(ag);
+    cr_assert_eq(t->norm.count, 40);
+    cr_assert_float_eq(t->norm.fmean[0], -4.0f, 1e-6f);
+    cr_assert_float_eq(t->norm.fstd[0], 1.0f, 1e-6f);
+    cr_assert_float_eq(t->norm.fmean[1], 19.5f, 1e-5f);
+    cr_assert_float_eq(t->norm.fstd[1], (float)sqrt((40.0 * 40.0 - 1) / 12), 1e-5f);
+    cr_assert_float_eq(t->norm.fstd[2], 0.01f, 1e-8f);
+    // ten fresh rows of +5: folded in only when fresh data is learned from
+    float o[OD] = {5, 0, 2}, a[AD] = {0}, r = 0;
+    uint8_t te = 1, tr = 0;
+    af_info info = {0};
+    af_batch bt = {.n = 1, .obs = o, .act = a, .reward = &r, .next_obs = o, .terminated = &te, .truncated = &tr, .info = &info};
+    for (int s = 0; s < 10; s++) cr_assert_eq(af_agent_observe(ag, &bt), AF_OK);
+    double want_n = fr[c] >= 1 ? 40 : 50, want_mean = fr[c] >= 1 ? -4 : (40 * -4.0 + 10 * 5.0) / 50;
+    cr_assert_eq(t->norm.count, want_n);
+    cr_assert_float_eq(t->norm.fmean[0], (float)want_mean, 1e-5f);
+    af_agent_free(ag);
+  }
+  remove("norm.afds");
 }
 
 Test(qtopt, batches_mix_dataset_and_fresh_data_in_the_configured_ratio) {
