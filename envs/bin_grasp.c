@@ -53,6 +53,9 @@ typedef struct {
   int disturb_mode;  // 0 random (object and step), 1 nearest (the object by the fingers, before they close)
   double disturb_radius;
   int loop;          // 0 closed (the live state), 1 open (the episode's first observation and the time)
+  int object_frame;  // 0 world: object positions as they are; 1 hand: relative to the grip site
+  int auto_grasp;    // close and lift by itself once the hand is low, ending the episode
+  double auto_height;
 } bin_cfg;
 
 static const af_param bin_params[] = {
@@ -68,6 +71,11 @@ static const af_param bin_params[] = {
    "nearest mode: horizontal distance (m) from the grip site to an object's centre that sets the push off, with the grip site less than 0.15 m above it"},
   {"loop", AF_P_ENUM, offsetof(bin_cfg, loop), 0, 0, 1, "closed|open",
    "closed: every observation is the live state; open: every observation is the episode's first one (hand and objects) with the elapsed fraction of the horizon appended, so a policy plans its whole grasp from the first state and executes it without feedback"},
+  {"object_frame", AF_P_ENUM, offsetof(bin_cfg, object_frame), 0, 0, 1, "world|hand",
+   "state observation's object positions: world coordinates, or relative to the grip site (object minus hand, as Fetch's object_rel_pos)"},
+  {"auto_grasp", AF_P_BOOL, offsetof(bin_cfg, auto_grasp), 0, 0, 1, NULL,
+   "once a step leaves the grip site within auto_height of the bin floor, the environment closes the gripper and lifts (Quillen et al. 2018's automatic close-and-lift) and the episode ends, a success or not: the policy places the open hand"},
+  {"auto_height", AF_P_DOUBLE, offsetof(bin_cfg, auto_height), 0.03, 0.01, 0.2, NULL, "auto_grasp: grip-site height above the bin floor (m) at or below which the grasp is made"},
 };
 
 // ---- randomization table. Object shape, size, friction and colour are drawn here per slot
@@ -134,6 +142,9 @@ typedef struct {
   double last_z;
   grasp_plan plan;           // the grasp being executed
   float first[OBS_STATE];    // loop open: the episode's first observation
+  // auto_grasp: physics steps taken in this control step, and whether the grasp was made (the
+  // episode then ends, so neither outlives a step in a snapshot)
+  int substeps, auto_tried;
 } bin_state;
 
 static int bin_init(af_env *e, char *err, size_t errsz) {
@@ -404,6 +415,7 @@ static void bin_reset(af_env *e, af_rng *rng) {
   s->target = -1;
   s->phase_steps = 0;
   s->excluded = 0;
+  s->auto_tried = 0;
   // open loop: the first observation, kept for the whole episode
   if (c->loop == 1) {
     mj_forward(m, d);
@@ -441,6 +453,34 @@ static void bin_act(af_env *e, const float *a) {
     s->disturbed = 1;
   }
   af_arm_act(&s->arm, e->m, d, a);
+  s->substeps = 0;
+}
+
+// auto_grasp: the fingers close where the hand is (AUTO_CLOSE control periods), then the
+// hand rises lift_height and a margin (5 cm a period), with the environment's own commands
+#define AUTO_CLOSE 3
+#define AUTO_MARGIN 0.03
+static void auto_close_and_lift(af_env *e) {
+  bin_state *s = e->state;
+  const bin_cfg *c = e->cfg;
+  float a[5] = {0, 0, 0, 0, -1};
+  int lift_periods = (int)ceil((c->lift_height + AUTO_MARGIN) / s->arm.max_step);
+  for (int p = 0; p < AUTO_CLOSE + lift_periods; p++) {
+    a[2] = p < AUTO_CLOSE ? 0.0f : 1.0f;
+    af_arm_act(&s->arm, e->m, e->d, a);
+    for (int k = 0; k < e->spec.frame_skip; k++) mj_step(e->m, e->d);
+  }
+  s->auto_tried = 1;
+}
+
+// one physics step; with auto_grasp, after the control step's last one, the grasp when the
+// hand is low
+static void bin_physics(af_env *e) {
+  bin_state *s = e->state;
+  const bin_cfg *c = e->cfg;
+  mj_step(e->m, e->d);
+  if (!c->auto_grasp || ++s->substeps < e->spec.frame_skip || s->auto_tried) return;
+  if (af_arm_hand(&s->arm, e->d)[2] <= BIN_FLOOR_Z + c->auto_height) auto_close_and_lift(e);
 }
 
 // yaw of the finger axis (the grip site's y axis) about world z
@@ -469,6 +509,8 @@ static void observe_state(const af_env *e, float *o) {
     if (i >= s->n) continue;
     const mjtNum *q = d->qpos + s->qadr[i];
     for (int k = 0; k < 7; k++) p[k] = (float)q[k];
+    if (((const bin_cfg *)e->cfg)->object_frame == 1)
+      for (int k = 0; k < 3; k++) p[k] = (float)(q[k] - h[k]);
     int g = active_geom(s, i);
     for (int k = 0; k < 3; k++) {
       double axis[3] = {k == 0, k == 1, k == 2};
@@ -518,7 +560,7 @@ static float bin_reward(af_env *e, const float *a, int *success, int *terminated
   if (held) s->grasped = 1;
   if (lift > s->max_lift) s->max_lift = lift;
   *success = held && lift >= c->lift_height;
-  *terminated = *success;
+  *terminated = *success || s->auto_tried;
   if (c->reward == 0 || *success) return *success ? 1.0f : 0.0f;
   // shaped: reach the nearest object, hold one, lift it (each stage below the success's 1)
   const mjtNum *h = af_arm_hand(&s->arm, d);
@@ -809,6 +851,7 @@ const af_env_def af_bin_grasp_def = {
   .free = bin_free,
   .reset = bin_reset,
   .act = bin_act,
+  .physics = bin_physics,
   .observe = bin_observe,
   .reward = bin_reward,
   .goal_reward = NULL,

@@ -347,6 +347,90 @@ Test(bin_grasp, the_open_loop_observation_is_the_first_state_and_the_time) {
   af_env_free(open);
 }
 
+Test(bin_grasp, the_hand_frame_gives_object_positions_relative_to_the_grip_site) {
+  af_env *world = make(NULL), *hand = make("{\"object_frame\": \"hand\"}");
+  const int n = af_env_get_spec(world)->obs_dim;
+  cr_assert_eq(af_env_get_spec(hand)->obs_dim, n);
+  float ow[256], oh[256], a[5] = {0.6f, -0.4f, -0.8f, 0.3f, 0.5f}, r;
+  int te = 0, tr = 0;
+  af_info info;
+  af_env_reset(world, 33, ow);
+  af_env_reset(hand, 33, oh);
+  for (int t = 0; t < 5; t++) {
+    // the grip site and each object's free-joint position, read off MuJoCo's data
+    const mjtNum *grip = hand->d->site_xpos + 3 * mj_name2id(hand->m, mjOBJ_SITE, "arm_grip");
+    for (int i = 0; i < MAX_OBJ; i++) {
+      const float *pw = ow + OBS_HAND + OBS_SLOT * i, *ph = oh + OBS_HAND + OBS_SLOT * i;
+      char name[16];
+      snprintf(name, sizeof name, "obj%d", i);
+      int body = mj_name2id(hand->m, mjOBJ_BODY, name);
+      cr_assert_geq(body, 0);
+      const mjtNum *q = hand->d->qpos + hand->m->jnt_qposadr[hand->m->body_jntadr[body]];
+      for (int k = 0; k < 3; k++) {
+        float want = i < 5 ? (float)(q[k] - grip[k]) : 0.0f;
+        cr_assert_float_eq(ph[k], want, 1e-6f, "step %d slot %d axis %d: %g, object minus hand %g", t, i, k, ph[k], want);
+        if (i < 5) cr_assert_float_eq(pw[k], (float)q[k], 1e-6f);
+      }
+      cr_assert(memcmp(pw + 3, ph + 3, sizeof(float) * (OBS_SLOT - 3)) == 0, "slot %d: only the position changes", i);
+    }
+    cr_assert(memcmp(ow, oh, sizeof(float) * OBS_HAND) == 0, "the hand's own entries are the same");
+    cr_assert_eq(af_env_step(world, a, ow, &r, &te, &tr, &info), AF_OK);
+    cr_assert_eq(af_env_step(hand, a, oh, &r, &te, &tr, &info), AF_OK);
+  }
+  af_env_free(world);
+  af_env_free(hand);
+}
+
+// auto_grasp: the scripted approach with the gripper always commanded open succeeds only when
+// the environment closes and lifts by itself; a hand that stays high never triggers it, and a
+// hand driven straight down ends the episode at the first step that leaves it low, closed and
+// lifted at least lift_height
+Test(bin_grasp, the_automatic_close_and_lift_grasps_what_the_open_hand_reaches) {
+  af_env *plain = make(NULL), *autog = make("{\"auto_grasp\": true}");
+  af_env *envs[2] = {plain, autog};
+  int wins[2] = {0, 0};
+  for (int k = 0; k < 2; k++)
+    for (int ep = 0; ep < 20; ep++) {
+      float obs[256], a[5], r;
+      int te = 0, tr = 0;
+      af_info info;
+      af_env_reset(envs[k], af_seed_derive(77, (uint64_t)ep), obs);
+      while (!te && !tr) {
+        cr_assert_eq(af_env_scripted_action(envs[k], a), AF_OK);
+        a[4] = 1;  // never close
+        cr_assert_eq(af_env_step(envs[k], a, obs, &r, &te, &tr, &info), AF_OK);
+      }
+      wins[k] += info.episode.success > 0;
+      // with auto_grasp every episode the hand went low in ends terminated, failed or not
+      if (k == 1 && !info.episode.success) cr_assert(te || info.episode.length == 20);
+    }
+  cr_assert_eq(wins[0], 0, "the open hand lifted something %d times without the automatic grasp", wins[0]);
+  cr_assert_geq(wins[1], 14, "automatic close-and-lift: %d/20 successes", wins[1]);
+  // a hand kept high: the whole horizon, never terminated
+  float obs[256], r, hold[5] = {0, 0, 0, 0, 1}, down[5] = {0, 0, -1, 0, 1};
+  int te = 0, tr = 0, t = 0;
+  af_info info;
+  af_env_reset(autog, 5, obs);
+  while (!te && !tr) { af_env_step(autog, hold, obs, &r, &te, &tr, &info); t++; }
+  cr_assert(!te && tr && t == 20);
+  // straight down: ends at the first step that leaves the grip site at or below 3 cm
+  af_env_reset(autog, 5, obs);
+  te = tr = 0;
+  float z_before = obs[2];
+  for (t = 0; !te && !tr; t++) {
+    z_before = obs[2];
+    af_env_step(autog, down, obs, &r, &te, &tr, &info);
+    if (!te) cr_assert_gt(obs[2], 0.03f, "step %d left the hand at %g without a grasp", t, obs[2]);
+  }
+  cr_assert(te && t < 20, "terminated %d at step %d", te, t);
+  cr_assert_gt(z_before, 0.03f);
+  // after the grasp: the fingers closed (or on an object) and the hand lifted
+  cr_assert_lt(obs[5], 0.07f, "opening %g", obs[5]);
+  cr_assert_gt(obs[2], 0.03f + 0.1f - 0.02f, "the hand rose to %g", obs[2]);
+  af_env_free(plain);
+  af_env_free(autog);
+}
+
 Test(bin_grasp, config_and_spaces) {
   af_env *e = make("{\"objects\": 3}");
   const af_env_spec *s = af_env_get_spec(e);
