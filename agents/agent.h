@@ -27,6 +27,10 @@ typedef struct {
   long total_steps;  // the training budget in environment steps over all environments, when
                      // the caller knows it (0: unknown); schedules such as PPO's step-size
                      // annealing run over it
+  // optional (NULL: none): a line of progress now and then from long work inside one call
+  // (qtopt's offline pretraining), for the caller to show; ctx is passed back
+  void (*progress)(void *ctx, const char *line);
+  void *progress_ctx;
 } af_agent_setup;
 
 // N transitions, one per environment, in environment order. next_obs is the observation the

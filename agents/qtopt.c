@@ -9,6 +9,7 @@
 #include <string.h>  // memcpy, memset
 
 #include "agents/dataset.h"
+#include "base/base.h"  // af_now
 
 // ---- hyperparameters (QT-Opt's where ../shared/AGENTS.md gives them) ----
 static const af_param qtopt_params[] = {
@@ -185,6 +186,8 @@ static void *qtopt_make(const void *cfgp, const af_agent_setup *setup, const af_
   t->S = c->cem_samples;
   af_rng_seed(&t->rng, af_seed_derive(setup->seed, 0x07107));
   t->eval_seed = af_seed_derive(setup->seed, 0xE7A1);
+  t->progress = setup->progress;
+  t->progress_ctx = setup->progress_ctx;
   // Q: [obs, act] -> logit. Q is planned for the batch and for the acting populations (N
   // states and one state); target 1 for the Bellman population, target 2 for the batch
   int sz[8], L = c->layers + 1;
@@ -299,10 +302,23 @@ static int qtopt_observe(void *p, const af_batch *b, char *err, size_t errsz) {
 
 static int qtopt_update(void *p, af_agent_stats *st, char *err, size_t errsz) {
   af_qtopt *t = p;
-  // the offline pretraining, once, before any scheduled update
+  // the offline pretraining, once, before any scheduled update; a tenth at a time, each
+  // reported through the progress hook
   if (!t->pretrained && t->data.size > 0 && t->cfg.pretrain_updates > 0) {
-    af_agent_stats pst;
-    if (af_qtopt_learn(t, t->cfg.pretrain_updates, 1, &pst)) return numeric_error(t, err, errsz);
+    const int total = t->cfg.pretrain_updates, chunk = total < 10 ? total : total / 10;
+    double t0 = af_now();
+    for (int done = 0; done < total;) {
+      af_agent_stats pst;
+      int n = total - done < chunk ? total - done : chunk;
+      if (af_qtopt_learn(t, n, 1, &pst)) return numeric_error(t, err, errsz);
+      done += n;
+      if (t->progress) {
+        char line[160];
+        snprintf(line, sizeof line, "qtopt: pretraining %d/%d updates on the dataset, loss %.4f, %.1f ms an update", done, total,
+                 pst.critic_loss, 1e3 * (af_now() - t0) / done);
+        t->progress(t->progress_ctx, line);
+      }
+    }
   }
   t->pretrained = 1;
   int due = t->due;

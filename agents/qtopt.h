@@ -43,6 +43,8 @@ typedef struct af_qtopt {
   long observed, iterations;
   int due, pretrained;
   uint64_t eval_seed;      // the deterministic CEM's draws
+  void (*progress)(void *ctx, const char *line);  // the setup's progress hook (NULL: none)
+  void *progress_ctx;
   // batch and scratch, sized at make
   float *obs, *act, *rew, *next_obs, *done, *y, *dq, *t2in, *astar, *lstar;
   float *pop_in;           // (B * S, qd): next states repeated, actions written by the CEM

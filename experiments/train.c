@@ -194,6 +194,12 @@ static int make_eval_envs(run_setup *r, const cJSON *ee, char *err, size_t errsz
 }
 
 // every error names its place in the document (env..., agent.KEY, train.KEY, eval_envs.NAME)
+// an agent's progress line from long work inside one call (qtopt's pretraining), on stderr
+static void agent_progress(void *ctx, const char *line) {
+  (void)ctx;
+  fprintf(stderr, "armfarm train: %s\n", line);
+}
+
 static int setup(cJSON *doc, run_setup *r, char *err, size_t errsz) {
   memset(r, 0, sizeof *r);
   if (check_top_keys(doc, err, errsz)) return -1;
@@ -231,7 +237,7 @@ static int setup(cJSON *doc, run_setup *r, char *err, size_t errsz) {
   // the budget as the loop runs it: steps rounded up to a multiple of num_envs
   long total = ((long)r->tc.steps + r->tc.num_envs - 1) / r->tc.num_envs * r->tc.num_envs;
   af_agent_setup as_ = {.spec = af_env_get_spec(r->eval_env), .num_envs = r->tc.num_envs, .seed = (uint64_t)r->tc.seed,
-                        .env = r->eval_env, .total_steps = total};
+                        .env = r->eval_env, .total_steps = total, .progress = agent_progress};
   if (!(r->ag = af_agent_make(r->agent_name, r->agent_cfg, &as_, e2, sizeof e2))) {
     snprintf(err, errsz, "%s%s", strncmp(e2, "agent.", 6) ? "agent: " : "", e2);
     return -1;

@@ -278,6 +278,44 @@ Test(qtopt, batches_mix_dataset_and_fresh_data_in_the_configured_ratio) {
   remove("mix.afds");
 }
 
+// the pretraining reports through the setup's progress hook, a tenth at a time
+static int progress_lines;
+static char progress_last[160];
+static void on_progress(void *ctx, const char *line) {
+  (*(int *)ctx)++;
+  snprintf(progress_last, sizeof progress_last, "%s", line);
+}
+
+Test(qtopt, pretraining_reports_its_progress) {
+  char err[256];
+  af_dataset_writer *w = af_dataset_open("prog.afds", "toy", OD, AD, 1, 4, 0, err, sizeof err);
+  cr_assert(w, "%s", err);
+  for (int s = 0; s < 12; s++) {
+    float o[OD] = {(float)s, 0, 0}, a[AD] = {0}, r = s % 3 == 2;
+    uint8_t te = s % 3 == 2, tr = 0;
+    af_info info = {0};
+    af_batch bt = {.n = 1, .obs = o, .act = a, .reward = &r, .next_obs = o, .terminated = &te, .truncated = &tr, .info = &info};
+    cr_assert_eq(af_dataset_add(w, &bt, NULL, err, sizeof err), 0, "%s", err);
+  }
+  cr_assert_eq(af_dataset_close(w, err, sizeof err), 0, "%s", err);
+  af_agent_setup su = {.spec = &spec, .num_envs = 1, .seed = 3, .progress = on_progress, .progress_ctx = &progress_lines};
+  af_agent *ag = af_agent_make("qtopt", "{\"batch\": 4, \"hidden\": 8, \"warmup\": 0, \"dataset\": \"prog.afds\", \"pretrain_updates\": 25}", &su, err, sizeof err);
+  cr_assert(ag, "%s", err);
+  float o[OD] = {0}, a[AD] = {0}, r = 0;
+  uint8_t te = 0, tr = 0;
+  af_info info = {0};
+  af_batch bt = {.n = 1, .obs = o, .act = a, .reward = &r, .next_obs = o, .terminated = &te, .truncated = &tr, .info = &info};
+  cr_assert_eq(af_agent_observe(ag, &bt), AF_OK);
+  af_agent_stats st;
+  cr_assert_eq(af_agent_update(ag, &st), AF_OK);
+  // 25 updates in chunks of 2 (a tenth, rounded down): 13 lines, the last at 25/25
+  cr_assert_eq(progress_lines, 13);
+  cr_assert(strstr(progress_last, "pretraining 25/25 updates"), "%s", progress_last);
+  cr_assert_eq(((af_qtopt *)af_agent_impl(ag))->iterations, 25 + 1);
+  af_agent_free(ag);
+  remove("prog.afds");
+}
+
 Test(qtopt, bad_hyperparameters_are_named) {
   struct { const char *cfg, *want; } cases[] = {
     {"{\"cem_elites\": 65}", "agent.cem_elites: 65 is more than cem_samples (64)"},
