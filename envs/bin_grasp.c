@@ -54,6 +54,7 @@ typedef struct {
   double disturb_radius;
   int loop;          // 0 closed (the live state), 1 open (the episode's first observation and the time)
   int object_frame;  // 0 world: object positions as they are; 1 hand: relative to the grip site
+  int object_order;  // 0 slot: objects in slot order; 1 nearest: by horizontal distance to the hand
   int auto_grasp;    // close and lift by itself once the hand is low, ending the episode
   double auto_height;
 } bin_cfg;
@@ -73,6 +74,8 @@ static const af_param bin_params[] = {
    "closed: every observation is the live state; open: every observation is the episode's first one (hand and objects) with the elapsed fraction of the horizon appended, so a policy plans its whole grasp from the first state and executes it without feedback"},
   {"object_frame", AF_P_ENUM, offsetof(bin_cfg, object_frame), 0, 0, 1, "world|hand",
    "state observation's object positions: world coordinates, or relative to the grip site (object minus hand, as Fetch's object_rel_pos)"},
+  {"object_order", AF_P_ENUM, offsetof(bin_cfg, object_order), 0, 0, 1, "slot|nearest",
+   "order of the objects in the state observation: by slot, or nearest first (horizontal distance from the grip site to the object's centre; ties by slot)"},
   {"auto_grasp", AF_P_BOOL, offsetof(bin_cfg, auto_grasp), 0, 0, 1, NULL,
    "once a step leaves the grip site within auto_height of the bin floor, the environment closes the gripper and lifts (Quillen et al. 2018's automatic close-and-lift) and the episode ends, a success or not: the policy places the open hand"},
   {"auto_height", AF_P_DOUBLE, offsetof(bin_cfg, auto_height), 0.03, 0.01, 0.2, NULL, "auto_grasp: grip-site height above the bin floor (m) at or below which the grasp is made"},
@@ -501,15 +504,27 @@ static void observe_state(const af_env *e, float *o) {
   o[3] = (float)sin(yaw);
   o[4] = (float)cos(yaw);
   o[5] = (float)af_arm_opening(&s->arm, d);
-  // each slot: position (3), quaternion (4), half-extents in its own frame (3), shape one-hot
-  // (5), present (1); absent slots are all zero
-  for (int i = 0; i < BIN_MAX_OBJ; i++) {
-    float *p = o + OBS_HAND + OBS_SLOT * i;
+  // the order of the objects: by slot, or nearest the hand first (insertion sort, stable)
+  const bin_cfg *c = e->cfg;
+  int order[BIN_MAX_OBJ];
+  double dist[BIN_MAX_OBJ];
+  for (int i = 0; i < s->n; i++) {
+    const mjtNum *q = d->qpos + s->qadr[i];
+    dist[i] = c->object_order == 1 ? hypot(q[0] - h[0], q[1] - h[1]) : i;
+    int j = i;
+    for (; j > 0 && dist[order[j - 1]] > dist[i]; j--) order[j] = order[j - 1];
+    order[j] = i;
+  }
+  // each object: position (3), quaternion (4), half-extents in its own frame (3), shape
+  // one-hot (5), present (1); the blocks past the objects are all zero
+  for (int r = 0; r < BIN_MAX_OBJ; r++) {
+    float *p = o + OBS_HAND + OBS_SLOT * r;
     memset(p, 0, OBS_SLOT * sizeof(float));
-    if (i >= s->n) continue;
+    if (r >= s->n) continue;
+    const int i = order[r];
     const mjtNum *q = d->qpos + s->qadr[i];
     for (int k = 0; k < 7; k++) p[k] = (float)q[k];
-    if (((const bin_cfg *)e->cfg)->object_frame == 1)
+    if (c->object_frame == 1)
       for (int k = 0; k < 3; k++) p[k] = (float)(q[k] - h[k]);
     int g = active_geom(s, i);
     for (int k = 0; k < 3; k++) {

@@ -381,6 +381,44 @@ Test(bin_grasp, the_hand_frame_gives_object_positions_relative_to_the_grip_site)
   af_env_free(hand);
 }
 
+// nearest first: the same object blocks as in slot order, permuted so that their horizontal
+// distances from the hand never decrease
+Test(bin_grasp, the_nearest_order_lists_the_objects_by_distance_from_the_hand) {
+  af_env *slot = make("{\"object_frame\": \"hand\"}"), *near = make("{\"object_frame\": \"hand\", \"object_order\": \"nearest\"}");
+  float os[256], on[256], a[5] = {0.8f, 0.5f, -0.6f, 0.2f, 1}, r;
+  int te = 0, tr = 0, reordered = 0;
+  af_info info;
+  af_env_reset(slot, 8, os);
+  af_env_reset(near, 8, on);
+  for (int t = 0; t < 6; t++) {
+    cr_assert(memcmp(os, on, sizeof(float) * OBS_HAND) == 0);
+    int used[MAX_OBJ] = {0};
+    double last = -1;
+    for (int k = 0; k < MAX_OBJ; k++) {
+      const float *pn = on + OBS_HAND + OBS_SLOT * k;
+      if (k >= 5) {
+        for (int j = 0; j < OBS_SLOT; j++) cr_assert_eq(pn[j], 0.0f);
+        continue;
+      }
+      double dk = hypot(pn[0], pn[1]);
+      cr_assert_geq(dk, last, "step %d: block %d at %g after %g", t, k, dk, last);
+      last = dk;
+      // the slot this block came from, used once
+      int from = -1;
+      for (int i = 0; i < 5; i++)
+        if (!used[i] && memcmp(os + OBS_HAND + OBS_SLOT * i, pn, sizeof(float) * OBS_SLOT) == 0) from = i;
+      cr_assert_geq(from, 0, "step %d: block %d is no slot's", t, k);
+      used[from] = 1;
+      reordered += from != k;
+    }
+    cr_assert_eq(af_env_step(slot, a, os, &r, &te, &tr, &info), AF_OK);
+    cr_assert_eq(af_env_step(near, a, on, &r, &te, &tr, &info), AF_OK);
+  }
+  cr_assert_gt(reordered, 0, "the order never differed from the slots'");
+  af_env_free(slot);
+  af_env_free(near);
+}
+
 // auto_grasp: the scripted approach with the gripper always commanded open succeeds only when
 // the environment closes and lifts by itself; a hand that stays high never triggers it, and a
 // hand driven straight down ends the episode at the first step that leaves it low, closed and
