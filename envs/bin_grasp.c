@@ -470,6 +470,7 @@ static void auto_close_and_lift(af_env *e) {
   int lift_periods = (int)ceil((c->lift_height + AUTO_MARGIN) / s->arm.max_step);
   for (int p = 0; p < AUTO_CLOSE + lift_periods; p++) {
     a[2] = p < AUTO_CLOSE ? 0.0f : 1.0f;
+    for (int i = s->n; i < BIN_MAX_OBJ; i++) park_slot(s, e->d, i);
     af_arm_act(&s->arm, e->m, e->d, a);
     for (int k = 0; k < e->spec.frame_skip; k++) mj_step(e->m, e->d);
   }
