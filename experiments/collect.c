@@ -179,6 +179,17 @@ static int collect(const collect_opts *o) {
   free(cfg);
   if (!ws) return AF_EXIT_USAGE;
   const af_env_spec *s = af_env_get_spec(ws[0].env);
+  // the file's folder is made when missing (as train makes --out)
+  const char *slash = strrchr(o->out, '/');
+  if (slash && slash != o->out) {
+    char dir[4096];
+    int len = (int)(slash - o->out);
+    if (len >= (int)sizeof dir || (snprintf(dir, sizeof dir, "%.*s", len, o->out), af_mkdirs(dir))) {
+      fprintf(stderr, "armfarm collect: cannot make the folder of %s\n", o->out);
+      workers_free(ws, K);
+      return AF_EXIT_FAIL;
+    }
+  }
   af_dataset_writer *dw = af_dataset_open(o->out, o->env_name, s->obs_dim, s->act_dim, 1, s->horizon, (uint64_t)o->seed, err, sizeof err);
   int rc = AF_EXIT_FAIL, tty = isatty(2);
   if (!dw) { fprintf(stderr, "armfarm collect: %s\n", err); goto done; }

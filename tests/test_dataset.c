@@ -185,9 +185,10 @@ Test(dataset, collect_and_train_record_write_datasets) {
   cr_assert(wins >= 2, "%d of 3 scripted grasps succeeded", wins);
   af_dataset_free(&d);
   // three threads write the very same file (episodes run three at a time, written in order;
-  // noisy scripted actions from each episode's own stream), and a thread count of 0 is refused
+  // noisy scripted actions from each episode's own stream), into a folder made for it; a
+  // thread count of 0 is refused
   snprintf(cmd, sizeof cmd, "%s collect --env bin_grasp --episodes 7 --seed 4 --noise 0.3 --out t1.afds >out.txt 2>err.txt </dev/null && "
-           "%s collect --env bin_grasp --episodes 7 --seed 4 --noise 0.3 --threads 3 --out t3.afds >out.txt 2>err.txt </dev/null && cmp -s t1.afds t3.afds",
+           "%s collect --env bin_grasp --episodes 7 --seed 4 --noise 0.3 --threads 3 --out made/here/t3.afds >out.txt 2>err.txt </dev/null && cmp -s t1.afds made/here/t3.afds",
            bin, bin);
   cr_assert_eq(system(cmd), 0, "one and three threads wrote different files");
   snprintf(cmd, sizeof cmd, "%s collect --env bin_grasp --episodes 7 --seed 5 --noise 0.3 --threads 3 --out t5.afds >out.txt 2>err.txt </dev/null && cmp -s t1.afds t5.afds", bin);
