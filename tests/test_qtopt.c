@@ -197,22 +197,32 @@ Test(qtopt, checkpoint_and_replay_continue_bit_for_bit) {
   continue_bit_for_bit("{\"batch\": 8, \"hidden\": 16, \"buffer\": 100, \"warmup\": 10, \"target2_period\": 3, \"obs_norm\": true}");
 }
 
-// the observation statistics start from the dataset's rows (mean and std worked by hand),
-// take in fresh rows only when fresh data is learned from
-Test(qtopt, observation_statistics_start_from_the_dataset) {
+// a dataset of `rows` transitions of the toy task: row s observes row(s), rewards `reward(s)`
+// and ends an episode where `ends(s)` (next_obs = obs, actions 0)
+typedef struct { float o[OD], r; uint8_t end; } toy_row;
+static void write_toy_dataset(const char *path, int rows, toy_row (*row)(int s)) {
   char err[256];
-  af_dataset_writer *w = af_dataset_open("norm.afds", "toy", OD, AD, 1, 4, 0, err, sizeof err);
+  af_dataset_writer *w = af_dataset_open(path, "toy", OD, AD, 1, 4, 0, err, sizeof err);
   cr_assert(w, "%s", err);
-  // entry 0 alternates -5 and -3 (mean -4, std 1); entry 1 counts 0..39 (mean 19.5, variance
-  // (40^2 - 1) / 12); entry 2 is constant (std floored at eps 0.01)
-  for (int s = 0; s < 40; s++) {
-    float o[OD] = {s % 2 ? -3.0f : -5.0f, (float)s, 2}, a[AD] = {0}, r = 0;
-    uint8_t te = s % 4 == 3, tr = 0;
+  for (int s = 0; s < rows; s++) {
+    toy_row x = row(s);
+    float a[AD] = {0};
+    uint8_t tr = 0;
     af_info info = {0};
-    af_batch bt = {.n = 1, .obs = o, .act = a, .reward = &r, .next_obs = o, .terminated = &te, .truncated = &tr, .info = &info};
+    af_batch bt = {.n = 1, .obs = x.o, .act = a, .reward = &x.r, .next_obs = x.o, .terminated = &x.end, .truncated = &tr, .info = &info};
     cr_assert_eq(af_dataset_add(w, &bt, NULL, err, sizeof err), 0, "%s", err);
   }
   cr_assert_eq(af_dataset_close(w, err, sizeof err), 0, "%s", err);
+}
+
+// the observation statistics start from the dataset's rows (mean and std worked by hand),
+// take in fresh rows only when fresh data is learned from
+// entry 0 alternates -5 and -3 (mean -4, std 1); entry 1 counts 0..39 (mean 19.5, variance
+// (40^2 - 1) / 12); entry 2 is constant (std floored at eps 0.01)
+static toy_row norm_row(int s) { return (toy_row){{s % 2 ? -3.0f : -5.0f, (float)s, 2}, 0, s % 4 == 3}; }
+
+Test(qtopt, observation_statistics_start_from_the_dataset) {
+  write_toy_dataset("norm.afds", 40, norm_row);
   const double fr[2] = {0.5, 1.0};
   for (int c = 0; c < 2; c++) {
     char cfg[256];
@@ -239,19 +249,11 @@ Test(qtopt, observation_statistics_start_from_the_dataset) {
   remove("norm.afds");
 }
 
+// a dataset whose observations are all -5 (fresh ones will be +5)
+static toy_row mix_row(int s) { return (toy_row){{-5, 0, 0}, 0, s % 4 == 3}; }
+
 Test(qtopt, batches_mix_dataset_and_fresh_data_in_the_configured_ratio) {
-  // a dataset whose observations are all -5, fresh ones +5
-  char err[256];
-  af_dataset_writer *w = af_dataset_open("mix.afds", "toy", OD, AD, 1, 4, 0, err, sizeof err);
-  cr_assert(w, "%s", err);
-  for (int s = 0; s < 40; s++) {
-    float o[OD] = {-5, 0, 0}, a[AD] = {0}, r = 0;
-    uint8_t te = s % 4 == 3, tr = 0;
-    af_info info = {0};
-    af_batch bt = {.n = 1, .obs = o, .act = a, .reward = &r, .next_obs = o, .terminated = &te, .truncated = &tr, .info = &info};
-    cr_assert_eq(af_dataset_add(w, &bt, NULL, err, sizeof err), 0, "%s", err);
-  }
-  cr_assert_eq(af_dataset_close(w, err, sizeof err), 0, "%s", err);
+  write_toy_dataset("mix.afds", 40, mix_row);
   const double fr[3] = {0.5, 0.25, 1.0};
   for (int c = 0; c < 3; c++) {
     char cfg[256];
@@ -286,18 +288,11 @@ static void on_progress(void *ctx, const char *line) {
   snprintf(progress_last, sizeof progress_last, "%s", line);
 }
 
+static toy_row prog_row(int s) { return (toy_row){{(float)s, 0, 0}, (float)(s % 3 == 2), s % 3 == 2}; }
+
 Test(qtopt, pretraining_reports_its_progress) {
   char err[256];
-  af_dataset_writer *w = af_dataset_open("prog.afds", "toy", OD, AD, 1, 4, 0, err, sizeof err);
-  cr_assert(w, "%s", err);
-  for (int s = 0; s < 12; s++) {
-    float o[OD] = {(float)s, 0, 0}, a[AD] = {0}, r = s % 3 == 2;
-    uint8_t te = s % 3 == 2, tr = 0;
-    af_info info = {0};
-    af_batch bt = {.n = 1, .obs = o, .act = a, .reward = &r, .next_obs = o, .terminated = &te, .truncated = &tr, .info = &info};
-    cr_assert_eq(af_dataset_add(w, &bt, NULL, err, sizeof err), 0, "%s", err);
-  }
-  cr_assert_eq(af_dataset_close(w, err, sizeof err), 0, "%s", err);
+  write_toy_dataset("prog.afds", 12, prog_row);
   af_agent_setup su = {.spec = &spec, .num_envs = 1, .seed = 3, .progress = on_progress, .progress_ctx = &progress_lines};
   af_agent *ag = af_agent_make("qtopt", "{\"batch\": 4, \"hidden\": 8, \"warmup\": 0, \"dataset\": \"prog.afds\", \"pretrain_updates\": 25}", &su, err, sizeof err);
   cr_assert(ag, "%s", err);
