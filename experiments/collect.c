@@ -26,7 +26,7 @@ static void collect_usage(FILE *f) {
     "                       [--threads K] [--config FILE] [--set key=value]...\n"
     "  writes N episodes to an episode dataset (README.md, \"Episode datasets\"): a share P of them\n"
     "  (default 0.5) by the environment's scripted controller, with Gaussian noise of std SD on its\n"
-    "  actions (default 0), the rest by uniform random actions; prints the success rate of each\n"
+    "  actions (default 0), the rest by uniform random actions; prints the success rate of each kind\n"
     "  --threads   K environments run K episodes at a time (default 1); the file is the same for any K\n");
 }
 
