@@ -215,6 +215,15 @@ static void write_toy_dataset(const char *path, int rows, toy_row (*row)(int s))
   cr_assert_eq(af_dataset_close(w, err, sizeof err), 0, "%s", err);
 }
 
+// the agent observes the fresh transition x (next_obs = obs, action 0) `times` times
+static void observe_fresh(af_agent *ag, toy_row x, int times) {
+  float a[AD] = {0};
+  uint8_t tr = 0;
+  af_info info = {0};
+  af_batch bt = {.n = 1, .obs = x.o, .act = a, .reward = &x.r, .next_obs = x.o, .terminated = &x.end, .truncated = &tr, .info = &info};
+  for (int s = 0; s < times; s++) cr_assert_eq(af_agent_observe(ag, &bt), AF_OK);
+}
+
 // the observation statistics start from the dataset's rows (mean and std worked by hand),
 // take in fresh rows only when fresh data is learned from
 // entry 0 alternates -5 and -3 (mean -4, std 1); entry 1 counts 0..39 (mean 19.5, variance
@@ -236,11 +245,7 @@ Test(qtopt, observation_statistics_start_from_the_dataset) {
     cr_assert_float_eq(t->norm.fstd[1], (float)sqrt((40.0 * 40.0 - 1) / 12), 1e-5f);
     cr_assert_float_eq(t->norm.fstd[2], 0.01f, 1e-8f);
     // ten fresh rows of +5: folded in only when fresh data is learned from
-    float o[OD] = {5, 0, 2}, a[AD] = {0}, r = 0;
-    uint8_t te = 1, tr = 0;
-    af_info info = {0};
-    af_batch bt = {.n = 1, .obs = o, .act = a, .reward = &r, .next_obs = o, .terminated = &te, .truncated = &tr, .info = &info};
-    for (int s = 0; s < 10; s++) cr_assert_eq(af_agent_observe(ag, &bt), AF_OK);
+    observe_fresh(ag, (toy_row){{5, 0, 2}, 0, 1}, 10);
     double want_n = fr[c] >= 1 ? 40 : 50, want_mean = fr[c] >= 1 ? -4 : (40 * -4.0 + 10 * 5.0) / 50;
     cr_assert_eq(t->norm.count, want_n);
     cr_assert_float_eq(t->norm.fmean[0], (float)want_mean, 1e-5f);
@@ -263,11 +268,7 @@ Test(qtopt, batches_mix_dataset_and_fresh_data_in_the_configured_ratio) {
     cr_assert_eq(t->data.size, 40);
     // before any fresh data: the whole batch from the dataset
     cr_assert_eq(af_qtopt_sample(t, 0), 16);
-    float o[OD] = {5, 0, 0}, a[AD] = {0}, r = 0;
-    uint8_t te = 1, tr = 0;
-    af_info info = {0};
-    af_batch bt = {.n = 1, .obs = o, .act = a, .reward = &r, .next_obs = o, .terminated = &te, .truncated = &tr, .info = &info};
-    for (int s = 0; s < 10; s++) cr_assert_eq(af_agent_observe(ag, &bt), AF_OK);
+    observe_fresh(ag, (toy_row){{5, 0, 0}, 0, 1}, 10);
     // offline only: fresh data is not even stored
     cr_assert_eq(t->replay.size, fr[c] >= 1 ? 0 : 10);
     for (int rep = 0; rep < 5; rep++) {
@@ -296,11 +297,7 @@ Test(qtopt, pretraining_reports_its_progress) {
   af_agent_setup su = {.spec = &spec, .num_envs = 1, .seed = 3, .progress = on_progress, .progress_ctx = &progress_lines};
   af_agent *ag = af_agent_make("qtopt", "{\"batch\": 4, \"hidden\": 8, \"warmup\": 0, \"dataset\": \"prog.afds\", \"pretrain_updates\": 25}", &su, err, sizeof err);
   cr_assert(ag, "%s", err);
-  float o[OD] = {0}, a[AD] = {0}, r = 0;
-  uint8_t te = 0, tr = 0;
-  af_info info = {0};
-  af_batch bt = {.n = 1, .obs = o, .act = a, .reward = &r, .next_obs = o, .terminated = &te, .truncated = &tr, .info = &info};
-  cr_assert_eq(af_agent_observe(ag, &bt), AF_OK);
+  observe_fresh(ag, (toy_row){{0}, 0, 0}, 1);
   af_agent_stats st;
   cr_assert_eq(af_agent_update(ag, &st), AF_OK);
   // 25 updates in chunks of 2 (a tenth, rounded down): 13 lines, the last at 25/25
