@@ -113,20 +113,30 @@ typedef struct {
   int naxes;
   const cJSON *rparams;  // the random sweep's params (path: range), NULL without one
   int nparams, nrand;    // their count, and the number of draws (0: no random sweep)
+  const cJSON *list;     // the listed variants (objects of path: value), NULL without them
+  int nlist, maxlist;    // their count, and the most settings one of them has
   af_rng rng;
 } sweep;
 
-// only seeds, grid and random
+// only seeds, grid, random and variants
 static int check_sweep_keys(const cJSON *sw, char *err, size_t errsz) {
-  static const char *const keys[] = {"seeds", "grid", "random"};
-  if (!cJSON_IsObject(sw)) { snprintf(err, errsz, "sweep: expected an object with seeds, grid or random"); return -1; }
+  static const char *const keys[] = {"seeds", "grid", "random", "variants"};
+  if (!cJSON_IsObject(sw)) { snprintf(err, errsz, "sweep: expected an object with seeds, grid, random or variants"); return -1; }
   for (const cJSON *it = sw->child; it; it = it->next) {
-    if (!strcmp(it->string, "seeds") || !strcmp(it->string, "grid") || !strcmp(it->string, "random")) continue;
-    const char *n = nearest(it->string, keys, 3);
-    snprintf(err, errsz, "sweep.%s: unknown key%s%s%s", it->string, n ? " (did you mean '" : " (seeds, grid, random)", n ? n : "", n ? "'?)" : "");
+    int known = 0;
+    for (int k = 0; k < 4; k++) known |= !strcmp(it->string, keys[k]);
+    if (known) continue;
+    const char *n = nearest(it->string, keys, 4);
+    snprintf(err, errsz, "sweep.%s: unknown key%s%s%s", it->string, n ? " (did you mean '" : " (seeds, grid, random, variants)", n ? n : "", n ? "'?)" : "");
     return -1;
   }
   return 0;
+}
+
+// a sweep path starts with one of the documents' sections
+static int sweep_path_ok(const char *p) {
+  return !strncmp(p, "env.", 4) || !strncmp(p, "agent.", 6) || !strncmp(p, "train.", 6) || !strncmp(p, "reward.", 7) ||
+         !strncmp(p, "curriculum.", 11);
 }
 
 // seeds: none (seed 0), a count n (seeds 0 to n - 1) or a list of distinct whole numbers
@@ -159,8 +169,7 @@ static int read_grid(const cJSON *sw, sweep *sp, char *err, size_t errsz) {
   if (!cJSON_IsObject(gr)) { snprintf(err, errsz, "sweep.grid: expected an object of path: [values]"); return -1; }
   if (!(sp->axes = calloc((size_t)cJSON_GetArraySize(gr) + 1, sizeof *sp->axes))) { snprintf(err, errsz, "out of memory"); return -1; }
   for (const cJSON *it = gr->child; it; it = it->next) {
-    if (strncmp(it->string, "env.", 4) && strncmp(it->string, "agent.", 6) && strncmp(it->string, "train.", 6) &&
-        strncmp(it->string, "reward.", 7) && strncmp(it->string, "curriculum.", 11)) {
+    if (!sweep_path_ok(it->string)) {
       snprintf(err, errsz, "sweep.grid.%s: a path must start with env., agent., train., reward. or curriculum.", it->string);
       return -1;
     }
@@ -195,13 +204,55 @@ static int read_random(const cJSON *sw, sweep *sp, char *err, size_t errsz) {
   return 0;
 }
 
-// variant v of the product: its grid combination (last axis fastest), then its random draws
+// variants: a non-empty list of objects, each setting several paths together (settings that
+// belong together, such as an environment mode and the dataset recorded in it); a path set
+// by the grid or the random sweep cannot also be listed
+static int read_list(const cJSON *sw, sweep *sp, char *err, size_t errsz) {
+  const cJSON *ls = cJSON_GetObjectItemCaseSensitive(sw, "variants");
+  if (!ls) return 0;
+  if (!cJSON_IsArray(ls) || cJSON_GetArraySize(ls) == 0) {
+    snprintf(err, errsz, "sweep.variants: expected a non-empty list of objects of path: value");
+    return -1;
+  }
+  const cJSON *gr = cJSON_GetObjectItemCaseSensitive(sw, "grid");
+  int i = 0;
+  for (const cJSON *o = ls->child; o; o = o->next, i++) {
+    if (!cJSON_IsObject(o) || !o->child) { snprintf(err, errsz, "sweep.variants[%d]: expected an object of path: value with at least one path", i); return -1; }
+    int n = 0;
+    for (const cJSON *it = o->child; it; it = it->next, n++) {
+      if (!sweep_path_ok(it->string)) {
+        snprintf(err, errsz, "sweep.variants[%d].%s: a path must start with env., agent., train., reward. or curriculum.", i, it->string);
+        return -1;
+      }
+      if (cJSON_GetObjectItemCaseSensitive(gr, it->string) || (sp->rparams && cJSON_GetObjectItemCaseSensitive(sp->rparams, it->string))) {
+        snprintf(err, errsz, "sweep.variants[%d].%s: the path is also swept by %s", i, it->string,
+                 cJSON_GetObjectItemCaseSensitive(gr, it->string) ? "sweep.grid" : "sweep.random");
+        return -1;
+      }
+      for (const cJSON *jt = o->child; jt != it; jt = jt->next)
+        if (!strcmp(jt->string, it->string)) { snprintf(err, errsz, "sweep.variants[%d].%s: the path is set twice", i, it->string); return -1; }
+    }
+    if (n > sp->maxlist) sp->maxlist = n;
+  }
+  sp->list = ls;
+  sp->nlist = i;
+  return 0;
+}
+
+// variant v of the product: its listed variant (slowest), its grid combination (last axis
+// fastest), then its random draws
 static int fill_variant(sweep *sp, int v, variant *var) {
-  int cap = sp->naxes + (sp->nrand ? sp->nparams : 0);
+  int cap = sp->naxes + (sp->nrand ? sp->nparams : 0) + sp->maxlist;
   var->path = calloc((size_t)cap + 1, sizeof *var->path);
   var->value = calloc((size_t)cap + 1, sizeof *var->value);
   if (!var->path || !var->value) return -1;
-  int c = v / (sp->nrand ? sp->nrand : 1);
+  int c = v / (sp->nrand ? sp->nrand : 1), grid = 1;
+  for (int a = 0; a < sp->naxes; a++) grid *= cJSON_GetArraySize(sp->axes[a].values);
+  for (const cJSON *it = sp->list ? cJSON_GetArrayItem(sp->list, c / grid)->child : NULL; it; it = it->next) {
+    var->path[var->n] = it->string;
+    var->value[var->n++] = cJSON_Duplicate(it, 1);
+  }
+  c %= grid;
   for (int a = sp->naxes - 1; a >= 0; a--) {
     int k = cJSON_GetArraySize(sp->axes[a].values);
     var->path[var->n] = sp->axes[a].path;
@@ -221,7 +272,7 @@ static int fill_variant(sweep *sp, int v, variant *var) {
 // the variants: grid combinations times random draws, at most 10000, and at most
 // AF_RUN_MAX_RUNS runs with the seeds; counted in floating point, which cannot wrap around
 static int make_variants(sweep *sp, variant **vars, int *nvars, char *err, size_t errsz) {
-  double total = sp->nrand ? sp->nrand : 1;
+  double total = (sp->nrand ? sp->nrand : 1) * (sp->nlist ? sp->nlist : 1);
   for (int a = 0; a < sp->naxes; a++) total *= cJSON_GetArraySize(sp->axes[a].values);
   if (total * sp->nseeds > AF_RUN_MAX_RUNS) {
     snprintf(err, errsz, "sweep: %.4g variants x %d seeds is more than the limit of %d runs", total, sp->nseeds, AF_RUN_MAX_RUNS);
@@ -238,7 +289,9 @@ static int make_variants(sweep *sp, variant **vars, int *nvars, char *err, size_
 // the sweep (may be NULL: one variant, seed 0), checked and expanded
 static int check_sweep(const cJSON *sw, sweep *sp, variant **vars, int *nvars, char *err, size_t errsz) {
   if (sw && check_sweep_keys(sw, err, errsz)) return -1;
-  if (read_seeds(sw, sp, err, errsz) || read_grid(sw, sp, err, errsz) || read_random(sw, sp, err, errsz)) return -1;
+  if (read_seeds(sw, sp, err, errsz) || read_grid(sw, sp, err, errsz) || read_random(sw, sp, err, errsz) ||
+      read_list(sw, sp, err, errsz))
+    return -1;
   return make_variants(sp, vars, nvars, err, errsz);
 }
 

@@ -295,6 +295,43 @@ static void slurp(const char *path, char *buf, size_t n) {
   if (f) fclose(f);
 }
 
+Test(run, listed_variants_set_their_paths_together, .init = enter_tmp, .fini = leave_tmp) {
+  // two listed variants (two paths each) times a grid of two: 4 variants, each pair kept whole
+  write_file("list.json",
+             "{\"env\": {\"name\": \"pendulum\"}, \"agent\": {\"name\": \"sac\"}, \"sweep\": {\"seeds\": 2,"
+             " \"variants\": [{\"env.horizon\": 150, \"agent.hidden\": 40}, {\"env.horizon\": 250, \"agent.hidden\": 24}],"
+             " \"grid\": {\"agent.lr\": [0.001, 0.0003]}}}");
+  cr_assert_eq(armfarm("run list.json --dry-run"), 0, "%s", errbuf);
+  static char o[1 << 14];
+  slurp("run_out.txt", o, sizeof o);
+  cr_assert(strstr(o, "4 variants x 2 seeds = 8 runs"), "%s", o);
+  const char *want[4] = {"env.horizon=150 agent.hidden=40 agent.lr=0.001", "env.horizon=150 agent.hidden=40 agent.lr=0.0003",
+                         "env.horizon=250 agent.hidden=24 agent.lr=0.001", "env.horizon=250 agent.hidden=24 agent.lr=0.0003"};
+  for (int i = 0; i < 4; i++) cr_assert(strstr(o, want[i]), "the settings lack '%s': %s", want[i], o);
+  // never a mixed pair
+  cr_assert(!strstr(o, "env.horizon=150 agent.hidden=24") && !strstr(o, "env.horizon=250 agent.hidden=40"), "%s", o);
+  // refusals, one line each
+  const char *bad[][2] = {
+    {"\"variants\": []", "sweep.variants: expected a non-empty list"},
+    {"\"variants\": [3]", "sweep.variants[0]: expected an object"},
+    {"\"variants\": [{\"env.horizon\": 100}, {}]", "sweep.variants[1]: expected an object of path: value with at least one path"},
+    {"\"variants\": [{\"horizon\": 100}]", "sweep.variants[0].horizon: a path must start with env."},
+    {"\"variants\": [{\"agent.lr\": 0.01}], \"grid\": {\"agent.lr\": [0.001]}", "sweep.variants[0].agent.lr: the path is also swept by sweep.grid"},
+    {"\"variants\": [{\"env.horizon\": 100, \"env.horizon\": 120}]", "sweep.variants[0].env.horizon: the path is set twice"},
+    {"\"variants\": [{\"env.horizon\": -3}]", "variant env.horizon=-3: env: horizon: -3 is out of range"},
+    {"\"variant\": []", "sweep.variant: unknown key (did you mean 'variants'?)"},
+  };
+  for (int i = 0; i < 8; i++) {
+    char t[1024];
+    snprintf(t, sizeof t, "{\"env\": {\"name\": \"pendulum\"}, \"agent\": {\"name\": \"sac\"}, \"sweep\": {%s}}", bad[i][0]);
+    write_file("bad.json", t);
+    cr_assert_eq(armfarm("run bad.json --dry-run"), 2, "%s: %s", bad[i][0], errbuf);
+    cr_assert(strstr(errbuf, bad[i][1]), "stderr '%s' lacks '%s'", errbuf, bad[i][1]);
+    char *nl = strchr(errbuf, '\n');
+    cr_assert(nl && nl[1] == 0, "one line: '%s'", errbuf);
+  }
+}
+
 // armfarm with these arguments in the background, in a process group of its own, killed
 // with this test's process; its output into bg_out.txt
 static pid_t start_bg(const char *const *args) {
