@@ -215,3 +215,47 @@ Test(dataset, collect_and_train_record_write_datasets) {
   }
   af_dataset_free(&d);
 }
+
+// the closed and open loops of bin grasping, collected with one seed, record the same
+// episodes (actions, rewards, ends) and differ only in what they observe: the live state, or
+// the first observation with the elapsed fraction of the horizon
+Test(dataset, the_two_loops_record_the_same_episodes) {
+  const char *bin = getenv("ARMFARM_BIN");
+  cr_assert(bin, "ARMFARM_BIN must point at the armfarm program (ctest sets it)");
+  const char *keys = "--set object_frame=hand --set auto_grasp=true --set disturb_prob=0.5 --set disturb_mode=nearest";
+  char cmd[2048];
+  snprintf(cmd, sizeof cmd,
+           "%s collect --env bin_grasp --episodes 8 --seed 6 --noise 0.3 --scripted 0.75 %s --out lc.afds >out.txt 2>err.txt </dev/null && "
+           "%s collect --env bin_grasp --episodes 8 --seed 6 --noise 0.3 --scripted 0.75 %s --set loop=open --out lo.afds >out.txt 2>err.txt </dev/null",
+           bin, keys, bin, keys);
+  cr_assert_eq(system(cmd), 0, "armfarm collect failed");
+  af_dataset c, o;
+  char err[256];
+  cr_assert_eq(af_dataset_read("lc.afds", &c, err, sizeof err), 0, "%s", err);
+  cr_assert_eq(af_dataset_read("lo.afds", &o, err, sizeof err), 0, "%s", err);
+  cr_assert_eq(o.obs_dim, c.obs_dim + 1);
+  cr_assert_eq(o.episodes, c.episodes);
+  cr_assert_eq(o.transitions, c.transitions);
+  int od = c.obs_dim, ad = c.act_dim, moved = 0;
+  for (long e = 0; e < c.episodes; e++) {
+    int lc, lo, sc, so, wc, wo;
+    const float *rc = af_dataset_rows(&c, e, &lc, &sc, &wc), *ro = af_dataset_rows(&o, e, &lo, &so, &wo);
+    cr_assert(lc == lo && sc == so && wc == wo, "episode %ld: length %d/%d, source %d/%d, success %d/%d", e, lc, lo, sc, so, wc, wo);
+    for (int t = 0; t < lc; t++) {
+      const float *a = rc + (size_t)t * (2 * od + ad + 2), *b = ro + (size_t)t * (2 * (od + 1) + ad + 2);
+      // same action, reward and end
+      cr_assert_eq(memcmp(a + od, b + od + 1, sizeof(float) * (ad + 1)), 0, "episode %ld step %d: action or reward differ", e, t);
+      cr_assert_eq(a[2 * od + ad + 1], b[2 * (od + 1) + ad + 1]);
+      // open loop: the first observation, then the time; it equals the closed loop's first
+      cr_assert_eq(memcmp(b, ro, sizeof(float) * od), 0, "episode %ld step %d: the open-loop observation changed", e, t);
+      cr_assert_eq(memcmp(b + od + 1 + ad + 1, ro, sizeof(float) * od), 0);
+      cr_assert_float_eq(b[od], (float)t / 20.0f, 1e-6);
+      cr_assert_float_eq(b[od + 1 + ad + 1 + od], (float)(t + 1) / 20.0f, 1e-6);
+      if (t == 0) cr_assert_eq(memcmp(a, b, sizeof(float) * od), 0, "episode %ld: the first observations differ", e);
+      moved += memcmp(a + od + ad + 1, b + od + 1 + ad + 1, sizeof(float) * od) != 0;
+    }
+  }
+  cr_assert(moved > c.transitions / 2, "the closed loop's next observations changed in only %d of %ld rows", moved, c.transitions);
+  af_dataset_free(&c);
+  af_dataset_free(&o);
+}
