@@ -419,11 +419,11 @@ static void bin_reset(af_env *e, af_rng *rng) {
   s->phase_steps = 0;
   s->excluded = 0;
   s->auto_tried = 0;
-  // open loop: the first observation, kept for the whole episode
-  if (c->loop == 1) {
-    mj_forward(m, d);
-    observe_state(e, s->first);
-  }
+  // the first observation, which open loop keeps for the whole episode; taken in both loops,
+  // so that both run the very same physics (an extra mj_forward changes the next step's
+  // numerics in the last bits)
+  mj_forward(m, d);
+  observe_state(e, s->first);
 }
 
 // the nearest mode's trigger: the gripper still commanded open (grip > 0) and the grip site

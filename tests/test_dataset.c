@@ -225,8 +225,8 @@ Test(dataset, the_two_loops_record_the_same_episodes) {
   const char *keys = "--set object_frame=hand --set auto_grasp=true --set disturb_prob=0.5 --set disturb_mode=nearest";
   char cmd[2048];
   snprintf(cmd, sizeof cmd,
-           "%s collect --env bin_grasp --episodes 8 --seed 6 --noise 0.3 --scripted 0.75 %s --out lc.afds >out.txt 2>err.txt </dev/null && "
-           "%s collect --env bin_grasp --episodes 8 --seed 6 --noise 0.3 --scripted 0.75 %s --set loop=open --out lo.afds >out.txt 2>err.txt </dev/null",
+           "%s collect --env bin_grasp --episodes 40 --seed 6 --noise 0.3 --scripted 0.9 %s --out lc.afds >out.txt 2>err.txt </dev/null && "
+           "%s collect --env bin_grasp --episodes 40 --seed 6 --noise 0.3 --scripted 0.9 %s --set loop=open --out lo.afds >out.txt 2>err.txt </dev/null",
            bin, keys, bin, keys);
   cr_assert_eq(system(cmd), 0, "armfarm collect failed");
   af_dataset c, o;
