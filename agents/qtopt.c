@@ -34,6 +34,9 @@ static const af_param qtopt_params[] = {
   {"dataset", AF_P_STRING, offsetof(af_qtopt_cfg, dataset), 0, 0, 0, "", "offline episodes (armfarm collect) loaded at make; \"\": none"},
   {"offline_fraction", AF_P_DOUBLE, offsetof(af_qtopt_cfg, offline_fraction), 0.5, 0, 1, NULL, "share of each batch drawn from the dataset (1: offline only; fresh data is then not learned from)"},
   {"pretrain_updates", AF_P_INT, offsetof(af_qtopt_cfg, pretrain_updates), 0, 0, 10000000, NULL, "updates on the dataset alone at the first update call"},
+  {"cql_alpha", AF_P_DOUBLE, offsetof(af_qtopt_cfg, cql_alpha), 0, 0, 100, NULL,
+   "weight of CQL's conservative term on the logits (log-sum-exp over random actions minus the data action; 0: off)"},
+  {"cql_samples", AF_P_INT, offsetof(af_qtopt_cfg, cql_samples), 10, 1, 256, NULL, "uniform random actions per state in that term"},
   AF_NORM_PARAMS(af_qtopt_cfg, norm),
 };
 
@@ -84,12 +87,19 @@ int af_qtopt_targets(af_qtopt *t, const float *rew, const float *next_obs, const
 }
 
 float af_qtopt_loss_grads(af_qtopt *t, const float *obs, const float *act, const float *y) {
-  const int B = t->B, od = t->od, ad = t->ad, qd = t->qd;
+  const int B = t->B, K = t->K, od = t->od, ad = t->ad, qd = t->qd;
+  // rows: the batch, then each state with its K random actions
   for (int b = 0; b < B; b++) {
-    memcpy(t->t2in + (size_t)b * qd, obs + (size_t)b * od, sizeof(float) * od);
-    memcpy(t->t2in + (size_t)b * qd + od, act + (size_t)b * ad, sizeof(float) * ad);
+    memcpy(t->train_in + (size_t)b * qd, obs + (size_t)b * od, sizeof(float) * od);
+    memcpy(t->train_in + (size_t)b * qd + od, act + (size_t)b * ad, sizeof(float) * ad);
+    for (int j = 0; j < K; j++) {
+      float *r = t->train_in + ((size_t)B + (size_t)b * K + j) * qd;
+      memcpy(r, obs + (size_t)b * od, sizeof(float) * od);
+      memcpy(r + od, t->cql_act + ((size_t)b * K + j) * ad, sizeof(float) * ad);
+    }
   }
-  const float *z = af_mlp_forward(t->q, B, t->t2in);
+  const int rows = B * (1 + K);
+  const float *z = af_mlp_forward(t->q, rows, t->train_in);
   if (!z) return NAN;
   // mean of softplus(z) - y z, the cross-entropy of sigmoid(z) against y; d/dz = sigmoid(z) - y
   float loss = 0, invB = 1.0f / B;
@@ -97,7 +107,19 @@ float af_qtopt_loss_grads(af_qtopt *t, const float *obs, const float *act, const
     loss += (softplusf(z[b]) - y[b] * z[b]) * invB;
     t->dq[b] = (sigmoidf(z[b]) - y[b]) * invB;
   }
-  af_mlp_backward(t->q, B, t->dq, NULL, 1, 0);
+  // the conservative term: alpha (logsumexp_j z_bj - z_b) / B; d/dz_bj = alpha softmax_j / B
+  const float alpha = (float)t->cfg.cql_alpha;
+  for (int b = 0; b < B && K > 0; b++) {
+    const float *zr = z + B + (size_t)b * K;
+    float *dr = t->dq + B + (size_t)b * K;
+    float mx = zr[0], sum = 0;
+    for (int j = 1; j < K; j++) mx = fmaxf(mx, zr[j]);
+    for (int j = 0; j < K; j++) sum += dr[j] = expf(zr[j] - mx);
+    loss += alpha * (mx + logf(sum) - z[b]) * invB;
+    t->dq[b] -= alpha * invB;
+    for (int j = 0; j < K; j++) dr[j] *= alpha * invB / sum;
+  }
+  af_mlp_backward(t->q, rows, t->dq, NULL, 1, 0);
   return loss;
 }
 
@@ -125,6 +147,7 @@ int af_qtopt_learn(af_qtopt *t, int updates, int only_data, af_agent_stats *st) 
       af_normalizer_apply(&t->norm, t->next_obs, t->next_obs, t->B);
     }
     if (af_qtopt_targets(t, t->rew, t->next_obs, t->done, t->y, NULL)) break;
+    for (int i = 0; i < t->B * t->K * t->ad; i++) t->cql_act[i] = (float)af_rng_range(&t->rng, -1, 1);
     float loss = af_qtopt_loss_grads(t, t->obs, t->act, t->y);
     st->updates++;
     st->critic_loss = loss;
@@ -175,6 +198,10 @@ static void *qtopt_make(const void *cfgp, const af_agent_setup *setup, const af_
              c->batch > setup->num_envs ? c->batch : setup->num_envs);
     return NULL;
   }
+  if (c->cql_alpha > 0 && (double)c->batch * (1 + c->cql_samples) > 1 << 20) {
+    snprintf(err, errsz, "agent.cql_samples: batch %d x (1 + %d) rows is more than 2^20 in one forward", c->batch, c->cql_samples);
+    return NULL;
+  }
   af_qtopt *t = calloc(1, sizeof *t);
   if (!t) { snprintf(err, errsz, "out of memory"); return NULL; }
   t->cfg = *c;
@@ -184,6 +211,7 @@ static void *qtopt_make(const void *cfgp, const af_agent_setup *setup, const af_
   t->B = c->batch;
   t->N = setup->num_envs;
   t->S = c->cem_samples;
+  t->K = c->cql_alpha > 0 ? c->cql_samples : 0;
   af_rng_seed(&t->rng, af_seed_derive(setup->seed, 0x07107));
   t->eval_seed = af_seed_derive(setup->seed, 0xE7A1);
   t->progress = setup->progress;
@@ -194,8 +222,9 @@ static void *qtopt_make(const void *cfgp, const af_agent_setup *setup, const af_
   sz[0] = t->qd;
   for (int l = 1; l < L; l++) sz[l] = c->hidden;
   sz[L] = 1;
-  int bs[3], nb = 0;
+  int bs[4], nb = 0;
   nb = add_size(bs, nb, t->B);
+  nb = add_size(bs, nb, t->B * (1 + t->K));
   nb = add_size(bs, nb, t->N * t->S);
   nb = add_size(bs, nb, t->S);
   int bpop = t->B * t->S;
@@ -228,8 +257,9 @@ static void *qtopt_make(const void *cfgp, const af_agent_setup *setup, const af_
   // the dataset's observations start the statistics
   if (c->norm.obs_norm && t->data.size > 0) af_normalizer_update(&t->norm, t->data.obs, (int)t->data.size);
   // batch and scratch in one allocation
-  const int B = t->B, od = t->od, ad = t->ad, qd = t->qd, N = t->N, S = t->S;
-  size_t n = (size_t)B * (2 * od + 2 * ad + 5 + qd) + (size_t)B * S * qd + (size_t)N * S * qd + (size_t)N * ad + (size_t)N * od;
+  const int B = t->B, od = t->od, ad = t->ad, qd = t->qd, N = t->N, S = t->S, K = t->K;
+  size_t n = (size_t)B * (2 * od + 2 * ad + 4 + qd) + (size_t)B * (1 + K) * (1 + qd) + (size_t)B * K * ad + (size_t)B * S * qd +
+             (size_t)N * S * qd + (size_t)N * ad + (size_t)N * od;
   float *p = calloc(n, sizeof(float));
   if (!p) { snprintf(err, errsz, "out of memory"); qtopt_free(t); return NULL; }
   t->obs = p; p += (size_t)B * od;
@@ -239,9 +269,11 @@ static void *qtopt_make(const void *cfgp, const af_agent_setup *setup, const af_
   t->rew = p; p += B;
   t->done = p; p += B;
   t->y = p; p += B;
-  t->dq = p; p += B;
+  t->dq = p; p += (size_t)B * (1 + K);
   t->lstar = p; p += B;
   t->t2in = p; p += (size_t)B * qd;
+  t->train_in = p; p += (size_t)B * (1 + K) * qd;
+  t->cql_act = p; p += (size_t)B * K * ad;
   t->pop_in = p; p += (size_t)B * S * qd;
   t->act_in = p; p += (size_t)N * S * qd;
   t->act_best = p; p += (size_t)N * ad;

@@ -22,9 +22,9 @@
 #include "agents/replay.h"
 
 typedef struct {
-  double lr, gamma, tau, epsilon, cem_std, cem_min_std, grad_clip, offline_fraction;
+  double lr, gamma, tau, epsilon, cem_std, cem_min_std, grad_clip, offline_fraction, cql_alpha;
   int batch, hidden, layers, buffer, warmup, updates_per_step, update_every, target2_period;
-  int cem_samples, cem_elites, cem_iters, pretrain_updates;
+  int cem_samples, cem_elites, cem_iters, pretrain_updates, cql_samples;
   char dataset[AF_P_STRING_MAX];
   af_norm_params norm;  // observation normalization (the dataset's observations seed it)
 } af_qtopt_cfg;
@@ -32,6 +32,7 @@ typedef struct {
 typedef struct af_qtopt {
   af_qtopt_cfg cfg;
   int od, ad, qd, B, N, S;
+  int K;                   // conservative term's random actions per state (0: the term is off)
   af_nn_ctx *ctx;
   af_mlp *q, *q1t, *q2t;   // Q, target 1 (Polyak), target 2 (periodic copy of target 1)
   af_adam opt;
@@ -47,6 +48,8 @@ typedef struct af_qtopt {
   void *progress_ctx;
   // batch and scratch, sized at make
   float *obs, *act, *rew, *next_obs, *done, *y, *dq, *t2in, *astar, *lstar;
+  float *train_in;         // (B * (1 + K), qd): the batch's rows, then K random actions per state
+  float *cql_act;          // (B * K, ad): those random actions, drawn each update
   float *pop_in;           // (B * S, qd): next states repeated, actions written by the CEM
   float *act_in;           // (N * S, qd): states to act on repeated
   float *act_best;         // (N, ad)
@@ -62,7 +65,12 @@ typedef struct af_qtopt {
 int af_qtopt_targets(af_qtopt *t, const float *rew, const float *next_obs, const float *done, float *y, float *astar);
 
 // the cross-entropy loss of Q(s, a) against targets y (B) and its gradients in Q's
-// parameters (af_mlp_grads(t->q)); no parameter changes. The loss, or NaN on a network failure
+// parameters (af_mlp_grads(t->q)); no parameter changes. With cql_alpha > 0 the loss adds
+// the conservative term of CQL(H) (Kumar et al. 2020) on the logits,
+//   cql_alpha * mean_b[ log sum_j exp Q(s_b, u_bj) - Q(s_b, a_b) ],
+// over the K = cql_samples actions u in t->cql_act (drawn uniformly by af_qtopt_learn), which
+// pushes down the actions the data never tried, where the CEM's maximum would otherwise find
+// the network's extrapolation. The loss, or NaN on a network failure
 float af_qtopt_loss_grads(af_qtopt *t, const float *obs, const float *act, const float *y);
 
 // draw a batch into t->obs ... t->done: round(B * offline_fraction) rows from the dataset and

@@ -73,6 +73,65 @@ Test(qtopt, cross_entropy_gradient_matches_finite_differences) {
   af_agent_free(ag);
 }
 
+// the same with CQL's conservative term: alpha mean_b (log sum_j exp Q(s_b, u_bj) - Q(s_b, a_b))
+enum { KC = 3 };
+static double ref_cin[B * KC * QD], ref_alpha;
+static double ref_cql_loss(void) {
+  double zr[B * KC], z[B];
+  ref_mlp(zr, ref_params, ref_cin, B * KC, 3, qsz, AF_ACT_RELU, AF_ACT_NONE);
+  ref_mlp(z, ref_params, ref_in, B, 3, qsz, AF_ACT_RELU, AF_ACT_NONE);
+  double L = ref_loss();
+  for (int b = 0; b < B; b++) {
+    double s = 0;
+    for (int j = 0; j < KC; j++) s += exp(zr[b * KC + j]);
+    L += ref_alpha * (log(s) - z[b]) / B;
+  }
+  return L;
+}
+
+Test(qtopt, conservative_term_gradient_matches_finite_differences) {
+  af_agent *ag = make("{\"batch\": 5, \"hidden\": 8, \"buffer\": 16, \"cql_alpha\": 0.7, \"cql_samples\": 3}", 1, 3);
+  af_qtopt *t = af_agent_impl(ag);
+  cr_assert_eq(t->K, KC);
+  af_rng rng;
+  af_rng_seed(&rng, 12);
+  float *p = af_mlp_params(t->q);
+  const int np = af_mlp_nparams(t->q);
+  for (int i = 0; i < np; i++) p[i] = (float)af_rng_range(&rng, -1.2, 1.2);
+  float obs[B * OD], act[B * AD], y[B] = {1, 0, 0.6f, 0.2f, 1};
+  for (int i = 0; i < B * OD; i++) obs[i] = (float)af_rng_range(&rng, -1, 1);
+  for (int i = 0; i < B * AD; i++) act[i] = (float)af_rng_range(&rng, -1, 1);
+  for (int i = 0; i < B * KC * AD; i++) t->cql_act[i] = (float)af_rng_range(&rng, -1, 1);
+  float loss = af_qtopt_loss_grads(t, obs, act, y);
+  for (int i = 0; i < np; i++) ref_params[i] = p[i];
+  for (int b = 0; b < B; b++) {
+    for (int k = 0; k < OD; k++) ref_in[b * QD + k] = obs[b * OD + k];
+    for (int k = 0; k < AD; k++) ref_in[b * QD + OD + k] = act[b * AD + k];
+    for (int j = 0; j < KC; j++) {
+      for (int k = 0; k < OD; k++) ref_cin[(b * KC + j) * QD + k] = obs[b * OD + k];
+      for (int k = 0; k < AD; k++) ref_cin[(b * KC + j) * QD + OD + k] = t->cql_act[(b * KC + j) * AD + k];
+    }
+    ref_y[b] = y[b];
+  }
+  ref_alpha = 0.7;
+  double L = ref_cql_loss(), L0 = ref_loss();
+  cr_assert(fabs(loss - L) < 1e-5 * (1 + fabs(L)), "loss %g, reference %g", loss, L);
+  cr_assert(fabs(L - L0) > 1e-2, "the term changes the loss: %g against %g", L, L0);
+  const float *g = af_mlp_grads(t->q);
+  const double h = 1e-6;
+  for (int i = 0; i < np; i++) {
+    double keep = ref_params[i];
+    ref_params[i] = keep + h;
+    double lp = ref_cql_loss();
+    ref_params[i] = keep - h;
+    double lm = ref_cql_loss();
+    ref_params[i] = keep;
+    double fd = (lp - lm) / (2 * h);
+    cr_assert(fabs(g[i] - fd) <= 2e-3 * fabs(fd) + 2e-6, "param %d: analytic %.7g, finite difference %.7g", i, g[i], fd);
+  }
+  af_agent_free(ag);
+}
+
 // a network whose logit is the constant c: every weight 0, the output bias c
 static void constant_net(af_mlp *net, float c) {
   float *p = af_mlp_params(net);
