@@ -26,9 +26,7 @@
 #include "experiments/run.h"
 #include "experiments/slurm.h"
 
-#ifndef AF_GIT_COMMIT
-#define AF_GIT_COMMIT "unknown"
-#endif
+#include "af_git_commit.h"  // AF_GIT_COMMIT, written at every build (scripts/git_commit.cmake)
 #ifndef AF_VERSION
 #define AF_VERSION "0.0.0"
 #endif

@@ -295,6 +295,26 @@ static void slurp(const char *path, char *buf, size_t n) {
   if (f) fclose(f);
 }
 
+Test(run, the_manifest_names_the_commit_the_program_was_built_from, .init = enter_tmp, .fini = leave_tmp) {
+  // the source tree's commit as git tells it now, "-dirty" with changed tracked files
+  // (the program under test is built from this tree); "unknown" outside git
+  char cmd[1024], want[64], got[4096];
+  snprintf(cmd, sizeof cmd,
+           "c=$(git -C '%s' rev-parse --short=12 HEAD 2>/dev/null) || c=unknown; "
+           "if [ \"$c\" != unknown ] && [ -n \"$(git -C '%s' status --porcelain --untracked-files=no)\" ]; then c=$c-dirty; fi; "
+           "printf '%%s' \"$c\" > want.txt", AF_TEST_SOURCE, AF_TEST_SOURCE);
+  cr_assert_eq(sh(cmd), 0);
+  slurp("want.txt", want, sizeof want);
+  write_file("one.json", "{\"name\": \"m\", \"env\": {\"name\": \"pendulum\"}, \"agent\": {\"name\": \"sac\", \"hidden\": 16, \"warmup\": 50},"
+                         " \"train\": {\"steps\": 100, \"eval_every\": 100, \"eval_episodes\": 1}}");
+  cr_assert_eq(armfarm("run one.json --out m"), 0, "%s", errbuf);
+  cr_assert_eq(sh("cat m/*/manifest.json > got.txt"), 0);
+  slurp("got.txt", got, sizeof got);
+  char needle[128];
+  snprintf(needle, sizeof needle, "\"git_commit\":\t\"%s\"", want);
+  cr_assert(strlen(want) >= 7 && strstr(got, needle), "the manifest lacks %s: %s", needle, got);
+}
+
 Test(run, listed_variants_set_their_paths_together, .init = enter_tmp, .fini = leave_tmp) {
   // two listed variants (two paths each) times a grid of two: 4 variants, each pair kept whole
   write_file("list.json",
