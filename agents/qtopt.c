@@ -34,9 +34,9 @@ static const af_param qtopt_params[] = {
   {"dataset", AF_P_STRING, offsetof(af_qtopt_cfg, dataset), 0, 0, 0, "", "offline episodes (armfarm collect) loaded at make; \"\": none"},
   {"offline_fraction", AF_P_DOUBLE, offsetof(af_qtopt_cfg, offline_fraction), 0.5, 0, 1, NULL, "share of each batch drawn from the dataset (1: offline only; fresh data is then not learned from)"},
   {"pretrain_updates", AF_P_INT, offsetof(af_qtopt_cfg, pretrain_updates), 0, 0, 10000000, NULL, "updates on the dataset alone at the first update call"},
-  {"cql_alpha", AF_P_DOUBLE, offsetof(af_qtopt_cfg, cql_alpha), 0, 0, 100, NULL,
-   "weight of CQL's conservative term on the logits (log-sum-exp over random actions minus the data action; 0: off)"},
-  {"cql_samples", AF_P_INT, offsetof(af_qtopt_cfg, cql_samples), 10, 1, 256, NULL, "uniform random actions per state in that term"},
+  {"ood_weight", AF_P_DOUBLE, offsetof(af_qtopt_cfg, ood_weight), 0, 0, 100, NULL,
+   "weight of the cross-entropy against 0 of uniform random actions at each batch state (untried actions count as failures; 0: off)"},
+  {"ood_samples", AF_P_INT, offsetof(af_qtopt_cfg, ood_samples), 10, 1, 256, NULL, "uniform random actions per batch state in that term"},
   AF_NORM_PARAMS(af_qtopt_cfg, norm),
 };
 
@@ -95,7 +95,7 @@ float af_qtopt_loss_grads(af_qtopt *t, const float *obs, const float *act, const
     for (int j = 0; j < K; j++) {
       float *r = t->train_in + ((size_t)B + (size_t)b * K + j) * qd;
       memcpy(r, obs + (size_t)b * od, sizeof(float) * od);
-      memcpy(r + od, t->cql_act + ((size_t)b * K + j) * ad, sizeof(float) * ad);
+      memcpy(r + od, t->ood_act + ((size_t)b * K + j) * ad, sizeof(float) * ad);
     }
   }
   const int rows = B * (1 + K);
@@ -107,17 +107,11 @@ float af_qtopt_loss_grads(af_qtopt *t, const float *obs, const float *act, const
     loss += (softplusf(z[b]) - y[b] * z[b]) * invB;
     t->dq[b] = (sigmoidf(z[b]) - y[b]) * invB;
   }
-  // the conservative term: alpha (logsumexp_j z_bj - z_b) / B; d/dz_bj = alpha softmax_j / B
-  const float alpha = (float)t->cfg.cql_alpha;
-  for (int b = 0; b < B && K > 0; b++) {
-    const float *zr = z + B + (size_t)b * K;
-    float *dr = t->dq + B + (size_t)b * K;
-    float mx = zr[0], sum = 0;
-    for (int j = 1; j < K; j++) mx = fmaxf(mx, zr[j]);
-    for (int j = 0; j < K; j++) sum += dr[j] = expf(zr[j] - mx);
-    loss += alpha * (mx + logf(sum) - z[b]) * invB;
-    t->dq[b] -= alpha * invB;
-    for (int j = 0; j < K; j++) dr[j] *= alpha * invB / sum;
+  // untried actions as failures: w mean_bj softplus(z_bj); d/dz_bj = w sigmoid(z_bj) / (B K)
+  const float w = K > 0 ? (float)t->cfg.ood_weight / ((float)B * (float)K) : 0;
+  for (int i = B; i < rows; i++) {
+    loss += w * softplusf(z[i]);
+    t->dq[i] = w * sigmoidf(z[i]);
   }
   af_mlp_backward(t->q, rows, t->dq, NULL, 1, 0);
   return loss;
@@ -147,7 +141,7 @@ int af_qtopt_learn(af_qtopt *t, int updates, int only_data, af_agent_stats *st) 
       af_normalizer_apply(&t->norm, t->next_obs, t->next_obs, t->B);
     }
     if (af_qtopt_targets(t, t->rew, t->next_obs, t->done, t->y, NULL)) break;
-    for (int i = 0; i < t->B * t->K * t->ad; i++) t->cql_act[i] = (float)af_rng_range(&t->rng, -1, 1);
+    for (int i = 0; i < t->B * t->K * t->ad; i++) t->ood_act[i] = (float)af_rng_range(&t->rng, -1, 1);
     float loss = af_qtopt_loss_grads(t, t->obs, t->act, t->y);
     st->updates++;
     st->critic_loss = loss;
@@ -198,8 +192,8 @@ static void *qtopt_make(const void *cfgp, const af_agent_setup *setup, const af_
              c->batch > setup->num_envs ? c->batch : setup->num_envs);
     return NULL;
   }
-  if (c->cql_alpha > 0 && (double)c->batch * (1 + c->cql_samples) > 1 << 20) {
-    snprintf(err, errsz, "agent.cql_samples: batch %d x (1 + %d) rows is more than 2^20 in one forward", c->batch, c->cql_samples);
+  if (c->ood_weight > 0 && (double)c->batch * (1 + c->ood_samples) > 1 << 20) {
+    snprintf(err, errsz, "agent.ood_samples: batch %d x (1 + %d) rows is more than 2^20 in one forward", c->batch, c->ood_samples);
     return NULL;
   }
   af_qtopt *t = calloc(1, sizeof *t);
@@ -211,7 +205,7 @@ static void *qtopt_make(const void *cfgp, const af_agent_setup *setup, const af_
   t->B = c->batch;
   t->N = setup->num_envs;
   t->S = c->cem_samples;
-  t->K = c->cql_alpha > 0 ? c->cql_samples : 0;
+  t->K = c->ood_weight > 0 ? c->ood_samples : 0;
   af_rng_seed(&t->rng, af_seed_derive(setup->seed, 0x07107));
   t->eval_seed = af_seed_derive(setup->seed, 0xE7A1);
   t->progress = setup->progress;
@@ -273,7 +267,7 @@ static void *qtopt_make(const void *cfgp, const af_agent_setup *setup, const af_
   t->lstar = p; p += B;
   t->t2in = p; p += (size_t)B * qd;
   t->train_in = p; p += (size_t)B * (1 + K) * qd;
-  t->cql_act = p; p += (size_t)B * K * ad;
+  t->ood_act = p; p += (size_t)B * K * ad;
   t->pop_in = p; p += (size_t)B * S * qd;
   t->act_in = p; p += (size_t)N * S * qd;
   t->act_best = p; p += (size_t)N * ad;

@@ -22,9 +22,9 @@
 #include "agents/replay.h"
 
 typedef struct {
-  double lr, gamma, tau, epsilon, cem_std, cem_min_std, grad_clip, offline_fraction, cql_alpha;
+  double lr, gamma, tau, epsilon, cem_std, cem_min_std, grad_clip, offline_fraction, ood_weight;
   int batch, hidden, layers, buffer, warmup, updates_per_step, update_every, target2_period;
-  int cem_samples, cem_elites, cem_iters, pretrain_updates, cql_samples;
+  int cem_samples, cem_elites, cem_iters, pretrain_updates, ood_samples;
   char dataset[AF_P_STRING_MAX];
   af_norm_params norm;  // observation normalization (the dataset's observations seed it)
 } af_qtopt_cfg;
@@ -32,7 +32,7 @@ typedef struct {
 typedef struct af_qtopt {
   af_qtopt_cfg cfg;
   int od, ad, qd, B, N, S;
-  int K;                   // conservative term's random actions per state (0: the term is off)
+  int K;                   // random actions per state labelled failures (0: the term is off)
   af_nn_ctx *ctx;
   af_mlp *q, *q1t, *q2t;   // Q, target 1 (Polyak), target 2 (periodic copy of target 1)
   af_adam opt;
@@ -49,7 +49,7 @@ typedef struct af_qtopt {
   // batch and scratch, sized at make
   float *obs, *act, *rew, *next_obs, *done, *y, *dq, *t2in, *astar, *lstar;
   float *train_in;         // (B * (1 + K), qd): the batch's rows, then K random actions per state
-  float *cql_act;          // (B * K, ad): those random actions, drawn each update
+  float *ood_act;          // (B * K, ad): those random actions, drawn each update
   float *pop_in;           // (B * S, qd): next states repeated, actions written by the CEM
   float *act_in;           // (N * S, qd): states to act on repeated
   float *act_best;         // (N, ad)
@@ -65,12 +65,12 @@ typedef struct af_qtopt {
 int af_qtopt_targets(af_qtopt *t, const float *rew, const float *next_obs, const float *done, float *y, float *astar);
 
 // the cross-entropy loss of Q(s, a) against targets y (B) and its gradients in Q's
-// parameters (af_mlp_grads(t->q)); no parameter changes. With cql_alpha > 0 the loss adds
-// the conservative term of CQL(H) (Kumar et al. 2020) on the logits,
-//   cql_alpha * mean_b[ log sum_j exp Q(s_b, u_bj) - Q(s_b, a_b) ],
-// over the K = cql_samples actions u in t->cql_act (drawn uniformly by af_qtopt_learn), which
-// pushes down the actions the data never tried, where the CEM's maximum would otherwise find
-// the network's extrapolation. The loss, or NaN on a network failure
+// parameters (af_mlp_grads(t->q)); no parameter changes. With ood_weight > 0 the loss adds
+//   ood_weight * mean_b mean_j softplus(Q(s_b, u_bj)),
+// the cross-entropy against 0 of K = ood_samples uniform random actions u per state (in
+// t->ood_act, drawn by af_qtopt_learn): actions the data never tried count as failures, a
+// bounded conservative term (random actions succeed about 1 time in 200 on bin grasping) that
+// keeps the CEM's maximum off the network's extrapolation. The loss, or NaN on a network failure
 float af_qtopt_loss_grads(af_qtopt *t, const float *obs, const float *act, const float *y);
 
 // draw a batch into t->obs ... t->done: round(B * offline_fraction) rows from the dataset and
