@@ -249,6 +249,7 @@ static void continue_bit_for_bit(const char *cfg) {
 Test(qtopt, checkpoint_and_replay_continue_bit_for_bit) {
   continue_bit_for_bit("{\"batch\": 8, \"hidden\": 16, \"buffer\": 100, \"warmup\": 10, \"target2_period\": 3}");
   continue_bit_for_bit("{\"batch\": 8, \"hidden\": 16, \"buffer\": 100, \"warmup\": 10, \"target2_period\": 3, \"obs_norm\": true}");
+  continue_bit_for_bit("{\"batch\": 8, \"hidden\": 16, \"buffer\": 100, \"warmup\": 10, \"ood_weight\": 0.5, \"ood_samples\": 4}");
 }
 
 // a dataset of `rows` transitions of the toy task: row s observes row(s), rewards `reward(s)`
