@@ -372,6 +372,9 @@ Test(qtopt, bad_hyperparameters_are_named) {
     {"{\"cem_sampels\": 8}", "did you mean 'cem_samples'"},
     {"{\"dataset\": \"no_such.afds\"}", "no_such.afds: cannot read"},
     {"{\"batch\": 4096, \"cem_samples\": 4096}", "agent.cem_samples"},
+    {"{\"ood_samples\": 0}", "agent.ood_samples"},
+    {"{\"ood_weight\": -1}", "agent.ood_weight"},
+    {"{\"batch\": 4096, \"ood_weight\": 1, \"ood_samples\": 256}", "agent.ood_samples: batch 4096 x (1 + 256) rows is more than 2^20"},
   };
   for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
     char err[256] = "";
