@@ -37,6 +37,21 @@ static double ref_loss(void) {
   return L;
 }
 
+// the analytic gradient g (np parameters) against central differences of loss() in ref_params
+static void gradient_matches(const float *g, int np, double (*loss)(void)) {
+  const double h = 1e-6;
+  for (int i = 0; i < np; i++) {
+    double keep = ref_params[i];
+    ref_params[i] = keep + h;
+    double lp = loss();
+    ref_params[i] = keep - h;
+    double lm = loss();
+    ref_params[i] = keep;
+    double fd = (lp - lm) / (2 * h);
+    cr_assert(fabs(g[i] - fd) <= 2e-3 * fabs(fd) + 2e-6, "param %d: analytic %.7g, finite difference %.7g", i, g[i], fd);
+  }
+}
+
 Test(qtopt, cross_entropy_gradient_matches_finite_differences) {
   af_agent *ag = make("{\"batch\": 5, \"hidden\": 8, \"buffer\": 16}", 1, 3);
   af_qtopt *t = af_agent_impl(ag);
@@ -58,18 +73,7 @@ Test(qtopt, cross_entropy_gradient_matches_finite_differences) {
   }
   double L = ref_loss();
   cr_assert(fabs(loss - L) < 1e-5 * (1 + L), "loss %g, reference %g", loss, L);
-  const float *g = af_mlp_grads(t->q);
-  const double h = 1e-6;
-  for (int i = 0; i < np; i++) {
-    double keep = ref_params[i];
-    ref_params[i] = keep + h;
-    double lp = ref_loss();
-    ref_params[i] = keep - h;
-    double lm = ref_loss();
-    ref_params[i] = keep;
-    double fd = (lp - lm) / (2 * h);
-    cr_assert(fabs(g[i] - fd) <= 2e-3 * fabs(fd) + 2e-6, "param %d: analytic %.7g, finite difference %.7g", i, g[i], fd);
-  }
+  gradient_matches(af_mlp_grads(t->q), np, ref_loss);
   af_agent_free(ag);
 }
 
@@ -112,18 +116,7 @@ Test(qtopt, untried_actions_term_gradient_matches_finite_differences) {
   double L = ref_ood_loss(), L0 = ref_loss();
   cr_assert(fabs(loss - L) < 1e-5 * (1 + fabs(L)), "loss %g, reference %g", loss, L);
   cr_assert(L - L0 > 1e-2, "the term adds to the loss: %g against %g", L, L0);
-  const float *g = af_mlp_grads(t->q);
-  const double h = 1e-6;
-  for (int i = 0; i < np; i++) {
-    double keep = ref_params[i];
-    ref_params[i] = keep + h;
-    double lp = ref_ood_loss();
-    ref_params[i] = keep - h;
-    double lm = ref_ood_loss();
-    ref_params[i] = keep;
-    double fd = (lp - lm) / (2 * h);
-    cr_assert(fabs(g[i] - fd) <= 2e-3 * fabs(fd) + 2e-6, "param %d: analytic %.7g, finite difference %.7g", i, g[i], fd);
-  }
+  gradient_matches(af_mlp_grads(t->q), np, ref_ood_loss);
   af_agent_free(ag);
 }
 
