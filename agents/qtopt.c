@@ -27,6 +27,9 @@ static const af_param qtopt_params[] = {
   {"epsilon", AF_P_DOUBLE, offsetof(af_qtopt_cfg, epsilon), 0.1, 0, 1, NULL, "probability of a uniform random action when exploring"},
   {"cem_samples", AF_P_INT, offsetof(af_qtopt_cfg, cem_samples), 64, 2, 4096, NULL, "CEM actions per state and round"},
   {"cem_elites", AF_P_INT, offsetof(af_qtopt_cfg, cem_elites), 6, 1, 4096, NULL, "CEM elites the Gaussian is refitted to (at most cem_samples)"},
+  {"act_samples", AF_P_INT, offsetof(af_qtopt_cfg, act_samples), 0, 0, 4096, NULL,
+   "CEM actions per state and round when acting, exploring and evaluating (0: cem_samples); the Bellman targets keep cem_samples"},
+  {"act_elites", AF_P_INT, offsetof(af_qtopt_cfg, act_elites), 0, 0, 4096, NULL, "CEM elites when acting (0: cem_elites; at most the acting samples)"},
   {"cem_iters", AF_P_INT, offsetof(af_qtopt_cfg, cem_iters), 2, 1, 100, NULL, "CEM rounds"},
   {"cem_std", AF_P_DOUBLE, offsetof(af_qtopt_cfg, cem_std), 0.5, 1e-3, 10, NULL, "std of the CEM's first round (mean 0)"},
   {"cem_min_std", AF_P_DOUBLE, offsetof(af_qtopt_cfg, cem_min_std), 0.01, 0, 10, NULL, "floor of the refitted CEM std"},
@@ -187,9 +190,17 @@ static void *qtopt_make(const void *cfgp, const af_agent_setup *setup, const af_
   const af_env_spec *spec = setup->spec;
   if (spec->obs_dim < 1 || spec->act_dim < 1) { snprintf(err, errsz, "qtopt: needs a state observation and an action (obs %d, act %d)", spec->obs_dim, spec->act_dim); return NULL; }
   if (c->cem_elites > c->cem_samples) { snprintf(err, errsz, "agent.cem_elites: %d is more than cem_samples (%d)", c->cem_elites, c->cem_samples); return NULL; }
-  if ((double)c->batch * c->cem_samples > 1 << 20 || (double)setup->num_envs * c->cem_samples > 1 << 20) {
-    snprintf(err, errsz, "agent.cem_samples: %d samples x %d states is more than 2^20 rows in one forward", c->cem_samples,
-             c->batch > setup->num_envs ? c->batch : setup->num_envs);
+  // the acting CEM: its own population when act_samples / act_elites are set
+  const int sa = c->act_samples ? c->act_samples : c->cem_samples, ea = c->act_elites ? c->act_elites : c->cem_elites;
+  if (c->act_samples == 1) { snprintf(err, errsz, "agent.act_samples: 1 (0 means cem_samples; a CEM needs at least 2)"); return NULL; }
+  if (ea > sa) { snprintf(err, errsz, "agent.act_elites: %d is more than the acting samples (%d)", ea, sa); return NULL; }
+  if ((double)c->batch * c->cem_samples > 1 << 20) {
+    snprintf(err, errsz, "agent.cem_samples: %d samples x %d states is more than 2^20 rows in one forward", c->cem_samples, c->batch);
+    return NULL;
+  }
+  if ((double)setup->num_envs * sa > 1 << 20) {
+    snprintf(err, errsz, "agent.%s: %d samples x %d states is more than 2^20 rows in one forward", c->act_samples ? "act_samples" : "cem_samples",
+             sa, setup->num_envs);
     return NULL;
   }
   if (c->ood_weight > 0 && (double)c->batch * (1 + c->ood_samples) > 1 << 20) {
@@ -205,6 +216,7 @@ static void *qtopt_make(const void *cfgp, const af_agent_setup *setup, const af_
   t->B = c->batch;
   t->N = setup->num_envs;
   t->S = c->cem_samples;
+  t->SA = sa;
   t->K = c->ood_weight > 0 ? c->ood_samples : 0;
   af_rng_seed(&t->rng, af_seed_derive(setup->seed, 0x07107));
   t->eval_seed = af_seed_derive(setup->seed, 0xE7A1);
@@ -219,15 +231,16 @@ static void *qtopt_make(const void *cfgp, const af_agent_setup *setup, const af_
   int bs[4], nb = 0;
   nb = add_size(bs, nb, t->B);
   nb = add_size(bs, nb, t->B * (1 + t->K));
-  nb = add_size(bs, nb, t->N * t->S);
-  nb = add_size(bs, nb, t->S);
+  nb = add_size(bs, nb, t->N * t->SA);
+  nb = add_size(bs, nb, t->SA);
   int bpop = t->B * t->S;
   af_cem_cfg cc = {c->cem_samples, c->cem_elites, c->cem_iters, (float)c->cem_std, (float)c->cem_min_std};
+  af_cem_cfg ca = {sa, ea, c->cem_iters, (float)c->cem_std, (float)c->cem_min_std};
   if (!(t->ctx = af_agent_nn_ctx(common, err, errsz)) ||
       !(t->q = af_mlp_make(t->ctx, L, sz, AF_ACT_RELU, AF_ACT_NONE, bs, nb, err, errsz)) ||
       !(t->q1t = af_mlp_make(t->ctx, L, sz, AF_ACT_RELU, AF_ACT_NONE, &bpop, 1, err, errsz)) ||
       !(t->q2t = af_mlp_make(t->ctx, L, sz, AF_ACT_RELU, AF_ACT_NONE, &t->B, 1, err, errsz)) ||
-      af_cem_init(&t->cem_act, &cc, t->ad, t->N, err, errsz) || af_cem_init(&t->cem_tgt, &cc, t->ad, t->B, err, errsz)) {
+      af_cem_init(&t->cem_act, &ca, t->ad, t->N, err, errsz) || af_cem_init(&t->cem_tgt, &cc, t->ad, t->B, err, errsz)) {
     qtopt_free(t);
     return NULL;
   }
@@ -251,9 +264,9 @@ static void *qtopt_make(const void *cfgp, const af_agent_setup *setup, const af_
   // the dataset's observations start the statistics
   if (c->norm.obs_norm && t->data.size > 0) af_normalizer_update(&t->norm, t->data.obs, (int)t->data.size);
   // batch and scratch in one allocation
-  const int B = t->B, od = t->od, ad = t->ad, qd = t->qd, N = t->N, S = t->S, K = t->K;
+  const int B = t->B, od = t->od, ad = t->ad, qd = t->qd, N = t->N, S = t->S, SA = t->SA, K = t->K;
   size_t n = (size_t)B * (2 * od + 2 * ad + 4 + qd) + (size_t)B * (1 + K) * (1 + qd) + (size_t)B * K * ad + (size_t)B * S * qd +
-             (size_t)N * S * qd + (size_t)N * ad + (size_t)N * od;
+             (size_t)N * SA * qd + (size_t)N * ad + (size_t)N * od;
   float *p = calloc(n, sizeof(float));
   if (!p) { snprintf(err, errsz, "out of memory"); qtopt_free(t); return NULL; }
   t->obs = p; p += (size_t)B * od;
@@ -269,7 +282,7 @@ static void *qtopt_make(const void *cfgp, const af_agent_setup *setup, const af_
   t->train_in = p; p += (size_t)B * (1 + K) * qd;
   t->ood_act = p; p += (size_t)B * K * ad;
   t->pop_in = p; p += (size_t)B * S * qd;
-  t->act_in = p; p += (size_t)N * S * qd;
+  t->act_in = p; p += (size_t)N * SA * qd;
   t->act_best = p; p += (size_t)N * ad;
   t->act_obs = p;
   return t;
@@ -296,7 +309,7 @@ static int qtopt_act(void *p, float *action, const float *obs, int n, int determ
     af_normalizer_apply(&t->norm, t->act_obs, obs, n);
     obs = t->act_obs;
   }
-  fill_obs(t->act_in, obs, n, t->S, t->od, t->qd);
+  fill_obs(t->act_in, obs, n, t->SA, t->od, t->qd);
   t->score_net = t->q;
   t->score_in = t->act_in;
   af_nn_ctx_enter(t->ctx);

@@ -25,6 +25,7 @@ typedef struct {
   double lr, gamma, tau, epsilon, cem_std, cem_min_std, grad_clip, offline_fraction, ood_weight;
   int batch, hidden, layers, buffer, warmup, updates_per_step, update_every, target2_period;
   int cem_samples, cem_elites, cem_iters, pretrain_updates, ood_samples;
+  int act_samples, act_elites;  // the acting CEM's population and elites (0: cem_samples, cem_elites)
   char dataset[AF_P_STRING_MAX];
   af_norm_params norm;  // observation normalization (the dataset's observations seed it)
 } af_qtopt_cfg;
@@ -32,6 +33,7 @@ typedef struct {
 typedef struct af_qtopt {
   af_qtopt_cfg cfg;
   int od, ad, qd, B, N, S;
+  int SA;                  // the acting CEM's samples per state (S for the Bellman targets)
   int K;                   // random actions per state labelled failures (0: the term is off)
   af_nn_ctx *ctx;
   af_mlp *q, *q1t, *q2t;   // Q, target 1 (Polyak), target 2 (periodic copy of target 1)
@@ -51,7 +53,7 @@ typedef struct af_qtopt {
   float *train_in;         // (B * (1 + K), qd): the batch's rows, then K random actions per state
   float *ood_act;          // (B * K, ad): those random actions, drawn each update
   float *pop_in;           // (B * S, qd): next states repeated, actions written by the CEM
-  float *act_in;           // (N * S, qd): states to act on repeated
+  float *act_in;           // (N * SA, qd): states to act on repeated
   float *act_best;         // (N, ad)
   float *act_obs;          // (N, od): normalized observations to act on
   af_mlp *score_net;       // what the score function evaluates (set before each CEM run)

@@ -1,7 +1,8 @@
 // QT-Opt: the cross-entropy loss and its gradient against an independent double-precision
 // computation (central differences); Bellman targets worked by hand (a terminal reward of 1
 // gives 1, the clipped double Q takes the smaller target, at the CEM's argmax of target 1);
-// the batch mix of dataset and fresh data; a checkpoint and a replay file restore an agent
+// the acting CEM's own population (act_samples) leaves the Bellman targets alone; the batch
+// mix of dataset and fresh data; a checkpoint and a replay file restore an agent
 // that continues bit for bit; bad hyperparameters are named; and it learns a contextual
 // bandit with a sparse 0/1 reward from its own experience.
 #include <criterion/criterion.h>
@@ -167,6 +168,36 @@ Test(qtopt, bellman_targets_worked_by_hand) {
     if (done[b] == 0 && rew[b] == 0) cr_assert(fabs(y[b] - 0.9 / (1 + exp(-z))) < 1e-5, "row %d: %g", b, y[b]);
   }
   af_agent_free(ag);
+}
+
+// act_samples / act_elites change the acting CEM only: 0 is cem_samples' own population (the
+// same actions bit for bit as setting it), a larger one picks other actions, and the Bellman
+// targets of the same network do not move
+Test(qtopt, the_acting_population_is_its_own_and_leaves_the_targets_alone) {
+  const char *cfg[3] = {"{\"batch\": 5, \"hidden\": 8}", "{\"batch\": 5, \"hidden\": 8, \"act_samples\": 64, \"act_elites\": 6}",
+                        "{\"batch\": 5, \"hidden\": 8, \"act_samples\": 256, \"act_elites\": 24}"};
+  af_agent *ag[3];
+  float act[3][4 * AD], y[3][B], astar[3][B * AD];
+  float obs[4 * OD], next[B * OD];
+  const float rew[B] = {0, 0, 1, 0, 0}, done[B] = {0, 0, 1, 0, 0};
+  af_rng rng;
+  af_rng_seed(&rng, 77);
+  for (int i = 0; i < 4 * OD; i++) obs[i] = (float)af_rng_range(&rng, -1, 1);
+  for (int i = 0; i < B * OD; i++) next[i] = (float)af_rng_range(&rng, -1, 1);
+  for (int k = 0; k < 3; k++) {
+    ag[k] = make(cfg[k], 1, 5);
+    af_qtopt *t = af_agent_impl(ag[k]);
+    cr_assert_eq(t->SA, k == 2 ? 256 : 64);
+    for (int s = 0; s < 4; s++) cr_assert_eq(af_agent_act(ag[k], act[k] + s * AD, obs + s * OD, 1, 1), AF_OK);
+    cr_assert_eq(af_qtopt_targets(t, rew, next, done, y[k], astar[k]), AF_OK);
+  }
+  cr_assert(memcmp(act[0], act[1], sizeof act[0]) == 0, "act_samples 0 and 64 chose different actions");
+  cr_assert(memcmp(act[0], act[2], sizeof act[0]) != 0, "256 acting samples chose the very actions of 64");
+  for (int k = 1; k < 3; k++) {
+    cr_assert(memcmp(y[0], y[k], sizeof y[0]) == 0, "config %d: the Bellman targets moved", k);
+    cr_assert(memcmp(astar[0], astar[k], sizeof astar[0]) == 0, "config %d: the targets' a* moved", k);
+  }
+  for (int k = 0; k < 3; k++) af_agent_free(ag[k]);
 }
 
 // one step of a contextual bandit for N environments: obs uniform in [-1, 1]^3, reward 1
@@ -359,6 +390,10 @@ Test(qtopt, pretraining_reports_its_progress) {
 Test(qtopt, bad_hyperparameters_are_named) {
   struct { const char *cfg, *want; } cases[] = {
     {"{\"cem_elites\": 65}", "agent.cem_elites: 65 is more than cem_samples (64)"},
+    {"{\"act_elites\": 65}", "agent.act_elites: 65 is more than the acting samples (64)"},
+    {"{\"act_samples\": 256, \"act_elites\": 300}", "agent.act_elites: 300 is more than the acting samples (256)"},
+    {"{\"act_samples\": 1}", "agent.act_samples: 1 (0 means cem_samples"},
+    {"{\"act_samples\": 5000}", "agent.act_samples"},
     {"{\"gamma\": 1.5}", "agent.gamma"},
     {"{\"cem_iters\": 0}", "agent.cem_iters"},
     {"{\"epsilon\": -0.1}", "agent.epsilon"},
