@@ -190,8 +190,12 @@ static int collect(const collect_opts *o) {
       return AF_EXIT_FAIL;
     }
   }
-  af_dataset_writer *dw = af_dataset_open(o->out, o->env_name, s->obs_dim, s->act_dim, 1, s->horizon, (uint64_t)o->seed, err, sizeof err);
-  int rc = AF_EXIT_FAIL, tty = isatty(2);
+  // observations with stacked frames are stored a frame once (version 2); a goal image is not
+  int rc = AF_EXIT_FAIL, tty = isatty(2), fr_ok;
+  af_dataset_frames fr = af_dataset_frames_of(s, &fr_ok);
+  af_dataset_writer *dw = NULL;
+  if (!fr_ok) { fprintf(stderr, "armfarm collect: %s: observations with a goal image cannot be stored in a dataset\n", o->env_name); rc = AF_EXIT_USAGE; goto done; }
+  dw = af_dataset_open(o->out, o->env_name, s->obs_dim, s->act_dim, &fr, 1, s->horizon, (uint64_t)o->seed, err, sizeof err);
   if (!dw) { fprintf(stderr, "armfarm collect: %s\n", err); goto done; }
   long n[2] = {0, 0}, wins[2] = {0, 0};
   double t0 = af_now();

@@ -1189,8 +1189,11 @@ int af_cmd_train(int argc, char **argv) {
     if (folder == 1) { fprintf(stderr, "armfarm train: train.record: a recording run cannot be resumed (its dataset is written when it ends)\n"); rc = AF_EXIT_USAGE; goto done; }
     char *path = af_path_join(o.out, "episodes.afds");
     const af_env_spec *es = af_vecenv_spec(rs.vec);
-    t.rec = path ? af_dataset_open(path, rs.env_name, es->obs_dim, es->act_dim, t.N, es->horizon, (uint64_t)rs.tc.seed, err, sizeof err) : NULL;
-    int named = path != NULL;
+    int fr_ok;
+    af_dataset_frames fr = af_dataset_frames_of(es, &fr_ok);
+    if (!fr_ok) snprintf(err, sizeof err, "observations with a goal image cannot be stored in a dataset");
+    t.rec = path && fr_ok ? af_dataset_open(path, rs.env_name, es->obs_dim, es->act_dim, &fr, t.N, es->horizon, (uint64_t)rs.tc.seed, err, sizeof err) : NULL;
+    int named = path != NULL || !fr_ok;
     free(path);
     if (!t.rec) { fprintf(stderr, "armfarm train: train.record: %s\n", named ? err : "out of memory"); goto done; }
   }

@@ -281,7 +281,7 @@ Test(qtopt, checkpoint_and_replay_continue_bit_for_bit) {
 typedef struct { float o[OD], r; uint8_t end; } toy_row;
 static void write_toy_dataset(const char *path, int rows, toy_row (*row)(int s)) {
   char err[256];
-  af_dataset_writer *w = af_dataset_open(path, "toy", OD, AD, 1, 4, 0, err, sizeof err);
+  af_dataset_writer *w = af_dataset_open(path, "toy", OD, AD, NULL, 1, 4, 0, err, sizeof err);
   cr_assert(w, "%s", err);
   for (int s = 0; s < rows; s++) {
     toy_row x = row(s);
