@@ -176,15 +176,6 @@ static void pixel_sac_free(void *p) {
   free(s);
 }
 
-// the encoder's layers: conv 3x3 stride 2, conv 3x3 stride 1 (conv_layers - 1), dense, LayerNorm + tanh
-static int encoder_layers(const af_pixel_sac_cfg *c, af_conv_layer *L) {
-  int n = 0;
-  for (int i = 0; i < c->conv_layers; i++) L[n++] = (af_conv_layer){AF_LAYER_CONV, .out = c->filters, .k = 3, .stride = i == 0 ? 2 : 1, .pad = 0, .act = AF_ACT_RELU};
-  L[n++] = (af_conv_layer){AF_LAYER_DENSE, .out = c->features, .act = AF_ACT_NONE};
-  L[n++] = (af_conv_layer){AF_LAYER_LAYERNORM, .act = AF_ACT_TANH};
-  return n;
-}
-
 static void *pixel_sac_make(const void *cfgp, const af_agent_setup *setup, const af_agent_common *common, char *err, size_t errsz) {
   const af_pixel_sac_cfg *c = cfgp;
   const af_env_spec *spec = setup->spec;
@@ -216,7 +207,7 @@ static void *pixel_sac_make(const void *cfgp, const af_agent_setup *setup, const
   if (s->N != c->batch) bs[nb++] = s->N;
   if (s->N != 1 && c->batch != 1) bs[nb++] = 1;
   af_conv_layer L[AF_CONV_MAX_LAYERS];
-  int nl = encoder_layers(c, L);
+  int nl = af_conv_encoder_layers(L, c->filters, c->conv_layers, c->features);
   int asz[8], qsz[8], ML = c->layers + 1;
   asz[0] = s->fd + s->pd;
   qsz[0] = s->fd + s->pd + s->ad;

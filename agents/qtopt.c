@@ -40,6 +40,11 @@ static const af_param qtopt_params[] = {
   {"ood_weight", AF_P_DOUBLE, offsetof(af_qtopt_cfg, ood_weight), 0, 0, 100, NULL,
    "weight of the cross-entropy against 0 of uniform random actions at each batch state (untried actions count as failures; 0: off)"},
   {"ood_samples", AF_P_INT, offsetof(af_qtopt_cfg, ood_samples), 10, 1, 256, NULL, "uniform random actions per batch state in that term"},
+  {"filters", AF_P_INT, offsetof(af_qtopt_cfg, filters), 32, 1, 256, NULL, "from images: channels of each convolution of the encoder"},
+  {"conv_layers", AF_P_INT, offsetof(af_qtopt_cfg, conv_layers), 4, 1, 8, NULL, "from images: convolutions, one 3x3 stride 2, the rest 3x3 stride 1"},
+  {"features", AF_P_INT, offsetof(af_qtopt_cfg, features), 50, 1, 1024, NULL, "from images: encoder features (dense layer, LayerNorm, tanh)"},
+  {"shift_pad", AF_P_INT, offsetof(af_qtopt_cfg, shift_pad), 4, 0, 16, NULL, "from images: DrQ's random shift of each sampled frame stack, pad by replication and crop back (0: off)"},
+  {"proprio", AF_P_BOOL, offsetof(af_qtopt_cfg, proprio), 1, 0, 1, NULL, "from images: feed the observation's state entries beside the features"},
   AF_NORM_PARAMS(af_qtopt_cfg, norm),
 };
 
@@ -57,25 +62,27 @@ static void fill_obs(float *dst, const float *obs, int n, int rep, int od, int q
 // the CEM's score function: the action columns of the rows, one forward, the logits
 static int score(void *ctx, const float *actions, int n, float *scores) {
   af_qtopt *t = ctx;
-  const int od = t->od, ad = t->ad, qd = t->qd;
-  for (int k = 0; k < n; k++) memcpy(t->score_in + (size_t)k * qd + od, actions + (size_t)k * ad, sizeof(float) * ad);
+  const int sd = t->sd, ad = t->ad, qd = t->qd;
+  for (int k = 0; k < n; k++) memcpy(t->score_in + (size_t)k * qd + sd, actions + (size_t)k * ad, sizeof(float) * ad);
   const float *out = af_mlp_forward(t->score_net, n, t->score_in);
   if (!out) return AF_ERR_NUMERIC;
   memcpy(scores, out, sizeof(float) * n);
   return 0;
 }
 
-int af_qtopt_targets(af_qtopt *t, const float *rew, const float *next_obs, const float *done, float *y, float *astar) {
-  const int B = t->B, S = t->S, od = t->od, ad = t->ad, qd = t->qd;
+// the targets with target 1's CEM over the state rows f1 (B, sd) and target 2 read at
+// [f2, a*]: the same rows for state observations, each target's own features from images
+static int targets_on(af_qtopt *t, const float *rew, const float *f1, const float *f2, const float *done, float *y, float *astar) {
+  const int B = t->B, S = t->S, sd = t->sd, ad = t->ad, qd = t->qd;
   // a* by CEM over target 1; its best score is Q1'(s', a*)
-  fill_obs(t->pop_in, next_obs, B, S, od, qd);
+  fill_obs(t->pop_in, f1, B, S, sd, qd);
   t->score_net = t->q1t;
   t->score_in = t->pop_in;
   if (af_cem_run(&t->cem_tgt, B, score, t, &t->rng, t->astar, t->lstar)) return AF_ERR_NUMERIC;
   // target 2 at a*
   for (int b = 0; b < B; b++) {
-    memcpy(t->t2in + (size_t)b * qd, next_obs + (size_t)b * od, sizeof(float) * od);
-    memcpy(t->t2in + (size_t)b * qd + od, t->astar + (size_t)b * ad, sizeof(float) * ad);
+    memcpy(t->t2in + (size_t)b * qd, f2 + (size_t)b * sd, sizeof(float) * sd);
+    memcpy(t->t2in + (size_t)b * qd + sd, t->astar + (size_t)b * ad, sizeof(float) * ad);
   }
   const float *l2 = af_mlp_forward(t->q2t, B, t->t2in);
   if (!l2) return AF_ERR_NUMERIC;
@@ -89,16 +96,21 @@ int af_qtopt_targets(af_qtopt *t, const float *rew, const float *next_obs, const
   return AF_OK;
 }
 
-float af_qtopt_loss_grads(af_qtopt *t, const float *obs, const float *act, const float *y) {
-  const int B = t->B, K = t->K, od = t->od, ad = t->ad, qd = t->qd;
+int af_qtopt_targets(af_qtopt *t, const float *rew, const float *next_obs, const float *done, float *y, float *astar) {
+  return targets_on(t, rew, next_obs, next_obs, done, y, astar);
+}
+
+// the loss on state rows feat (B, sd); dx: Q's gradient into its input rows too (t->dtrain)
+static float loss_on(af_qtopt *t, const float *feat, const float *act, const float *y, float *dx) {
+  const int B = t->B, K = t->K, sd = t->sd, ad = t->ad, qd = t->qd;
   // rows: the batch, then each state with its K random actions
   for (int b = 0; b < B; b++) {
-    memcpy(t->train_in + (size_t)b * qd, obs + (size_t)b * od, sizeof(float) * od);
-    memcpy(t->train_in + (size_t)b * qd + od, act + (size_t)b * ad, sizeof(float) * ad);
+    memcpy(t->train_in + (size_t)b * qd, feat + (size_t)b * sd, sizeof(float) * sd);
+    memcpy(t->train_in + (size_t)b * qd + sd, act + (size_t)b * ad, sizeof(float) * ad);
     for (int j = 0; j < K; j++) {
       float *r = t->train_in + ((size_t)B + (size_t)b * K + j) * qd;
-      memcpy(r, obs + (size_t)b * od, sizeof(float) * od);
-      memcpy(r + od, t->ood_act + ((size_t)b * K + j) * ad, sizeof(float) * ad);
+      memcpy(r, feat + (size_t)b * sd, sizeof(float) * sd);
+      memcpy(r + sd, t->ood_act + ((size_t)b * K + j) * ad, sizeof(float) * ad);
     }
   }
   const int rows = B * (1 + K);
@@ -116,9 +128,11 @@ float af_qtopt_loss_grads(af_qtopt *t, const float *obs, const float *act, const
     loss += w * softplusf(z[i]);
     t->dq[i] = w * sigmoidf(z[i]);
   }
-  af_mlp_backward(t->q, rows, t->dq, NULL, 1, 0);
+  af_mlp_backward(t->q, rows, t->dq, dx, 1, 0);
   return loss;
 }
+
+float af_qtopt_loss_grads(af_qtopt *t, const float *obs, const float *act, const float *y) { return loss_on(t, obs, act, y, NULL); }
 
 int af_qtopt_sample(af_qtopt *t, int only_data) {
   const int B = t->B, od = t->od, ad = t->ad;
@@ -133,28 +147,117 @@ int af_qtopt_sample(af_qtopt *t, int only_data) {
   return nd;
 }
 
+// transitions held: the fresh replay's and the dataset's, of frames or of states
+static long fresh_size(const af_qtopt *t) { return t->pix ? af_image_replay_size(&t->ireplay) : t->replay.size; }
+static long data_size(const af_qtopt *t) { return t->pix ? af_image_replay_size(&t->idata) : t->data.size; }
+
+// ---- from images ----
+// rows [enc(x), prop] (n, sd) into out; -1 on a network failure
+static int encode(af_qtopt *t, af_conv *enc, int n, const float *x, const float *prop, float *out) {
+  const float *z = af_conv_forward(enc, n, x);
+  if (!z) return -1;
+  const int sd = t->sd, fe = t->fe, pd = t->pd;
+  for (int b = 0; b < n; b++) {
+    memcpy(out + (size_t)b * sd, z + (size_t)b * fe, sizeof(float) * fe);
+    if (pd) memcpy(out + (size_t)b * sd + fe, prop + (size_t)b * pd, sizeof(float) * pd);
+  }
+  return 0;
+}
+
+// a batch of frames in the ratio of af_qtopt_sample, each stack shifted, as floats; the state
+// entries normalized when obs_norm
+static void sample_frames(af_qtopt *t, int only_data) {
+  const int B = t->B, ad = t->ad, pd = t->pd, xd = t->xd;
+  int nd = (int)(B * t->cfg.offline_fraction + 0.5);
+  if (only_data || !fresh_size(t)) nd = B;
+  if (!data_size(t)) nd = 0;
+  if (nd > 0)
+    af_image_replay_sample(&t->idata, &t->rng, nd, t->u_obs, pd ? t->prop : NULL, t->act, t->rew, t->u_next, pd ? t->prop_next : NULL, t->done);
+  if (nd < B)
+    af_image_replay_sample(&t->ireplay, &t->rng, B - nd, t->u_obs + (size_t)nd * xd, pd ? t->prop + (size_t)nd * pd : NULL,
+                           t->act + (size_t)nd * ad, t->rew + nd, t->u_next + (size_t)nd * xd, pd ? t->prop_next + (size_t)nd * pd : NULL,
+                           t->done + nd);
+  const size_t xb = (size_t)B * xd;
+  af_image_random_shift(t->u_tmp, t->u_obs, B, t->C, t->H, t->W, t->cfg.shift_pad, &t->rng);
+  af_conv_from_u8(t->x_obs, t->u_tmp, xb);
+  af_image_random_shift(t->u_tmp, t->u_next, B, t->C, t->H, t->W, t->cfg.shift_pad, &t->rng);
+  af_conv_from_u8(t->x_next, t->u_tmp, xb);
+  if (t->cfg.norm.obs_norm) {
+    af_normalizer_apply(&t->norm, t->prop, t->prop, B);
+    af_normalizer_apply(&t->norm, t->prop_next, t->prop_next, B);
+  }
+}
+
+float af_qtopt_frames_loss_grads(af_qtopt *t, const float *x, const float *prop, const float *act, const float *y) {
+  const int B = t->B, K = t->K, fe = t->fe, qd = t->qd;
+  if (encode(t, t->enc, B, x, prop, t->feat)) return NAN;
+  float loss = loss_on(t, t->feat, act, y, t->dtrain);
+  // the features' gradient: each state's row and its untried actions' rows
+  for (int b = 0; b < B; b++) {
+    float *d = t->dfeat + (size_t)b * fe;
+    memcpy(d, t->dtrain + (size_t)b * qd, sizeof(float) * fe);
+    for (int j = 0; j < K; j++) {
+      const float *r = t->dtrain + ((size_t)B + (size_t)b * K + j) * qd;
+      for (int i = 0; i < fe; i++) d[i] += r[i];
+    }
+  }
+  af_conv_backward(t->enc, B, t->dfeat, NULL, 1, 0);
+  return loss;
+}
+
+// one update's gradients from images: the targets from each target's own encoder, then Q's
+// loss through the encoder. The loss, or NaN on a network failure
+static float frames_grads(af_qtopt *t, int only_data) {
+  const int B = t->B;
+  sample_frames(t, only_data);
+  if (encode(t, t->enc1t, B, t->x_next, t->prop_next, t->feat1n) || encode(t, t->enc2t, B, t->x_next, t->prop_next, t->feat2n) ||
+      targets_on(t, t->rew, t->feat1n, t->feat2n, t->done, t->y, NULL))
+    return NAN;
+  for (int i = 0; i < B * t->K * t->ad; i++) t->ood_act[i] = (float)af_rng_range(&t->rng, -1, 1);
+  return af_qtopt_frames_loss_grads(t, t->x_obs, t->prop, t->act, t->y);
+}
+
 int af_qtopt_learn(af_qtopt *t, int updates, int only_data, af_agent_stats *st) {
   memset(st, 0, sizeof *st);
   af_nn_ctx_enter(t->ctx);
-  const int np = af_mlp_nparams(t->q);
-  for (int k = 0; k < updates && (t->replay.size > 0 || t->data.size > 0); k++) {
-    af_qtopt_sample(t, only_data);
-    if (t->cfg.norm.obs_norm) {
-      af_normalizer_apply(&t->norm, t->obs, t->obs, t->B);
-      af_normalizer_apply(&t->norm, t->next_obs, t->next_obs, t->B);
+  const int np = af_mlp_nparams(t->q), ne = t->pix ? af_conv_nparams(t->enc) : 0;
+  for (int k = 0; k < updates && (fresh_size(t) > 0 || data_size(t) > 0); k++) {
+    float loss;
+    if (t->pix) {
+      loss = frames_grads(t, only_data);
+      if (af_nn_ctx_error(t->ctx)) break;
+    } else {
+      af_qtopt_sample(t, only_data);
+      if (t->cfg.norm.obs_norm) {
+        af_normalizer_apply(&t->norm, t->obs, t->obs, t->B);
+        af_normalizer_apply(&t->norm, t->next_obs, t->next_obs, t->B);
+      }
+      if (af_qtopt_targets(t, t->rew, t->next_obs, t->done, t->y, NULL)) break;
+      for (int i = 0; i < t->B * t->K * t->ad; i++) t->ood_act[i] = (float)af_rng_range(&t->rng, -1, 1);
+      loss = af_qtopt_loss_grads(t, t->obs, t->act, t->y);
     }
-    if (af_qtopt_targets(t, t->rew, t->next_obs, t->done, t->y, NULL)) break;
-    for (int i = 0; i < t->B * t->K * t->ad; i++) t->ood_act[i] = (float)af_rng_range(&t->rng, -1, 1);
-    float loss = af_qtopt_loss_grads(t, t->obs, t->act, t->y);
     st->updates++;
     st->critic_loss = loss;
     // a non-finite loss or gradient: the update is skipped, nothing changes
-    if (!isfinite(loss) || !af_nn_finite(af_mlp_grads(t->q), (size_t)np)) { st->skipped++; continue; }
-    if (t->cfg.grad_clip > 0) af_nn_clip_grad_norm(af_mlp_grads(t->q), np, (float)t->cfg.grad_clip);
+    if (!isfinite(loss) || !af_nn_finite(af_mlp_grads(t->q), (size_t)np) || (ne && !af_nn_finite(af_conv_grads(t->enc), (size_t)ne))) {
+      st->skipped++;
+      continue;
+    }
+    if (t->cfg.grad_clip > 0) {
+      af_nn_clip_grad_norm(af_mlp_grads(t->q), np, (float)t->cfg.grad_clip);
+      if (ne) af_nn_clip_grad_norm(af_conv_grads(t->enc), ne, (float)t->cfg.grad_clip);
+    }
     af_adam_step(&t->opt, af_mlp_params(t->q), af_mlp_grads(t->q));
     af_nn_polyak(af_mlp_params(t->q1t), af_mlp_params(t->q), np, (float)t->cfg.tau);
+    if (ne) {
+      af_adam_step(&t->opt_enc, af_conv_params(t->enc), af_conv_grads(t->enc));
+      af_nn_polyak(af_conv_params(t->enc1t), af_conv_params(t->enc), ne, (float)t->cfg.tau);
+    }
     t->iterations++;
-    if (t->iterations % t->cfg.target2_period == 0) memcpy(af_mlp_params(t->q2t), af_mlp_params(t->q1t), sizeof(float) * np);
+    if (t->iterations % t->cfg.target2_period == 0) {
+      memcpy(af_mlp_params(t->q2t), af_mlp_params(t->q1t), sizeof(float) * np);
+      if (ne) memcpy(af_conv_params(t->enc2t), af_conv_params(t->enc1t), sizeof(float) * ne);
+    }
   }
   af_nn_ctx_leave(t->ctx);
   return af_nn_ctx_error(t->ctx) ? AF_ERR_NUMERIC : AF_OK;
@@ -172,8 +275,16 @@ static void qtopt_free(void *p) {
   af_cem_free(&t->cem_act);
   af_cem_free(&t->cem_tgt);
   af_normalizer_free(&t->norm);
+  af_conv_free(t->enc);
+  af_conv_free(t->enc1t);
+  af_conv_free(t->enc2t);
+  af_adam_free(&t->opt_enc);
+  af_image_replay_free(&t->ireplay);
+  af_image_replay_free(&t->idata);
   af_nn_ctx_free(t->ctx);
   free(t->obs);
+  free(t->u_obs);
+  free(t->x_obs);
   free(t);
 }
 
@@ -183,6 +294,126 @@ static int add_size(int *bs, int n, int b) {
     if (bs[i] == b) return n;
   bs[n] = b;
   return n + 1;
+}
+
+// Q and its targets (and from images the encoder and its copies), initialized, with their
+// optimizers and CEMs; 0, or -1 with a message
+static int make_nets(af_qtopt *t, const af_qtopt_cfg *c, int ea, const af_agent_common *common, uint64_t seed, char *err, size_t errsz) {
+  // Q: [state, act] -> logit. Q is planned for the batch and for the acting populations (N
+  // states and one state); target 1 for the Bellman population, target 2 for the batch
+  int sz[8], L = c->layers + 1;
+  sz[0] = t->qd;
+  for (int l = 1; l < L; l++) sz[l] = c->hidden;
+  sz[L] = 1;
+  int bs[4], nb = 0;
+  nb = add_size(bs, nb, t->B);
+  nb = add_size(bs, nb, t->B * (1 + t->K));
+  nb = add_size(bs, nb, t->N * t->SA);
+  nb = add_size(bs, nb, t->SA);
+  int bpop = t->B * t->S;
+  af_cem_cfg cc = {c->cem_samples, c->cem_elites, c->cem_iters, (float)c->cem_std, (float)c->cem_min_std};
+  af_cem_cfg ca = {t->SA, ea, c->cem_iters, (float)c->cem_std, (float)c->cem_min_std};
+  if (!(t->ctx = af_agent_nn_ctx(common, err, errsz)) ||
+      !(t->q = af_mlp_make(t->ctx, L, sz, AF_ACT_RELU, AF_ACT_NONE, bs, nb, err, errsz)) ||
+      !(t->q1t = af_mlp_make(t->ctx, L, sz, AF_ACT_RELU, AF_ACT_NONE, &bpop, 1, err, errsz)) ||
+      !(t->q2t = af_mlp_make(t->ctx, L, sz, AF_ACT_RELU, AF_ACT_NONE, &t->B, 1, err, errsz)) ||
+      af_cem_init(&t->cem_act, &ca, t->ad, t->N, err, errsz) || af_cem_init(&t->cem_tgt, &cc, t->ad, t->B, err, errsz))
+    return -1;
+  // the encoder for the batch and the acting states; its copies for the batch
+  if (t->pix) {
+    af_conv_layer cl[AF_CONV_MAX_LAYERS];
+    int nl = af_conv_encoder_layers(cl, c->filters, c->conv_layers, c->features), eb[3], ne = 0;
+    ne = add_size(eb, ne, t->B);
+    ne = add_size(eb, ne, t->N);
+    ne = add_size(eb, ne, 1);
+    if (!(t->enc = af_conv_make(t->ctx, cl, nl, t->C, t->H, t->W, eb, ne, err, errsz)) ||
+        !(t->enc1t = af_conv_make(t->ctx, cl, nl, t->C, t->H, t->W, &t->B, 1, err, errsz)) ||
+        !(t->enc2t = af_conv_make(t->ctx, cl, nl, t->C, t->H, t->W, &t->B, 1, err, errsz)))
+      return -1;
+  }
+  // the targets start as copies
+  af_rng init;
+  af_rng_seed(&init, af_seed_derive(seed, 0x1417));
+  af_mlp_init(t->q, &init);
+  const int np = af_mlp_nparams(t->q);
+  memcpy(af_mlp_params(t->q1t), af_mlp_params(t->q), sizeof(float) * np);
+  memcpy(af_mlp_params(t->q2t), af_mlp_params(t->q), sizeof(float) * np);
+  if (af_adam_init(&t->opt, np, (float)c->lr, err, errsz)) return -1;
+  if (!t->pix) return 0;
+  af_conv_init(t->enc, &init);
+  const int ne = af_conv_nparams(t->enc);
+  memcpy(af_conv_params(t->enc1t), af_conv_params(t->enc), sizeof(float) * ne);
+  memcpy(af_conv_params(t->enc2t), af_conv_params(t->enc), sizeof(float) * ne);
+  return af_adam_init(&t->opt_enc, ne, (float)c->lr, err, errsz);
+}
+
+// the replays (fresh experience, the dataset), the normalizer and the batch and scratch
+// buffers; 0, or -1 with a message
+static int make_memory(af_qtopt *t, const af_qtopt_cfg *c, const af_env_spec *spec, char *err, size_t errsz) {
+  const int B = t->B, od = t->od, ad = t->ad, qd = t->qd, sd = t->sd, N = t->N, S = t->S, SA = t->SA, K = t->K, pix = t->pix;
+  const int nz = pix ? t->pd : od;  // what the normalizer sees
+  if ((t->cfg.norm.obs_norm && af_normalizer_init(&t->norm, nz, (float)c->norm.obs_clip, 0.01f, err, errsz))) return -1;
+  if (pix) {
+    // frames: the replays keep every state entry beside them (fed to Q when proprio)
+    if (af_image_replay_init(&t->ireplay, c->buffer, 3, t->H, t->W, t->stack, t->poff, ad, N, err, errsz) ||
+        (c->dataset[0] && af_dataset_to_image_replay(c->dataset, spec, &t->idata, err, errsz)))
+      return -1;
+    // the dataset's state entries start the statistics (every frame's)
+    if (t->cfg.norm.obs_norm && t->idata.written > 0) af_normalizer_update(&t->norm, t->idata.prop, (int)t->idata.written);
+  } else {
+    // the replay's episodes: N environments adding in turn
+    af_her_cfg her = {.strategy = AF_HER_NONE, .k = 1, .streams = N};
+    if (af_replay_init(&t->replay, c->buffer, od, ad, 0, err, errsz) || af_replay_set_her(&t->replay, &her, err, errsz) ||
+        (c->dataset[0] && af_dataset_to_replay(c->dataset, spec, &t->data, err, errsz)))
+      return -1;
+    // the dataset's observations start the statistics
+    if (t->cfg.norm.obs_norm && t->data.size > 0) af_normalizer_update(&t->norm, t->data.obs, (int)t->data.size);
+  }
+  // batch and scratch in one allocation (the state batch's observations only for states)
+  const int ods = pix ? 0 : od;
+  size_t n = (size_t)B * (2 * ods + 2 * ad + 4 + qd) + (size_t)B * (1 + K) * (1 + qd) + (size_t)B * K * ad + (size_t)B * S * qd +
+             (size_t)N * SA * qd + (size_t)N * ad + (size_t)N * nz;
+  float *p = calloc(n, sizeof(float));
+  if (!p) { snprintf(err, errsz, "out of memory"); return -1; }
+  t->obs = p; p += (size_t)B * ods;
+  t->next_obs = p; p += (size_t)B * ods;
+  t->act = p; p += (size_t)B * ad;
+  t->astar = p; p += (size_t)B * ad;
+  t->rew = p; p += B;
+  t->done = p; p += B;
+  t->y = p; p += B;
+  t->dq = p; p += (size_t)B * (1 + K);
+  t->lstar = p; p += B;
+  t->t2in = p; p += (size_t)B * qd;
+  t->train_in = p; p += (size_t)B * (1 + K) * qd;
+  t->ood_act = p; p += (size_t)B * K * ad;
+  t->pop_in = p; p += (size_t)B * S * qd;
+  t->act_in = p; p += (size_t)N * SA * qd;
+  t->act_best = p; p += (size_t)N * ad;
+  t->act_obs = p;
+  if (!pix) return 0;
+  // from images: the batch's frames as bytes, and the floats the encoder and Q read
+  const size_t xb = (size_t)B * t->xd, fr = (size_t)t->H * t->W * 3, fe = (size_t)t->fe, po = (size_t)t->poff;
+  size_t nf = 2 * xb + (size_t)B * (2 * po + 3 * sd + (1 + K) * qd + fe) + (size_t)N * (t->xd + sd);
+  t->u_obs = malloc(3 * xb + 2 * fr);
+  float *q = t->x_obs = calloc(nf, sizeof(float));
+  if (!t->u_obs || !q) { snprintf(err, errsz, "out of memory"); return -1; }
+  t->u_next = t->u_obs + xb;
+  t->u_tmp = t->u_next + xb;
+  t->frame_obs = t->u_tmp + xb;
+  t->frame_next = t->frame_obs + fr;
+  q += xb;
+  t->x_next = q; q += xb;
+  t->prop = q; q += (size_t)B * po;
+  t->prop_next = q; q += (size_t)B * po;
+  t->feat = q; q += (size_t)B * sd;
+  t->feat1n = q; q += (size_t)B * sd;
+  t->feat2n = q; q += (size_t)B * sd;
+  t->dtrain = q; q += (size_t)B * (1 + K) * qd;
+  t->dfeat = q; q += (size_t)B * fe;
+  t->act_x = q; q += (size_t)N * t->xd;
+  t->act_feat = q;
+  return 0;
 }
 
 static void *qtopt_make(const void *cfgp, const af_agent_setup *setup, const af_agent_common *common, char *err, size_t errsz) {
@@ -212,7 +443,23 @@ static void *qtopt_make(const void *cfgp, const af_agent_setup *setup, const af_
   t->cfg = *c;
   t->od = spec->obs_dim;
   t->ad = spec->act_dim;
-  t->qd = t->od + t->ad;
+  t->sd = t->od;
+  // from images: Q's state columns are the encoder's features and the state entries
+  if (spec->pixel_stack > 0) {
+    if (spec->goal_image_offset > 0) { snprintf(err, errsz, "qtopt: observations with a goal image are not supported"); free(t); return NULL; }
+    t->pix = 1;
+    t->stack = spec->pixel_stack;
+    t->H = spec->pixel_height;
+    t->W = spec->pixel_width;
+    t->C = 3 * t->stack;
+    t->xd = t->C * t->H * t->W;
+    t->poff = spec->pixel_offset;
+    t->pd = c->proprio ? t->poff : 0;
+    t->fe = c->features;
+    t->sd = t->fe + t->pd;
+    if (!t->pd) t->cfg.norm.obs_norm = 0;  // nothing to normalize
+  }
+  t->qd = t->sd + t->ad;
   t->B = c->batch;
   t->N = setup->num_envs;
   t->S = c->cem_samples;
@@ -222,69 +469,10 @@ static void *qtopt_make(const void *cfgp, const af_agent_setup *setup, const af_
   t->eval_seed = af_seed_derive(setup->seed, 0xE7A1);
   t->progress = setup->progress;
   t->progress_ctx = setup->progress_ctx;
-  // Q: [obs, act] -> logit. Q is planned for the batch and for the acting populations (N
-  // states and one state); target 1 for the Bellman population, target 2 for the batch
-  int sz[8], L = c->layers + 1;
-  sz[0] = t->qd;
-  for (int l = 1; l < L; l++) sz[l] = c->hidden;
-  sz[L] = 1;
-  int bs[4], nb = 0;
-  nb = add_size(bs, nb, t->B);
-  nb = add_size(bs, nb, t->B * (1 + t->K));
-  nb = add_size(bs, nb, t->N * t->SA);
-  nb = add_size(bs, nb, t->SA);
-  int bpop = t->B * t->S;
-  af_cem_cfg cc = {c->cem_samples, c->cem_elites, c->cem_iters, (float)c->cem_std, (float)c->cem_min_std};
-  af_cem_cfg ca = {sa, ea, c->cem_iters, (float)c->cem_std, (float)c->cem_min_std};
-  if (!(t->ctx = af_agent_nn_ctx(common, err, errsz)) ||
-      !(t->q = af_mlp_make(t->ctx, L, sz, AF_ACT_RELU, AF_ACT_NONE, bs, nb, err, errsz)) ||
-      !(t->q1t = af_mlp_make(t->ctx, L, sz, AF_ACT_RELU, AF_ACT_NONE, &bpop, 1, err, errsz)) ||
-      !(t->q2t = af_mlp_make(t->ctx, L, sz, AF_ACT_RELU, AF_ACT_NONE, &t->B, 1, err, errsz)) ||
-      af_cem_init(&t->cem_act, &ca, t->ad, t->N, err, errsz) || af_cem_init(&t->cem_tgt, &cc, t->ad, t->B, err, errsz)) {
+  if (make_nets(t, c, ea, common, setup->seed, err, errsz) || make_memory(t, c, spec, err, errsz)) {
     qtopt_free(t);
     return NULL;
   }
-  af_rng init;
-  af_rng_seed(&init, af_seed_derive(setup->seed, 0x1417));
-  af_mlp_init(t->q, &init);
-  const int np = af_mlp_nparams(t->q);
-  memcpy(af_mlp_params(t->q1t), af_mlp_params(t->q), sizeof(float) * np);
-  memcpy(af_mlp_params(t->q2t), af_mlp_params(t->q), sizeof(float) * np);
-  if (af_adam_init(&t->opt, np, (float)c->lr, err, errsz) || af_replay_init(&t->replay, c->buffer, t->od, t->ad, 0, err, errsz) ||
-      (c->norm.obs_norm && af_normalizer_init(&t->norm, t->od, (float)c->norm.obs_clip, 0.01f, err, errsz))) {
-    qtopt_free(t);
-    return NULL;
-  }
-  // the replay's episodes: N environments adding in turn
-  af_her_cfg her = {.strategy = AF_HER_NONE, .k = 1, .streams = t->N};
-  if (af_replay_set_her(&t->replay, &her, err, errsz) || (c->dataset[0] && af_dataset_to_replay(c->dataset, spec, &t->data, err, errsz))) {
-    qtopt_free(t);
-    return NULL;
-  }
-  // the dataset's observations start the statistics
-  if (c->norm.obs_norm && t->data.size > 0) af_normalizer_update(&t->norm, t->data.obs, (int)t->data.size);
-  // batch and scratch in one allocation
-  const int B = t->B, od = t->od, ad = t->ad, qd = t->qd, N = t->N, S = t->S, SA = t->SA, K = t->K;
-  size_t n = (size_t)B * (2 * od + 2 * ad + 4 + qd) + (size_t)B * (1 + K) * (1 + qd) + (size_t)B * K * ad + (size_t)B * S * qd +
-             (size_t)N * SA * qd + (size_t)N * ad + (size_t)N * od;
-  float *p = calloc(n, sizeof(float));
-  if (!p) { snprintf(err, errsz, "out of memory"); qtopt_free(t); return NULL; }
-  t->obs = p; p += (size_t)B * od;
-  t->next_obs = p; p += (size_t)B * od;
-  t->act = p; p += (size_t)B * ad;
-  t->astar = p; p += (size_t)B * ad;
-  t->rew = p; p += B;
-  t->done = p; p += B;
-  t->y = p; p += B;
-  t->dq = p; p += (size_t)B * (1 + K);
-  t->lstar = p; p += B;
-  t->t2in = p; p += (size_t)B * qd;
-  t->train_in = p; p += (size_t)B * (1 + K) * qd;
-  t->ood_act = p; p += (size_t)B * K * ad;
-  t->pop_in = p; p += (size_t)B * S * qd;
-  t->act_in = p; p += (size_t)N * SA * qd;
-  t->act_best = p; p += (size_t)N * ad;
-  t->act_obs = p;
   return t;
 }
 
@@ -305,15 +493,30 @@ static int qtopt_act(void *p, float *action, const float *obs, int n, int determ
   // the CEM over Q at each state; deterministic: its draws from a fixed seed
   af_rng fixed, *rng = &t->rng;
   if (deterministic) { af_rng_seed(&fixed, t->eval_seed); rng = &fixed; }
-  if (t->cfg.norm.obs_norm) {
+  af_nn_ctx_enter(t->ctx);
+  int rc = 0;
+  if (t->pix) {
+    // the encoder's features of the frames beside the (normalized) state entries
+    const float k = 1.0f / 255;
+    for (int b = 0; b < n; b++) {
+      const float *f = obs + (size_t)b * t->od + t->poff;
+      float *x = t->act_x + (size_t)b * t->xd;
+      for (int i = 0; i < t->xd; i++) x[i] = f[i] * k;
+      if (t->pd) memcpy(t->act_obs + (size_t)b * t->pd, obs + (size_t)b * t->od, sizeof(float) * t->pd);
+    }
+    if (t->cfg.norm.obs_norm) af_normalizer_apply(&t->norm, t->act_obs, t->act_obs, n);
+    rc = encode(t, t->enc, n, t->act_x, t->act_obs, t->act_feat);
+    obs = t->act_feat;
+  } else if (t->cfg.norm.obs_norm) {
     af_normalizer_apply(&t->norm, t->act_obs, obs, n);
     obs = t->act_obs;
   }
-  fill_obs(t->act_in, obs, n, t->SA, t->od, t->qd);
-  t->score_net = t->q;
-  t->score_in = t->act_in;
-  af_nn_ctx_enter(t->ctx);
-  int rc = af_cem_run(&t->cem_act, n, score, t, rng, action, NULL);
+  if (rc == 0) {
+    fill_obs(t->act_in, obs, n, t->SA, t->sd, t->qd);
+    t->score_net = t->q;
+    t->score_in = t->act_in;
+    rc = af_cem_run(&t->cem_act, n, score, t, rng, action, NULL);
+  }
   af_nn_ctx_leave(t->ctx);
   if (rc) return numeric_error(t, err, errsz);
   // epsilon-greedy: a uniform random action instead, per environment
@@ -329,9 +532,22 @@ static int qtopt_act(void *p, float *action, const float *obs, int n, int determ
 static int qtopt_observe(void *p, const af_batch *b, char *err, size_t errsz) {
   af_qtopt *t = p;
   if (b->n != t->N) { snprintf(err, errsz, "qtopt: observe %d transitions (made for %d environments)", b->n, t->N); return AF_ERR_ARG; }
-  int offline_only = t->data.size > 0 && t->cfg.offline_fraction >= 1;
-  if (!offline_only) af_replay_add_batch(&t->replay, b);
-  if (t->cfg.norm.obs_norm && !offline_only) af_normalizer_update(&t->norm, b->obs, b->n);
+  int offline_only = data_size(t) > 0 && t->cfg.offline_fraction >= 1;
+  if (t->pix && !offline_only) {
+    // each transition's newest frames, as bytes, with every state entry
+    const int HW = t->H * t->W;
+    for (int i = 0; i < b->n; i++) {
+      const float *o = b->obs + (size_t)i * t->od, *no = b->next_obs + (size_t)i * t->od;
+      af_image_from_planar(t->frame_obs, o + t->poff + (size_t)(t->stack - 1) * 3 * HW, 3, HW);
+      af_image_from_planar(t->frame_next, no + t->poff + (size_t)(t->stack - 1) * 3 * HW, 3, HW);
+      af_image_replay_add(&t->ireplay, i, t->frame_obs, t->poff ? o : NULL, b->act + (size_t)i * t->ad, b->reward[i], t->frame_next,
+                          t->poff ? no : NULL, b->terminated[i] != 0, b->terminated[i] || b->truncated[i]);
+      if (t->cfg.norm.obs_norm) af_normalizer_update(&t->norm, o, 1);
+    }
+  } else if (!offline_only) {
+    af_replay_add_batch(&t->replay, b);
+    if (t->cfg.norm.obs_norm) af_normalizer_update(&t->norm, b->obs, b->n);
+  }
   for (int i = 0; i < b->n; i++) {
     t->observed++;
     if (t->observed >= t->cfg.warmup && t->observed % t->cfg.update_every == 0) t->due += t->cfg.updates_per_step;
@@ -343,7 +559,7 @@ static int qtopt_update(void *p, af_agent_stats *st, char *err, size_t errsz) {
   af_qtopt *t = p;
   // the offline pretraining, once, before any scheduled update; a tenth at a time, each
   // reported through the progress hook
-  if (!t->pretrained && t->data.size > 0 && t->cfg.pretrain_updates > 0) {
+  if (!t->pretrained && data_size(t) > 0 && t->cfg.pretrain_updates > 0) {
     const int total = t->cfg.pretrain_updates, chunk = total < 10 ? total : total / 10;
     double t0 = af_now();
     for (int done = 0; done < total;) {
@@ -381,12 +597,21 @@ static int tensors(af_qtopt *t, af_tensor *out, packed_state *ps) {
   out[k++] = (af_tensor){"q_v", t->opt.v, np};
   out[k++] = (af_tensor){"counters", ps->words, 4 * N_WORDS};
   if (t->cfg.norm.obs_norm) out[k++] = af_normalizer_tensor(&t->norm, "obs_norm");
+  if (t->pix) {
+    // the encoder steps with Q: its Adam step count is Q's
+    const size_t ne = (size_t)af_conv_nparams(t->enc);
+    out[k++] = (af_tensor){"encoder", af_conv_params(t->enc), ne};
+    out[k++] = (af_tensor){"encoder_target1", af_conv_params(t->enc1t), ne};
+    out[k++] = (af_tensor){"encoder_target2", af_conv_params(t->enc2t), ne};
+    out[k++] = (af_tensor){"encoder_m", t->opt_enc.m, ne};
+    out[k++] = (af_tensor){"encoder_v", t->opt_enc.v, ne};
+  }
   return k;
 }
 
 static int qtopt_save(void *p, const char *path, char *err, size_t errsz) {
   af_qtopt *t = p;
-  af_tensor ts[8];
+  af_tensor ts[16];
   packed_state ps;
   af_nn_pack_u64(ps.words, (uint64_t)t->opt.t);
   af_nn_pack_u64(ps.words + 4, (uint64_t)t->observed);
@@ -400,7 +625,7 @@ static int qtopt_save(void *p, const char *path, char *err, size_t errsz) {
 
 static int qtopt_load(void *p, const char *path, char *err, size_t errsz) {
   af_qtopt *t = p;
-  af_tensor ts[8];
+  af_tensor ts[16];
   packed_state ps;
   int n = tensors(t, ts, &ps);
   if (af_nn_load(path, ts, n, err, errsz)) return -1;
@@ -414,7 +639,7 @@ static int qtopt_load(void *p, const char *path, char *err, size_t errsz) {
   }
   if (!(rng.s[0] | rng.s[1] | rng.s[2] | rng.s[3])) { snprintf(err, errsz, "%s: the random state is all zero", path); return -1; }
   if (t->cfg.norm.obs_norm && af_normalizer_unpack(&t->norm, err, errsz)) return -1;
-  t->opt.t = (double)af_nn_unpack_u64(ps.words);
+  t->opt.t = t->opt_enc.t = (double)af_nn_unpack_u64(ps.words);
   t->observed = (long)observed;
   t->iterations = (long)iterations;
   t->pretrained = (int)pretrained;
@@ -424,11 +649,13 @@ static int qtopt_load(void *p, const char *path, char *err, size_t errsz) {
 }
 
 static int qtopt_save_replay(void *p, const char *path, char *err, size_t errsz) {
-  return af_replay_save(&((af_qtopt *)p)->replay, path, err, errsz);
+  af_qtopt *t = p;
+  return t->pix ? af_image_replay_save(&t->ireplay, path, err, errsz) : af_replay_save(&t->replay, path, err, errsz);
 }
 
 static int qtopt_load_replay(void *p, const char *path, char *err, size_t errsz) {
-  return af_replay_load(&((af_qtopt *)p)->replay, path, err, errsz);
+  af_qtopt *t = p;
+  return t->pix ? af_image_replay_load(&t->ireplay, path, err, errsz) : af_replay_load(&t->replay, path, err, errsz);
 }
 
 const af_agent_def af_qtopt_def = {

@@ -12,11 +12,23 @@
 // loaded into a replay of its own at make; each batch draws a fixed fraction
 // (offline_fraction) from it and the rest from the fresh experience, and pretrain_updates
 // updates on the dataset alone are made at the first update call.
+//
+// From images (an environment whose observation holds stacked frames, e.g. bin_grasp with
+// obs "proprio+pixels" and frame_stack K): Q reads [phi(frames), state entries, action], phi a
+// convolutional encoder (pixel_sac's: a 3x3 stride-2 convolution, conv_layers - 1 3x3 stride-1
+// ones of `filters` channels, a dense layer to `features`, LayerNorm, tanh) trained by Q's loss;
+// each target network has its own lagged copy of the encoder (Polyak and periodic copy as
+// above). The encoder runs once per state and the CEM's populations repeat its features, so a
+// CEM round is still one batched forward of Q's dense layers. Frames live in image replays
+// (agents/image_replay.h; a version 2 dataset fills one), each sampled observation shifted at
+// random as DrQ does (shift_pad). obs_norm then normalizes the state entries only.
 #ifndef AF_QTOPT_H
 #define AF_QTOPT_H
 
 #include "agents/agent.h"
 #include "agents/cem.h"
+#include "agents/image_replay.h"
+#include "agents/nn/conv.h"
 #include "agents/nn/nn.h"
 #include "agents/normalizer.h"
 #include "agents/replay.h"
@@ -26,6 +38,7 @@ typedef struct {
   int batch, hidden, layers, buffer, warmup, updates_per_step, update_every, target2_period;
   int cem_samples, cem_elites, cem_iters, pretrain_updates, ood_samples;
   int act_samples, act_elites;  // the acting CEM's population and elites (0: cem_samples, cem_elites)
+  int filters, conv_layers, features, shift_pad, proprio;  // the image encoder (frames only)
   char dataset[AF_P_STRING_MAX];
   af_norm_params norm;  // observation normalization (the dataset's observations seed it)
 } af_qtopt_cfg;
@@ -33,6 +46,7 @@ typedef struct {
 typedef struct af_qtopt {
   af_qtopt_cfg cfg;
   int od, ad, qd, B, N, S;
+  int sd;                  // Q's state columns: od, or from images features + pd
   int SA;                  // the acting CEM's samples per state (S for the Bellman targets)
   int K;                   // random actions per state labelled failures (0: the term is off)
   af_nn_ctx *ctx;
@@ -46,6 +60,14 @@ typedef struct af_qtopt {
   long observed, iterations;
   int due, pretrained;
   uint64_t eval_seed;      // the deterministic CEM's draws
+  // from images (pix): the encoder and its two lagged copies, the frames' replays and batch
+  int pix, stack, H, W, C, xd;  // frames stacked, their size, encoder input channels (3 stack) and floats
+  int poff, pd, fe;         // where the frames start, state entries fed beside the features, features
+  af_conv *enc, *enc1t, *enc2t;
+  af_adam opt_enc;
+  af_image_replay ireplay, idata;  // fresh experience, the dataset
+  uint8_t *u_obs, *u_next, *u_tmp, *frame_obs, *frame_next;
+  float *x_obs, *x_next, *prop, *prop_next, *feat, *feat1n, *feat2n, *dtrain, *dfeat, *act_x, *act_feat;
   void (*progress)(void *ctx, const char *line);  // the setup's progress hook (NULL: none)
   void *progress_ctx;
   // batch and scratch, sized at make
@@ -74,6 +96,11 @@ int af_qtopt_targets(af_qtopt *t, const float *rew, const float *next_obs, const
 // bounded conservative term (random actions succeed about 1 time in 200 on bin grasping) that
 // keeps the CEM's maximum off the network's extrapolation. The loss, or NaN on a network failure
 float af_qtopt_loss_grads(af_qtopt *t, const float *obs, const float *act, const float *y);
+
+// from images: the same loss and gradients with Q's state rows [enc(x), prop] for frames x
+// (B, C, H, W) / 255 and state entries prop (B, pd, normalized; NULL when pd is 0), the
+// gradient flowing on into the encoder's parameters (af_conv_grads(t->enc)); the loss, or NaN
+float af_qtopt_frames_loss_grads(af_qtopt *t, const float *x, const float *prop, const float *act, const float *y);
 
 // draw a batch into t->obs ... t->done: round(B * offline_fraction) rows from the dataset and
 // the rest from the fresh replay (all from the one that holds transitions when the other is

@@ -27,7 +27,9 @@ static void collect_usage(FILE *f) {
     "  writes N episodes to an episode dataset (README.md, \"Episode datasets\"): a share P of them\n"
     "  (default 0.5) by the environment's scripted controller, with Gaussian noise of std SD on its\n"
     "  actions (default 0), the rest by uniform random actions; prints the success rate of each kind\n"
-    "  --threads   K environments run K episodes at a time (default 1); the file is the same for any K\n");
+    "  --threads   K environments run K episodes at a time (default 1); the file is the same for any K\n"
+    "  observations with stacked frames (--set obs=proprio+pixels --set frame_stack=K, ...) are stored\n"
+    "  as dataset version 2, each frame once as bytes; rendering needs a display (xvfb-run -a armfarm ...)\n");
 }
 
 typedef struct {

@@ -12,6 +12,7 @@
 
 #include "agents/dataset.h"
 #include "agents/qtopt.h"
+#include "tests/ref_conv.h"
 #include "tests/ref_nn.h"
 
 enum { OD = 3, AD = 2, H = 8, B = 5, QD = OD + AD };
@@ -410,4 +411,175 @@ Test(qtopt, bad_hyperparameters_are_named) {
     cr_assert(!a, "%s was accepted", cases[k].cfg);
     cr_assert(strstr(err, cases[k].want), "%s: '%s', expected '%s'", cases[k].cfg, err, cases[k].want);
   }
+}
+
+// ---- from images ----
+// one 8x8 RGB frame after 2 state entries; a tiny encoder (one 3x3 stride-2 convolution of 2
+// channels, 3 features), Q (3 + 2 + 2) -> 6 -> 6 -> 1, 3 untried actions a state
+enum { PS = 2, PH = 8, PW = 8, PX = 3 * PH * PW, POD = PS + PX, PF = 3, PQD = PF + PS + AD, PB = 4, PK = 3 };
+static af_env_spec pspec = {.name = "toy", .obs_dim = POD, .act_dim = AD, .pixel_stack = 1, .pixel_offset = PS, .pixel_width = PW, .pixel_height = PH};
+static const int pqsz[4] = {PQD, 6, 6, 1};
+static af_conv_layer pls[4];
+static int pnl;
+static double pref_enc[512], pref_q[512], pref_x[PB * PX], pref_prop[PB * PS], pref_act[PB * AD], pref_ood[PB * PK * AD], pref_y[PB];
+static const double PW_OOD = 0.6;
+
+// the loss in double precision: features by the reference encoder, rows by hand, Q by ref_mlp
+static double pref_loss(void) {
+  double f[PB * PX], rin[PB * (1 + PK) * PQD], z[PB * (1 + PK)];
+  cr_assert_eq(ref_conv_net(f, pref_enc, pref_x, PB, pls, pnl, 3, PH, PW), PF);
+  for (int b = 0; b < PB; b++)
+    for (int j = 0; j <= PK; j++) {
+      double *r = rin + (j == 0 ? b : PB + b * PK + j - 1) * PQD;
+      for (int i = 0; i < PF; i++) r[i] = f[b * PF + i];
+      for (int i = 0; i < PS; i++) r[PF + i] = pref_prop[b * PS + i];
+      for (int i = 0; i < AD; i++) r[PF + PS + i] = j == 0 ? pref_act[b * AD + i] : pref_ood[(b * PK + j - 1) * AD + i];
+    }
+  ref_mlp(z, pref_q, rin, PB * (1 + PK), 3, pqsz, AF_ACT_RELU, AF_ACT_NONE);
+  double L = 0;
+  for (int b = 0; b < PB; b++) {
+    double pb = 1 / (1 + exp(-z[b]));
+    L -= (pref_y[b] * log(pb) + (1 - pref_y[b]) * log(1 - pb)) / PB;
+  }
+  for (int i = PB; i < PB * (1 + PK); i++) L += PW_OOD * log1p(exp(z[i])) / (PB * PK);
+  return L;
+}
+
+// analytic gradient g against central differences in p (n entries)
+static void pgrad_matches(const float *g, double *p, int n, const char *what) {
+  const double h = 1e-6;
+  for (int i = 0; i < n; i++) {
+    double keep = p[i];
+    p[i] = keep + h;
+    double lp = pref_loss();
+    p[i] = keep - h;
+    double lm = pref_loss();
+    p[i] = keep;
+    double fd = (lp - lm) / (2 * h);
+    cr_assert(fabs(g[i] - fd) <= 3e-3 * fabs(fd) + 3e-6, "%s %d: analytic %.7g, finite difference %.7g", what, i, g[i], fd);
+  }
+}
+
+Test(qtopt, the_loss_from_images_and_its_gradient_through_the_encoder_match_finite_differences) {
+  char err[256];
+  af_agent *ag = af_agent_make("qtopt", "{\"batch\": 4, \"hidden\": 6, \"buffer\": 16, \"filters\": 2, \"conv_layers\": 1, \"features\": 3, "
+                               "\"ood_weight\": 0.6, \"ood_samples\": 3}",
+                               &(af_agent_setup){.spec = &pspec, .num_envs = 1, .seed = 4}, err, sizeof err);
+  cr_assert(ag, "%s", err);
+  af_qtopt *t = af_agent_impl(ag);
+  cr_assert(t->pix && t->sd == PF + PS && t->qd == PQD && t->K == PK);
+  pnl = af_conv_encoder_layers(pls, 2, 1, 3);
+  af_rng rng;
+  af_rng_seed(&rng, 21);
+  // Q's weights larger than the initialization, so that logits spread
+  float *qp = af_mlp_params(t->q), *ep = af_conv_params(t->enc);
+  const int nq = af_mlp_nparams(t->q), ne = af_conv_nparams(t->enc);
+  cr_assert(nq <= 512 && ne <= 512);
+  for (int i = 0; i < nq; i++) qp[i] = (float)af_rng_range(&rng, -1, 1);
+  float x[PB * PX], prop[PB * PS], act[PB * AD], y[PB] = {1, 0, 0.4f, 0.8f};
+  for (int i = 0; i < PB * PX; i++) x[i] = (float)af_rng_uniform(&rng);
+  for (int i = 0; i < PB * PS; i++) prop[i] = (float)af_rng_range(&rng, -1, 1);
+  for (int i = 0; i < PB * AD; i++) act[i] = (float)af_rng_range(&rng, -1, 1);
+  for (int i = 0; i < PB * PK * AD; i++) t->ood_act[i] = (float)af_rng_range(&rng, -1, 1);
+  float loss = af_qtopt_frames_loss_grads(t, x, prop, act, y);
+  for (int i = 0; i < nq; i++) pref_q[i] = qp[i];
+  for (int i = 0; i < ne; i++) pref_enc[i] = ep[i];
+  for (int i = 0; i < PB * PX; i++) pref_x[i] = x[i];
+  for (int i = 0; i < PB * PS; i++) pref_prop[i] = prop[i];
+  for (int i = 0; i < PB * AD; i++) pref_act[i] = act[i];
+  for (int i = 0; i < PB * PK * AD; i++) pref_ood[i] = t->ood_act[i];
+  for (int b = 0; b < PB; b++) pref_y[b] = y[b];
+  double L = pref_loss();
+  cr_assert(fabs(loss - L) < 1e-5 * (1 + fabs(L)), "loss %g, reference %g", loss, L);
+  // every parameter of Q and of the encoder (the untried actions' rows feed the encoder too)
+  pgrad_matches(af_mlp_grads(t->q), pref_q, nq, "Q parameter");
+  pgrad_matches(af_conv_grads(t->enc), pref_enc, ne, "encoder parameter");
+  af_agent_free(ag);
+}
+
+// an image bandit: a 12x12 frame whose red and green levels say where the reward is (no state
+// entries); reward 1 when the action is within 0.35 of ((r - 127.5) / 127.5, (g - 127.5) / 127.5)
+enum { IH = 12, IX = 3 * IH * IH };
+static af_env_spec ispec = {.name = "toy", .obs_dim = IX, .act_dim = AD, .pixel_stack = 1, .pixel_offset = 0, .pixel_width = IH, .pixel_height = IH};
+
+static int image_bandit_step(af_agent *a, af_rng *rng, int N, int deterministic) {
+  static float obs[4 * IX];
+  float act[4 * AD], rew[4], goal[4 * AD];
+  uint8_t te[4], tr[4] = {0};
+  af_info info[4] = {{0}};
+  for (int i = 0; i < N; i++) {
+    for (int k = 0; k < AD; k++) goal[i * AD + k] = (float)af_rng_range(rng, -1, 1);
+    for (int c = 0; c < 3; c++)
+      for (int p = 0; p < IH * IH; p++)
+        obs[i * IX + c * IH * IH + p] = c < 2 ? roundf(127.5f + 127.5f * goal[i * AD + c]) : 60;
+  }
+  cr_assert_eq(af_agent_act(a, act, obs, N, deterministic), AF_OK, "%s", af_agent_last_error(a));
+  int hits = 0;
+  for (int i = 0; i < N; i++) {
+    rew[i] = fabsf(act[i * AD] - goal[i * AD]) < 0.35f && fabsf(act[i * AD + 1] - goal[i * AD + 1]) < 0.35f;
+    hits += rew[i] > 0;
+    te[i] = 1;
+    info[i].success = rew[i] > 0;
+  }
+  if (deterministic) return hits;
+  af_batch b = {.n = N, .obs = obs, .act = act, .reward = rew, .next_obs = obs, .terminated = te, .truncated = tr, .info = info};
+  cr_assert_eq(af_agent_observe(a, &b), AF_OK, "%s", af_agent_last_error(a));
+  af_agent_stats st;
+  cr_assert_eq(af_agent_update(a, &st), AF_OK, "%s", af_agent_last_error(a));
+  return hits;
+}
+
+Test(qtopt, learns_an_image_bandit_through_the_encoder) {
+  char err[256];
+  af_agent *a = af_agent_make("qtopt", "{\"batch\": 64, \"hidden\": 64, \"lr\": 0.003, \"warmup\": 500, \"buffer\": 20000, \"epsilon\": 0.2, "
+                              "\"filters\": 8, \"conv_layers\": 2, \"features\": 16, \"shift_pad\": 0}",
+                              &(af_agent_setup){.spec = &ispec, .num_envs = 4, .seed = 1}, err, sizeof err);
+  cr_assert(a, "%s", err);
+  af_rng rng;
+  af_rng_seed(&rng, 2);
+  for (int s = 0; s < 1500; s++) image_bandit_step(a, &rng, 4, 0);
+  int hits = 0;
+  for (int s = 0; s < 200; s++) hits += image_bandit_step(a, &rng, 1, 1);
+  cr_assert(hits >= 170, "greedy success %d of 200 (random: about 24)", hits);
+  af_agent_free(a);
+}
+
+// from images, a checkpoint (encoder and its copies, Adam moments) and the image replay carry
+// a run on bit for bit
+Test(qtopt, from_images_checkpoint_and_replay_continue_bit_for_bit) {
+  char err[256];
+  const char *cfg = "{\"batch\": 8, \"hidden\": 16, \"buffer\": 100, \"warmup\": 10, \"target2_period\": 3, \"filters\": 4, "
+                    "\"conv_layers\": 2, \"features\": 8, \"shift_pad\": 2, \"ood_weight\": 0.5, \"ood_samples\": 2}";
+  af_agent *a = af_agent_make("qtopt", cfg, &(af_agent_setup){.spec = &ispec, .num_envs = 2, .seed = 5}, err, sizeof err);
+  af_agent *b = af_agent_make("qtopt", cfg, &(af_agent_setup){.spec = &ispec, .num_envs = 2, .seed = 99}, err, sizeof err);
+  cr_assert(a && b, "%s", err);
+  af_rng r1, r2;
+  af_rng_seed(&r1, 4);
+  for (int s = 0; s < 30; s++) image_bandit_step(a, &r1, 2, 0);
+  cr_assert_eq(af_agent_save(a, "qi.bin", err, sizeof err), 0, "%s", err);
+  cr_assert_eq(af_agent_save_replay(a, "qi.replay", err, sizeof err), 0, "%s", err);
+  cr_assert_eq(af_agent_load(b, "qi.bin", err, sizeof err), 0, "%s", err);
+  cr_assert_eq(af_agent_load_replay(b, "qi.replay", err, sizeof err), 0, "%s", err);
+  r2 = r1;
+  for (int s = 0; s < 10; s++) { image_bandit_step(a, &r1, 2, 0); image_bandit_step(b, &r2, 2, 0); }
+  af_qtopt *x = af_agent_impl(a), *y = af_agent_impl(b);
+  cr_assert(x->iterations > 0 && x->iterations == y->iterations);
+  af_mlp *nx[3] = {x->q, x->q1t, x->q2t}, *ny[3] = {y->q, y->q1t, y->q2t};
+  for (int k = 0; k < 3; k++) cr_assert(memcmp(af_mlp_params(nx[k]), af_mlp_params(ny[k]), sizeof(float) * af_mlp_nparams(nx[k])) == 0, "network %d differs", k);
+  af_conv *ex[3] = {x->enc, x->enc1t, x->enc2t}, *ey[3] = {y->enc, y->enc1t, y->enc2t};
+  for (int k = 0; k < 3; k++) cr_assert(memcmp(af_conv_params(ex[k]), af_conv_params(ey[k]), sizeof(float) * af_conv_nparams(ex[k])) == 0, "encoder %d differs", k);
+  // the encoder learned, and its lagged copies lag
+  cr_assert(memcmp(af_conv_params(x->enc), af_conv_params(x->enc1t), sizeof(float) * af_conv_nparams(x->enc)) != 0);
+  cr_assert(memcmp(af_conv_params(x->enc1t), af_conv_params(x->enc2t), sizeof(float) * af_conv_nparams(x->enc)) != 0);
+  // a state agent's checkpoint is refused by an image agent, with the file named
+  af_agent *c = make("{\"batch\": 8, \"hidden\": 16}", 2, 5);
+  cr_assert_eq(af_agent_save(c, "qs.bin", err, sizeof err), 0, "%s", err);
+  cr_assert_eq(af_agent_load(b, "qs.bin", err, sizeof err), -1);
+  cr_assert(strstr(err, "qs.bin"), "%s", err);
+  af_agent_free(a);
+  af_agent_free(b);
+  af_agent_free(c);
+  remove("qi.bin");
+  remove("qi.replay");
+  remove("qs.bin");
 }

@@ -870,6 +870,15 @@ int af_conv_reorders(const af_conv *n, int B) {
   return -1;
 }
 
+int af_conv_encoder_layers(af_conv_layer *L, int filters, int conv_layers, int features) {
+  int n = 0;
+  for (int i = 0; i < conv_layers; i++)
+    L[n++] = (af_conv_layer){AF_LAYER_CONV, .out = filters, .k = 3, .stride = i == 0 ? 2 : 1, .pad = 0, .act = AF_ACT_RELU};
+  L[n++] = (af_conv_layer){AF_LAYER_DENSE, .out = features, .act = AF_ACT_NONE};
+  L[n++] = (af_conv_layer){AF_LAYER_LAYERNORM, .act = AF_ACT_TANH};
+  return n;
+}
+
 void af_conv_from_u8(float *x, const uint8_t *frames, size_t n) {
   for (size_t i = 0; i < n; i++) x[i] = frames[i] / 255.0f;
 }

@@ -100,6 +100,11 @@ const char *af_conv_impl(const af_conv *net, int l, int B, int pass);
 // forward and backward; -1 when B is not planned
 int af_conv_reorders(const af_conv *net, int B);
 
+// the image encoder of SAC-AE / DrQ into L (at least conv_layers + 2 entries): a 3x3 stride-2
+// convolution, conv_layers - 1 3x3 stride-1 convolutions, all of `filters` channels with ReLU,
+// a dense layer to `features`, LayerNorm and tanh; the number of layers
+int af_conv_encoder_layers(af_conv_layer *L, int filters, int conv_layers, int features);
+
 // x (n) = frames (n) / 255: uint8 pixels to the floats an encoder reads
 void af_conv_from_u8(float *x, const uint8_t *frames, size_t n);
 
