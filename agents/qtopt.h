@@ -1,9 +1,9 @@
-// QT-Opt (Kalashnikov et al. 2018) on state observations: a Q(s, a) network whose sigmoid
-// output is the probability of success, trained by cross-entropy on 0/1 rewards; the maximum
-// over continuous actions found by the cross-entropy method (agents/cem.h), each CEM
-// population of B states x samples actions scored in one batched forward pass; clipped
-// double Q over two lagged target networks (target 1 Polyak-averaged from Q, target 2 a copy
-// of target 1 taken every target2_period updates, so it lags further):
+// QT-Opt (Kalashnikov et al. 2018) on state observations, and from images (below): a Q(s, a)
+// network whose sigmoid output is the probability of success, trained by cross-entropy on 0/1
+// rewards; the maximum over continuous actions found by the cross-entropy method
+// (agents/cem.h), each CEM population of B states x samples actions scored in one batched
+// forward pass; clipped double Q over two lagged target networks (target 1 Polyak-averaged
+// from Q, target 2 a copy of target 1 taken every target2_period updates, so it lags further):
 //   a* = CEM argmax_a Q1'(s', a),  y = clip(r + gamma (1 - done) min(sig Q1'(s', a*), sig Q2'(s', a*)), 0, 1)
 //   loss = mean[ -y log sig Q(s, a) - (1 - y) log(1 - sig Q(s, a)) ]   (Q is the logit)
 // Acting: the same CEM on Q at the current state (deterministic: its draws from a fixed seed,
