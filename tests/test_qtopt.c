@@ -201,18 +201,16 @@ Test(qtopt, the_acting_population_is_its_own_and_leaves_the_targets_alone) {
   for (int k = 0; k < 3; k++) af_agent_free(ag[k]);
 }
 
-// one step of a contextual bandit for N environments: obs uniform in [-1, 1]^3, reward 1
-// when the action's two entries are within 0.35 of obs[0] and obs[1], then the episode ends
-static int bandit_step(af_agent *a, af_rng *rng, int N, int deterministic) {
-  float obs[8 * OD], act[8 * AD], rew[8];
+// act on N observations; reward 1 where both action entries are within 0.35 of goal row i
+// (stride gs), the episode ending there; unless deterministic, observe and update. The hits
+static int bandit_round(af_agent *a, const float *obs, const float *goal, int gs, int N, int deterministic) {
+  float act[8 * AD], rew[8];
   uint8_t te[8], tr[8] = {0};
   af_info info[8] = {{0}};
-  for (int i = 0; i < N * OD; i++) obs[i] = (float)af_rng_range(rng, -1, 1);
   cr_assert_eq(af_agent_act(a, act, obs, N, deterministic), AF_OK, "%s", af_agent_last_error(a));
   int hits = 0;
   for (int i = 0; i < N; i++) {
-    float dx = act[i * AD] - obs[i * OD], dy = act[i * AD + 1] - obs[i * OD + 1];
-    rew[i] = fabsf(dx) < 0.35f && fabsf(dy) < 0.35f;
+    rew[i] = fabsf(act[i * AD] - goal[i * gs]) < 0.35f && fabsf(act[i * AD + 1] - goal[i * gs + 1]) < 0.35f;
     hits += rew[i] > 0;
     te[i] = 1;
     info[i].success = rew[i] > 0;
@@ -223,6 +221,14 @@ static int bandit_step(af_agent *a, af_rng *rng, int N, int deterministic) {
   af_agent_stats st;
   cr_assert_eq(af_agent_update(a, &st), AF_OK, "%s", af_agent_last_error(a));
   return hits;
+}
+
+// one step of a contextual bandit for N environments: obs uniform in [-1, 1]^3, reward 1
+// when the action's two entries are within 0.35 of obs[0] and obs[1], then the episode ends
+static int bandit_step(af_agent *a, af_rng *rng, int N, int deterministic) {
+  float obs[8 * OD];
+  for (int i = 0; i < N * OD; i++) obs[i] = (float)af_rng_range(rng, -1, 1);
+  return bandit_round(a, obs, obs, OD, N, deterministic);
 }
 
 Test(qtopt, learns_a_sparse_contextual_bandit) {
@@ -504,29 +510,14 @@ static af_env_spec ispec = {.name = "toy", .obs_dim = IX, .act_dim = AD, .pixel_
 
 static int image_bandit_step(af_agent *a, af_rng *rng, int N, int deterministic) {
   static float obs[4 * IX];
-  float act[4 * AD], rew[4], goal[4 * AD];
-  uint8_t te[4], tr[4] = {0};
-  af_info info[4] = {{0}};
+  float goal[4 * AD];
   for (int i = 0; i < N; i++) {
     for (int k = 0; k < AD; k++) goal[i * AD + k] = (float)af_rng_range(rng, -1, 1);
     for (int c = 0; c < 3; c++)
       for (int p = 0; p < IH * IH; p++)
         obs[i * IX + c * IH * IH + p] = c < 2 ? roundf(127.5f + 127.5f * goal[i * AD + c]) : 60;
   }
-  cr_assert_eq(af_agent_act(a, act, obs, N, deterministic), AF_OK, "%s", af_agent_last_error(a));
-  int hits = 0;
-  for (int i = 0; i < N; i++) {
-    rew[i] = fabsf(act[i * AD] - goal[i * AD]) < 0.35f && fabsf(act[i * AD + 1] - goal[i * AD + 1]) < 0.35f;
-    hits += rew[i] > 0;
-    te[i] = 1;
-    info[i].success = rew[i] > 0;
-  }
-  if (deterministic) return hits;
-  af_batch b = {.n = N, .obs = obs, .act = act, .reward = rew, .next_obs = obs, .terminated = te, .truncated = tr, .info = info};
-  cr_assert_eq(af_agent_observe(a, &b), AF_OK, "%s", af_agent_last_error(a));
-  af_agent_stats st;
-  cr_assert_eq(af_agent_update(a, &st), AF_OK, "%s", af_agent_last_error(a));
-  return hits;
+  return bandit_round(a, obs, goal, AD, N, deterministic);
 }
 
 Test(qtopt, learns_an_image_bandit_through_the_encoder) {
